@@ -1,0 +1,130 @@
+/**
+ * Image generation with a StyleGAN2 generator: from z (or a seed), from W / W+, or directly from StyleSpace S.
+ * Compiled programs are cached per (generator, batch size), so repeated calls only run ORT.
+ */
+import {compile} from './engine/session.js';
+import {type Tensor, input} from './engine/tensor.js';
+import {StyleclipError, check} from './errors.js';
+import type {HostTensor} from './io/host-tensor.js';
+import {type NoiseMode, type StyleGAN2, mulberry32Normal} from './models/stylegan2.js';
+
+export type LatentSpace = 'z' | 'w' | 'w+' | 's';
+
+export interface GenerateOptions {
+  /** Latent codes: z [N,D] (space 'z'), W [N,D] ('w'), W+ [N,L,D] ('w+'), or one [N,C_k] tensor per S layer ('s'). */
+  latent?: HostTensor | HostTensor[];
+  space?: LatentSpace;
+  /** Sample z ~ N(0, I) from this seed when no latent is given. */
+  seed?: number;
+  /** Batch size when sampling from a seed. */
+  batch?: number;
+  /** ψ: w' = avg + ψ (w − avg). Applies to z and W inputs. */
+  truncation?: number;
+  /** 'const' = the checkpoint's noise buffers, 'random' = seeded N(0,1), 'zero' = none. */
+  noise?: NoiseMode;
+  noiseSeed?: number;
+  /** Also return S (StyleSpace) vectors. */
+  returnStyles?: boolean;
+}
+
+export interface GenerateResult {
+  /** Raw generator output [N,3,H,W], nominally [-1, 1], not clamped. */
+  image: HostTensor;
+  /** The W+ latent used [N,L,D] (null when generating from S). */
+  wPlus: HostTensor | null;
+  /** StyleSpace vectors, when requested or when generating from S. */
+  styles: HostTensor[] | null;
+}
+
+/** Sample z [N,D] from a seed (standard normal; not PyTorch's RNG stream). */
+export function sampleZ(g: StyleGAN2, n: number, seed: number): HostTensor {
+  const rng = mulberry32Normal(seed);
+  const D = g.config.styleDim;
+  const data = new Float32Array(n * D);
+  for (let i = 0; i < data.length; i++) data[i] = rng();
+  return {dtype: 'float32', shape: [n, D], data};
+}
+
+function assertFinite(t: HostTensor, what: string) {
+  const d = t.data as Float32Array;
+  for (let i = 0; i < d.length; i++) {
+    if (!Number.isFinite(d[i]!)) throw new StyleclipError(`${what} contains a non-finite value (NaN or ±Inf) at index ${i}`);
+  }
+}
+
+function shapeStr(s: readonly number[]) {
+  return `[${s.join(', ')}]`;
+}
+
+/** Map z or W to W+ with truncation: one cached program per batch size. */
+export async function toWPlus(g: StyleGAN2, latent: HostTensor, space: 'z' | 'w', truncation = 1): Promise<HostTensor> {
+  const D = g.config.styleDim;
+  check(latent.shape.length === 2 && latent.shape[1] === D, `a ${space === 'z' ? 'z' : 'W'} latent must have shape [N, ${D}], got ${shapeStr(latent.shape)}`);
+  check(truncation === 1 || g.latentAvg, 'truncation needs latent_avg, which this checkpoint does not have');
+  const N = latent.shape[0]!;
+  const x = input('x', [N, D]);
+  const psi = input('psi', [1]);
+  let w = space === 'z' ? g.mapping(x) : x;
+  if (g.latentAvg) w = g.truncateBy(w, psi);
+  const prog = await compile(g.latentAvg ? [x, psi] : [x], [g.broadcast(w)]);
+  const feeds = g.latentAvg ? [latent.data as Float32Array, new Float32Array([truncation])] : [latent.data as Float32Array];
+  const [wp] = await prog.run(feeds);
+  return {dtype: 'float32', shape: wp!.shape, data: wp!.data as Float32Array};
+}
+
+function noiseInputs(g: StyleGAN2, N: number): Tensor[] {
+  return Array.from({length: g.numNoise}, (_, i) => input(`noise${i}`, [N, 1, g.noiseRes(i), g.noiseRes(i)]));
+}
+
+/** Generate images. See GenerateOptions for the inputs; W+ is returned so edits can start from it. */
+export async function generate(g: StyleGAN2, opts: GenerateOptions = {}): Promise<GenerateResult> {
+  const {truncation = 1, noise = 'const', noiseSeed = 0, returnStyles = false} = opts;
+  check(Number.isFinite(truncation), 'truncation must be a finite number');
+  let space = opts.space ?? (Array.isArray(opts.latent) ? 's' : 'z');
+  let latent = opts.latent;
+  if (latent === undefined) {
+    const batch = opts.batch ?? 1;
+    check(Number.isInteger(batch) && batch >= 1, `batch must be a positive integer, got ${batch}`);
+    latent = sampleZ(g, batch, opts.seed ?? 0);
+    space = 'z';
+  }
+  if (space === 's') {
+    check(Array.isArray(latent), 'an S latent is a list of per-layer tensors');
+    return generateFromStyles(g, latent, noise, noiseSeed);
+  }
+  check(!Array.isArray(latent), `a ${space} latent is a single tensor`);
+  assertFinite(latent, 'latent');
+  let wPlus: HostTensor;
+  if (space === 'w+') {
+    const [L, D] = [g.nLatent, g.config.styleDim];
+    check(latent.shape.length === 3 && latent.shape[1] === L && latent.shape[2] === D, `a W+ latent must have shape [N, ${L}, ${D}], got ${shapeStr(latent.shape)}`);
+    wPlus = latent;
+  } else {
+    wPlus = await toWPlus(g, latent, space, truncation);
+  }
+  const N = wPlus.shape[0]!;
+  const wp = input('wplus', wPlus.shape);
+  const nz = noiseInputs(g, N);
+  const s = g.styles(wp);
+  const img = g.synthesis(s, nz);
+  const prog = await compile([wp, ...nz], returnStyles ? [img, ...s] : [img]);
+  const out = await prog.run([wPlus.data as Float32Array, ...g.noiseArrays(noise, N, noiseSeed)]);
+  const image: HostTensor = {dtype: 'float32', shape: out[0]!.shape, data: out[0]!.data as Float32Array};
+  const styles = returnStyles ? out.slice(1).map((o) => ({dtype: 'float32' as const, shape: o.shape, data: o.data as Float32Array})) : null;
+  return {image, wPlus, styles};
+}
+
+async function generateFromStyles(g: StyleGAN2, s: HostTensor[], noise: NoiseMode, noiseSeed: number): Promise<GenerateResult> {
+  check(s.length === g.layers.length, `an S latent needs ${g.layers.length} tensors (one per StyleSpace layer), got ${s.length}`);
+  const N = s[0]!.shape[0]!;
+  g.layers.forEach((l, k) => {
+    const t = s[k]!;
+    check(t.shape.length === 2 && t.shape[0] === N && t.shape[1] === l.inChannels, `S layer s_${String(k).padStart(2, '0')} (${l.name}) must have shape [${N}, ${l.inChannels}], got ${shapeStr(t.shape)}`);
+    assertFinite(t, `S layer s_${String(k).padStart(2, '0')}`);
+  });
+  const sIn = g.layers.map((l, k) => input(`s_${String(k).padStart(2, '0')}`, [N, l.inChannels]));
+  const nz = noiseInputs(g, N);
+  const prog = await compile([...sIn, ...nz], [g.synthesis(sIn, nz)]);
+  const out = await prog.run([...s.map((t) => t.data as Float32Array), ...g.noiseArrays(noise, N, noiseSeed)]);
+  return {image: {dtype: 'float32', shape: out[0]!.shape, data: out[0]!.data as Float32Array}, wPlus: null, styles: s};
+}
