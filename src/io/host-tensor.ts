@@ -68,3 +68,183 @@ export function toFloat32(t: HostTensor): Float32Array {
       return Float32Array.from(data as ArrayLike<number>);
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Byte-level helpers shared by the file parsers (safetensors, .pt, .npy). All data is little-endian; Node and
+// every browser engine we target run on little-endian hosts, so typed arrays can view file bytes directly.
+
+/** Bytes per element of each host dtype. */
+export const DTYPE_BYTES: Readonly<Record<HostDType, number>> = {
+  float32: 4,
+  float64: 8,
+  float16: 2,
+  bfloat16: 2,
+  int32: 4,
+  int64: 8,
+  int16: 2,
+  int8: 1,
+  uint8: 1,
+  bool: 1,
+};
+
+/** Allocate a zero-filled typed array of `n` elements for `dtype`. */
+export function allocHostData(dtype: HostDType, n: number): HostData {
+  switch (dtype) {
+    case 'float32': return new Float32Array(n);
+    case 'float64': return new Float64Array(n);
+    case 'float16':
+    case 'bfloat16': return new Uint16Array(n);
+    case 'int32': return new Int32Array(n);
+    case 'int64': return new BigInt64Array(n);
+    case 'int16': return new Int16Array(n);
+    case 'int8': return new Int8Array(n);
+    case 'uint8':
+    case 'bool': return new Uint8Array(n);
+  }
+}
+
+/**
+ * Typed array over `count` elements of `dtype` starting at `bytes[0]`. Views the same memory when the start is
+ * aligned to the element size (a typed-array view would throw otherwise), else copies. Callers check bounds.
+ */
+export function hostDataFromBytes(dtype: HostDType, bytes: Uint8Array, count: number): HostData {
+  const size = DTYPE_BYTES[dtype];
+  const nbytes = count * size;
+  if (bytes.byteLength < nbytes) {
+    throw new StyleclipError(`need ${nbytes} bytes for ${count} ${dtype} elements but only ${bytes.byteLength} are there`);
+  }
+  let buffer = bytes.buffer;
+  let offset = bytes.byteOffset;
+  if (offset % size !== 0) {
+    const copy = new Uint8Array(nbytes);
+    copy.set(bytes.subarray(0, nbytes));
+    buffer = copy.buffer;
+    offset = 0;
+  }
+  switch (dtype) {
+    case 'float32': return new Float32Array(buffer, offset, count);
+    case 'float64': return new Float64Array(buffer, offset, count);
+    case 'float16':
+    case 'bfloat16': return new Uint16Array(buffer, offset, count);
+    case 'int32': return new Int32Array(buffer, offset, count);
+    case 'int64': return new BigInt64Array(buffer, offset, count);
+    case 'int16': return new Int16Array(buffer, offset, count);
+    case 'int8': return new Int8Array(buffer, offset, count);
+    case 'uint8':
+    case 'bool': return new Uint8Array(buffer, offset, count);
+  }
+}
+
+/** The raw little-endian bytes of a tensor's data (a view, not a copy). */
+export function hostDataBytes(data: HostData): Uint8Array {
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** C-order (row-major) strides, in elements, of a shape. */
+export function contiguousStrides(shape: readonly number[]): number[] {
+  const strides = new Array<number>(shape.length);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    strides[i] = s;
+    s *= shape[i]!;
+  }
+  return strides;
+}
+
+/** True when a (shape, stride) view is laid out C-contiguously (strides of size-1 dims do not matter). */
+export function isContiguous(shape: readonly number[], stride: readonly number[]): boolean {
+  let expected = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    if (shape[i] !== 1 && stride[i] !== expected) return false;
+    expected *= shape[i]!;
+  }
+  return true;
+}
+
+/**
+ * Gather the elements of a strided view (offset/stride in elements) of `src` into a new C-contiguous array.
+ * Used for non-contiguous PyTorch tensors and Fortran-order .npy files. Callers check that the view fits.
+ */
+export function gatherStrided(src: HostData, dtype: HostDType, shape: readonly number[], stride: readonly number[], offset: number): HostData {
+  const n = numel(shape);
+  const out = allocHostData(dtype, n);
+  const nd = shape.length;
+  const idx = new Array<number>(nd).fill(0);
+  let pos = offset;
+  // The two array families cannot share one element type in TS, but both copy element-for-element.
+  const s = src as unknown as {[i: number]: number | bigint};
+  const o = out as unknown as {[i: number]: number | bigint};
+  for (let i = 0; i < n; i++) {
+    o[i] = s[pos]!;
+    for (let d = nd - 1; d >= 0; d--) {
+      idx[d]!++;
+      pos += stride[d]!;
+      if (idx[d]! < shape[d]!) break;
+      pos -= stride[d]! * shape[d]!;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+/** Decode one IEEE binary16 value from its bits. */
+export function halfBitsToNumber(h: number): number {
+  return halfToFloat(h);
+}
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/** Encode a number as IEEE binary16 bits, rounding to nearest even (overflow → ±Inf, NaN kept). */
+export function numberToHalfBits(x: number): number {
+  f32Scratch[0] = x;
+  const bits = u32Scratch[0]!;
+  const sign = (bits >>> 16) & 0x8000;
+  const exp = (bits >>> 23) & 0xff;
+  let mant = bits & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // Inf / NaN
+  // Rebias the exponent from 127 to 15.
+  let e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00; // overflow
+  if (e <= 0) {
+    // Subnormal half (or underflow to zero): shift the implicit-1 mantissa right, round to nearest even.
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    const half = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    return sign | (half + (rem > mid || (rem === mid && (half & 1)) ? 1 : 0));
+  }
+  const half = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  // A carry out of the mantissa correctly bumps the exponent (up to Inf).
+  return sign | (half + (rem > 0x1000 || (rem === 0x1000 && (half & 1)) ? 1 : 0));
+}
+
+/** Encode a number as bfloat16 bits (the top 16 bits of float32), rounding to nearest even; NaN kept. */
+export function numberToBFloat16Bits(x: number): number {
+  f32Scratch[0] = x;
+  const bits = u32Scratch[0]!;
+  if ((bits & 0x7f800000) === 0x7f800000 && bits & 0x7fffff) return (bits >>> 16) | 0x40;
+  const lsb = (bits >>> 16) & 1;
+  return ((bits + 0x7fff + lsb) >>> 16) & 0xffff;
+}
+
+/** Decode bfloat16 bits. */
+export function bfloat16BitsToNumber(b: number): number {
+  u32Scratch[0] = (b & 0xffff) << 16;
+  return f32Scratch[0]!;
+}
+
+/** Describe a tensor briefly for error messages, e.g. `float32[2, 3]`. */
+export function describeTensor(t: HostTensor): string {
+  return `${t.dtype}[${t.shape.join(', ')}]`;
+}
+
+/** True for objects shaped like a HostTensor (dtype, shape array and a typed-array data). */
+export function isHostTensor(x: unknown): x is HostTensor {
+  if (typeof x !== 'object' || x === null) return false;
+  const t = x as Partial<HostTensor>;
+  return typeof t.dtype === 'string' && t.dtype in DTYPE_BYTES && Array.isArray(t.shape) && ArrayBuffer.isView(t.data);
+}

@@ -1,0 +1,444 @@
+/**
+ * PyTorch checkpoint reader (reference: pytorch torch/serialization.py `_load` / `_legacy_load`,
+ * torch/_utils.py `_rebuild_tensor_v2`, TorchScript's `torch.jit.save` archive layout).
+ *
+ * Three layouts are read:
+ *  (a) torch.save zip files (torch >= 1.6): `<root>/data.pkl` pickles the object; tensors are
+ *      `_rebuild_tensor_v2(storage, offset, size, stride, …)` with persistent ids
+ *      `('storage', torch.FloatStorage, '<key>', '<location>', numel)` whose bytes are `<root>/data/<key>`.
+ *  (b) legacy pre-1.6 files: pickles of the magic number, protocol version 1001 and sys_info, then the object
+ *      pickle (persistent ids `('storage', type, key, location, numel, view_metadata)`), then a pickle of the
+ *      sorted storage keys, then per key an int64 little-endian element count and the raw data.
+ *  (c) TorchScript archives (`torch.jit.save`): the same zip layout, with `data.pkl` holding the module tree as
+ *      `__torch__.*` objects; `torchScriptStateDict` flattens it like `Module.state_dict()`.
+ *
+ * The pickle runs in the restricted VM of pickle.ts with an allow-list of torch globals; nothing is executed.
+ * Results are Python-like values: dict → Map, list/tuple → Array, tensor → HostTensor, module → PyObject.
+ */
+import {StyleclipError} from '../errors.js';
+import {
+  DTYPE_BYTES,
+  gatherStrided,
+  hostDataFromBytes,
+  isContiguous,
+  isHostTensor,
+  numel,
+  type HostData,
+  type HostDType,
+  type HostTensor,
+  type StateDict,
+} from './host-tensor.js';
+import {describe, PyGlobal, PyObject, unpickleAt, type GlobalHandler, type GlobalResolver} from './pickle.js';
+import {isZip, openZip, type ZipArchive} from './zip.js';
+
+/** `torch.<Name>Storage` → element dtype. */
+const STORAGE_DTYPES: Readonly<Record<string, HostDType>> = {
+  FloatStorage: 'float32',
+  DoubleStorage: 'float64',
+  HalfStorage: 'float16',
+  BFloat16Storage: 'bfloat16',
+  LongStorage: 'int64',
+  IntStorage: 'int32',
+  ShortStorage: 'int16',
+  CharStorage: 'int8',
+  ByteStorage: 'uint8',
+  BoolStorage: 'bool',
+  UntypedStorage: 'uint8',
+};
+
+/** `torch.<dtype>` globals (as passed to `_rebuild_tensor_v3`) → host dtype. */
+const TORCH_DTYPES: Readonly<Record<string, HostDType>> = {
+  float32: 'float32', float: 'float32',
+  float64: 'float64', double: 'float64',
+  float16: 'float16', half: 'float16',
+  bfloat16: 'bfloat16',
+  int64: 'int64', long: 'int64',
+  int32: 'int32', int: 'int32',
+  int16: 'int16', short: 'int16',
+  int8: 'int8',
+  uint8: 'uint8',
+  bool: 'bool',
+};
+
+/** The legacy torch.save magic number, pickled as the file's first object. */
+const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
+const LEGACY_PROTOCOL_VERSION = 1001;
+
+/** A storage named by a persistent id; `bytes` arrive immediately (zip) or after the object pickle (legacy). */
+interface StorageRef {
+  key: string;
+  dtype: HostDType;
+  /** Elements the persistent id announces. */
+  numel: number;
+  bytes?: Uint8Array;
+  /** Legacy view storages: the root storage and the element offset into it. */
+  base?: StorageRef;
+  baseOffset?: number;
+  typed?: HostData;
+}
+
+/** A tensor rebuilt lazily: the storage data of legacy files is only known after the pickle ends. */
+class TensorRef {
+  storage: StorageRef;
+  offset: number;
+  size: number[];
+  stride: number[];
+  dtype: HostDType;
+  constructor(storage: StorageRef, offset: number, size: number[], stride: number[], dtype: HostDType) {
+    this.storage = storage;
+    this.offset = offset;
+    this.size = size;
+    this.stride = stride;
+    this.dtype = dtype;
+  }
+}
+
+export interface LoadTorchOptions {
+  /** File name for error messages (default "PyTorch file"). */
+  what?: string;
+  /** Which pickle of a zip archive to load (default "data.pkl"; TorchScript archives also have "constants.pkl"). */
+  pickle?: string;
+}
+
+function intList(x: unknown, what: string, field: string): number[] {
+  if (!Array.isArray(x) || !x.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+    throw new StyleclipError(`${what}: tensor ${field} ${JSON.stringify(x, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))} is not a list of non-negative integers`);
+  }
+  return x as number[];
+}
+
+function rebuildArgs(what: string, storage: unknown, offset: unknown, size: unknown, stride: unknown, dtype?: HostDType): TensorRef {
+  if (!(storage instanceof Object) || !('key' in storage)) {
+    throw new StyleclipError(`${what}: tensor rebuilt from a ${describe(storage)} instead of a storage`);
+  }
+  if (!Number.isSafeInteger(offset) || (offset as number) < 0) throw new StyleclipError(`${what}: bad tensor storage offset ${String(offset)}`);
+  const s = storage as StorageRef;
+  const sz = intList(size, what, 'size');
+  const st = intList(stride, what, 'stride');
+  if (sz.length !== st.length) throw new StyleclipError(`${what}: tensor size [${sz}] and stride [${st}] differ in length`);
+  return new TensorRef(s, offset as number, sz, st, dtype ?? s.dtype);
+}
+
+/** The torch globals a checkpoint may use; `__torch__.*` classes become dict-backed PyObjects. */
+function torchGlobals(what: string): GlobalResolver {
+  const valueOnly: GlobalHandler = {};
+  const identity: GlobalHandler = {call: (args) => args[0]};
+  const handlers = new Map<string, GlobalHandler>([
+    ['torch._utils._rebuild_tensor', {call: ([st, off, size, stride]) => rebuildArgs(what, st, off, size, stride)}],
+    ['torch._utils._rebuild_tensor_v2', {call: ([st, off, size, stride]) => rebuildArgs(what, st, off, size, stride)}],
+    ['torch._utils._rebuild_tensor_v3', {
+      call: ([st, off, size, stride, , , dtype]) => {
+        const name = dtype instanceof PyGlobal && dtype.module === 'torch' ? TORCH_DTYPES[dtype.name] : undefined;
+        if (name === undefined) throw new StyleclipError(`${what}: _rebuild_tensor_v3 with unsupported dtype ${String(dtype)}`);
+        return rebuildArgs(what, st, off, size, stride, name);
+      },
+    }],
+    // nn.Parameter(data, requires_grad, backward_hooks[, state]) → the data tensor.
+    ['torch._utils._rebuild_parameter', identity],
+    ['torch._utils._rebuild_parameter_with_state', identity],
+    // Tensor subclasses in torch 2.x: _rebuild_from_type_v2(func, new_type, args, state) → func(*args).
+    ['torch._tensor._rebuild_from_type_v2', {
+      call: ([func, , args]) => {
+        if (!(func instanceof PyGlobal) || func.handler.call === undefined || !Array.isArray(args)) {
+          throw new StyleclipError(`${what}: _rebuild_from_type_v2 with an unsupported rebuild function`);
+        }
+        return func.handler.call(args);
+      },
+    }],
+    ['torch.nn.parameter.Parameter', valueOnly],
+    ['torch.Tensor', valueOnly],
+    ['torch.Size', {call: (args) => (Array.isArray(args[0]) ? [...args[0]] : [])}],
+    ['torch.device', {call: (args) => args.map(String).join(':')}],
+    // TorchScript's typed-list helpers just wrap plain values.
+    ['torch.jit._pickle.build_intlist', identity],
+    ['torch.jit._pickle.build_floatlist', identity],
+    ['torch.jit._pickle.build_boollist', identity],
+    ['torch.jit._pickle.build_doublelist', identity],
+    ['torch.jit._pickle.build_tensorlist', identity],
+    ['torch.jit._pickle.restore_type_tag', identity],
+  ]);
+  return (module, name) => {
+    const h = handlers.get(`${module}.${name}`);
+    if (h !== undefined) return h;
+    if ((module === 'torch' || module === 'torch.cuda') && name in STORAGE_DTYPES) return valueOnly;
+    if (module === 'torch' && name in TORCH_DTYPES) return valueOnly;
+    if (module === '__torch__' || module.startsWith('__torch__.')) {
+      const className = `${module}.${name}`;
+      return {newobj: () => new PyObject(className), call: () => new PyObject(className)};
+    }
+    return undefined;
+  };
+}
+
+function storageDtype(what: string, type: unknown): HostDType {
+  const dtype = type instanceof PyGlobal ? STORAGE_DTYPES[type.name] : undefined;
+  if (dtype === undefined) throw new StyleclipError(`${what}: unsupported storage type ${type instanceof PyGlobal ? `'${type.qualifiedName}'` : describe(type)}`);
+  return dtype;
+}
+
+/** Check a persistent id's head and return its fields after 'storage'. */
+function storagePid(what: string, pid: unknown): unknown[] {
+  if (!Array.isArray(pid) || pid[0] !== 'storage') {
+    throw new StyleclipError(`${what}: unsupported persistent id ${Array.isArray(pid) ? `'${String(pid[0])}'` : describe(pid)} (only storages are supported)`);
+  }
+  return pid.slice(1);
+}
+
+/** Typed array over a whole storage (for a legacy view storage: the root storage, plus the view offset). */
+function storageData(what: string, s: StorageRef): {data: HostData; base: number; count: number} {
+  if (s.base !== undefined) {
+    const root = storageData(what, s.base);
+    return {data: root.data, base: root.base + s.baseOffset!, count: s.numel};
+  }
+  if (s.typed === undefined) {
+    if (s.bytes === undefined) throw new StyleclipError(`${what}: missing storage record for storage '${s.key}'`);
+    const size = DTYPE_BYTES[s.dtype];
+    s.typed = hostDataFromBytes(s.dtype, s.bytes, Math.floor(s.bytes.byteLength / size));
+  }
+  return {data: s.typed, base: 0, count: s.numel};
+}
+
+function materializeTensor(what: string, t: TensorRef): HostTensor {
+  const {data, base, count} = storageData(what, t.storage);
+  let src = data;
+  let avail = count;
+  if (t.dtype !== t.storage.dtype) {
+    // _rebuild_tensor_v3 reinterprets the storage bytes as another dtype.
+    const bytes = new Uint8Array(data.buffer, data.byteOffset + base * DTYPE_BYTES[t.storage.dtype], count * DTYPE_BYTES[t.storage.dtype]);
+    avail = Math.floor(bytes.byteLength / DTYPE_BYTES[t.dtype]);
+    src = hostDataFromBytes(t.dtype, bytes, avail);
+  } else if (base !== 0) {
+    src = data.subarray(base, base + count) as HostData;
+  }
+  avail = Math.min(avail, src.length);
+  const n = numel(t.size);
+  let needed = 0;
+  if (n > 0) {
+    needed = t.offset + 1;
+    for (let i = 0; i < t.size.length; i++) needed += (t.size[i]! - 1) * t.stride[i]!;
+  }
+  if (needed > avail) {
+    throw new StyleclipError(
+      `${what}: storage '${t.storage.key}' is too short for the tensor view: shape [${t.size.join(', ')}] ` +
+        `stride [${t.stride.join(', ')}] offset ${t.offset} needs ${needed} elements but the storage has ${avail}`,
+    );
+  }
+  const shape = [...t.size];
+  if (n === 0) return {dtype: t.dtype, shape, data: src.subarray(0, 0) as HostData};
+  if (isContiguous(t.size, t.stride)) return {dtype: t.dtype, shape, data: src.subarray(t.offset, t.offset + n) as HostData};
+  return {dtype: t.dtype, shape, data: gatherStrided(src, t.dtype, t.size, t.stride, t.offset)};
+}
+
+/** Replace every TensorRef in the object tree with a HostTensor (in place; shared tensors stay shared). */
+function materialize(what: string, root: unknown): unknown {
+  const done = new Map<TensorRef, HostTensor>();
+  const seen = new Set<object>();
+  const fix = (x: unknown): unknown => {
+    if (x instanceof TensorRef) {
+      let t = done.get(x);
+      if (t === undefined) {
+        t = materializeTensor(what, x);
+        done.set(x, t);
+      }
+      return t;
+    }
+    if (typeof x !== 'object' || x === null || seen.has(x) || ArrayBuffer.isView(x)) return x;
+    seen.add(x);
+    if (Array.isArray(x)) {
+      for (let i = 0; i < x.length; i++) x[i] = fix(x[i]);
+    } else if (x instanceof Map) {
+      for (const [k, v] of x) x.set(k, fix(v));
+    } else if (x instanceof PyObject) {
+      for (const [k, v] of x.attrs) x.attrs.set(k, fix(v));
+    } else if (x instanceof Set) {
+      const items = [...x].map(fix);
+      x.clear();
+      for (const v of items) x.add(v);
+    }
+    return x;
+  };
+  return fix(root);
+}
+
+/** True when the bytes start with the pickled legacy magic number (protocol 2 PROTO + LONG1, as torch writes it). */
+export function isLegacyTorch(bytes: Uint8Array): boolean {
+  const head = [0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+  if (bytes.byteLength < 2 + head.length || bytes[0] !== 0x80) return false;
+  return head.every((b, i) => bytes[2 + i] === b);
+}
+
+/** Load a torch.save file (zip or legacy) or a TorchScript archive from bytes. */
+export function loadTorch(bytes: Uint8Array, opts: LoadTorchOptions = {}): unknown {
+  const what = opts.what ?? 'PyTorch file';
+  if (isZip(bytes)) return loadTorchZip(openZip(bytes, {what}), opts);
+  if (isLegacyTorch(bytes)) return loadTorchLegacy(bytes, what);
+  if (bytes.byteLength >= 262 && new TextDecoder().decode(bytes.subarray(257, 262)) === 'ustar') {
+    throw new StyleclipError(`${what}: the tar-based torch.save format of torch < 0.4 is not supported; re-save it with a newer torch`);
+  }
+  const head = [...bytes.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+  throw new StyleclipError(`${what}: not a PyTorch file: neither a zip archive nor a legacy torch.save file (starts with ${head || 'nothing'})`);
+}
+
+/** Load one pickle (default data.pkl) of a torch zip / TorchScript archive. */
+export function loadTorchZip(zip: ZipArchive, opts: LoadTorchOptions = {}): unknown {
+  const what = opts.what ?? zip.what;
+  const first = zip.entries[0]?.name;
+  const slash = first?.indexOf('/') ?? -1;
+  if (first === undefined || slash <= 0) {
+    throw new StyleclipError(`${what}: not a PyTorch archive: ${first === undefined ? 'the zip is empty' : `first entry '${first}' is not in a folder`}`);
+  }
+  const root = first.slice(0, slash);
+  const pklName = `${root}/${opts.pickle ?? 'data.pkl'}`;
+  if (!zip.has(pklName)) throw new StyleclipError(`${what}: not a PyTorch archive: missing '${pklName}'`);
+  const byteorder = `${root}/byteorder`;
+  if (zip.has(byteorder)) {
+    const order = new TextDecoder().decode(zip.read(byteorder)).trim();
+    if (order !== 'little') throw new StyleclipError(`${what}: storages are ${order}-endian; only little-endian is supported`);
+  }
+  // constants.pkl refers to constants/<key>, data.pkl to data/<key>.
+  const dataDir = (opts.pickle ?? 'data.pkl') === 'constants.pkl' ? 'constants' : 'data';
+  const storages = new Map<string, StorageRef>();
+  const persistentLoad = (pid: unknown): StorageRef => {
+    const [type, key, , size] = storagePid(what, pid);
+    const k = String(key);
+    let s = storages.get(k);
+    if (s !== undefined) return s;
+    const dtype = storageDtype(what, type);
+    let record = `${root}/${dataDir}/${k}`;
+    if (!zip.has(record) && zip.has(`${root}/${k}`)) record = `${root}/${k}`;
+    if (!zip.has(record)) throw new StyleclipError(`${what}: missing storage record '${record}'`);
+    const bytes = zip.read(record);
+    const n = Number.isSafeInteger(size) ? (size as number) : Math.floor(bytes.byteLength / DTYPE_BYTES[dtype]);
+    if (bytes.byteLength < n * DTYPE_BYTES[dtype]) {
+      throw new StyleclipError(`${what}: storage record '${record}' has ${bytes.byteLength} bytes but ${n} ${dtype} elements need ${n * DTYPE_BYTES[dtype]}`);
+    }
+    s = {key: k, dtype, numel: n, bytes};
+    storages.set(k, s);
+    return s;
+  };
+  const {value} = unpickleAt(zip.read(pklName), 0, {what: `${what} (${pklName})`, resolveGlobal: torchGlobals(what), persistentLoad});
+  return materialize(what, value);
+}
+
+/** Load a legacy (pre-1.6, non-zip) torch.save file. */
+export function loadTorchLegacy(bytes: Uint8Array, what = 'PyTorch file'): unknown {
+  const magic = unpickleAt(bytes, 0, {what: `${what} (magic number)`});
+  if (magic.value !== LEGACY_MAGIC) throw new StyleclipError(`${what}: not a legacy torch.save file (bad magic number)`);
+  const version = unpickleAt(bytes, magic.end, {what: `${what} (protocol version)`});
+  if (version.value !== LEGACY_PROTOCOL_VERSION) {
+    throw new StyleclipError(`${what}: unsupported legacy torch.save protocol version ${String(version.value)} (expected ${LEGACY_PROTOCOL_VERSION})`);
+  }
+  const sysInfo = unpickleAt(bytes, version.end, {what: `${what} (sys_info)`});
+  if (sysInfo.value instanceof Map && sysInfo.value.get('little_endian') === false) {
+    throw new StyleclipError(`${what}: the file was written on a big-endian machine; only little-endian is supported`);
+  }
+  const storages = new Map<string, StorageRef>();
+  const views = new Map<string, StorageRef>();
+  const persistentLoad = (pid: unknown): unknown => {
+    if (Array.isArray(pid) && pid[0] === 'module') return pid[3] ?? null; // source text of a pickled module class
+    const [type, key, , size, viewMetadata] = storagePid(what, pid);
+    const k = String(key);
+    let root = storages.get(k);
+    if (root === undefined) {
+      if (!Number.isSafeInteger(size)) throw new StyleclipError(`${what}: storage '${k}' has a bad size ${String(size)}`);
+      root = {key: k, dtype: storageDtype(what, type), numel: size as number};
+      storages.set(k, root);
+    }
+    if (viewMetadata === null || viewMetadata === undefined) return root;
+    const [viewKey, offset, viewSize] = Array.isArray(viewMetadata) ? viewMetadata : [];
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(viewSize)) throw new StyleclipError(`${what}: bad storage view metadata for '${k}'`);
+    const vk = String(viewKey);
+    let view = views.get(vk);
+    if (view === undefined) {
+      view = {key: vk, dtype: root.dtype, numel: viewSize as number, base: root, baseOffset: offset as number};
+      views.set(vk, view);
+    }
+    return view;
+  };
+  const obj = unpickleAt(bytes, sysInfo.end, {what: `${what} (object pickle)`, resolveGlobal: torchGlobals(what), persistentLoad});
+  const keys = unpickleAt(bytes, obj.end, {what: `${what} (storage keys)`});
+  if (!Array.isArray(keys.value)) throw new StyleclipError(`${what}: the storage key list is not a list`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let pos = keys.end;
+  for (const key of keys.value) {
+    const k = String(key);
+    const s = storages.get(k);
+    if (s === undefined) throw new StyleclipError(`${what}: storage record '${k}' is not referenced by the object pickle`);
+    if (pos + 8 > bytes.byteLength) throw new StyleclipError(`${what}: truncated: storage record '${k}' is missing at byte ${pos}`);
+    const count = Number(dv.getBigInt64(pos, true));
+    const nbytes = count * DTYPE_BYTES[s.dtype];
+    pos += 8;
+    if (count < 0 || pos + nbytes > bytes.byteLength) {
+      throw new StyleclipError(`${what}: truncated: storage record '${k}' needs ${nbytes} bytes at byte ${pos} but the file has ${bytes.byteLength}`);
+    }
+    if (count < s.numel) throw new StyleclipError(`${what}: storage record '${k}' has ${count} elements but ${s.numel} are referenced`);
+    s.bytes = bytes.subarray(pos, pos + nbytes);
+    pos += nbytes;
+  }
+  for (const s of storages.values()) {
+    if (s.bytes === undefined) throw new StyleclipError(`${what}: missing storage record '${s.key}'`);
+  }
+  return materialize(what, obj.value);
+}
+
+/** Attributes of TorchScript modules that are not parameters or buffers. */
+const TORCHSCRIPT_SKIP = new Set(['training', '_is_full_backward_hook']);
+
+/**
+ * Flatten a TorchScript module tree (the `data.pkl` of a `torch.jit.save` archive) into its state dict:
+ * every tensor attribute under `path.name`, sub-modules recursed into, in attribute order. This equals
+ * `torch.jit.load(f).state_dict()` (fixtures README §7). Class names are not looked at.
+ */
+export function torchScriptStateDict(obj: unknown): StateDict {
+  if (!(obj instanceof PyObject)) throw new StyleclipError(`not a TorchScript module tree: the root is a ${describe(obj)}`);
+  const out: StateDict = new Map();
+  const seen = new Set<PyObject>();
+  const walk = (m: PyObject, prefix: string): void => {
+    if (seen.has(m)) return;
+    seen.add(m);
+    for (const [name, v] of m.attrs) {
+      if (TORCHSCRIPT_SKIP.has(name)) continue;
+      if (isHostTensor(v)) out.set(prefix + name, v);
+      else if (v instanceof PyObject) walk(v, `${prefix}${name}.`);
+    }
+  };
+  walk(obj, '');
+  return out;
+}
+
+export interface ExtractStateDictOptions {
+  /** Keys to descend into, first match wins (default ['state_dict', 'g_ema', 'model']). */
+  prefer?: string[];
+  /** Name of the source for error messages. */
+  what?: string;
+}
+
+/**
+ * The flat name → tensor map inside a loaded checkpoint: a dict of tensors itself, the value at the first
+ * preferred key (e.g. 'g_ema' of rosinality checkpoints, 'state_dict' of StyleCLIP mappers), or a TorchScript
+ * module tree. Fails naming the top-level keys when none of these apply.
+ */
+export function extractStateDict(obj: unknown, {prefer = ['state_dict', 'g_ema', 'model'], what = 'checkpoint'}: ExtractStateDictOptions = {}): StateDict {
+  if (obj instanceof PyObject) return torchScriptStateDict(obj);
+  if (!(obj instanceof Map)) {
+    throw new StyleclipError(`${what} holds a ${isHostTensor(obj) ? 'single tensor' : describe(obj)}, not a state dict`);
+  }
+  for (const key of prefer) {
+    if (obj.has(key)) return extractStateDict(obj.get(key), {prefer: [], what: `${what}['${key}']`});
+  }
+  const out: StateDict = new Map();
+  const bad: string[] = [];
+  for (const [k, v] of obj) {
+    if (isHostTensor(v)) out.set(String(k), v);
+    else bad.push(String(k));
+  }
+  if (bad.length > 0) {
+    const keys = [...obj.keys()].map(String);
+    const list = keys.slice(0, 10).join(', ') + (keys.length > 10 ? `, … (${keys.length} keys)` : '');
+    throw new StyleclipError(
+      `${what} is not a flat state dict (non-tensor values at ${bad.slice(0, 5).map((b) => `'${b}'`).join(', ')}${bad.length > 5 ? ', …' : ''}) ` +
+        `and has none of the keys ${prefer.map((p) => `'${p}'`).join(', ') || '(none given)'}; its keys are [${list}]`,
+    );
+  }
+  return out;
+}
