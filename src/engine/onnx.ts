@@ -2,6 +2,7 @@
  * ONNX ModelProto writer (onnx/onnx.proto, IR version 8, default opset 17) with a minimal protobuf encoder.
  * Graph constants become initializers with raw little-endian data; helper ints (shapes, axes, pads) are deduplicated.
  */
+import {StyleclipError} from '../errors.js';
 import {topoSort} from './autodiff.js';
 import {type Emitter, ONNX_DTYPE, OPS, type OnnxAttr} from './ops.js';
 import {type DType, type Shape, type Tensor, type TypedData, fromNumbers} from './tensor.js';
@@ -162,8 +163,17 @@ export function toOnnx({inputs, outputs}: GraphIO, graphName = 'styleclip'): Uin
   for (const t of order) {
     if (t.op === 'input' && !inputIds.has(t.id)) throw new Error(`graph input '${t.name}' is used but not listed`);
   }
-  inputs.forEach((t) => names.set(t.id, t.name ?? `in${t.id}`));
-  for (const t of order) if (!names.has(t.id)) names.set(t.id, t.op === 'const' ? `c${t.id}` : `t${t.id}`);
+  // Graph inputs keep their own names (they are fed by name); every generated name starts with '/', which input
+  // names may not, so a user input called e.g. 'k0' or 't12' cannot alias a helper initializer or a node output.
+  const seenNames = new Set<string>();
+  for (const t of inputs) {
+    const name = t.name ?? `in${t.id}`;
+    if (seenNames.has(name)) throw new StyleclipError(`graph has two inputs named '${name}'`);
+    if (name.startsWith('/') || /^out\d+$/.test(name)) throw new StyleclipError(`graph input name '${name}' is reserved`);
+    seenNames.add(name);
+    names.set(t.id, name);
+  }
+  for (const t of order) if (!names.has(t.id)) names.set(t.id, t.op === 'const' ? `/c${t.id}` : `/t${t.id}`);
 
   const graph = new Writer();
   const helperNames = new Map<string, string>();
@@ -185,14 +195,14 @@ export function toOnnx({inputs, outputs}: GraphIO, graphName = 'styleclip'): Uin
       const key = `${dtype}:${shape.join('x')}:${values.join(',')}`;
       let name = helperNames.get(key);
       if (!name) {
-        name = `k${helperNames.size}`;
+        name = `/k${helperNames.size}`;
         helperNames.set(key, name);
         helperInits.push({name, dtype, shape, data: fromNumbers(values, dtype)});
       }
       return name;
     },
     tmp() {
-      return `tmp${tmpCount++}`;
+      return `/tmp${tmpCount++}`;
     },
   };
 

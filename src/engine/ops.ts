@@ -328,7 +328,9 @@ export function slice(x: Tensor, spec: Record<number, readonly [number | null, n
     const e = e0 === null ? n : clampIdx(e0);
     const len = Math.max(0, Math.ceil((e - s) / st));
     starts.push(s);
-    ends.push(s + (len - 1) * st + 1);
+    // End just past the last selected element; an empty selection ends at its start (s - st + 1 could be
+    // negative, which ONNX reads as counting from the end).
+    ends.push(len === 0 ? s : s + (len - 1) * st + 1);
     axes.push(axis);
     steps.push(st);
     shape[axis] = len;
@@ -457,6 +459,17 @@ function scatterAddRows(g: Tensor, idx: Tensor, n: number, rest: number[]): Tens
   const indices = reshape(idx64, [...idx.shape, 1]);
   return op('ScatterNDAdd', [n, ...rest], g.dtype, [zeros([n, ...rest], g.dtype), indices, g]);
 }
+/** data with data[indices[i…, :], …] += updates[i…, …] (duplicates accumulate): ONNX ScatterND, reduction 'add'. */
+export function scatterNDAdd(data: Tensor, indices: Tensor, updates: Tensor): Tensor {
+  if (indices.dtype !== 'int64' || indices.rank < 1) throw new StyleclipError('scatterNDAdd: indices must be int64 with rank >= 1');
+  const k = indices.shape[indices.rank - 1]!;
+  const want = [...indices.shape.slice(0, -1), ...data.shape.slice(k)];
+  if (k > data.rank || !sameShape(updates.shape, want)) {
+    throw new StyleclipError(`scatterNDAdd: updates [${updates.shape.join(', ')}] should be [${want.join(', ')}]`);
+  }
+  if (updates.dtype !== data.dtype) throw new StyleclipError('scatterNDAdd: dtype mismatch');
+  return op('ScatterNDAdd', data.shape, data.dtype, [data, indices, updates]);
+}
 OPS.ScatterNDAdd = {
   emit: (e, _t, ins, out) => e.node('ScatterND', ins, [out], {reduction: {s: 'add'}}),
   vjp: (g, t) => {
@@ -464,8 +477,11 @@ OPS.ScatterNDAdd = {
     return [g, null, reshape(gatherND(g, indices), updates.shape)];
   },
 };
-function gatherND(x: Tensor, indices: Tensor): Tensor {
+/** ONNX GatherND (batch_dims 0): out[i…] = x[indices[i…, :], …]; indices int64 with last dim k ≤ rank(x). */
+export function gatherND(x: Tensor, indices: Tensor): Tensor {
+  if (indices.dtype !== 'int64' || indices.rank < 1) throw new StyleclipError('gatherND: indices must be int64 with rank >= 1');
   const k = indices.shape[indices.rank - 1]!;
+  if (k > x.rank) throw new StyleclipError(`gatherND: index depth ${k} exceeds rank ${x.rank}`);
   const shape = [...indices.shape.slice(0, -1), ...x.shape.slice(k)];
   return op('GatherND', shape, x.dtype, [x, indices]);
 }
@@ -596,17 +612,26 @@ export function conv2d(x: Tensor, w: Tensor, opts: ConvOptions = {}): Tensor {
   return op('Conv', [N, O, Ho, Wo], x.dtype, [x, w], {stride, dilation, groups, pads});
 }
 
-/** Transposed convolution as PyTorch's conv_transpose2d. x:[N,I,H,W] w:[I,O/groups,kh,kw] */
-export function convTranspose2d(x: Tensor, w: Tensor, opts: ConvOptions & {outputPadding?: number} = {}): Tensor {
-  const {stride = 1, dilation = 1, groups = 1, outputPadding = 0} = opts;
+/**
+ * Transposed convolution as PyTorch's conv_transpose2d. x:[N,I,H,W] w:[I,O/groups,kh,kw]. `outputPadding` (one
+ * number, or [rows, cols]) adds rows/columns at the bottom/right, as PyTorch's output_padding.
+ */
+export function convTranspose2d(x: Tensor, w: Tensor, opts: ConvOptions & {outputPadding?: number | readonly [number, number]} = {}): Tensor {
+  const {stride = 1, dilation = 1, groups = 1} = opts;
+  const op2 = opts.outputPadding ?? 0;
+  const [oph, opw] = typeof op2 === 'number' ? [op2, op2] : [op2[0], op2[1]];
   const pads = pads4(opts.padding);
   if (x.rank !== 4 || w.rank !== 4) throw new StyleclipError('convTranspose2d: expected 4-D input and weight');
   const [N, I, H, W] = x.shape as [number, number, number, number];
   const [I2, Og, kh, kw] = w.shape as [number, number, number, number];
   if (I2 !== I || I % groups !== 0) throw new StyleclipError(`convTranspose2d: weight [${w.shape}] does not fit input [${x.shape}]`);
-  const Ho = (H - 1) * stride + dilation * (kh - 1) + 1 - pads[0] - pads[2] + outputPadding;
-  const Wo = (W - 1) * stride + dilation * (kw - 1) + 1 - pads[1] - pads[3] + outputPadding;
-  return op('ConvTranspose', [N, Og * groups, Ho, Wo], x.dtype, [x, w], {stride, dilation, groups, pads, outputPadding});
+  if (oph < 0 || opw < 0 || (oph >= stride && oph >= dilation) || (opw >= stride && opw >= dilation)) {
+    throw new StyleclipError(`convTranspose2d: outputPadding [${oph}, ${opw}] must be smaller than stride or dilation`);
+  }
+  const Ho = (H - 1) * stride + dilation * (kh - 1) + 1 - pads[0] - pads[2] + oph;
+  const Wo = (W - 1) * stride + dilation * (kw - 1) + 1 - pads[1] - pads[3] + opw;
+  if (Ho <= 0 || Wo <= 0) throw new StyleclipError(`convTranspose2d: output would be empty for input [${x.shape}]`);
+  return op('ConvTranspose', [N, Og * groups, Ho, Wo], x.dtype, [x, w], {stride, dilation, groups, pads, outputPadding: [oph, opw]});
 }
 
 function convAttrs(t: Tensor): Record<string, OnnxAttr> {
@@ -627,24 +652,39 @@ OPS.Conv = {
   vjp: (g, t) => {
     const [x, w] = t.inputs as [Tensor, Tensor];
     const a = t.attrs as {stride: number; dilation: number; groups: number; pads: [number, number, number, number]};
-    // dx: the transposed conv of g, with output padding restoring rows the strided conv skipped.
-    const [, , kh] = w.shape as [number, number, number, number];
+    // dx: the transposed conv of g with the same geometry. When (H + pads - dilation·(k-1) - 1) is not a multiple
+    // of the stride, the strided conv never reaches the last r rows of the padded input; output padding r puts
+    // them back *before* the bottom padding is cropped (as PyTorch's conv backward does). Padding zero rows after
+    // the crop would be wrong when the bottom padding is > 0: the cropped rows then include real input rows.
+    const [, , kh, kw] = w.shape as [number, number, number, number];
     const base = (g.shape[2]! - 1) * a.stride + a.dilation * (kh - 1) + 1 - a.pads[0] - a.pads[2];
-    const baseW = (g.shape[3]! - 1) * a.stride + a.dilation * (w.shape[3]! - 1) + 1 - a.pads[1] - a.pads[3];
-    let gx = convTranspose2d(g, w, {stride: a.stride, dilation: a.dilation, groups: a.groups, padding: a.pads, outputPadding: 0});
-    if (base !== x.shape[2] || baseW !== x.shape[3]) {
-      gx = pad(gx, [0, 0, 0, 0, 0, 0, x.shape[2]! - base, x.shape[3]! - baseW]);
-    }
+    const baseW = (g.shape[3]! - 1) * a.stride + a.dilation * (kw - 1) + 1 - a.pads[1] - a.pads[3];
+    // r = H - base is the remainder of a division by the stride, so 0 <= r < stride as outputPadding requires.
+    const outputPadding: [number, number] = [x.shape[2]! - base, x.shape[3]! - baseW];
+    const gx = convTranspose2d(g, w, {stride: a.stride, dilation: a.dilation, groups: a.groups, padding: a.pads, outputPadding});
     return [gx, convWeightGrad(x, g, w.shape, a)];
   },
 };
 
 OPS.ConvTranspose = {
   emit: (e, t, ins, out) => {
+    // Output padding only un-crops the bottom/right: it equals end pads reduced by it, then zero rows beyond the
+    // full extent. Emitting it that way avoids ORT's output_padding < stride check (PyTorch allows
+    // output_padding < max(stride, dilation)).
     const attrs = convAttrs(t);
-    const op0 = t.attrs.outputPadding as number;
-    if (op0) attrs.output_padding = {ints: [op0, op0]};
-    e.node('ConvTranspose', ins, [out], attrs);
+    const [oph, opw] = t.attrs.outputPadding as [number, number];
+    const [top, left, bottom, right] = t.attrs.pads as [number, number, number, number];
+    const eb = bottom - oph;
+    const er = right - opw;
+    attrs.pads = {ints: [top, left, Math.max(eb, 0), Math.max(er, 0)]};
+    if (eb >= 0 && er >= 0) {
+      e.node('ConvTranspose', ins, [out], attrs);
+    } else {
+      const full = e.tmp();
+      e.node('ConvTranspose', ins, [full], attrs);
+      const zero = e.values([0], t.dtype, []);
+      e.node('Pad', [full, e.ints([0, 0, 0, 0, 0, 0, Math.max(-eb, 0), Math.max(-er, 0)]), zero], [out]);
+    }
   },
   vjp: (g, t) => {
     const [x, w] = t.inputs as [Tensor, Tensor];

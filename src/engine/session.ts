@@ -52,6 +52,9 @@ export class Program {
     this.inputs.forEach((spec, i) => {
       const data = Array.isArray(feeds) ? (feeds as TypedData[])[i] : (feeds as Record<string, TypedData>)[spec.name];
       if (!data) throw new StyleclipError(`missing input '${spec.name}'`);
+      if (!(data instanceof ARRAY_TYPE[spec.dtype])) {
+        throw new StyleclipError(`input '${spec.name}' is ${spec.dtype}; got a ${data.constructor.name}`);
+      }
       if (data.length !== numel(spec.shape)) {
         throw new StyleclipError(`input '${spec.name}' has ${data.length} values, expected shape [${spec.shape.join(', ')}]`);
       }
@@ -63,6 +66,22 @@ export class Program {
       return {data: t.data as TypedData, shape: spec.shape, dtype: spec.dtype};
     });
   }
+}
+
+const ARRAY_TYPE = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int64: BigInt64Array,
+  int32: Int32Array,
+  bool: Uint8Array,
+} as const satisfies Record<DType, unknown>;
+
+/** String form of a number that keeps what JSON/String lose: -0 (and JSON's null for ±Infinity/NaN). */
+function numKey(v: number | bigint): string {
+  return Object.is(v, -0) ? '-0' : String(v);
+}
+function attrsKey(attrs: Tensor['attrs']): string {
+  return JSON.stringify(attrs, (_k, v: unknown) => (typeof v === 'number' && (!Number.isFinite(v) || Object.is(v, -0)) ? `#${numKey(v)}` : v));
 }
 
 const cache = new Map<string, Promise<Program>>();
@@ -80,14 +99,14 @@ export function graphKey(inputs: readonly Tensor[], outputs: readonly Tensor[]):
     let id = '';
     if (t.op === 'const') {
       // Small constants are keyed by value (they are rebuilt freely); large ones by identity.
-      if (t.size <= 64) id = Array.from(t.data as ArrayLike<number | bigint>, String).join(',');
+      if (t.size <= 64) id = Array.from(t.data as ArrayLike<number | bigint>, numKey).join(',');
       else {
         let c = constIds.get(t);
         if (!c) constIds.set(t, (c = nextConstId++));
         id = `#${c}`;
       }
     } else if (t.op === 'input') id = t.name!;
-    h.update(`${t.op}(${t.inputs.map((x) => index.get(x.id)).join(',')})${JSON.stringify(t.attrs)}${t.dtype}[${t.shape}]${id};`);
+    h.update(`${t.op}(${t.inputs.map((x) => index.get(x.id)).join(',')})${attrsKey(t.attrs)}${t.dtype}[${t.shape}]${id};`);
   });
   h.update(`->${outputs.map((t) => index.get(t.id)).join(',')}`);
   return h.digest('hex');
