@@ -128,3 +128,22 @@ async function generateFromStyles(g: StyleGAN2, s: HostTensor[], noise: NoiseMod
   const out = await prog.run([...s.map((t) => t.data as Float32Array), ...g.noiseArrays(noise, N, noiseSeed)]);
   return {image: {dtype: 'float32', shape: out[0]!.shape, data: out[0]!.data as Float32Array}, wPlus: null, styles: s};
 }
+
+/** Pick the StyleSpace tensors s_00, s_01, … (execution order) out of a tensor file's contents, strictly. */
+export function stylesFromTensors(g: StyleGAN2, tensors: ReadonlyMap<string, HostTensor>, what = 'S latent file'): HostTensor[] {
+  const names = g.layers.map((_, k) => `s_${String(k).padStart(2, '0')}`);
+  const missing = names.filter((n) => !tensors.has(n));
+  const extra = [...tensors.keys()].filter((k) => !names.includes(k));
+  if (missing.length || extra.length) {
+    const parts = [];
+    if (missing.length) parts.push(`missing ${missing.join(', ')}`);
+    if (extra.length) parts.push(`unexpected ${extra.slice(0, 8).join(', ')}${extra.length > 8 ? ', …' : ''}`);
+    throw new StyleclipError(`${what} must hold tensors s_00 … s_${String(names.length - 1).padStart(2, '0')} for this ${g.config.size}px generator: ${parts.join('; ')}`);
+  }
+  return names.map((n) => tensors.get(n)!);
+}
+
+/** The StyleSpace tensors as a name → tensor map (s_00, s_01, …) for writing. */
+export function stylesToTensors(styles: readonly HostTensor[]): Map<string, HostTensor> {
+  return new Map(styles.map((s, k) => [`s_${String(k).padStart(2, '0')}`, s]));
+}

@@ -5,6 +5,7 @@
 import {StyleclipError} from '../errors.js';
 import {type HostTensor, isHostTensor, toFloat32} from '../io/host-tensor.js';
 import {parseSafetensors} from '../io/safetensors.js';
+import {readBytes} from '../io/files.js';
 import {extractStateDict, loadTorch} from '../io/torch.js';
 import {StyleGAN2} from './stylegan2.js';
 
@@ -32,4 +33,9 @@ export function generatorFromBytes(bytes: Uint8Array, what = 'generator checkpoi
     }
   }
   return StyleGAN2.fromStateDict(sd, {latentAvg: latentAvg ? toFloat32(latentAvg) : null});
+}
+
+/** Read and load a generator checkpoint from a file (Node). */
+export function loadGenerator(path: string): StyleGAN2 {
+  return generatorFromBytes(readBytes(path, 'generator checkpoint'), `generator checkpoint '${path}'`);
 }

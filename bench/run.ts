@@ -1,0 +1,34 @@
+/**
+ * `npm run bench -- [suite…] [--threads N] [--json FILE]`: run benchmark suites (default: all).
+ * Suites: generator.
+ */
+import {writeFileSync} from 'node:fs';
+import {configureEngine} from '../src/engine/session.js';
+import type {BenchResult} from './common.js';
+import {benchGenerator} from './generator.js';
+
+const SUITES: Record<string, () => Promise<BenchResult[]>> = {
+  generator: () => benchGenerator(),
+};
+
+const args = process.argv.slice(2);
+let threads = 2;
+let jsonOut: string | null = null;
+const names: string[] = [];
+for (let i = 0; i < args.length; i++) {
+  const a = args[i]!;
+  if (a === '--threads') threads = Number(args[++i]);
+  else if (a === '--json') jsonOut = args[++i] ?? null;
+  else names.push(a);
+}
+for (const n of names) {
+  if (!(n in SUITES)) {
+    console.error(`error: unknown benchmark suite '${n}' (suites: ${Object.keys(SUITES).join(', ')})`);
+    process.exit(1);
+  }
+}
+// The PyTorch baseline ran with 2 threads; match it unless told otherwise.
+configureEngine({threads});
+const all: BenchResult[] = [];
+for (const n of names.length ? names : Object.keys(SUITES)) all.push(...(await SUITES[n]!()));
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify({threads, node: process.version, results: all}, null, 2));

@@ -1,0 +1,113 @@
+/** `styleclip generate`: images from a StyleGAN2 checkpoint, from a seed, z, W/W+ or S. */
+import type {Command} from 'commander';
+import {StyleclipError, check} from '../errors.js';
+import {type LatentSpace, generate, stylesFromTensors} from '../generate.js';
+import {readBytes, writeFileAtomic} from '../io/files.js';
+import type {HostTensor} from '../io/host-tensor.js';
+import {encodePng} from '../io/image.js';
+import {loadLatent} from '../io/weights.js';
+import {parseSafetensors} from '../io/safetensors.js';
+import {loadGenerator} from '../models/load-generator.js';
+import type {NoiseMode} from '../models/stylegan2.js';
+import {parseChoice, parseFloatStrict, parseIntStrict, writeTensorFile} from './util.js';
+
+interface GenerateFlags {
+  generator: string;
+  seed?: number;
+  z?: string;
+  latent?: string;
+  space: 'w' | 'w+' | 's';
+  truncation: number;
+  noise: NoiseMode;
+  noiseSeed: number;
+  batch: number;
+  out: string;
+  saveLatent?: string;
+  saveRaw?: string;
+  json?: boolean;
+}
+
+export function registerGenerate(program: Command): void {
+  program
+    .command('generate')
+    .description('generate images with a StyleGAN2 generator')
+    .requiredOption('--generator <ckpt>', 'generator checkpoint (rosinality .pt {g_ema, latent_avg}, state dict .pt, or .safetensors)')
+    .option('--seed <n>', 'sample z ~ N(0, I) from this seed (default 0)', parseIntStrict('--seed', {min: 0}))
+    .option('--z <file>', 'z latents: float32 [N, style_dim] (.npy, .safetensors or .pt)')
+    .option('--latent <file>', 'W/W+ latent (.npy, .safetensors, .pt) or, with --space s, a .safetensors of s_00, s_01, …')
+    .option('--space <space>', 'space of --latent: w [N, D], w+ [N, n_latent, D] or s', parseChoice('--space', ['w', 'w+', 's'] as const), 'w+')
+    .option('--truncation <psi>', 'truncation ψ around latent_avg (z and W inputs)', parseFloatStrict('--truncation'), 1)
+    .option('--noise <mode>', 'noise: const (checkpoint buffers), random (seeded) or zero', parseChoice('--noise', ['const', 'random', 'zero'] as const), 'const')
+    .option('--noise-seed <n>', 'seed for --noise random', parseIntStrict('--noise-seed', {min: 0}), 0)
+    .option('--batch <n>', 'number of images when sampling from --seed', parseIntStrict('--batch', {min: 1}), 1)
+    .requiredOption('--out <file.png>', 'output PNG; a batch of N > 1 becomes one grid of ⌈√N⌉ columns in batch order')
+    .option('--save-latent <file>', 'write the W+ latent used, [N, n_latent, D] (.npy or .safetensors)')
+    .option('--save-raw <file.safetensors>', "write the raw float32 image as tensor 'image' [N, 3, H, W], unclamped")
+    .option('--json', 'print a JSON summary instead of text')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  styleclip generate --generator stylegan2-ffhq-config-f.pt --seed 42 --truncation 0.7 --out face.png
+  styleclip generate --generator ffhq.pt --seed 1 --batch 4 --out grid.png --save-latent w.npy
+  styleclip generate --generator ffhq.pt --latent w.npy --space w+ --out again.png
+  styleclip generate --generator ffhq.pt --latent styles.safetensors --space s --out edited.png`,
+    )
+    .action(async (flags: GenerateFlags) => {
+      await runGenerate(flags);
+    });
+}
+
+async function runGenerate(flags: GenerateFlags): Promise<void> {
+  const sources = [flags.seed !== undefined, flags.z !== undefined, flags.latent !== undefined].filter(Boolean).length;
+  check(sources <= 1, 'give only one of --seed, --z and --latent');
+  check(flags.out.toLowerCase().endsWith('.png'), `--out must be a .png file, got '${flags.out}'`);
+  if (flags.saveRaw) check(flags.saveRaw.toLowerCase().endsWith('.safetensors'), `--save-raw must be a .safetensors file, got '${flags.saveRaw}'`);
+  const t0 = performance.now();
+  const g = loadGenerator(flags.generator);
+  let latent: HostTensor | HostTensor[] | undefined;
+  let space: LatentSpace = 'z';
+  if (flags.z) {
+    latent = loadLatentArg(flags.z, '--z');
+    space = 'z';
+  } else if (flags.latent) {
+    space = flags.space;
+    if (space === 's') {
+      const bytes = readBytes(flags.latent, 'S latent file');
+      latent = stylesFromTensors(g, parseSafetensors(bytes, {what: `S latent file '${flags.latent}'`}).tensors, `S latent file '${flags.latent}'`);
+    } else {
+      latent = loadLatentArg(flags.latent, '--latent');
+    }
+  }
+  const res = await generate(g, {
+    ...(latent ? {latent, space} : {seed: flags.seed ?? 0, batch: flags.batch}),
+    truncation: flags.truncation,
+    noise: flags.noise,
+    noiseSeed: flags.noiseSeed,
+  });
+  writeFileAtomic(flags.out, await encodePng(res.image), 'output image');
+  if (flags.saveLatent) {
+    if (!res.wPlus) throw new StyleclipError('--save-latent writes W+, which an S input does not have');
+    writeTensorFile(flags.saveLatent, new Map([['w_plus', res.wPlus]]), 'latent output');
+  }
+  if (flags.saveRaw) writeTensorFile(flags.saveRaw, new Map([['image', res.image]]), 'raw image output');
+  const summary = {
+    out: flags.out,
+    images: res.image.shape[0],
+    size: g.config.size,
+    space,
+    seconds: Number(((performance.now() - t0) / 1000).toFixed(3)),
+    ...(flags.saveLatent ? {latent: flags.saveLatent} : {}),
+    ...(flags.saveRaw ? {raw: flags.saveRaw} : {}),
+  };
+  if (flags.json) console.log(JSON.stringify(summary));
+  else console.log(`wrote ${flags.out} (${summary.images} image${summary.images > 1 ? 's' : ''}, ${g.config.size}px) in ${summary.seconds}s`);
+}
+
+function loadLatentArg(file: string, flag: string): HostTensor {
+  const t = loadLatent(readBytes(file, `${flag} file`), {what: `${flag} file '${file}'`});
+  if (t.dtype !== 'float32') {
+    throw new StyleclipError(`${flag} file '${file}' holds ${t.dtype} data; latents must be float32`);
+  }
+  return t;
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+/** The `styleclip` command line: one subcommand per file in this folder; no math here. */
+import {Command, CommanderError} from 'commander';
+import {configureEngine} from '../engine/session.js';
+import {registerGenerate} from './generate.js';
+import {parseIntStrict, reportError} from './util.js';
+
+const program = new Command('styleclip')
+  .description('StyleCLIP: text-driven editing of StyleGAN2 images with CLIP, on ONNX Runtime')
+  .version('0.1.0')
+  .option('--threads <n>', 'CPU threads for ONNX Runtime (default: all cores)', parseIntStrict('--threads', {min: 1}))
+  .exitOverride();
+
+program.hook('preAction', (cmd) => {
+  const threads = cmd.opts().threads as number | undefined;
+  if (threads) configureEngine({threads});
+});
+
+registerGenerate(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode);
+  reportError(err);
+}
