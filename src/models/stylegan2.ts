@@ -10,6 +10,7 @@ import * as F from '../engine/ops.js';
 import {type Tensor, assertShape, constant} from '../engine/tensor.js';
 import {StyleclipError, check} from '../errors.js';
 import {type HostTensor, type StateDict, toFloat32} from '../io/host-tensor.js';
+import {checkStateDict} from '../io/state-dict.js';
 import {modulatedConv2d, makeKernel, upfirdn2d} from '../nn/conv.js';
 import {equalLinear, fusedLeakyRelu, pixelNorm} from '../nn/layers.js';
 
@@ -124,10 +125,10 @@ export function styleLayers(cfg: StyleGAN2Config): StyleLayer[] {
 }
 
 /** Infer the config from a rosinality state dict (resolution, style_dim, n_mlp, channel table). */
-export function inferConfig(sd: StateDict): StyleGAN2Config {
+export function inferConfig(sd: StateDict, what = 'generator state dict'): StyleGAN2Config {
   const need = (k: string): HostTensor => {
     const t = sd.get(k);
-    if (!t) throw new StyleclipError(`not a StyleGAN2 generator state dict: missing key '${k}'`);
+    if (!t) throw new StyleclipError(`${what} is not a StyleGAN2 generator: missing key '${k}'`);
     return t;
   };
   const w1 = need('style.1.weight');
@@ -194,23 +195,10 @@ export class StyleGAN2 {
   }
 
   /** Build from a rosinality state dict (strictly checked against the inferred architecture). */
-  static fromStateDict(sd: StateDict, {latentAvg = null, config}: {latentAvg?: Float32Array | null; config?: StyleGAN2Config} = {}): StyleGAN2 {
-    const cfg = config ?? inferConfig(sd);
+  static fromStateDict(sd: StateDict, {latentAvg = null, config, what = 'generator state dict'}: {latentAvg?: Float32Array | null; config?: StyleGAN2Config; what?: string} = {}): StyleGAN2 {
+    const cfg = config ?? inferConfig(sd, what);
     const expected = expectedStateDict(cfg);
-    const problems: string[] = [];
-    const names = new Set(expected.map(([k]) => k));
-    for (const [k, shape] of expected) {
-      const t = sd.get(k);
-      if (!t) problems.push(`missing '${k}'`);
-      else if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-        problems.push(`'${k}' has shape [${t.shape}], expected [${shape}]`);
-      }
-    }
-    for (const k of sd.keys()) if (!names.has(k)) problems.push(`unexpected '${k}'`);
-    if (problems.length) {
-      const shown = problems.slice(0, 12).join('; ');
-      throw new StyleclipError(`generator state dict does not match a ${cfg.size}px StyleGAN2: ${shown}${problems.length > 12 ? `; and ${problems.length - 12} more` : ''}`);
-    }
+    checkStateDict(expected, sd, {what: `${what} (a ${cfg.size}px StyleGAN2)`});
     const params = new Map<string, Tensor>();
     for (const [k, shape] of expected) params.set(k, constant(toFloat32(sd.get(k)!), shape));
     const numNoise = (Math.log2(cfg.size) - 2) * 2 + 1;
