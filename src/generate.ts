@@ -3,7 +3,7 @@
  * Compiled programs are cached per (generator, batch size), so repeated calls only run ORT.
  */
 import {compile} from './engine/session.js';
-import {type Tensor, input} from './engine/tensor.js';
+import {input} from './engine/tensor.js';
 import {StyleclipError, check} from './errors.js';
 import type {HostTensor} from './io/host-tensor.js';
 import {type NoiseMode, type StyleGAN2, mulberry32Normal} from './models/stylegan2.js';
@@ -72,10 +72,6 @@ export async function toWPlus(g: StyleGAN2, latent: HostTensor, space: 'z' | 'w'
   return {dtype: 'float32', shape: wp!.shape, data: wp!.data as Float32Array};
 }
 
-function noiseInputs(g: StyleGAN2, N: number): Tensor[] {
-  return Array.from({length: g.numNoise}, (_, i) => input(`noise${i}`, [N, 1, g.noiseRes(i), g.noiseRes(i)]));
-}
-
 /** Generate images. See GenerateOptions for the inputs; W+ is returned so edits can start from it. */
 export async function generate(g: StyleGAN2, opts: GenerateOptions = {}): Promise<GenerateResult> {
   const {truncation = 1, noise = 'const', noiseSeed = 0, returnStyles = false} = opts;
@@ -104,7 +100,7 @@ export async function generate(g: StyleGAN2, opts: GenerateOptions = {}): Promis
   }
   const N = wPlus.shape[0]!;
   const wp = input('wplus', wPlus.shape);
-  const nz = noiseInputs(g, N);
+  const nz = g.noiseInputs(N);
   const s = g.styles(wp);
   const img = g.synthesis(s, nz);
   const prog = await compile([wp, ...nz], returnStyles ? [img, ...s] : [img]);
@@ -123,7 +119,7 @@ async function generateFromStyles(g: StyleGAN2, s: HostTensor[], noise: NoiseMod
     assertFinite(t, `S layer s_${String(k).padStart(2, '0')}`);
   });
   const sIn = g.layers.map((l, k) => input(`s_${String(k).padStart(2, '0')}`, [N, l.inChannels]));
-  const nz = noiseInputs(g, N);
+  const nz = g.noiseInputs(N);
   const prog = await compile([...sIn, ...nz], [g.synthesis(sIn, nz)]);
   const out = await prog.run([...s.map((t) => t.data as Float32Array), ...g.noiseArrays(noise, N, noiseSeed)]);
   return {image: {dtype: 'float32', shape: out[0]!.shape, data: out[0]!.data as Float32Array}, wPlus: null, styles: s};

@@ -7,7 +7,7 @@
  * Legend: N batch, D style_dim, L n_latent, C channels, H/W spatial.
  */
 import * as F from '../engine/ops.js';
-import {type Tensor, assertShape, constant} from '../engine/tensor.js';
+import {type Tensor, assertShape, constant, input} from '../engine/tensor.js';
 import {StyleclipError, check} from '../errors.js';
 import {type HostTensor, type StateDict, toFloat32} from '../io/host-tensor.js';
 import {checkStateDict} from '../io/state-dict.js';
@@ -315,6 +315,11 @@ export class StyleGAN2 {
       }
     }
     return skip!;
+  }
+
+  /** Graph inputs for the noise, one [N,1,H,W] tensor per noise layer (feed them noiseArrays(mode, N)). */
+  noiseInputs(N: number): Tensor[] {
+    return Array.from({length: this.numNoise}, (_, i) => input(`noise${i}`, [N, 1, this.noiseRes(i), this.noiseRes(i)]));
   }
 
   /** Noise tensors for a batch of N: 'const' (checkpoint buffers), 'zero', or 'random' (seeded standard normal). */
