@@ -68,11 +68,11 @@ export async function timeIt(name: string, fn: () => Promise<unknown>, {warmup =
 
 export function printHeader(title: string): void {
   console.log(`\n${title} — ${os.cpus()[0]?.model ?? 'cpu'} ×${os.cpus().length}, node ${process.version}`);
-  console.log(['item'.padEnd(26), 'median s', '   min s', 'PyTorch s', 'ratio', 'tuned s', 'ratio'].join('  '));
+  console.log(['item'.padEnd(36), 'median s', '   min s', 'PyTorch s', 'ratio', 'tuned s', 'ratio'].join('  '));
 }
 
 function printRow(r: BenchResult): void {
   const f = (x: number | null, w = 8) => (x === null ? '—'.padStart(w) : x.toFixed(3).padStart(w));
   const ratio = (b: number | null) => (b === null ? '    —' : (r.medianS / b).toFixed(2).padStart(5));
-  console.log([r.name.padEnd(26), f(r.medianS), f(r.minS), f(r.baselineS, 9), ratio(r.baselineS), f(r.tunedS, 7), ratio(r.tunedS)].join('  '));
+  console.log([r.name.padEnd(36), f(r.medianS), f(r.minS), f(r.baselineS, 9), ratio(r.baselineS), f(r.tunedS, 7), ratio(r.tunedS)].join('  '));
 }

@@ -1,14 +1,16 @@
 /**
  * `npm run bench -- [suite…] [--threads N] [--json FILE]`: run benchmark suites (default: all).
- * Suites: generator.
+ * Suites: generator, clip.
  */
 import {writeFileSync} from 'node:fs';
 import {configureEngine} from '../src/engine/session.js';
 import type {BenchResult} from './common.js';
+import {benchClip} from './clip.js';
 import {benchGenerator} from './generator.js';
 
 const SUITES: Record<string, () => Promise<BenchResult[]>> = {
   generator: () => benchGenerator(),
+  clip: () => benchClip(),
 };
 
 const args = process.argv.slice(2);

@@ -270,3 +270,40 @@ export function eotSelector(ids: Int32Array | BigInt64Array, T: number, L: numbe
 export function normalize(x: Tensor): Tensor {
   return F.mul(x, F.rsqrt(F.sum(F.square(x), [-1], true)));
 }
+
+/** A random openai-layout state dict (N(0, 0.02²) weights, unit LayerNorms, logit scale ln 100), for benchmarks. */
+export function randomClipStateDict(cfg: ClipConfig, seed = 0): StateDict {
+  let a = seed >>> 0;
+  const uniform = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const sd: StateDict = new Map();
+  for (const [k, shape] of expectedClipStateDict(cfg)) {
+    const n = shape.reduce((p, d) => p * d, 1);
+    const data = new Float32Array(n);
+    if (k === 'logit_scale') data[0] = Math.log(100);
+    else if (/ln_\w+\.weight$|ln_(pre|post|final)\.weight$/.test(k)) data.fill(1);
+    else if (!k.endsWith('bias')) for (let i = 0; i < n; i++) data[i] = (uniform() * 2 - 1) * 0.0346; // σ ≈ 0.02
+    sd.set(k, {dtype: 'float32', shape, data});
+  }
+  return sd;
+}
+
+/** openai ViT-B/32. */
+export const VIT_B_32: ClipConfig = {
+  embedDim: 512,
+  imageResolution: 224,
+  visionLayers: 12,
+  visionWidth: 768,
+  visionPatchSize: 32,
+  visionHeads: 12,
+  contextLength: 77,
+  vocabSize: 49408,
+  transformerWidth: 512,
+  transformerHeads: 8,
+  transformerLayers: 12,
+};
