@@ -1,0 +1,109 @@
+/** Latent optimisation on the tiny fixture models: schedule, optimizer, loss decrease, batch and S mode, errors. */
+import {beforeAll, describe, expect, it} from 'vitest';
+import {compile} from '../../src/engine/session.js';
+import {input} from '../../src/engine/tensor.js';
+import {HostOptimizer, optimizeLatent, rampdownLr} from '../../src/edit/optimize.js';
+import {toFloat32} from '../../src/io/host-tensor.js';
+import {parseSafetensors} from '../../src/io/safetensors.js';
+import {clipFromBytes} from '../../src/models/clip/load.js';
+import {type CLIP, eotSelector, parseClipConfig} from '../../src/models/clip/model.js';
+import {generatorFromBytes} from '../../src/models/load-generator.js';
+import type {StyleGAN2} from '../../src/models/stylegan2.js';
+import {fixtureBytes, fixtureJson} from '../helpers/fixtures.js';
+
+let g: StyleGAN2;
+let clip: CLIP;
+let text: Float32Array;
+
+beforeAll(async () => {
+  g = generatorFromBytes(fixtureBytes('stylegan2_tiny_ckpt.pt'));
+  const cfg = fixtureJson<{config: Record<string, number>}>('clip_tiny.json').config;
+  clip = clipFromBytes(fixtureBytes('clip_tiny_state_dict.pt'), {config: parseClipConfig({...cfg, vision_heads: 2})});
+  const ids = parseSafetensors(fixtureBytes('gradcheck_tiny.safetensors')).tensors.get('tokens')!.data as Int32Array;
+  const tok = input('tokens', [1, 77], 'int32');
+  const eot = input('eot', [1, 77]);
+  const [t] = await (await compile([tok, eot], [clip.encodeText(tok, eot)])).run([ids, eotSelector(ids, 1, 77)]);
+  text = t!.data as Float32Array;
+});
+
+describe('learning-rate schedule and optimizer', () => {
+  it('ramps up linearly over 5 %, holds, and ramps down with a cosine over the last 25 %', () => {
+    expect(rampdownLr(0, 0.1)).toBe(0);
+    expect(rampdownLr(0.025, 0.1)).toBeCloseTo(0.05, 12);
+    expect(rampdownLr(0.5, 0.1)).toBeCloseTo(0.1, 12);
+    expect(rampdownLr(0.75, 0.1)).toBeCloseTo(0.1, 12);
+    expect(rampdownLr(0.875, 0.1)).toBeCloseTo(0.05, 12); // half way down the cosine
+    expect(rampdownLr(1, 0.1)).toBeCloseTo(0, 12);
+  });
+
+  it('Adam matches a hand computation of two bias-corrected steps', () => {
+    const p = [new Float32Array([1, -2])];
+    const opt = new HostOptimizer('adam', [2]);
+    opt.step(p, [new Float32Array([0.5, -4])], 0.1);
+    // Step 1: m̂ = g, v̂ = g², update = lr · g/(|g| + ε) ≈ ±lr.
+    expect(p[0]![0]).toBeCloseTo(0.9, 6);
+    expect(p[0]![1]).toBeCloseTo(-1.9, 6);
+    opt.step(p, [new Float32Array([1, 0])], 0.1);
+    // Step 2, coordinate 0: m = 0.9·0.05 + 0.1·1 = 0.145 → m̂ = 0.145/0.19; v = 0.999·0.00025 + 0.001 = 0.00124975 → v̂ = v/0.001999.
+    const mhat = 0.145 / 0.19, vhat = 0.00124975 / (1 - 0.999 ** 2);
+    expect(p[0]![0]).toBeCloseTo(0.9 - (0.1 * mhat) / (Math.sqrt(vhat) + 1e-8), 5);
+  });
+});
+
+describe('optimizeLatent on the tiny models', () => {
+  it('lowers the CLIP loss (edit mode, W+), reports every step, keeps the batch', async () => {
+    const steps = 40;
+    const seen: number[] = [];
+    const images: number[] = [];
+    const r = await optimizeLatent(g, clip, {text, seed: 3, steps, lr: 0.05, saveEvery: 10, onStep: (i) => {
+      seen.push(i.step);
+      if (i.image) images.push(i.step);
+    }});
+    expect(seen).toEqual([...Array(steps).keys()]);
+    expect(images).toEqual([0, 10, 20, 30]);
+    const c = r.history.map((h) => h.clip);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    // On average the CLIP loss falls: each quarter of the run is below the previous one.
+    const q = [0, 1, 2, 3].map((k) => mean(c.slice(k * 10, (k + 1) * 10)));
+    for (let k = 1; k < 4; k++) expect(q[k]!).toBeLessThan(q[k - 1]!);
+    expect(c[steps - 1]!).toBeLessThan(c[0]! - 0.02);
+    // The L2 term starts at 0 and grows as the latent moves.
+    expect(r.history[0]!.l2).toBe(0);
+    expect(r.history[steps - 1]!.l2).toBeGreaterThan(0);
+    expect(r.wPlus!.shape).toEqual([1, 8, 64]);
+    expect(r.image.shape).toEqual([1, 3, 32, 32]);
+  });
+
+  it('optimises a batch of latents together (losses summed) and in StyleSpace', async () => {
+    const w0 = parseSafetensors(fixtureBytes('stylegan2_tiny_io.safetensors')).tensors.get('w_plus_z_trunc07')!;
+    const rw = await optimizeLatent(g, clip, {text, latent: w0, steps: 15, lr: 0.05});
+    expect(rw.wPlus!.shape).toEqual([2, 8, 64]);
+    expect(rw.history.at(-1)!.clip).toBeLessThan(rw.history[0]!.clip);
+    // The initial image is the start latent's image; the result differs from it.
+    const d = toFloat32(rw.image).reduce((m, v, i) => Math.max(m, Math.abs(v - toFloat32(rw.initialImage)[i]!)), 0);
+    expect(d).toBeGreaterThan(1e-3);
+
+    const rs = await optimizeLatent(g, clip, {text, latent: w0, space: 's', steps: 15, lr: 0.05});
+    expect(rs.styles).toHaveLength(g.layers.length);
+    expect(rs.history.at(-1)!.clip).toBeLessThan(rs.history[0]!.clip);
+  });
+
+  it('free_generation starts at the mean latent and uses the CLIP loss only', async () => {
+    const r = await optimizeLatent(g, clip, {text, mode: 'free_generation', steps: 10, lr: 0.05});
+    const avg = g.latentAvg!;
+    const w0 = toFloat32(r.initialWPlus);
+    for (let i = 0; i < 64; i++) expect(w0[i]).toBeCloseTo(avg[i]!, 6);
+    expect(r.history.every((h) => h.l2 === 0 && h.loss === h.clip)).toBe(true);
+  });
+
+  it('rejects bad input with named errors', async () => {
+    const nan = new Float32Array(8 * 64);
+    nan[5] = NaN;
+    await expect(optimizeLatent(g, clip, {text, latent: {dtype: 'float32', shape: [1, 8, 64], data: nan}, steps: 1})).rejects.toThrow(/non-finite/);
+    await expect(optimizeLatent(g, clip, {text, latent: {dtype: 'float32', shape: [1, 7, 64], data: new Float32Array(7 * 64)}, steps: 1})).rejects.toThrow(/W\+ \[N, 8, 64\]/);
+    await expect(optimizeLatent(g, clip, {text: new Float32Array(5), steps: 1})).rejects.toThrow(/text features have 5 values/);
+    const ac = new AbortController();
+    ac.abort();
+    await expect(optimizeLatent(g, clip, {text, steps: 5, signal: ac.signal})).rejects.toThrow(/cancelled/);
+  });
+});
