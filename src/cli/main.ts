@@ -2,7 +2,10 @@
 /** The `styleclip` command line: one subcommand per file in this folder; no math here. */
 import {Command, CommanderError} from 'commander';
 import {configureEngine} from '../engine/session.js';
+import {registerEmbed} from './embed.js';
 import {registerGenerate} from './generate.js';
+import {registerTokenize} from './tokenize.js';
+import {registerOptimize} from './optimize.js';
 import {parseIntStrict, reportError} from './util.js';
 
 const program = new Command('styleclip')
@@ -17,6 +20,9 @@ program.hook('preAction', (cmd) => {
 });
 
 registerGenerate(program);
+registerTokenize(program);
+registerOptimize(program);
+registerEmbed(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,51 @@
+/** Shared model flags for the CLI (--generator, --clip, --clip-config) and loading them. */
+import type {Command} from 'commander';
+import {check} from '../errors.js';
+import {loadClip} from '../models/clip/load.js';
+import type {CLIP} from '../models/clip/model.js';
+import {type ClipTokenizer, loadDefaultTokenizer} from '../models/clip/tokenizer.js';
+import {loadGenerator} from '../models/load-generator.js';
+import type {StyleGAN2} from '../models/stylegan2.js';
+
+export interface ModelFlags {
+  generator?: string;
+  clip?: string;
+  clipConfig?: string;
+}
+
+export function addGeneratorOption(cmd: Command): Command {
+  return cmd.option('--generator <ckpt>', 'StyleGAN2 checkpoint (rosinality .pt {g_ema, latent_avg}, state dict .pt, or .safetensors)');
+}
+
+export function addClipOptions(cmd: Command): Command {
+  return cmd
+    .option('--clip <ckpt>', 'CLIP checkpoint: OpenAI TorchScript .pt (ViT-B-32.pt), torch.save state dict, or HuggingFace model.safetensors (+ config.json beside it)')
+    .option('--clip-config <json>', "CLIP hyperparameters with openai's names (embed_dim, vision_heads, transformer_heads, …); overrides inference from the weights");
+}
+
+export function addModelOptions(cmd: Command, {clip = true} = {}): Command {
+  addGeneratorOption(cmd);
+  return clip ? addClipOptions(cmd) : cmd;
+}
+
+export interface LoadedModels {
+  g: StyleGAN2;
+  clip: CLIP;
+  tokenizer: ClipTokenizer;
+}
+
+export function loadGeneratorFromFlags(flags: ModelFlags): StyleGAN2 {
+  check(flags.generator, 'no generator given: pass --generator CKPT');
+  return loadGenerator(flags.generator);
+}
+
+export function loadClipFromFlags(flags: ModelFlags): {clip: CLIP; tokenizer: ClipTokenizer} {
+  check(flags.clip, 'no CLIP model given: pass --clip CKPT');
+  const clip = loadClip(flags.clip, flags.clipConfig ? {configPath: flags.clipConfig} : {});
+  return {clip, tokenizer: loadDefaultTokenizer()};
+}
+
+export function loadModelsFromFlags(flags: ModelFlags): LoadedModels {
+  const g = loadGeneratorFromFlags(flags);
+  return {g, ...loadClipFromFlags(flags)};
+}

@@ -1,0 +1,93 @@
+/** `styleclip embed` and `styleclip optimize` on the tiny fixture models, through the real CLI entry point. */
+import {execFile} from 'node:child_process';
+import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {promisify} from 'node:util';
+import {afterAll, describe, expect, it} from 'vitest';
+import {toFloat32} from '../../src/io/host-tensor.js';
+import {serializeNpy} from '../../src/io/npy.js';
+import {parseSafetensors} from '../../src/io/safetensors.js';
+import {expectAllClose} from '../helpers/allclose.js';
+import {fixtureBytes, fixtureJson, fixturePath} from '../helpers/fixtures.js';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'styleclip-clipcli-'));
+afterAll(() => rmSync(tmp, {recursive: true, force: true}));
+
+const clipConfig = path.join(tmp, 'clip_tiny_config.json');
+writeFileSync(clipConfig, JSON.stringify(fixtureJson<{config: object}>('clip_tiny.json').config));
+const CLIP = ['--clip', fixturePath('clip_tiny_state_dict.pt'), '--clip-config', clipConfig];
+const G = ['--generator', fixturePath('stylegan2_tiny_ckpt.pt')];
+
+async function cli(...args: string[]) {
+  try {
+    const r = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {cwd: ROOT});
+    return {code: 0, stdout: r.stdout, stderr: r.stderr};
+  } catch (e) {
+    const err = e as {code: number; stdout: string; stderr: string};
+    return {code: err.code, stdout: err.stdout, stderr: err.stderr};
+  }
+}
+
+describe('styleclip embed', () => {
+  it('writes text and image features and logits equal to the fixture', async () => {
+    const io = parseSafetensors(fixtureBytes('clip_tiny_io.safetensors')).tensors;
+    const images = path.join(tmp, 'images.npy');
+    writeFileSync(images, serializeNpy(io.get('image')!));
+    const out = path.join(tmp, 'emb.safetensors');
+    const texts = ['a face with grey hair', 'a person with purple hair', 'Emma Stone'];
+    const r = await cli('embed', ...CLIP, ...texts.flatMap((t) => ['--text', t]), '--image-tensor', images, '--out', out, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({texts: 3, images: 2, embedDim: 32});
+    const e = parseSafetensors(readFileSync(out)).tensors;
+    // Fixture text rows 0, 1 and 3 are these texts (row 2 is the empty string).
+    const tf = toFloat32(io.get('text_features')!);
+    const want = new Float32Array([...tf.subarray(0, 64), ...tf.subarray(96, 128)]);
+    expectAllClose(toFloat32(e.get('text_features')!), want, {atol: 1e-5, what: 'text_features'});
+    expectAllClose(toFloat32(e.get('image_features')!), toFloat32(io.get('image_features')!), {atol: 1e-5, what: 'image_features'});
+    const lp = toFloat32(io.get('logits_per_image')!);
+    const wantLogits = [0, 1].flatMap((i) => [0, 1, 3].map((t) => lp[i * 4 + t]!));
+    expectAllClose(toFloat32(e.get('logits_per_image')!), wantLogits, {atol: 1e-3, what: 'logits_per_image'});
+  });
+
+  it('gives one-line errors for an empty text, an unreadable image and a model without a config', async () => {
+    const out = path.join(tmp, 'never.safetensors');
+    for (const [args, pattern] of [
+      [[...CLIP, '--text', '  ', '--out', out], /--text number 1 is empty/],
+      [[...CLIP, '--image', fixturePath('README.md'), '--out', out], /cannot decode image/],
+      [['--clip', fixturePath('clip_tiny_state_dict.pt'), '--text', 'x', '--out', out], /cannot infer transformer_heads/],
+    ] as const) {
+      const r = await cli('embed', ...args);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(pattern);
+    }
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('styleclip optimize', () => {
+  it('lowers the CLIP loss and writes the image, intermediates and latent', async () => {
+    const out = path.join(tmp, 'opt.png');
+    const lat = path.join(tmp, 'opt.npy');
+    const r = await cli('optimize', ...G, ...CLIP, '--prompt', 'a face with grey hair', '--seed', '2', '--steps', '12', '--lr', '0.05', '--save-every', '5', '--out', out, '--save-latent', lat, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout) as {clipLoss: {first: number; last: number}};
+    expect(s.clipLoss.last).toBeLessThan(s.clipLoss.first);
+    expect(existsSync(out) && existsSync(lat)).toBe(true);
+    expect(existsSync(path.join(tmp, 'opt-step00005.png')) && existsSync(path.join(tmp, 'opt-step00010.png'))).toBe(true);
+  });
+
+  it('rejects an empty prompt and a latent of the wrong shape', async () => {
+    const bad = path.join(tmp, 'bad.npy');
+    writeFileSync(bad, serializeNpy({dtype: 'float32', shape: [1, 3, 64], data: new Float32Array(192)}));
+    const r1 = await cli('optimize', ...G, ...CLIP, '--prompt', ' ', '--out', path.join(tmp, 'x.png'));
+    expect(r1.code).not.toBe(0);
+    expect(r1.stderr).toMatch(/^error: --prompt is empty\n$/);
+    const r2 = await cli('optimize', ...G, ...CLIP, '--prompt', 'grey hair', '--latent', bad, '--out', path.join(tmp, 'x.png'));
+    expect(r2.code).not.toBe(0);
+    expect(r2.stderr).toMatch(/start latent must be W\+ \[N, 8, 64\]/);
+  });
+});
