@@ -1,16 +1,18 @@
 /**
  * `npm run bench -- [suite…] [--threads N] [--json FILE]`: run benchmark suites (default: all).
- * Suites: generator, clip.
+ * Suites: generator, clip, step.
  */
 import {writeFileSync} from 'node:fs';
 import {configureEngine} from '../src/engine/session.js';
 import type {BenchResult} from './common.js';
 import {benchClip} from './clip.js';
 import {benchGenerator} from './generator.js';
+import {benchStep} from './step.js';
 
 const SUITES: Record<string, () => Promise<BenchResult[]>> = {
   generator: () => benchGenerator(),
   clip: () => benchClip(),
+  step: () => benchStep(),
 };
 
 const args = process.argv.slice(2);
