@@ -7,12 +7,14 @@ import {configureEngine} from '../src/engine/session.js';
 import type {BenchResult} from './common.js';
 import {benchClip} from './clip.js';
 import {benchGenerator} from './generator.js';
+import {benchGlobal} from './global.js';
 import {benchStep} from './step.js';
 
 const SUITES: Record<string, () => Promise<BenchResult[]>> = {
   generator: () => benchGenerator(),
   clip: () => benchClip(),
   step: () => benchStep(),
+  global: () => benchGlobal(),
 };
 
 const args = process.argv.slice(2);

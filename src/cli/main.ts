@@ -4,6 +4,7 @@ import {Command, CommanderError} from 'commander';
 import {configureEngine} from '../engine/session.js';
 import {registerEmbed} from './embed.js';
 import {registerGenerate} from './generate.js';
+import {registerGlobal} from './global.js';
 import {registerTokenize} from './tokenize.js';
 import {registerOptimize} from './optimize.js';
 import {parseIntStrict, reportError} from './util.js';
@@ -20,6 +21,7 @@ program.hook('preAction', (cmd) => {
 });
 
 registerGenerate(program);
+registerGlobal(program);
 registerTokenize(program);
 registerOptimize(program);
 registerEmbed(program);
