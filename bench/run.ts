@@ -8,11 +8,13 @@ import type {BenchResult} from './common.js';
 import {benchClip} from './clip.js';
 import {benchGenerator} from './generator.js';
 import {benchGlobal} from './global.js';
+import {benchMapper} from './mapper.js';
 import {benchStep} from './step.js';
 
 const SUITES: Record<string, () => Promise<BenchResult[]>> = {
   generator: () => benchGenerator(),
   clip: () => benchClip(),
+  mapper: () => benchMapper(),
   step: () => benchStep(),
   global: () => benchGlobal(),
 };

@@ -5,6 +5,7 @@ import {configureEngine} from '../engine/session.js';
 import {registerEmbed} from './embed.js';
 import {registerGenerate} from './generate.js';
 import {registerGlobal} from './global.js';
+import {registerMapper} from './mapper.js';
 import {registerTokenize} from './tokenize.js';
 import {registerOptimize} from './optimize.js';
 import {parseIntStrict, reportError} from './util.js';
@@ -25,6 +26,7 @@ registerGlobal(program);
 registerTokenize(program);
 registerOptimize(program);
 registerEmbed(program);
+registerMapper(program);
 
 try {
   await program.parseAsync(process.argv);
