@@ -4,6 +4,9 @@ import {check} from '../errors.js';
 import {loadClip} from '../models/clip/load.js';
 import type {CLIP} from '../models/clip/model.js';
 import {type ClipTokenizer, loadDefaultTokenizer} from '../models/clip/tokenizer.js';
+import {loadFaceRecognitionNet} from '../models/identity/face-api.js';
+import {loadIrse} from '../models/identity/irse.js';
+import type {IdentityNet} from '../models/identity/types.js';
 import {loadGenerator} from '../models/load-generator.js';
 import type {StyleGAN2} from '../models/stylegan2.js';
 
@@ -48,4 +51,13 @@ export function loadClipFromFlags(flags: ModelFlags): {clip: CLIP; tokenizer: Cl
 export function loadModelsFromFlags(flags: ModelFlags): LoadedModels {
   const g = loadGeneratorFromFlags(flags);
   return {g, ...loadClipFromFlags(flags)};
+}
+
+export function addIdentityOption(cmd: Command): Command {
+  return cmd.option('--identity <ckpt|face-api>', "identity network for the ID loss: an IR-SE50 checkpoint (model_ir_se50.pth) or 'face-api' (FaceRecognitionNet shipped with @vladmandic/face-api)");
+}
+
+/** The identity network named by --identity: 'face-api' or an IR-SE checkpoint path. */
+export function loadIdentity(spec: string): IdentityNet {
+  return spec === 'face-api' ? loadFaceRecognitionNet() : loadIrse(spec);
 }

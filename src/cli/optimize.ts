@@ -9,7 +9,7 @@ import {readBytes} from '../io/files.js';
 import {loadLatent} from '../io/weights.js';
 import {encodeTexts} from '../models/clip/encode.js';
 import {stylesToTensors} from '../generate.js';
-import {addModelOptions, loadModelsFromFlags, type ModelFlags} from './models.js';
+import {addIdentityOption, addModelOptions, loadIdentity, loadModelsFromFlags, type ModelFlags} from './models.js';
 import {createProgress} from './progress.js';
 import {parseChoice, parseFloatStrict, parseIntStrict, writeTensorFile} from './util.js';
 
@@ -23,6 +23,7 @@ interface OptimizeFlags extends ModelFlags {
   lr: number;
   lambdaL2: number;
   lambdaId?: number;
+  identity?: string;
   truncation: number;
   clipInput: 'normalized' | 'legacy';
   optimizer: 'adam' | 'sgd';
@@ -35,7 +36,7 @@ interface OptimizeFlags extends ModelFlags {
 
 export function registerOptimize(program: Command): void {
   const cmd = program.command('optimize').description('edit (or generate) an image by optimising its latent against a text prompt');
-  addModelOptions(cmd)
+  addIdentityOption(addModelOptions(cmd))
     .requiredOption('--prompt <text>', 'the text the image should match, e.g. "a face with grey hair"')
     .option('--latent <file>', 'start from this W+ latent [N, n_latent, D] (.npy, .safetensors, .pt); N latents are optimised together')
     .option('--seed <n>', 'otherwise start from z sampled with this seed (default 0) at --truncation', parseIntStrict('--seed', {min: 0}))
@@ -44,7 +45,7 @@ export function registerOptimize(program: Command): void {
     .option('--steps <n>', 'optimisation steps', parseIntStrict('--steps', {min: 1}), 300)
     .option('--lr <lr>', 'learning rate', parseFloatStrict('--lr'), 0.1)
     .option('--lambda-l2 <x>', 'weight of Σ(w − w_s)²', parseFloatStrict('--lambda-l2'), 0.008)
-    .option('--lambda-id <x>', 'weight of the identity loss (needs an identity network)', parseFloatStrict('--lambda-id'))
+    .option('--lambda-id <x>', 'weight of the identity loss (default 0.005 with --identity, else 0)', parseFloatStrict('--lambda-id'))
     .option('--truncation <psi>', 'truncation ψ of the sampled start latent', parseFloatStrict('--truncation'), 0.7)
     .option('--clip-input <mode>', "normalized (CLIP's mean/std, default) or legacy (raw [-1, 1] as the official code)", parseChoice('--clip-input', ['normalized', 'legacy'] as const), 'normalized')
     .option('--optimizer <kind>', 'adam or sgd', parseChoice('--optimizer', ['adam', 'sgd'] as const), 'adam')
@@ -59,7 +60,8 @@ export function registerOptimize(program: Command): void {
 Examples:
   styleclip optimize --generator ffhq.pt --clip ViT-B-32.pt --prompt "a face with grey hair" --seed 1 --out grey.png
   styleclip optimize --generator ffhq.pt --clip ViT-B-32.pt --prompt "a smiling face" --latent w.npy --steps 100 --out smile.png --save-latent smile.npy
-  styleclip optimize --generator ffhq.pt --clip ViT-B-32.pt --prompt "a man with a beard" --space s --out beard.png`,
+  styleclip optimize --generator ffhq.pt --clip ViT-B-32.pt --prompt "a man with a beard" --space s --out beard.png
+  styleclip optimize --generator ffhq.pt --clip ViT-B-32.pt --identity model_ir_se50.pth --prompt "a face with blue eyes" --seed 3 --out eyes.png`,
     )
     .action(async (flags: OptimizeFlags) => runOptimize(flags));
 }
@@ -79,14 +81,15 @@ async function runOptimize(flags: OptimizeFlags): Promise<void> {
     steps: flags.steps,
     lr: flags.lr,
     lambdaL2: flags.lambdaL2,
-    lambdaId: flags.lambdaId ?? 0,
+    lambdaId: flags.lambdaId ?? (flags.identity ? 0.005 : 0),
+    identity: flags.identity ? loadIdentity(flags.identity) : null,
     truncation: flags.truncation,
     clipInput: flags.clipInput,
     optimizer: flags.optimizer,
     lrSchedule: flags.lrSchedule,
     saveEvery: flags.saveEvery,
   };
-  check((flags.lambdaId ?? 0) === 0, '--lambda-id needs an identity network (--identity), which this build does not load yet');
+  check(!flags.lambdaId || flags.identity, '--lambda-id needs an identity network: pass --identity CKPT or --identity face-api');
   if (flags.latent) {
     const t = loadLatent(readBytes(flags.latent, 'latent file'), {what: `latent file '${flags.latent}'`});
     check(t.dtype === 'float32', `latent file '${flags.latent}' holds ${t.dtype} data; latents must be float32`);

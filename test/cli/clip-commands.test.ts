@@ -80,6 +80,17 @@ describe('styleclip optimize', () => {
     expect(existsSync(path.join(tmp, 'opt-step00005.png')) && existsSync(path.join(tmp, 'opt-step00010.png'))).toBe(true);
   });
 
+  it('adds the ID loss with --identity (tiny IR-SE checkpoint), reported as a loss term', async () => {
+    const out = path.join(tmp, 'opt-id.png');
+    const r = await cli('optimize', ...G, ...CLIP, '--identity', fixturePath('irse_tiny_state_dict.pt'), '--prompt', 'a face with grey hair', '--seed', '2', '--steps', '6', '--lr', '0.05', '--save-every', '0', '--out', out, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout) as {loss: {first: number; last: number}; clipLoss: {first: number}};
+    // At step 0 the ID term is 0 (same image) and so is L2: the loss equals the CLIP term.
+    expect(s.loss.first).toBeCloseTo(s.clipLoss.first, 5);
+    const r2 = await cli('optimize', ...G, ...CLIP, '--lambda-id', '0.1', '--prompt', 'x', '--out', out);
+    expect(r2.stderr).toMatch(/--lambda-id needs an identity network/);
+  });
+
   it('rejects an empty prompt and a latent of the wrong shape', async () => {
     const bad = path.join(tmp, 'bad.npy');
     writeFileSync(bad, serializeNpy({dtype: 'float32', shape: [1, 3, 64], data: new Float32Array(192)}));
