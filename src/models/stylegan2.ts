@@ -207,6 +207,23 @@ export class StyleGAN2 {
     return new StyleGAN2(cfg, params, latentAvg, noise);
   }
 
+  /**
+   * A generator whose parameters are the given tensors (e.g. graph inputs, for training): one per key of
+   * expectedStateDict(config). Noise buffers and latent_avg are host arrays.
+   */
+  static withParams(config: StyleGAN2Config, params: Map<string, Tensor>, {latentAvg = null, noiseBuffers}: {latentAvg?: Float32Array | null; noiseBuffers?: Float32Array[]} = {}): StyleGAN2 {
+    const missing = expectedStateDict(config).filter(([k]) => !params.has(k) && !k.startsWith('noises.'));
+    check(missing.length === 0, () => `withParams: missing parameters ${missing.map(([k]) => k).slice(0, 5).join(', ')}`);
+    const numNoise = (Math.log2(config.size) - 2) * 2 + 1;
+    const noise = noiseBuffers ?? Array.from({length: numNoise}, (_, i) => new Float32Array(4 ** Math.floor((i + 5) / 2)));
+    return new StyleGAN2(config, params, latentAvg, noise);
+  }
+
+  /** The parameter tensor for a state-dict key. */
+  param(key: string): Tensor {
+    return this.p(key);
+  }
+
   /** Total StyleSpace channels (with or without the ToRGB layers). */
   sDim({withToRgb = true} = {}): number {
     return this.layers.filter((l) => withToRgb || l.kind !== 'torgb').reduce((p, l) => p + l.inChannels, 0);

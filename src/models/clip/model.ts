@@ -172,6 +172,21 @@ export class CLIP {
     return new CLIP(cfg, params, logitScale);
   }
 
+  /**
+   * A CLIP whose parameters are the given tensors (e.g. graph inputs, for training): one per key of
+   * expectedClipStateDict(config). `logitScale` is the fixed exp(logit_scale) used by inference helpers.
+   */
+  static withParams(config: ClipConfig, params: Map<string, Tensor>, logitScale = 100): CLIP {
+    const missing = expectedClipStateDict(config).filter(([k]) => !params.has(k));
+    check(missing.length === 0, () => `withParams: missing parameters ${missing.map(([k]) => k).slice(0, 5).join(', ')}`);
+    return new CLIP(config, params, logitScale);
+  }
+
+  /** The parameter tensor for a state-dict key. */
+  param(key: string): Tensor {
+    return this.p(key);
+  }
+
   private p(key: string): Tensor {
     const t = this.params.get(key);
     if (!t) throw new Error(`internal: no CLIP parameter ${key}`);
