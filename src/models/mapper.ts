@@ -87,12 +87,15 @@ export function expectedMapperStateDict(cfg: Pick<MapperConfig, 'styleDim' | 'gr
 
 /** One sub-mapper: PixelNorm over the group's rows, then 4 × EqualLinear + fused lrelu.  x: [N, R, D] -> [N, R, D] */
 export function subMapper(x: Tensor, param: (key: string) => Tensor, module: string): Tensor {
-  let h = pixelNorm(x, 1); // quirk: over dim 1 (the R rows), per feature
+  const [N, R, D] = assertShape(x, [null, null, null], 'mapper group');
+  // The linear layers act row by row, so they run on [N·R, D]: a 2-D matmul whose weight gradient is one GEMM
+  // instead of N batched products summed afterwards.
+  let h = F.reshape(pixelNorm(x, 1), [N! * R!, D!]); // quirk: PixelNorm over dim 1 (the R rows), per feature
   for (let i = 1; i <= N_LAYERS; i++) {
     // equalLinear's fused lrelu adds the bias along the last dim (quirk 2).
     h = equalLinear(h, param(`${module}.mapping.${i}.weight`), param(`${module}.mapping.${i}.bias`), {lrMul: MAPPER_LR_MUL, activate: true});
   }
-  return h;
+  return F.reshape(h, [N!, R!, D!]);
 }
 
 /**
