@@ -18,7 +18,7 @@ import {checkStateDict} from '../../io/state-dict.js';
 import {avgPool2d} from '../../nn/functional.js';
 import {styleclipResize} from '../clip/preprocess.js';
 import {l2Norm} from './irse.js';
-import {decodeTfjsWeights, parseTfjsManifest} from './tfjs-weights.js';
+import {decodeTfjsWeights, parseTfjsManifest} from '../../io/tfjs-weights.js';
 import type {IdentityNet} from './types.js';
 
 /** Input resolution: face-api's `toBatchTensor(150, true)`. */

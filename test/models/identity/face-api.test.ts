@@ -28,7 +28,7 @@ import {
   loadFaceRecognitionNet,
   maxPool2dStrided,
 } from '../../../src/models/identity/face-api.js';
-import {decodeTfjsWeights, parseTfjsManifest} from '../../../src/models/identity/tfjs-weights.js';
+import {decodeTfjsWeights, parseTfjsManifest} from '../../../src/io/tfjs-weights.js';
 import {type IdentityNet, identityLoss} from '../../../src/models/identity/types.js';
 import {expectAllClose} from '../../helpers/allclose.js';
 import {rng} from '../../helpers/gradcheck.js';

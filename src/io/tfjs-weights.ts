@@ -5,8 +5,8 @@
  * `{name, shape, dtype, quantization?}`. Quantized weights store uint8/uint16 codes q with value q·scale + min,
  * or float16 halves. Parsers take bytes; reading files is the caller's business.
  */
-import {StyleclipError, check} from '../../errors.js';
-import {type HostTensor, type StateDict, halfBitsToNumber, numel} from '../../io/host-tensor.js';
+import {StyleclipError, check} from '../errors.js';
+import {type HostTensor, type StateDict, halfBitsToNumber, numel} from './host-tensor.js';
 
 export interface TfjsQuantization {
   dtype: 'uint8' | 'uint16' | 'float16';
