@@ -7,12 +7,12 @@ import type {HostTensor} from '../io/host-tensor.js';
 import {encodePng} from '../io/image.js';
 import {loadLatent} from '../io/weights.js';
 import {parseSafetensors} from '../io/safetensors.js';
-import {loadGenerator} from '../models/load-generator.js';
 import type {NoiseMode} from '../models/stylegan2.js';
+import {addGeneratorOption, loadGeneratorFromFlags} from './models.js';
 import {parseChoice, parseFloatStrict, parseIntStrict, writeTensorFile} from './util.js';
 
 interface GenerateFlags {
-  generator: string;
+  generator?: string;
   seed?: number;
   z?: string;
   latent?: string;
@@ -28,10 +28,8 @@ interface GenerateFlags {
 }
 
 export function registerGenerate(program: Command): void {
-  program
-    .command('generate')
-    .description('generate images with a StyleGAN2 generator')
-    .requiredOption('--generator <ckpt>', 'generator checkpoint (rosinality .pt {g_ema, latent_avg}, state dict .pt, or .safetensors)')
+  const cmd = program.command('generate').description('generate images with a StyleGAN2 generator');
+  addGeneratorOption(cmd)
     .option('--seed <n>', 'sample z ~ N(0, I) from this seed (default 0)', parseIntStrict('--seed', {min: 0}))
     .option('--z <file>', 'z latents: float32 [N, style_dim] (.npy, .safetensors or .pt)')
     .option('--latent <file>', 'W/W+ latent (.npy, .safetensors, .pt) or, with --space s, a .safetensors of s_00, s_01, …')
@@ -48,6 +46,7 @@ export function registerGenerate(program: Command): void {
       'after',
       `
 Examples:
+  styleclip generate --seed 7 --out demo.png                     (the shipped demo generator)
   styleclip generate --generator stylegan2-ffhq-config-f.pt --seed 42 --truncation 0.7 --out face.png
   styleclip generate --generator ffhq.pt --seed 1 --batch 4 --out grid.png --save-latent w.npy
   styleclip generate --generator ffhq.pt --latent w.npy --space w+ --out again.png
@@ -64,7 +63,7 @@ async function runGenerate(flags: GenerateFlags): Promise<void> {
   check(flags.out.toLowerCase().endsWith('.png'), `--out must be a .png file, got '${flags.out}'`);
   if (flags.saveRaw) check(flags.saveRaw.toLowerCase().endsWith('.safetensors'), `--save-raw must be a .safetensors file, got '${flags.saveRaw}'`);
   const t0 = performance.now();
-  const g = loadGenerator(flags.generator);
+  const g = loadGeneratorFromFlags(flags);
   let latent: HostTensor | HostTensor[] | undefined;
   let space: LatentSpace = 'z';
   if (flags.z) {

@@ -1,6 +1,6 @@
 /** Shared model flags for the CLI (--generator, --clip, --clip-config) and loading them. */
 import type {Command} from 'commander';
-import {check} from '../errors.js';
+import {demoAssetPath} from '../demo/assets.js';
 import {loadClip} from '../models/clip/load.js';
 import type {CLIP} from '../models/clip/model.js';
 import {type ClipTokenizer, loadDefaultTokenizer} from '../models/clip/tokenizer.js';
@@ -17,12 +17,12 @@ export interface ModelFlags {
 }
 
 export function addGeneratorOption(cmd: Command): Command {
-  return cmd.option('--generator <ckpt>', 'StyleGAN2 checkpoint (rosinality .pt {g_ema, latent_avg}, state dict .pt, or .safetensors)');
+  return cmd.option('--generator <ckpt>', 'StyleGAN2 checkpoint (rosinality .pt {g_ema, latent_avg}, state dict .pt, or .safetensors); default: the shipped demo generator');
 }
 
 export function addClipOptions(cmd: Command): Command {
   return cmd
-    .option('--clip <ckpt>', 'CLIP checkpoint: OpenAI TorchScript .pt (ViT-B-32.pt), torch.save state dict, or HuggingFace model.safetensors (+ config.json beside it)')
+    .option('--clip <ckpt>', 'CLIP checkpoint: OpenAI TorchScript .pt (ViT-B-32.pt), torch.save state dict, or HuggingFace model.safetensors (+ config.json beside it); default: the shipped demo ToonCLIP')
     .option('--clip-config <json>', "CLIP hyperparameters with openai's names (embed_dim, vision_heads, transformer_heads, …); overrides inference from the weights");
 }
 
@@ -38,13 +38,11 @@ export interface LoadedModels {
 }
 
 export function loadGeneratorFromFlags(flags: ModelFlags): StyleGAN2 {
-  check(flags.generator, 'no generator given: pass --generator CKPT');
-  return loadGenerator(flags.generator);
+  return loadGenerator(flags.generator ?? demoAssetPath('generator'));
 }
 
 export function loadClipFromFlags(flags: ModelFlags): {clip: CLIP; tokenizer: ClipTokenizer} {
-  check(flags.clip, 'no CLIP model given: pass --clip CKPT');
-  const clip = loadClip(flags.clip, flags.clipConfig ? {configPath: flags.clipConfig} : {});
+  const clip = loadClip(flags.clip ?? demoAssetPath('clip'), flags.clipConfig ? {configPath: flags.clipConfig} : {});
   return {clip, tokenizer: loadDefaultTokenizer()};
 }
 

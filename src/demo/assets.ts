@@ -1,0 +1,31 @@
+/**
+ * Locations of the shipped demo models (assets/demo at the package root; the same relative URL works from src/
+ * and dist/). Commands fall back to these when --generator / --clip are not given.
+ */
+import {existsSync} from 'node:fs';
+import {fileURLToPath} from 'node:url';
+import {StyleclipError} from '../errors.js';
+
+const DEMO_DIR = new URL('../../assets/demo/', import.meta.url);
+
+export const DEMO_FILES = {
+  generator: 'generator.safetensors',
+  clip: 'toonclip.safetensors',
+  evalClip: 'toonclip-eval.safetensors',
+  classifier: 'classifier.safetensors',
+  relevance: 'relevance.safetensors',
+} as const;
+
+export type DemoAsset = keyof typeof DEMO_FILES;
+
+/** Absolute path of a demo asset; a named error when it has not been trained/shipped. */
+export function demoAssetPath(name: DemoAsset): string {
+  const p = fileURLToPath(new URL(DEMO_FILES[name], DEMO_DIR));
+  if (!existsSync(p)) throw new StyleclipError(`the demo ${name} model is missing (${p}); run 'npm run train:demo' to train it`);
+  return p;
+}
+
+/** The directory of demo mappers (assets/demo/mappers). */
+export function demoMapperDir(): string {
+  return fileURLToPath(new URL('mappers/', DEMO_DIR));
+}
