@@ -11,7 +11,7 @@ import {encodePng} from '../io/image.js';
 import {loadLatent} from '../io/weights.js';
 import {encodeTexts} from '../models/clip/encode.js';
 import {mapperFromBytes, runMapper, serializeMapper} from '../models/mapper.js';
-import {addGeneratorOption, addModelOptions, loadGeneratorFromFlags, loadModelsFromFlags, type ModelFlags} from './models.js';
+import {addGeneratorOption, addIdentityOption, addModelOptions, loadGeneratorFromFlags, loadIdentity, loadModelsFromFlags, type ModelFlags} from './models.js';
 import {createProgress} from './progress.js';
 import {parseChoice, parseFloatStrict, parseIntStrict, writeTensorFile} from './util.js';
 
@@ -27,6 +27,7 @@ interface TrainFlags extends ModelFlags {
   optimizer: 'ranger' | 'adam';
   lambdaL2: number;
   lambdaId?: number;
+  identity?: string;
   coarse: boolean;
   medium: boolean;
   fine: boolean;
@@ -53,7 +54,7 @@ export function registerMapper(program: Command): void {
   const mapper = program.command('mapper').description('train a latent mapper for a text prompt, or apply one (StyleCLIP §5)');
 
   const train = mapper.command('train').description('train a levels mapper ŵ = w + 0.1·M(w) for a prompt');
-  addModelOptions(train)
+  addIdentityOption(addModelOptions(train))
     .requiredOption('--prompt <text>', 'the text the edited images should match, e.g. "a face with purple hair"')
     .option('--latents <file>', 'training latents W+ [N, n_latent, D] (.pt, .npy, .safetensors); default: sample --samples of them')
     .option('--samples <n>', 'latents to sample (z → W at --truncation → W+) when --latents is not given', parseIntStrict('--samples', {min: 1}), 5000)
@@ -64,7 +65,7 @@ export function registerMapper(program: Command): void {
     .option('--lr <lr>', 'learning rate (constant)', parseFloatStrict('--lr'), 0.5)
     .option('--optimizer <kind>', 'ranger (RAdam + Lookahead + GC, official) or adam', parseChoice('--optimizer', ['ranger', 'adam'] as const), 'ranger')
     .option('--lambda-l2 <x>', 'weight of MSE(ŵ, w)', parseFloatStrict('--lambda-l2'), 0.8)
-    .option('--lambda-id <x>', 'weight of the identity loss (official 0.1 for faces; needs an identity network)', parseFloatStrict('--lambda-id'))
+    .option('--lambda-id <x>', 'weight of the identity loss (default 0.1 with --identity, as the official faces setting; else 0)', parseFloatStrict('--lambda-id'))
     .option('--no-coarse', 'do not train the coarse group (W+ rows 0–3 of 18); it outputs zeros')
     .option('--no-medium', 'do not train the medium group (rows 4–7 of 18)')
     .option('--no-fine', 'do not train the fine group (rows 8+ of 18)')
@@ -79,7 +80,7 @@ export function registerMapper(program: Command): void {
       `
 Examples:
   styleclip mapper train --generator ffhq.pt --clip ViT-B-32.pt --prompt "a face with purple hair" --steps 10000 --out purple.safetensors
-  styleclip mapper train --generator ffhq.pt --clip ViT-B-32.pt --prompt "a surprised face" --latents train_faces.pt --no-fine --out surprised.safetensors
+  styleclip mapper train --generator ffhq.pt --clip ViT-B-32.pt --prompt "a surprised face" --latents train_faces.pt --identity model_ir_se50.pth --no-fine --out surprised.safetensors
   styleclip mapper train --generator ffhq.pt --clip ViT-B-32.pt --prompt "a surprised face" --resume surprised.ckpt.safetensors --out surprised.safetensors`,
     )
     .action(async (flags: TrainFlags) => runTrain(flags));
@@ -123,12 +124,13 @@ async function runTrain(flags: TrainFlags): Promise<void> {
   check(ckptFile.toLowerCase().endsWith('.safetensors'), `--checkpoint must be a .safetensors file, got '${ckptFile}'`);
   if (flags.checkpointEvery > 0) checkOutputDir(ckptFile, '--checkpoint');
   check(flags.coarse || flags.medium || flags.fine, '--no-coarse, --no-medium and --no-fine together leave nothing to train');
-  const lambdaId = flags.lambdaId ?? 0;
-  check(lambdaId === 0, '--lambda-id needs an identity network (--identity), which this build does not load yet');
+  const lambdaId = flags.lambdaId ?? (flags.identity ? 0.1 : 0);
+  check(!lambdaId || flags.identity, '--lambda-id needs an identity network: pass --identity CKPT or --identity face-api');
   const t0 = performance.now();
   const resume = flags.resume ? readBytes(flags.resume, 'resume checkpoint') : undefined;
   const latents = flags.latents ? loadLatentArg(flags.latents, '--latents') : undefined;
   const {g, clip, tokenizer} = loadModelsFromFlags(flags);
+  const identity = flags.identity ? loadIdentity(flags.identity) : null;
   const text = await encodeTexts(clip, tokenizer, [flags.prompt]);
 
   const ac = new AbortController();
@@ -148,6 +150,7 @@ async function runTrain(flags: TrainFlags): Promise<void> {
     optimizer: flags.optimizer,
     lambdaL2: flags.lambdaL2,
     lambdaId,
+    identity,
     groups: {coarse: flags.coarse, medium: flags.medium, fine: flags.fine},
     clipInput: flags.clipInput,
     checkpointEvery: flags.checkpointEvery,
@@ -180,6 +183,7 @@ async function runTrain(flags: TrainFlags): Promise<void> {
     stepsRun: r.history.length,
     loss: first && last ? {first: first.loss, last: last.loss} : null,
     clipLoss: first && last ? {first: first.clip, last: last.clip} : null,
+    ...(lambdaId && first && last ? {idLoss: {first: first.id, last: last.id}} : {}),
     groups: r.mapper.config.groups,
     split: r.mapper.config.split,
     ...(lastCkpt !== null ? {checkpoint: ckptFile} : {}),

@@ -93,8 +93,12 @@ describe('styleclip mapper', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(existsSync(out)).toBe(true);
     const m = f('nofine.safetensors');
-    const rt = await cli('mapper', 'train', ...MODELS, '--prompt', 'x', '--samples', '2', '--steps', '1', '--no-fine', '--no-coarse', '--checkpoint-every', '0', '--out', m);
+    const rt = await cli('mapper', 'train', ...MODELS, '--identity', fixturePath('irse_tiny_state_dict.pt'), '--prompt', 'x', '--samples', '2', '--steps', '2', '--no-fine', '--no-coarse', '--checkpoint-every', '0', '--out', m, '--json');
     expect(rt.code, rt.stderr).toBe(0);
+    // With --identity the ID term (λ 0.1 by default) is on: a fresh mapper already moves ŵ away from w.
+    const st = JSON.parse(rt.stdout) as {steps: number; idLoss: {first: number}};
+    expect(st.steps).toBe(2);
+    expect(st.idLoss.first).toBeGreaterThan(0);
     const back = mapperFromBytes(readFileSync(m));
     expect(back.config.groups).toEqual({coarse: false, medium: true, fine: false});
     expect(existsSync(f('nofine.ckpt.safetensors'))).toBe(false);
@@ -113,9 +117,10 @@ describe('styleclip mapper', () => {
     expectOneLineError(await cli('mapper', 'apply', '--mapper', narrow, ...G, '--out', out), /style_dim 16, the generator has style_dim 64/, out);
     const badLatent = f('bad-latent.npy');
     writeFileSync(badLatent, serializeNpy({dtype: 'float32', shape: [1, 7, 64], data: new Float32Array(7 * 64)}));
-    expectOneLineError(await cli('mapper', 'apply', '--mapper', big.replace('big', 'nofine'), ...G, '--latent', badLatent, '--out', out), /W\+ \[N, 8, 64\] or W \[N, 64\]/, out);
+    expectOneLineError(await cli('mapper', 'apply', '--mapper', fixturePath('mapper_tiny_weights.safetensors'), ...G, '--latent', badLatent, '--out', out), /W\+ \[N, 8, 64\] or W \[N, 64\]/, out);
     const m = f('never.safetensors');
     expectOneLineError(await cli('mapper', 'train', ...MODELS, '--prompt', 'x', '--out', f('m.pt')), /--out must be a \.safetensors file/);
+    expectOneLineError(await cli('mapper', 'train', ...MODELS, '--prompt', 'x', '--lambda-id', '0.1', '--out', m), /--lambda-id needs an identity network/, m);
     expectOneLineError(await cli('mapper', 'train', ...MODELS, '--prompt', 'x', '--no-coarse', '--no-medium', '--no-fine', '--out', m), /nothing to train/, m);
     expectOneLineError(await cli('mapper', 'train', ...MODELS, '--prompt', 'x', '--samples', '2', '--steps', '4', '--optimizer', 'adam', '--resume', f('part-ckpt.safetensors'), '--out', m), /resume checkpoint was made with other settings/, m);
     expectOneLineError(await cli('mapper', 'train', ...MODELS, '--prompt', 'x', '--latents', badLatent, '--steps', '1', '--out', m), /training latents must be W\+ \[N, 8, 64\]/, m);
