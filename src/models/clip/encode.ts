@@ -25,10 +25,21 @@ export async function encodeTexts(clip: CLIP, tokenizer: TextTokenizer, texts: r
     const T = part.length;
     const ids = tokenizer.tokenize(part);
     check(ids.length === T * L, `tokenizer produced ${ids.length / T} ids per text, the model's context is ${L}`);
-    const tok = input('tokens', [T, L], 'int32');
-    const eot = input('eot', [T, L]);
+    // Only positions up to the last EOT matter (causal attention): run the shortest multiple of 8 that keeps them.
+    const sel = eotSelector(ids, T, L);
+    let last = 0;
+    for (let i = 0; i < sel.length; i++) if (sel[i]) last = Math.max(last, i % L);
+    const Lr = Math.min(L, Math.ceil((last + 1) / 8) * 8);
+    const idsR = new Int32Array(T * Lr);
+    const selR = new Float32Array(T * Lr);
+    for (let t = 0; t < T; t++) {
+      idsR.set(ids.subarray(t * L, t * L + Lr), t * Lr);
+      selR.set(sel.subarray(t * L, t * L + Lr), t * Lr);
+    }
+    const tok = input('tokens', [T, Lr], 'int32');
+    const eot = input('eot', [T, Lr]);
     const prog = await compile([tok, eot], [clip.encodeText(tok, eot)]);
-    const [f] = await prog.run([ids, eotSelector(ids, T, L)]);
+    const [f] = await prog.run([idsR, selR]);
     out.set(f!.data as Float32Array, at * E);
   }
   return out;

@@ -149,7 +149,7 @@ export class CLIP {
   /** exp(logit_scale): 100 in released CLIP. */
   readonly logitScale: number;
   private readonly params: Map<string, Tensor>;
-  private causalMask: Tensor | undefined;
+  private readonly causalMasks = new Map<number, Tensor>();
 
   private constructor(config: ClipConfig, params: Map<string, Tensor>, logitScale: number) {
     this.config = config;
@@ -243,17 +243,22 @@ export class CLIP {
   }
 
   /**
-   * Text tower: token ids [T,L] (int64) and the one-hot EOT selector [T,L] (1 at argmax(ids), see eotSelector)
+   * Text tower: token ids [T,L] (L ≤ contextLength; int32/int64) and the one-hot EOT selector [T,L] (1 at argmax(ids), see eotSelector)
    * -> unnormalised features [T,E].
    */
   encodeText(tokens: Tensor, eot: Tensor, taps?: ClipTaps): Tensor {
     const c = this.config;
-    const [T, L] = assertShape(tokens, [null, c.contextLength], 'CLIP tokens') as [number, number];
+    const [T, L] = assertShape(tokens, [null, null], 'CLIP tokens') as [number, number];
+    // Fewer than contextLength positions is exact as long as every EOT is kept: the causal mask stops later
+    // positions from influencing earlier ones.
+    check(L >= 1 && L <= c.contextLength, `CLIP tokens have ${L} positions; the model's context is ${c.contextLength}`);
     assertShape(eot, [T, L], 'EOT selector');
-    let h = F.add(F.gather(this.p('token_embedding.weight'), tokens, 0), this.p('positional_embedding')); // [T,L,D]
-    this.causalMask ??= constant(causalMask(L), [L, L]);
+    const pos = L === c.contextLength ? this.p('positional_embedding') : F.slice(this.p('positional_embedding'), {0: [0, L]});
+    let h = F.add(F.gather(this.p('token_embedding.weight'), tokens, 0), pos); // [T,L,D]
+    let mask = this.causalMasks.get(L);
+    if (!mask) this.causalMasks.set(L, (mask = constant(causalMask(L), [L, L])));
     for (let i = 0; i < c.transformerLayers; i++) {
-      h = this.block(h, `transformer.resblocks.${i}`, c.transformerHeads, this.causalMask);
+      h = this.block(h, `transformer.resblocks.${i}`, c.transformerHeads, mask);
       taps?.set(`dbg.transformer.resblocks.${i}`, h);
     }
     h = layerNorm(h, this.p('ln_final.weight'), this.p('ln_final.bias'));
