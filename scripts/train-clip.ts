@@ -1,0 +1,145 @@
+/**
+ * Train a ToonCLIP from scratch (resumable), export it as fp16 safetensors and evaluate it zero-shot.
+ *
+ *   node --import tsx scripts/train-clip.ts --seed 1 --out assets/demo/toonclip.safetensors
+ *   node --import tsx scripts/train-clip.ts --seed 2 --out assets/demo/toonclip-eval.safetensors
+ *   node --import tsx scripts/train-clip.ts --eval assets/demo/toonclip.safetensors      (evaluate only)
+ *
+ * Options: --steps N --batch B --lr X --threads T (default 1) --checkpoint FILE (default
+ * .train/toonclip-<seed>.ckpt.safetensors) --checkpoint-every N (steps, default 25) --eval-n N (default 1000).
+ * Rerunning the same command resumes from the checkpoint; once all steps are done it only exports and evaluates.
+ */
+import {existsSync, mkdirSync} from 'node:fs';
+import path from 'node:path';
+import {parseArgs} from 'node:util';
+import {
+  DEFAULT_TRAIN_OPTIONS, MaskedAdamW, type ToonClipTrainOptions, compileToonClipStep, editDirectionAgreement, fullStateDict, initToonClipStateDict,
+  isDecayed, learningRate, serializeToonClip, trainingBatch, trainingParams, trainingVocabulary, zeroShotAccuracy,
+} from '../src/demo/train-clip.js';
+import {TOONCLIP_CONFIG} from '../src/demo/toon-clip.js';
+import {configureEngine} from '../src/engine/session.js';
+import {readBytes, writeFileAtomic} from '../src/io/files.js';
+import {clipFromBytes} from '../src/models/clip/load.js';
+import type {CLIP} from '../src/models/clip/model.js';
+import {loadDefaultTokenizer} from '../src/models/clip/tokenizer.js';
+import {loadCheckpoint, trainLoop} from '../src/train/trainer.js';
+
+const {values: args} = parseArgs({
+  options: {
+    seed: {type: 'string', default: '1'},
+    out: {type: 'string'},
+    steps: {type: 'string'},
+    batch: {type: 'string'},
+    lr: {type: 'string'},
+    threads: {type: 'string', default: '1'},
+    checkpoint: {type: 'string'},
+    'checkpoint-every': {type: 'string', default: '25'},
+    'eval-n': {type: 'string', default: '1000'},
+    eval: {type: 'string'},
+    'no-eval': {type: 'boolean', default: false},
+  },
+});
+
+const int = (s: string | undefined, d: number): number => (s === undefined ? d : Number.parseInt(s, 10));
+const fmt = (s: number): string => (s >= 3600 ? `${(s / 3600).toFixed(1)}h` : s >= 60 ? `${(s / 60).toFixed(1)}m` : `${s.toFixed(0)}s`);
+const log = (msg: string): void => console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+async function evaluate(clip: CLIP, n: number): Promise<void> {
+  const tok = loadDefaultTokenizer();
+  const t0 = performance.now();
+  const acc = await zeroShotAccuracy(clip, tok, {n});
+  log(`zero-shot accuracy on ${n} held-out renders (promptFor prompts):`);
+  for (const [a, r] of Object.entries(acc)) console.log(`  ${a.padEnd(10)} ${(100 * r.accuracy).toFixed(1).padStart(5)} %  (n=${r.count}, majority baseline ${(100 * r.majority).toFixed(1)} %)`);
+  const dirs = await editDirectionAgreement(clip, tok);
+  log('edit directions: cos(Δt template-averaged, mean normalised image difference with/without the attribute):');
+  for (const d of dirs) {
+    console.log(`  ${d.edit.padEnd(12)} cos ${d.cosine.toFixed(3)}  pairs along Δt ${(100 * d.positiveFraction).toFixed(0)} %  (best other edit: ${d.bestOther} ${d.bestOtherCosine.toFixed(3)})`);
+  }
+  log(`evaluation took ${fmt((performance.now() - t0) / 1000)}`);
+}
+
+async function main(): Promise<void> {
+  configureEngine({threads: int(args.threads, 1)});
+  const evalN = int(args['eval-n'], 1000);
+  if (args.eval) {
+    await evaluate(clipFromBytes(readBytes(args.eval, 'CLIP checkpoint'), {what: args.eval}), evalN);
+    return;
+  }
+  if (!args.out) throw new Error('--out is required (or --eval FILE)');
+  const opts: ToonClipTrainOptions = {
+    ...DEFAULT_TRAIN_OPTIONS,
+    seed: int(args.seed, 1),
+    steps: int(args.steps, DEFAULT_TRAIN_OPTIONS.steps),
+    batch: int(args.batch, DEFAULT_TRAIN_OPTIONS.batch),
+    lr: args.lr ? Number(args.lr) : DEFAULT_TRAIN_OPTIONS.lr,
+  };
+  const cfg = TOONCLIP_CONFIG;
+  const ckFile = args.checkpoint ?? `.train/toonclip-${opts.seed}.ckpt.safetensors`;
+  mkdirSync(path.dirname(ckFile), {recursive: true});
+  const tok = loadDefaultTokenizer();
+  const vocab = trainingVocabulary(tok);
+  const compact = new Map([...vocab].map((id, r) => [id, r]));
+  const meta = {options: JSON.stringify(opts), vocab: JSON.stringify([...vocab])};
+  if (existsSync(ckFile)) {
+    const ck = loadCheckpoint(ckFile);
+    if (ck.meta.options !== meta.options || ck.meta.vocab !== meta.vocab) {
+      throw new Error(`checkpoint '${ckFile}' was made with other options (${ck.meta.options}); use the same flags or another --checkpoint`);
+    }
+    log(`resuming from ${ckFile} at step ${ck.step}/${opts.steps}`);
+  }
+  const init = initToonClipStateDict(cfg, opts.seed);
+  const params = trainingParams(init, vocab);
+  log(`ToonCLIP seed ${opts.seed}: ${params.count.toLocaleString()} trained parameters (${vocab.length} of ${cfg.vocabSize} token rows), batch ${opts.batch}, ${opts.steps} steps, options ${JSON.stringify(opts)}`);
+  const tc = performance.now();
+  const step = await compileToonClipStep(cfg, params, opts.batch, opts.textLength);
+  log(`compiled the training step in ${fmt((performance.now() - tc) / 1000)}`);
+  const adam = new MaskedAdamW(params.values.map((v) => v.length), params.names.map(isDecayed), opts.weightDecay, {betas: [0.9, 0.98], eps: 1e-6});
+
+  const t0 = performance.now();
+  let first = -1;
+  let ema: {loss: number; acc: number} | null = null;
+  let lastLog = 0;
+  let dataSeconds = 0;
+  const every = int(args['checkpoint-every'], 25);
+  await trainLoop(step, params, adam, {
+    steps: opts.steps,
+    lr: (s) => learningRate(s, opts),
+    batch: (s) => {
+      const td = performance.now();
+      const b = trainingBatch(s, opts, tok, compact);
+      dataSeconds += (performance.now() - td) / 1000;
+      return [b.images, b.tokens as unknown as Float32Array, b.eot];
+    },
+    checkpoint: {file: ckFile, every, meta},
+    onStep: ({step: s, loss, metrics, lr}) => {
+      if (first < 0) first = s;
+      const acc = (metrics.acc_i2t! + metrics.acc_t2i!) / 2;
+      ema = ema ? {loss: 0.95 * ema.loss + 0.05 * loss, acc: 0.95 * ema.acc + 0.05 * acc} : {loss, acc};
+      const now = performance.now();
+      const done = s + 1 - first;
+      if (now - lastLog > 30_000 || s + 1 === opts.steps || done <= 3) {
+        lastLog = now;
+        const sps = done / ((now - t0) / 1000);
+        console.log(
+          `[${new Date().toISOString().slice(11, 19)}] step ${s + 1}/${opts.steps} loss ${loss.toFixed(3)} (ema ${ema.loss.toFixed(3)}) ` +
+            `acc ${(100 * acc).toFixed(0)}% (ema ${(100 * ema.acc).toFixed(1)}%) scale ${metrics.scale!.toFixed(1)} lr ${lr.toExponential(2)} ` +
+            `${sps.toFixed(3)} steps/s (data ${((100 * dataSeconds) / ((now - t0) / 1000)).toFixed(0)}%) ETA ${fmt((opts.steps - s - 1) / sps)}`,
+        );
+      }
+    },
+  });
+  const wall = (performance.now() - t0) / 1000;
+  if (first >= 0) log(`trained steps ${first + 1}..${opts.steps} in ${fmt(wall)} (${((opts.steps - first) / wall).toFixed(3)} steps/s)`);
+
+  const sd = fullStateDict(params, vocab, init);
+  const bytes = serializeToonClip(sd, cfg, {format: 'toonclip', seed: String(opts.seed), steps: String(opts.steps), options: JSON.stringify(opts)});
+  mkdirSync(path.dirname(args.out), {recursive: true});
+  writeFileAtomic(args.out, bytes, 'ToonCLIP weights');
+  log(`wrote ${args.out} (${(bytes.byteLength / 1e6).toFixed(2)} MB, fp16)`);
+  if (!args['no-eval']) await evaluate(clipFromBytes(bytes, {what: args.out}), evalN);
+}
+
+main().catch((e: unknown) => {
+  console.error(`error: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});

@@ -1,0 +1,479 @@
+/**
+ * Training and evaluating ToonCLIP (SPEC.md §6) on the engine.
+ *
+ * Training: symmetric InfoNCE (CLIP's loss) on fresh render/caption pairs every step. The data of step s is a
+ * pure function of (seed, s), so a resumed run sees exactly the batches an uninterrupted one would. Images are
+ * renders in [-1, 1] fed through `clipInputFromGenerated(x, R, 'normalized')`, the same preprocessing StyleCLIP's
+ * CLIP losses apply to generator output. Captions come from the demo caption grammar, sometimes replaced by a
+ * canonical `promptFor` prompt and sometimes wrapped in one of CLIP's ImageNet templates (global directions
+ * average text embeddings over those templates), tokenized with the real BPE tokenizer.
+ *
+ * Two exact shortcuts keep the step cheap on a CPU:
+ * - The text tower trains only the embedding rows of tokens the caption grammar and templates can produce (a
+ *   few hundred of 49408): token ids are remapped to a compact table, whose gradient is then small. Other rows
+ *   keep their initial values (they would get zero gradient anyway). Export scatters the rows back.
+ * - Texts are padded to `textLength` (32) tokens rather than 77: the model is causal and pools at EOT, so the
+ *   padding after EOT never changes the output; positions ≥ textLength are simply never trained.
+ */
+import * as F from '../engine/ops.js';
+import {type Tensor, constant, input} from '../engine/tensor.js';
+import {compile} from '../engine/session.js';
+import {StyleclipError, check} from '../errors.js';
+import {type HostTensor, type StateDict, numberToHalfBits, toFloat32} from '../io/host-tensor.js';
+import {serializeSafetensors} from '../io/safetensors.js';
+import {encodeTexts, promptDirection} from '../models/clip/encode.js';
+import {CLIP, type ClipConfig, eotSelector, expectedClipStateDict, normalize} from '../models/clip/model.js';
+import {clipInputFromGenerated} from '../models/clip/preprocess.js';
+import {IMAGENET_TEMPLATES, STYLECLIP_TEMPLATES, normalizeVec} from '../models/clip/prompts.js';
+import type {ClipTokenizer} from '../models/clip/tokenizer.js';
+import {Adam, type AdamOptions, Params, compileStep} from '../train/trainer.js';
+import {
+  type AttributeName, type FaceAttributes, attributeNames, attributeValues, editTargets, isAttributeVisible, sampleAttributes,
+} from './attributes.js';
+import {caption, neutralPrompt, promptFor} from './captions.js';
+import {renderBatch, renderFaceTensor} from './render.js';
+import {Rng, hashSeed} from './rng.js';
+import {toonClipConfigJson} from './toon-clip.js';
+
+export interface ToonClipTrainOptions {
+  /** Seeds the initialisation and the data stream. */
+  seed: number;
+  steps: number;
+  batch: number;
+  /** Peak learning rate (after linear warmup, then cosine decay to lr·minLrFraction). */
+  lr: number;
+  warmup: number;
+  minLrFraction: number;
+  /** Decoupled weight decay on weight matrices (not on gains, biases, embeddings or the logit scale). */
+  weightDecay: number;
+  /** Probability that a caption is wrapped in a random ImageNet template ("a photo of a {}."). */
+  templateProb: number;
+  /** Probability that a caption is the canonical promptFor prompt of one visible attribute. */
+  promptProb: number;
+  /** Padded text length used in training (≤ contextLength). */
+  textLength: number;
+}
+
+export const DEFAULT_TRAIN_OPTIONS: Readonly<ToonClipTrainOptions> = Object.freeze({
+  seed: 1,
+  steps: 1200,
+  batch: 64,
+  lr: 1e-3,
+  warmup: 100,
+  minLrFraction: 0.05,
+  weightDecay: 0.1,
+  templateProb: 0.3,
+  promptProb: 0.15,
+  textLength: 32,
+});
+
+/** CLIP's initial temperature 0.07 and its cap exp(·) ≤ 100. */
+const LOGIT_SCALE_INIT = Math.log(1 / 0.07);
+const LOGIT_SCALE_MAX = Math.log(100);
+
+/** Batch seeds: training uses [0, 2³¹), held-out evaluation [2³¹, 2³²), so the two never share a render. */
+export const EVAL_SEED_BASE = 0x80000000;
+function trainBatchSeed(seed: number, step: number): number {
+  return hashSeed(0x70c1, seed, step) & 0x7fffffff;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Data
+
+/** Texts the grammar can produce and the editing code will ask about: a fixed sample, all prompts, templates. */
+function vocabularyTexts(): string[] {
+  const texts: string[] = [];
+  for (let i = 0; i < 20000; i++) {
+    const rng = new Rng(hashSeed(0x70cab, i));
+    texts.push(caption(sampleAttributes(rng), rng));
+  }
+  for (const a of attributeNames) for (const v of attributeValues(a)) texts.push(promptFor(a, v as never));
+  texts.push(neutralPrompt, ...IMAGENET_TEMPLATES.map((t) => t.replace('{}', 'face')));
+  return texts;
+}
+
+/** The sorted token ids whose embedding rows are trained (every token of the caption grammar and templates). */
+export function trainingVocabulary(tok: ClipTokenizer): Int32Array {
+  const ids = new Set<number>([0, tok.sot, tok.eot]); // 0: the padding id
+  for (const t of vocabularyTexts()) for (const id of tok.encode(t)) ids.add(id);
+  return Int32Array.from([...ids].sort((a, b) => a - b));
+}
+
+export interface TrainingBatch {
+  /** [B, 3, 64, 64] renders in [-1, 1]. */
+  images: Float32Array;
+  /** [B, textLength] token ids remapped to the compact vocabulary (0-padded). */
+  tokens: Int32Array;
+  /** [B, textLength] one-hot EOT selector. */
+  eot: Float32Array;
+  texts: string[];
+  attributes: FaceAttributes[];
+}
+
+/** One caption for a face: grammar caption or canonical prompt, maybe in a template, fitting in `maxTokens`. */
+export function trainingCaption(attrs: FaceAttributes, rng: Rng, tok: ClipTokenizer, maxTokens: number, opts: Pick<ToonClipTrainOptions, 'templateProb' | 'promptProb'>): string {
+  for (;;) {
+    let text: string;
+    if (rng.bool(opts.promptProb)) {
+      const a = rng.choice(attributeNames.filter((n) => isAttributeVisible(attrs, n)));
+      text = promptFor(a, attrs[a] as never);
+    } else {
+      text = caption(attrs, rng);
+    }
+    if (rng.bool(opts.templateProb)) {
+      const wrapped = rng.choice(IMAGENET_TEMPLATES).replace('{}', text);
+      if (tok.encode(wrapped).length + 2 <= maxTokens) return wrapped;
+    }
+    if (tok.encode(text).length + 2 <= maxTokens) return text;
+    // Too long (rare): draw another caption from the same stream.
+  }
+}
+
+/** The batch of step `step`: a pure function of (options, step). */
+export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: ClipTokenizer, compact: Map<number, number>, size = 64): TrainingBatch {
+  const B = opts.batch;
+  const L = opts.textLength;
+  const batchSeed = trainBatchSeed(opts.seed, step);
+  const {images, attributes} = renderBatch(B, batchSeed, size);
+  const texts: string[] = [];
+  const raw = new Int32Array(B * L);
+  attributes.forEach((attrs, i) => {
+    const rng = new Rng(hashSeed(batchSeed, i, 0xca9));
+    const text = trainingCaption(attrs, rng, tok, L, opts);
+    texts.push(text);
+    raw.set(tok.tokenize([text], {contextLength: L}), i * L);
+  });
+  const eot = eotSelector(raw, B, L);
+  const tokens = new Int32Array(B * L);
+  raw.forEach((id, k) => {
+    const c = compact.get(id);
+    if (c === undefined) throw new StyleclipError(`internal: token ${id} of '${texts[Math.floor(k / L)]}' is not in the training vocabulary`);
+    tokens[k] = c;
+  });
+  return {images, tokens, eot, texts, attributes};
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Model
+
+/**
+ * A freshly initialised ToonCLIP state dict (float32), following openai CLIP's initialize_parameters (normal
+ * token/positional embeddings, width-scaled attention/MLP/projection weights) and its ViT's own inits, with the
+ * same rule for the vision blocks. Logit scale ln(1/0.07).
+ */
+export function initToonClipStateDict(cfg: ClipConfig, seed: number): StateDict {
+  const rng = new Rng(hashSeed(0x1a17, seed));
+  const sd: StateDict = new Map();
+  const normal = (n: number, std: number) => {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) a[i] = rng.normal(0, std);
+    return a;
+  };
+  const block = (key: string, width: number, layers: number): number | null => {
+    const attnStd = width ** -0.5;
+    const projStd = width ** -0.5 * (2 * layers) ** -0.5;
+    const fcStd = (2 * width) ** -0.5;
+    if (key.endsWith('in_proj_weight')) return attnStd;
+    if (key.endsWith('out_proj.weight') || key.endsWith('c_proj.weight')) return projStd;
+    if (key.endsWith('c_fc.weight')) return fcStd;
+    return null;
+  };
+  for (const [key, shape] of expectedClipStateDict(cfg)) {
+    const n = shape.reduce((p, d) => p * d, 1);
+    let data: Float32Array;
+    const vision = key.startsWith('visual.');
+    const blockStd = block(key, vision ? cfg.visionWidth : cfg.transformerWidth, vision ? cfg.visionLayers : cfg.transformerLayers);
+    if (key === 'logit_scale') data = Float32Array.of(LOGIT_SCALE_INIT);
+    else if (/(^|\.)ln_\w+\.weight$/.test(key)) data = new Float32Array(n).fill(1);
+    else if (key.endsWith('bias')) data = new Float32Array(n);
+    else if (blockStd !== null) data = normal(n, blockStd);
+    else if (key === 'token_embedding.weight') data = normal(n, 0.02);
+    else if (key === 'positional_embedding') data = normal(n, 0.01);
+    else if (key === 'text_projection') data = normal(n, cfg.transformerWidth ** -0.5);
+    else if (key === 'visual.conv1.weight') {
+      const bound = (3 * cfg.visionPatchSize ** 2) ** -0.5; // PyTorch's default kaiming-uniform bound for conv1
+      data = Float32Array.from({length: n}, () => rng.uniform(-bound, bound));
+    } else if (vision) data = normal(n, cfg.visionWidth ** -0.5); // class/positional embedding, proj
+    else throw new Error(`internal: no init rule for ${key}`);
+    sd.set(key, {dtype: 'float32', shape, data});
+  }
+  return sd;
+}
+
+const COMPACT_KEY = 'token_embedding.rows';
+
+/** Trainable parameters: the state dict with the token embedding replaced by its compact rows. */
+export function trainingParams(sd: StateDict, vocab: Int32Array): Params {
+  const entries: [string, {shape: number[]; data: Float32Array}][] = [];
+  for (const [k, t] of sd) {
+    if (k === 'token_embedding.weight') {
+      const D = t.shape[1]!;
+      const full = toFloat32(t);
+      const rows = new Float32Array(vocab.length * D);
+      vocab.forEach((id, r) => rows.set(full.subarray(id * D, (id + 1) * D), r * D));
+      entries.push([COMPACT_KEY, {shape: [vocab.length, D], data: rows}]);
+    } else {
+      entries.push([k, {shape: t.shape, data: toFloat32(t)}]);
+    }
+  }
+  return new Params(entries);
+}
+
+/** The full state dict (float32) from trained params: compact rows scattered into the initial token table. */
+export function fullStateDict(params: Params, vocab: Int32Array, init: StateDict): StateDict {
+  const sd: StateDict = new Map();
+  params.names.forEach((n, i) => {
+    if (n === COMPACT_KEY) {
+      const base = init.get('token_embedding.weight')!;
+      const D = base.shape[1]!;
+      const full = Float32Array.from(toFloat32(base));
+      const rows = params.values[i]!;
+      vocab.forEach((id, r) => full.set(rows.subarray(r * D, (r + 1) * D), id * D));
+      sd.set('token_embedding.weight', {dtype: 'float32', shape: base.shape, data: full});
+    } else {
+      sd.set(n, {dtype: 'float32', shape: params.shapes[i]!, data: params.values[i]!});
+    }
+  });
+  return sd;
+}
+
+/** Whether weight decay applies: weight matrices only (CLIP excludes gains, biases, embeddings, logit scale). */
+export function isDecayed(name: string): boolean {
+  return /(in_proj_weight|out_proj\.weight|c_fc\.weight|c_proj\.weight|conv1\.weight|text_projection|visual\.proj)$/.test(name);
+}
+
+/** Adam with decoupled weight decay on a subset of the parameters (AdamW). */
+export class MaskedAdamW extends Adam {
+  private readonly decay: boolean[];
+  private readonly wdRate: number;
+
+  constructor(sizes: number[], decay: boolean[], weightDecay: number, opts: Omit<AdamOptions, 'weightDecay'> = {}) {
+    super(sizes, {...opts, weightDecay: 0});
+    this.decay = decay;
+    this.wdRate = weightDecay;
+  }
+
+  override update(params: Float32Array[], grads: Float32Array[], lr: number, mask?: boolean[]): void {
+    const f = 1 - lr * this.wdRate;
+    params.forEach((p, k) => {
+      if (!this.decay[k] || (mask && !mask[k])) return;
+      for (let i = 0; i < p.length; i++) p[i]! *= f;
+    });
+    super.update(params, grads, lr, mask);
+  }
+}
+
+/** Warmup + cosine learning rate. */
+export function learningRate(step: number, o: Pick<ToonClipTrainOptions, 'lr' | 'warmup' | 'steps' | 'minLrFraction'>): number {
+  if (step < o.warmup) return (o.lr * (step + 1)) / o.warmup;
+  const t = Math.min(1, (step - o.warmup) / Math.max(1, o.steps - o.warmup));
+  return o.lr * (o.minLrFraction + (1 - o.minLrFraction) * 0.5 * (1 + Math.cos(Math.PI * t)));
+}
+
+/** log-softmax along `axis`, stable: x − max − log Σ exp(x − max) with the max treated as a constant. */
+function logSoftmax(x: Tensor, axis: number): Tensor {
+  const z = F.sub(x, F.stopGradient(F.max(x, [axis], true)));
+  return F.sub(z, F.log(F.sum(F.exp(z), [axis], true)));
+}
+
+/** The CLIP loss graph for one batch: symmetric InfoNCE, in-batch accuracies and the temperature. */
+export function contrastiveLoss(clip: CLIP, logitScaleParam: Tensor, images: Tensor, tokens: Tensor, eot: Tensor): {loss: Tensor; metrics: Record<string, Tensor>} {
+  const B = images.shape[0]!;
+  const R = clip.config.imageResolution;
+  const fi = normalize(clip.encodeImage(clipInputFromGenerated(images, R, 'normalized'))); // [B,E]
+  const ft = normalize(clip.encodeText(tokens, eot)); // [B,E]
+  const scale = F.exp(F.minimum(logitScaleParam, LOGIT_SCALE_MAX));
+  const logits = F.mul(F.matmul(fi, F.transpose(ft, [1, 0])), scale); // [B,B] image i × text j
+  const eye = new Float32Array(B * B);
+  for (let i = 0; i < B; i++) eye[i * B + i] = 1;
+  const I = constant(eye, [B, B]);
+  const diag = (m: Tensor, axis: number) => F.sum(F.mul(m, I), [axis]); // [B]
+  const lossI = F.neg(F.mean(diag(logSoftmax(logits, 1), 1)));
+  const lossT = F.neg(F.mean(diag(logSoftmax(logits, 0), 0)));
+  const loss = F.mul(F.add(lossI, lossT), 0.5);
+  const pos = diag(logits, 1);
+  const accI = F.mean(F.cast(F.greaterOrEqual(pos, F.max(logits, [1])), 'float32'));
+  const accT = F.mean(F.cast(F.greaterOrEqual(pos, F.max(logits, [0])), 'float32'));
+  return {loss, metrics: {acc_i2t: accI, acc_t2i: accT, scale: F.reshape(scale, [])}};
+}
+
+/** Compile the training step for a config and batch geometry. */
+export async function compileToonClipStep(cfg: ClipConfig, params: Params, B: number, textLength: number) {
+  check(textLength <= cfg.contextLength, `text length ${textLength} exceeds the context ${cfg.contextLength}`);
+  return compileStep(params, () => {
+    const images = input('images', [B, 3, cfg.imageResolution, cfg.imageResolution]);
+    const tokens = input('tokens', [B, textLength], 'int32');
+    const eot = input('eot', [B, textLength]);
+    const map = new Map<string, Tensor>();
+    for (const n of params.names) {
+      if (n === COMPACT_KEY) map.set('token_embedding.weight', params.get(n));
+      else if (n === 'positional_embedding') map.set(n, F.slice(params.get(n), {0: [0, textLength]}));
+      else map.set(n, params.get(n));
+    }
+    const clip = CLIP.withParams({...cfg, contextLength: textLength}, map);
+    const {loss, metrics} = contrastiveLoss(clip, params.get('logit_scale'), images, tokens, eot);
+    return {loss, metrics, dataInputs: [images, tokens, eot]};
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Export
+
+/** Serialize a ToonCLIP state dict as fp16 safetensors with the config (openai names) in __metadata__.config. */
+export function serializeToonClip(sd: StateDict, cfg: ClipConfig, meta: Record<string, string> = {}): Uint8Array {
+  const out = new Map<string, HostTensor>();
+  for (const [key, shape] of expectedClipStateDict(cfg)) {
+    const t = sd.get(key);
+    check(t !== undefined, `ToonCLIP state dict lacks '${key}'`);
+    const src = toFloat32(t);
+    const half = new Uint16Array(src.length);
+    for (let i = 0; i < src.length; i++) half[i] = numberToHalfBits(src[i]!);
+    out.set(key, {dtype: 'float16', shape, data: half});
+  }
+  return serializeSafetensors(out, {...meta, config: JSON.stringify(toonClipConfigJson(cfg))});
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Evaluation
+
+/** Normalised image embeddings [n, E] of [-1, 1] renders [n, 3, R, R], with StyleCLIP's 'normalized' preprocessing. */
+export async function embedRenders(clip: CLIP, images: Float32Array, n: number, chunk = 100): Promise<Float32Array> {
+  const R = clip.config.imageResolution;
+  const E = clip.config.embedDim;
+  const per = 3 * R * R;
+  check(images.length === n * per, `expected ${n} renders of 3×${R}×${R}`);
+  const out = new Float32Array(n * E);
+  for (let at = 0; at < n; at += chunk) {
+    const m = Math.min(chunk, n - at);
+    const x = input('renders', [m, 3, R, R]);
+    const prog = await compile([x], [normalize(clip.encodeImage(clipInputFromGenerated(x, R, 'normalized')))]);
+    const [f] = await prog.run([images.subarray(at * per, (at + m) * per)]);
+    out.set(f!.data as Float32Array, at * E);
+  }
+  return out;
+}
+
+/** Normalised text embeddings [T, E]. */
+export async function embedTexts(clip: CLIP, tok: ClipTokenizer, texts: readonly string[]): Promise<Float32Array> {
+  const E = clip.config.embedDim;
+  const f = await encodeTexts(clip, tok, texts, {chunk: 64});
+  for (let t = 0; t < texts.length; t++) f.set(normalizeVec(f.subarray(t * E, (t + 1) * E)), t * E);
+  return f;
+}
+
+export interface AttributeAccuracy {
+  accuracy: number;
+  /** Renders on which the attribute is visible (hair colour is not on bald heads, eye colour behind sunglasses). */
+  count: number;
+  /** Accuracy of always answering the most frequent value (a baseline). */
+  majority: number;
+}
+
+/**
+ * Zero-shot accuracy per attribute: for each held-out render, pick among the attribute's values the promptFor
+ * prompt with the highest cosine similarity. Renders come from `renderBatch(n, EVAL_SEED_BASE + batch)`,
+ * disjoint from the training batches.
+ */
+export async function zeroShotAccuracy(clip: CLIP, tok: ClipTokenizer, {n = 1000, batch = 0} = {}): Promise<Record<AttributeName, AttributeAccuracy>> {
+  const E = clip.config.embedDim;
+  const {images, attributes} = renderBatch(n, EVAL_SEED_BASE + batch, clip.config.imageResolution);
+  const img = await embedRenders(clip, images, n);
+  const out = {} as Record<AttributeName, AttributeAccuracy>;
+  for (const a of attributeNames) {
+    const values = attributeValues(a) as readonly string[];
+    const txt = await embedTexts(clip, tok, values.map((v) => promptFor(a, v as never)));
+    let right = 0;
+    let count = 0;
+    const freq = new Array<number>(values.length).fill(0);
+    for (let i = 0; i < n; i++) {
+      if (!isAttributeVisible(attributes[i]!, a)) continue;
+      let best = -1;
+      let bestS = -Infinity;
+      for (let v = 0; v < values.length; v++) {
+        let s = 0;
+        for (let e = 0; e < E; e++) s += img[i * E + e]! * txt[v * E + e]!;
+        if (s > bestS) [best, bestS] = [v, s];
+      }
+      const truth = values.indexOf(attributes[i]![a]);
+      freq[truth]!++;
+      count++;
+      if (best === truth) right++;
+    }
+    out[a] = {accuracy: right / count, count, majority: Math.max(...freq) / count};
+  }
+  return out;
+}
+
+export interface DirectionAgreement {
+  edit: string;
+  /** cos(Δt, normalise(mean_i (f(with_i) − f(without_i)))) with normalised image embeddings f. */
+  cosine: number;
+  /** Fraction of pairs whose image difference has a positive component along Δt. */
+  positiveFraction: number;
+  /** The largest cosine of this Δt with another edit's mean image difference (specificity check). */
+  bestOtherCosine: number;
+  bestOther: string;
+}
+
+/** The face without an edit's attribute: the natural "absent" value where there is one, else another value. */
+function withoutAttribute(base: FaceAttributes, a: AttributeName, value: string, rng: Rng): FaceAttributes {
+  const f: FaceAttributes = {...base};
+  const values = attributeValues(a) as readonly string[];
+  const absent = a === 'mouth' ? 'neutral' : values.includes('none') ? 'none' : null;
+  let v: string = absent ?? base[a];
+  while (v === value) v = rng.choice(values);
+  (f as Record<string, string>)[a] = v;
+  if (a === 'hairColor' && f.hairStyle === 'bald') f.hairStyle = 'short'; // colour must be visible
+  return f;
+}
+
+/**
+ * For each demo edit, whether the template-averaged text direction Δt = normalise(t(prompt) − t("a face"))
+ * points along the image-embedding change the edit makes: pairs of held-out renders identical (same attributes
+ * and jitter) except for the edited attribute.
+ */
+export async function editDirectionAgreement(clip: CLIP, tok: ClipTokenizer, {pairs = 200, templates = STYLECLIP_TEMPLATES}: {pairs?: number; templates?: readonly string[]} = {}): Promise<DirectionAgreement[]> {
+  const R = clip.config.imageResolution;
+  const E = clip.config.embedDim;
+  const per = 3 * R * R;
+  const dirs: Float32Array[] = [];
+  const diffs: Float32Array[] = [];
+  const positive: number[] = [];
+  for (const [k, t] of editTargets.entries()) {
+    dirs.push(await promptDirection(clip, tok, neutralPrompt, promptFor(t.attribute, t.value as never), templates));
+    const imgs = new Float32Array(2 * pairs * per);
+    for (let i = 0; i < pairs; i++) {
+      const faceSeed = hashSeed(EVAL_SEED_BASE + 7777, k, i);
+      const rng = new Rng(hashSeed(faceSeed, 1));
+      const without = withoutAttribute(sampleAttributes(rng), t.attribute, t.value, rng);
+      const withA = {...without, [t.attribute]: t.value} as FaceAttributes;
+      imgs.set(renderFaceTensor(without, {size: R, seed: faceSeed}), 2 * i * per);
+      imgs.set(renderFaceTensor(withA, {size: R, seed: faceSeed}), (2 * i + 1) * per);
+    }
+    const f = await embedRenders(clip, imgs, 2 * pairs);
+    const mean = new Float64Array(E);
+    let pos = 0;
+    for (let i = 0; i < pairs; i++) {
+      let proj = 0;
+      for (let e = 0; e < E; e++) {
+        const d = f[(2 * i + 1) * E + e]! - f[2 * i * E + e]!;
+        mean[e]! += d;
+        proj += d * dirs[k]![e]!;
+      }
+      if (proj > 0) pos++;
+    }
+    diffs.push(normalizeVec(mean));
+    positive.push(pos / pairs);
+  }
+  const cos = (a: Float32Array, b: Float32Array) => a.reduce((s, v, e) => s + v * b[e]!, 0);
+  return editTargets.map((t, k) => {
+    let bestOther = '';
+    let bestOtherCosine = -Infinity;
+    editTargets.forEach((o, j) => {
+      if (j === k) return;
+      const c = cos(dirs[k]!, diffs[j]!);
+      if (c > bestOtherCosine) [bestOther, bestOtherCosine] = [o.name, c];
+    });
+    return {edit: t.name, cosine: cos(dirs[k]!, diffs[k]!), positiveFraction: positive[k]!, bestOtherCosine, bestOther};
+  });
+}
