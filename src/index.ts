@@ -37,3 +37,42 @@ export {checkStateDict} from './io/state-dict.js';
 export {loadWeights, loadLatent} from './io/weights.js';
 export {readBytes, writeFileAtomic, loadWeightsFile, loadLatentFile} from './io/files.js';
 export {encodePng, toRgbBytes, decodeImage} from './io/image.js';
+
+// CLIP.
+export {CLIP, type ClipConfig, parseClipConfig, inferClipConfig, expectedClipStateDict, eotSelector, normalize, VIT_B_32} from './models/clip/model.js';
+export {loadClip, clipFromBytes, hfToOpenai, configFromHf} from './models/clip/load.js';
+export {ClipTokenizer, loadTokenizer, loadDefaultTokenizer} from './models/clip/tokenizer.js';
+export {encodeTexts, encodeImages, templateEmbedding, promptDirection, type TextTokenizer} from './models/clip/encode.js';
+export {IMAGENET_TEMPLATES, STYLECLIP_TEMPLATES, fillTemplates, averageEmbedding, textDirection} from './models/clip/prompts.js';
+export {CLIP_MEAN, CLIP_STD, styleclipResize, clipInputFromGenerated, preprocessImageFile, areaResizeMatrix, type ClipInputMode} from './models/clip/preprocess.js';
+
+// Identity networks.
+export {type IdentityNet, identityLoss} from './models/identity/types.js';
+export {IRSE, loadIrse, irseFromBytes} from './models/identity/irse.js';
+export {FaceRecognitionNet, loadFaceRecognitionNet} from './models/identity/face-api.js';
+
+// The three StyleCLIP methods.
+export {clipLoss, l2Loss} from './edit/losses.js';
+export {optimizeLatent, rampdownLr, type OptimizeOptions, type OptimizeResult, type StepInfo} from './edit/optimize.js';
+export {LevelsMapper, runMapper, mapperFromBytes, serializeMapper, type MapperConfig} from './models/mapper.js';
+export {trainMapper, type MapperTrainOptions, type MapperTrainResult} from './edit/mapper-train.js';
+export {Ranger} from './edit/ranger.js';
+export {
+  computeSStats,
+  computeChannelRelevance,
+  editStyles,
+  globalEdit,
+  GlobalEditor,
+  autoBeta,
+  relevanceScores,
+  parseRelevance,
+  serializeRelevance,
+  mergeRelevance,
+  relevanceFromOfficial,
+  GLOBAL_DEFAULTS,
+  type Relevance,
+} from './edit/global-directions.js';
+export {prepareRelevance, loadRelevance, loadOfficialRelevance, mergeRelevanceFiles} from './edit/global-prepare.js';
+
+// Training utilities.
+export {Params, Adam, compileStep, trainLoop, saveCheckpoint, loadCheckpoint} from './train/trainer.js';
