@@ -27,6 +27,36 @@ export interface RenderOptions {
   seed?: number;
   /** Use the slow reference rasteriser (every pixel of every shape's box evaluated); for tests. */
   reference?: boolean;
+  /**
+   * An explicit jitter source: `JITTER_UNIFORMS` numbers in [0, 1), consumed in the order the seed's stream
+   * would be (see `jitterSlots`), in place of that stream; `seed` is then ignored. Lets a caller make the jitter
+   * a deterministic, continuous function of its own variables (the demo generator's latent decoding does).
+   */
+  jitter?: ArrayLike<number>;
+}
+
+/** How many uniforms the per-face jitter consumes. */
+export const JITTER_UNIFORMS = 34;
+
+/** Slots of the jitter stream that are not a plain `uniform(lo, hi)`: the Box–Muller pair of the rotation
+ *  (u, v: angle = 0.04·√(−2 ln(1 − u))·cos(2πv), clamped to ±0.09), the glasses-frame colour (an integer draw
+ *  over 4 colours) and the curl-texture seed (an integer hash seed). */
+export const jitterSlots = {angleU: 3, angleV: 4, glassesFrame: 32, textureSeed: 33} as const;
+
+/** An Rng whose uniforms come from an explicit array (throws when it runs out). */
+class ArrayRng extends Rng {
+  private i = 0;
+  private readonly values: ArrayLike<number>;
+  constructor(values: ArrayLike<number>) {
+    super(0);
+    this.values = values;
+  }
+  override next(): number {
+    if (this.i >= this.values.length) throw new RangeError(`jitter source has ${this.values.length} uniforms, the renderer needs ${JITTER_UNIFORMS}`);
+    const v = this.values[this.i++]!;
+    if (!(v >= 0 && v < 1)) throw new RangeError(`jitter uniform ${this.i - 1} is ${v}, expected a number in [0, 1)`);
+    return v;
+  }
 }
 
 const hairPalette: Record<FaceAttributes['hairColor'], string> = {
@@ -62,8 +92,8 @@ interface FaceLayout {
   textureSeed: number;
 }
 
-function sampleLayout(seed: number): FaceLayout {
-  const rng = new Rng(seed);
+function sampleLayout(seed: number, jitter?: ArrayLike<number>): FaceLayout {
+  const rng = jitter ? new ArrayRng(jitter) : new Rng(seed);
   const u = (lo: number, hi: number): number => rng.uniform(lo, hi);
   const faceY = 33;
   const ry = u(17.2, 19.3);
@@ -334,9 +364,9 @@ function drawGlasses(c: Canvas, attrs: FaceAttributes, L: FaceLayout, P: FacePal
 }
 
 /** Draw one face into a float HWC canvas ([0, 255]). */
-function drawFace(attrs: FaceAttributes, size: number, seed: number, reference = false): Float32Array {
+function drawFace(attrs: FaceAttributes, size: number, seed: number, reference = false, jitter?: ArrayLike<number>): Float32Array {
   if (!Number.isInteger(size) || size < 16) throw new RangeError(`render size must be an integer >= 16, got ${size}`);
-  const L = sampleLayout(seed);
+  const L = sampleLayout(seed, jitter);
   const P = resolvePalette(attrs, L);
   const c = new Canvas(size, {center: [32 + L.offsetX, 32 + L.offsetY], angle: L.angle, scale: L.scale}, !reference);
   const {rx, ry} = L;
@@ -378,8 +408,8 @@ function drawFace(attrs: FaceAttributes, size: number, seed: number, reference =
 }
 
 /** Render one face as RGB bytes, HWC: [size, size, 3]. */
-export function renderFace(attrs: FaceAttributes, {size = 64, seed = 0, reference = false}: RenderOptions = {}): Uint8Array {
-  const f = drawFace(attrs, size, seed, reference);
+export function renderFace(attrs: FaceAttributes, {size = 64, seed = 0, reference = false, jitter}: RenderOptions = {}): Uint8Array {
+  const f = drawFace(attrs, size, seed, reference, jitter);
   const out = new Uint8Array(f.length);
   for (let i = 0; i < f.length; i++) out[i] = Math.round(Math.min(255, Math.max(0, f[i]!)));
   return out;
@@ -387,8 +417,8 @@ export function renderFace(attrs: FaceAttributes, {size = 64, seed = 0, referenc
 
 /** Write a rendered face as CHW floats in [-1, 1] into `out` at element offset `at`. The bytes are rounded
  *  first, so tensors match the PNGs a user would see exactly (x = byte / 127.5 - 1). */
-function writeTensor(attrs: FaceAttributes, size: number, seed: number, out: Float32Array, at: number): void {
-  const f = drawFace(attrs, size, seed);
+function writeTensor(attrs: FaceAttributes, size: number, seed: number, out: Float32Array, at: number, jitter?: ArrayLike<number>): void {
+  const f = drawFace(attrs, size, seed, false, jitter);
   const plane = size * size;
   for (let p = 0; p < plane; p++) {
     for (let ch = 0; ch < 3; ch++) {
@@ -399,9 +429,9 @@ function writeTensor(attrs: FaceAttributes, size: number, seed: number, out: Flo
 }
 
 /** Render one face as CHW floats in [-1, 1]: [3, size, size]. */
-export function renderFaceTensor(attrs: FaceAttributes, {size = 64, seed = 0}: RenderOptions = {}): Float32Array {
+export function renderFaceTensor(attrs: FaceAttributes, {size = 64, seed = 0, jitter}: RenderOptions = {}): Float32Array {
   const out = new Float32Array(3 * size * size);
-  writeTensor(attrs, size, seed, out, 0);
+  writeTensor(attrs, size, seed, out, 0, jitter);
   return out;
 }
 

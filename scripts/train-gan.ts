@@ -1,0 +1,77 @@
+/**
+ * Train ToonGAN (the demo StyleGAN2) by distillation from the renderer, export it, evaluate it (one step of
+ * `npm run train:demo`):
+ *
+ *   node --import tsx scripts/train-gan.ts [--out assets/demo/generator.safetensors] [--steps N] [--batch N]
+ *        [--checkpoint .train/toongan.ckpt.safetensors] [--threads N] [--max-minutes M] [--eval N]
+ *   node --import tsx scripts/train-gan.ts --export-only      (write the asset from the current checkpoint)
+ *   node --import tsx scripts/train-gan.ts --eval-only        (evaluate the asset at --out)
+ *
+ * Rerunning the same command resumes from the checkpoint (delete it to start over). Progress lines go to
+ * stdout; sample grids (generated row above its render) go next to the checkpoint (toongan-samples*.png).
+ */
+import {existsSync, statSync} from 'node:fs';
+import {parseArgs} from 'node:util';
+import {loadToonGan, toonGanConfig} from '../src/demo/toon-gan.js';
+import {evaluateToonGan, exportFromCheckpoint, formatEvaluation, trainToonGan} from '../src/demo/train-gan.js';
+import {configureEngine} from '../src/engine/session.js';
+
+const {values} = parseArgs({
+  options: {
+    out: {type: 'string', default: 'assets/demo/generator.safetensors'},
+    steps: {type: 'string', default: '5000'},
+    batch: {type: 'string', default: '16'},
+    lr: {type: 'string', default: '0.002'},
+    seed: {type: 'string', default: '1'},
+    checkpoint: {type: 'string', default: '.train/toongan.ckpt.safetensors'},
+    threads: {type: 'string', default: '1'},
+    'max-minutes': {type: 'string'},
+    eval: {type: 'string', default: '1000'},
+    'export-only': {type: 'boolean', default: false},
+    'eval-only': {type: 'boolean', default: false},
+  },
+});
+
+function num(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) {
+    console.error(`error: --${name} must be a non-negative number, got '${v}'`);
+    process.exit(1);
+  }
+  return n;
+}
+
+const t0 = performance.now();
+const secs = () => ((performance.now() - t0) / 1000).toFixed(0);
+configureEngine({threads: num('threads', values.threads)!});
+const out = values.out!;
+
+if (values['export-only']) {
+  const {bytes, step} = await exportFromCheckpoint(values.checkpoint!, out);
+  console.log(`exported step ${step} of ${values.checkpoint} to ${out} (${(bytes / 1e6).toFixed(2)} MB)`);
+} else if (!values['eval-only']) {
+  const maxMin = num('max-minutes', values['max-minutes']);
+  const r = await trainToonGan({
+    out,
+    steps: num('steps', values.steps)!,
+    batch: num('batch', values.batch)!,
+    lr: num('lr', values.lr)!,
+    seed: num('seed', values.seed)!,
+    checkpoint: values.checkpoint!,
+    config: toonGanConfig,
+    maxSeconds: maxMin === undefined ? undefined : maxMin * 60,
+  });
+  console.log(`training ${r.finished ? 'finished' : 'paused'} at step ${r.step} after ${secs()} s`);
+  if (!r.finished) process.exit(0);
+}
+
+const n = num('eval', values.eval)!;
+if (n > 0 && existsSync(out)) {
+  const te = performance.now();
+  const g = loadToonGan(out);
+  console.log(`evaluating ${out} (${(statSync(out).size / 1e6).toFixed(2)} MB) on ${n} held-out latents…`);
+  const e = await evaluateToonGan(g, {n});
+  console.log(formatEvaluation(e));
+  console.log(`evaluation took ${((performance.now() - te) / 1000).toFixed(0)} s; total ${secs()} s`);
+}

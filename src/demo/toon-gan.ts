@@ -1,0 +1,178 @@
+/**
+ * ToonGAN, the demo StyleGAN2 of the offline demo world (SPEC.md §6): its architecture config, the latent
+ * decoding that defines what it was trained to draw, and its loader.
+ *
+ * ToonGAN is distilled from the renderer: a deterministic decoding maps every z ∈ R^D to renderer inputs
+ * (attributes + continuous jitter), and G is trained so that G(z) ≈ render(decode(z)). The decoding reads z
+ * after the mapping network's PixelNorm (z' = z / rms(z), exactly what the mapping sees), so the target is a
+ * function of G's input. Each coordinate of z' has the marginal of a √D-scaled uniform point on the sphere;
+ * its CDF turns it into an exact uniform q ∈ (0, 1), and
+ *   - z'[0..8]  → the 9 attributes (schema order), value k where q falls in [P_{k−1}, P_k) of the cumulative
+ *                 schema probabilities (so samples follow the renderer's attribute distribution);
+ *   - z'[9..40] → the renderer's jitter uniforms (pose, face shape, feature placement, colours), in its slot
+ *                 order; the rotation takes one dimension as an exact normal (Box–Muller pair set so that
+ *                 angle = 0.04·Φ⁻¹(q)); the curl-texture hash seed is fixed (a hash is not learnable);
+ *   - z'[41..]  → unused (G learns to ignore them).
+ * One dimension per attribute makes the attributes independent, axis-aligned factors of z, which the mapping
+ * network carries into W.
+ */
+import {existsSync} from 'node:fs';
+import path from 'node:path';
+import {fileURLToPath} from 'node:url';
+import {StyleclipError} from '../errors.js';
+import {loadGenerator} from '../models/load-generator.js';
+import type {StyleGAN2, StyleGAN2Config} from '../models/stylegan2.js';
+import {type AttributeName, type FaceAttributes, attributeNames, attributeSchema} from './attributes.js';
+import {JITTER_UNIFORMS, jitterSlots, renderFaceTensor} from './render.js';
+
+/** Version tag of the latent decoding; stored in the asset's metadata. */
+export const LATENT_DECODING_VERSION = 'toongan-decode-v1';
+
+/** ToonGAN's architecture: 64 px, style_dim 64, 4 mapping layers, modest channels. */
+export const toonGanConfig: StyleGAN2Config = {
+  size: 64,
+  styleDim: 64,
+  nMlp: 4,
+  channels: {4: 256, 8: 128, 16: 96, 32: 48, 64: 24},
+  lrMlp: 0.01,
+  blurKernel: [1, 3, 3, 1],
+};
+
+/** z dimensions of the attributes (schema order) and the first jitter dimension. */
+export const ATTRIBUTE_DIMS: Readonly<Record<AttributeName, number>> = Object.fromEntries(attributeNames.map((n, i) => [n, i])) as Record<AttributeName, number>;
+export const FIRST_JITTER_DIM = attributeNames.length;
+/** Jitter slots fed from z (all but the rotation's second Box–Muller uniform and the texture seed). */
+const JITTER_FROM_Z = Array.from({length: JITTER_UNIFORMS}, (_, k) => k).filter((k) => k !== jitterSlots.angleV && k !== jitterSlots.textureSeed);
+/** Number of z dimensions the decoding reads. */
+export const USED_DIMS = FIRST_JITTER_DIM + JITTER_FROM_Z.length;
+
+// ---------------------------------------------------------------------------------------------------------
+// The CDF of one coordinate of z' = √D·u, u uniform on S^{D−1}: density ∝ (1 − t²/D)^((D−3)/2) on [−√D, √D].
+
+const cdfTables = new Map<number, {lo: number; step: number; cdf: Float64Array}>();
+
+function cdfTable(D: number) {
+  let t = cdfTables.get(D);
+  if (!t) {
+    const n = 1 << 14;
+    const lo = -Math.sqrt(D);
+    const step = (2 * Math.sqrt(D)) / n;
+    const dens = (x: number) => Math.max(0, 1 - (x * x) / D) ** ((D - 3) / 2);
+    const cdf = new Float64Array(n + 1);
+    for (let i = 0; i < n; i++) {
+      const a = lo + i * step;
+      cdf[i + 1] = cdf[i]! + (step / 6) * (dens(a) + 4 * dens(a + step / 2) + dens(a + step)); // Simpson per cell
+    }
+    const total = cdf[n]!;
+    for (let i = 0; i <= n; i++) cdf[i]! /= total;
+    cdfTables.set(D, (t = {lo, step, cdf}));
+  }
+  return t;
+}
+
+/** P(z'_i ≤ x) for a PixelNormed standard-normal z of width D: maps z'_i to a uniform in (0, 1). */
+export function sphereCoordinateCdf(x: number, D: number): number {
+  const {lo, step, cdf} = cdfTable(D);
+  const f = (x - lo) / step;
+  const n = cdf.length - 1;
+  if (f <= 0) return 0;
+  if (f >= n) return 1;
+  const i = Math.floor(f);
+  return cdf[i]! + (cdf[i + 1]! - cdf[i]!) * (f - i);
+}
+
+/** Φ⁻¹ (Acklam's rational approximation, |rel. error| < 1.2e-9). */
+export function normalQuantile(p: number): number {
+  const a = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239];
+  const b = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
+  const c = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+  const d = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
+  const pl = 0.02425;
+  if (p <= 0) return -Infinity;
+  if (p >= 1) return Infinity;
+  if (p < pl) {
+    const q = Math.sqrt(-2 * Math.log(p));
+    return (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
+  }
+  if (p > 1 - pl) return -normalQuantile(1 - p);
+  const q = p - 0.5;
+  const r = q * q;
+  return ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+export interface DecodedLatent {
+  attributes: FaceAttributes;
+  /** The renderer's jitter uniforms (RenderOptions.jitter). */
+  jitter: Float64Array;
+}
+
+const cumulative = new Map<AttributeName, number[]>(
+  attributeNames.map((n) => {
+    let acc = 0;
+    return [n, attributeSchema[n].probs.map((p) => (acc += p))];
+  }),
+);
+
+const ONE_MINUS = 1 - 2 ** -40;
+
+/** The renderer inputs a latent z (one row of length D ≥ USED_DIMS) stands for. Deterministic and pure. */
+export function decodeLatent(z: ArrayLike<number>, D = z.length): DecodedLatent {
+  if (D < USED_DIMS) throw new StyleclipError(`the ToonGAN latent decoding needs style_dim ≥ ${USED_DIMS}, got ${D}`);
+  let ss = 0;
+  for (let i = 0; i < D; i++) ss += z[i]! * z[i]!;
+  const inv = 1 / Math.sqrt(ss / D + 1e-8); // PixelNorm, as the mapping network applies it
+  const q = (i: number) => Math.min(ONE_MINUS, Math.max(0, sphereCoordinateCdf(z[i]! * inv, D)));
+  const attrs: Record<string, string> = {};
+  for (const name of attributeNames) {
+    const cum = cumulative.get(name)!;
+    const u = q(ATTRIBUTE_DIMS[name]) * cum[cum.length - 1]!;
+    let k = cum.findIndex((c) => u < c);
+    if (k < 0) k = cum.length - 1;
+    attrs[name] = attributeSchema[name].values[k]!;
+  }
+  const jitter = new Float64Array(JITTER_UNIFORMS);
+  JITTER_FROM_Z.forEach((slot, j) => {
+    const u = q(FIRST_JITTER_DIM + j);
+    if (slot === jitterSlots.angleU) {
+      // normal() = √(−2 ln(1 − u))·cos(2πv): |g| from u, the sign from v ∈ {0, ½}.
+      const g = normalQuantile(Math.min(1 - 1e-12, Math.max(1e-12, u)));
+      jitter[slot] = -Math.expm1(-(g * g) / 2);
+      jitter[jitterSlots.angleV] = g < 0 ? 0.5 : 0;
+    } else jitter[slot] = u;
+  });
+  jitter[jitterSlots.textureSeed] = 0.5;
+  return {attributes: attrs as FaceAttributes, jitter};
+}
+
+/** The target image of one latent: render(decode(z)) as CHW floats in [−1, 1]. */
+export function renderLatent(z: ArrayLike<number>, size = 64, D = z.length): Float32Array {
+  const {attributes, jitter} = decodeLatent(z, D);
+  return renderFaceTensor(attributes, {size, jitter});
+}
+
+/** Targets of a batch z [N·D]: [N, 3, size, size]. */
+export function renderLatents(z: Float32Array, D: number, size = 64): Float32Array {
+  const N = z.length / D;
+  const plane = 3 * size * size;
+  const out = new Float32Array(N * plane);
+  for (let n = 0; n < N; n++) out.set(renderLatent(z.subarray(n * D, (n + 1) * D), size, D), n * plane);
+  return out;
+}
+
+/** Default location of the shipped demo generator (assets/demo/generator.safetensors). */
+export function defaultToonGanPath(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (const up of ['../..', '../../..']) {
+    const p = path.resolve(here, up, 'assets/demo/generator.safetensors');
+    if (existsSync(p)) return p;
+  }
+  return path.resolve(here, '../..', 'assets/demo/generator.safetensors');
+}
+
+/** Load ToonGAN (the shipped asset by default). */
+export function loadToonGan(file = defaultToonGanPath()): StyleGAN2 {
+  if (!existsSync(file)) throw new StyleclipError(`ToonGAN weights not found at '${file}' (train them with scripts/train-gan.ts)`);
+  return loadGenerator(file);
+}

@@ -1,0 +1,458 @@
+/**
+ * Training ToonGAN by distillation from the renderer (see toon-gan.ts for the latent decoding): each step
+ * draws z from a seeded RNG (a pure function of the step), renders the targets render(decode(z)) and takes an
+ * Adam step on an L1 pixel loss (full resolution plus a 4×-pooled term for the coarse layout) through our
+ * StyleGAN2 (mapping + synthesis, rosinality parameterisation with equalised learning rates).
+ *
+ * Resumable: atomic checkpoints (params + Adam moments + step) every few minutes; the data stream depends only
+ * on the step, so a resumed run continues exactly. Sample grids (generated row above its target row) go to
+ * the checkpoint's folder. The final asset is a rosinality-style state dict in fp16 plus an fp32 latent_avg.
+ */
+import {existsSync, mkdirSync} from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import * as F from '../engine/ops.js';
+import {compile, type Program} from '../engine/session.js';
+import {type Tensor, constant, input} from '../engine/tensor.js';
+import {writeFileAtomic} from '../io/files.js';
+import {type HostTensor, type StateDict, numberToHalfBits} from '../io/host-tensor.js';
+import {serializeSafetensors} from '../io/safetensors.js';
+import {StyleGAN2, type StyleGAN2Config, expectedStateDict, mulberry32Normal, randomStateDict} from '../models/stylegan2.js';
+import {avgPool2d} from '../nn/functional.js';
+import {Adam, Params, loadCheckpoint, restore, saveCheckpoint} from '../train/trainer.js';
+import {type AttributeName, attributeNames, attributeSchema, isAttributeVisible} from './attributes.js';
+import {hashSeed} from './rng.js';
+import {LATENT_DECODING_VERSION, USED_DIMS, decodeLatent, renderLatents, toonGanConfig} from './toon-gan.js';
+
+/** Keys that are not trained: FIR kernels (fixed), noise strengths (0: renders have no stochastic detail), noise buffers. */
+function isTrainable(key: string): boolean {
+  return !key.endsWith('.kernel') && !key.endsWith('noise.weight') && !key.startsWith('noises.');
+}
+
+/** Initial parameters (rosinality init: EqualLinear weights N(0,1)/lr_mul, conv weights N(0,1), modulation bias 1). */
+export function initialParams(cfg: StyleGAN2Config, seed: number): Params {
+  const sd = randomStateDict(cfg, seed);
+  const entries: [string, {shape: number[]; data: Float32Array}][] = [];
+  for (const [k, t] of sd) {
+    if (!isTrainable(k)) continue;
+    const data = t.data as Float32Array;
+    if (/^style\.\d+\.weight$/.test(k)) for (let i = 0; i < data.length; i++) data[i]! /= cfg.lrMlp;
+    entries.push([k, {shape: t.shape, data}]);
+  }
+  return new Params(entries);
+}
+
+/** A StyleGAN2 whose trainable parameters are the Params' graph inputs (fixed ones as constants). */
+export function generatorFromParams(cfg: StyleGAN2Config, params: Params): StyleGAN2 {
+  const fixed = randomStateDict(cfg, 0);
+  const map = new Map<string, Tensor>();
+  for (const [k, shape] of expectedStateDict(cfg)) {
+    if (k.startsWith('noises.')) continue;
+    map.set(k, params.inputs.has(k) ? params.get(k) : constant(fixed.get(k)!.data as Float32Array, shape));
+  }
+  return StyleGAN2.withParams(cfg, map);
+}
+
+/** Zero noise as constants (noise strengths are 0 anyway). */
+function zeroNoise(g: StyleGAN2): Tensor[] {
+  return Array.from({length: g.numNoise}, (_, i) => constant(new Float32Array(g.noiseRes(i) ** 2), [1, 1, g.noiseRes(i), g.noiseRes(i)]));
+}
+
+/** z → image through mapping, broadcast, styles and synthesis. */
+export function forward(g: StyleGAN2, z: Tensor): Tensor {
+  return g.synthesis(g.styles(g.broadcast(g.mapping(z))), zeroNoise(g));
+}
+
+/** The latents of a step (or any stream index): [N·D] standard normals. */
+export function latentBatch(seed: number, index: number, N: number, D: number): Float32Array {
+  const rng = mulberry32Normal(hashSeed(seed, index));
+  const z = new Float32Array(N * D);
+  for (let i = 0; i < z.length; i++) z[i] = rng();
+  return z;
+}
+
+/** Held-out latents: a stream disjoint from the training one. */
+export function heldOutLatents(N: number, D: number, seed = 7): Float32Array {
+  return latentBatch(hashSeed(0x5eed, seed), 0, N, D);
+}
+
+export interface TrainGanOptions {
+  out: string;
+  steps: number;
+  checkpoint: string;
+  batch?: number;
+  lr?: number;
+  /** Adam lr multiplier of the mapping layers' raw parameters (their graph scale is lr_mul = 0.01). */
+  mappingLrMul?: number;
+  seed?: number;
+  /** Seconds between checkpoints. */
+  checkpointSeconds?: number;
+  /** Steps between sample grids. */
+  sampleEvery?: number;
+  /** Number of latents for latent_avg. */
+  avgSamples?: number;
+  log?: (line: string) => void;
+  config?: StyleGAN2Config;
+  /** Stop (with a checkpoint) after this many seconds; the run can be resumed. */
+  maxSeconds?: number;
+}
+
+/** Learning rate: linear warm-up over 200 steps, constant to half-way, then cosine down to 10%. */
+export function lrAt(step: number, total: number, base: number): number {
+  const warm = Math.min(1, (step + 1) / 200);
+  const half = total / 2;
+  const decay = step < half ? 1 : 0.1 + 0.9 * 0.5 * (1 + Math.cos((Math.PI * (step - half)) / half));
+  return base * warm * decay;
+}
+
+/** Build and compile the training step: [params…, z, target] → [loss, l1, l1_4, grads…]. */
+async function compileTrainStep(cfg: StyleGAN2Config, params: Params, N: number) {
+  const g = generatorFromParams(cfg, params);
+  const z = input('z', [N, cfg.styleDim]);
+  const target = input('target', [N, 3, cfg.size, cfg.size]);
+  const img = forward(g, z);
+  const l1 = F.mean(F.abs(F.sub(img, target)));
+  const l14 = F.mean(F.abs(F.sub(avgPool2d(img, 4), avgPool2d(target, 4))));
+  const loss = F.add(l1, F.mul(l14, 0.5));
+  const wrt = params.names.map((n) => params.get(n));
+  const {grad} = await import('../engine/autodiff.js');
+  const grads = grad(loss, wrt);
+  return compile([...wrt, z, target], [F.reshape(loss, [1]), F.reshape(l1, [1]), F.reshape(l14, [1]), ...grads]);
+}
+
+/** Forward-only program (params as inputs) for samples and evaluation during training. */
+async function compileForward(cfg: StyleGAN2Config, params: Params, N: number): Promise<Program> {
+  const g = generatorFromParams(cfg, params);
+  const z = input('z', [N, cfg.styleDim]);
+  return compile([...params.names.map((n) => params.get(n)), z], [forward(g, z)]);
+}
+
+/** Write a grid PNG: `rows` arrays of images [n,3,H,W] in [−1,1], each a row of n images. */
+export async function writeGridPng(file: string, rows: Float32Array[], n: number, size: number, scale = 2): Promise<void> {
+  const W = n * size;
+  const H = rows.length * size;
+  const buf = new Uint8Array(W * H * 3);
+  const plane = size * size;
+  rows.forEach((row, r) => {
+    for (let i = 0; i < n; i++) {
+      for (let c = 0; c < 3; c++) {
+        for (let p = 0; p < plane; p++) {
+          const y = r * size + Math.floor(p / size);
+          const x = i * size + (p % size);
+          const v = Math.round((row[(i * 3 + c) * plane + p]! + 1) * 127.5);
+          buf[(y * W + x) * 3 + c] = v < 0 ? 0 : v > 255 ? 255 : v;
+        }
+      }
+    }
+  });
+  const png = await sharp(buf, {raw: {width: W, height: H, channels: 3}}).resize(W * scale, H * scale, {kernel: 'nearest'}).png().toBuffer();
+  writeFileAtomic(file, new Uint8Array(png.buffer, png.byteOffset, png.byteLength), 'sample grid');
+}
+
+async function runForward(prog: Program, params: Params, z: Float32Array): Promise<Float32Array> {
+  const [out] = await prog.run([...params.values, z]);
+  return out!.data as Float32Array;
+}
+
+/** latent_avg: mean of mapping(z) over many z. */
+async function latentAverage(cfg: StyleGAN2Config, params: Params, n: number, seed: number): Promise<Float32Array> {
+  const g = generatorFromParams(cfg, params);
+  const B = 1000;
+  const z = input('z', [B, cfg.styleDim]);
+  const prog = await compile([...params.names.map((k) => params.get(k)), z], [g.mapping(z)]);
+  const acc = new Float64Array(cfg.styleDim);
+  const chunks = Math.ceil(n / B);
+  for (let c = 0; c < chunks; c++) {
+    const [w] = await prog.run([...params.values, latentBatch(hashSeed(seed, 0xa7e), c, B, cfg.styleDim)]);
+    const d = w!.data as Float32Array;
+    for (let i = 0; i < d.length; i++) acc[i % cfg.styleDim]! += d[i]!;
+  }
+  return Float32Array.from(acc, (v) => v / (chunks * B));
+}
+
+function toHalf(t: HostTensor): HostTensor {
+  const src = t.data as Float32Array;
+  const h = new Uint16Array(src.length);
+  for (let i = 0; i < src.length; i++) h[i] = numberToHalfBits(src[i]!);
+  return {dtype: 'float16', shape: t.shape, data: h};
+}
+
+/** The full state dict (trained params, fixed kernels, zero noise strengths, N(0,1) noise buffers). */
+export function exportStateDict(cfg: StyleGAN2Config, params: Params): StateDict {
+  const fixed = randomStateDict(cfg, 1234);
+  const trained = params.toStateDict();
+  const sd: StateDict = new Map();
+  for (const [k] of expectedStateDict(cfg)) sd.set(k, trained.get(k) ?? fixed.get(k)!);
+  return sd;
+}
+
+/** Write the asset atomically: weights fp16, latent_avg fp32, metadata. */
+export function writeGeneratorAsset(file: string, cfg: StyleGAN2Config, params: Params, latentAvg: Float32Array, meta: Record<string, string>): number {
+  const sd = exportStateDict(cfg, params);
+  const out = new Map<string, HostTensor>();
+  for (const [k, t] of sd) out.set(k, toHalf(t));
+  out.set('latent_avg', {dtype: 'float32', shape: [cfg.styleDim], data: latentAvg});
+  const bytes = serializeSafetensors(out, {
+    format: 'styleclip-demo-generator',
+    model: 'ToonGAN',
+    latent_decoding: LATENT_DECODING_VERSION,
+    latent_decoding_doc:
+      `z' = PixelNorm(z); q_i = CDF of a sqrt(D)-scaled uniform-sphere coordinate at z'_i; z'[0..8] -> attributes (${attributeNames.join(', ')}) by the schema's cumulative probabilities; ` +
+      `z'[9..${USED_DIMS - 1}] -> renderer jitter slots (rotation = 0.04*Phi^-1(q), curl texture seed fixed); z'[${USED_DIMS}..] unused`,
+    config: JSON.stringify(cfg),
+    ...meta,
+  });
+  mkdirSync(path.dirname(path.resolve(file)), {recursive: true});
+  writeFileAtomic(file, bytes, 'generator asset');
+  return bytes.length;
+}
+
+function fmtTime(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(Math.floor(s % 60)).padStart(2, '0')}s`;
+}
+
+/** Train (or resume) ToonGAN; writes the asset when `steps` is reached. Returns whether it finished. */
+export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: boolean; step: number}> {
+  const cfg = opts.config ?? toonGanConfig;
+  const {steps, batch: N = 16, lr = 0.002, mappingLrMul = 30, seed = 1, checkpointSeconds = 180, sampleEvery = 250, avgSamples = 10000} = opts;
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const D = cfg.styleDim;
+  const params = initialParams(cfg, seed);
+  const adam = new Adam(params.values.map((v) => v.length), {betas: [0.9, 0.99]});
+  const isMapping = params.names.map((n) => n.startsWith('style.'));
+  const maskSynth = isMapping.map((m) => !m);
+  let start = 0;
+  if (existsSync(opts.checkpoint)) {
+    const ck = loadCheckpoint(opts.checkpoint);
+    restore(ck, params, adam);
+    start = ck.step;
+    log(`resumed from ${opts.checkpoint} at step ${start}`);
+  }
+  log(`ToonGAN: ${params.count.toLocaleString('en')} trainable parameters, batch ${N}, ${steps} steps, lr ${lr} (mapping raw ×${mappingLrMul})`);
+  const t0 = performance.now();
+  const step = await compileTrainStep(cfg, params, N);
+  const SAMPLES = 8;
+  const fwd = await compileForward(cfg, params, SAMPLES);
+  log(`compiled in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const sampleZ = heldOutLatents(SAMPLES * 2, D);
+  const sampleTargets = renderLatents(sampleZ, D, cfg.size);
+  const dir = path.dirname(path.resolve(opts.checkpoint));
+  mkdirSync(dir, {recursive: true});
+  const meta = {latent_decoding: LATENT_DECODING_VERSION, config: JSON.stringify(cfg), seed: String(seed), batch: String(N)};
+  const writeSamples = async (s: number) => {
+    const per = 3 * cfg.size * cfg.size * SAMPLES;
+    const a = await runForward(fwd, params, sampleZ.subarray(0, SAMPLES * D));
+    const b = await runForward(fwd, params, sampleZ.subarray(SAMPLES * D));
+    const rows = [a, sampleTargets.subarray(0, per), b, sampleTargets.subarray(per)];
+    await writeGridPng(path.join(dir, 'toongan-samples.png'), rows, SAMPLES, cfg.size);
+    if (s % (sampleEvery * 4) === 0) await writeGridPng(path.join(dir, `toongan-samples-${String(s).padStart(6, '0')}.png`), rows, SAMPLES, cfg.size);
+  };
+
+  let stop = false;
+  const onSignal = () => (stop = true);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    let lastCk = performance.now();
+    const runStart = performance.now();
+    let ema = NaN;
+    let emaL1 = NaN;
+    let dataSec = 0;
+    let stepSec = 0;
+    // Prefetch: render step s+1 while ORT runs step s.
+    let next = (() => {
+      const z = latentBatch(seed, start, N, D);
+      return {z, target: renderLatents(z, D, cfg.size)};
+    })();
+    let s = start;
+    for (; s < steps; s++) {
+      const cur = next;
+      const ta = performance.now();
+      const pending = step.run([...params.values, cur.z, cur.target]);
+      const tb = performance.now();
+      if (s + 1 < steps) {
+        const z = latentBatch(seed, s + 1, N, D);
+        next = {z, target: renderLatents(z, D, cfg.size)};
+      }
+      dataSec += (performance.now() - tb) / 1000;
+      const out = await pending;
+      stepSec += (performance.now() - ta) / 1000;
+      const loss = (out[0]!.data as Float32Array)[0]!;
+      const l1 = (out[1]!.data as Float32Array)[0]!;
+      if (!Number.isFinite(loss)) throw new Error(`training diverged at step ${s} (loss ${loss})`);
+      const grads = out.slice(3).map((o) => o.data as Float32Array);
+      const rate = lrAt(s, steps, lr);
+      // One Adam step with two learning rates: synthesis at `rate`, mapping raw params at rate × mappingLrMul.
+      adam.update(params.values, grads, rate, maskSynth);
+      adam.step--;
+      adam.update(params.values, grads, rate * mappingLrMul, isMapping);
+      ema = Number.isNaN(ema) ? loss : 0.98 * ema + 0.02 * loss;
+      emaL1 = Number.isNaN(emaL1) ? l1 : 0.98 * emaL1 + 0.02 * l1;
+      const doneHere = s + 1 - start;
+      if ((s + 1) % 25 === 0 || s + 1 === steps) {
+        const el = (performance.now() - runStart) / 1000;
+        const sps = doneHere / el;
+        log(
+          `step ${s + 1}/${steps} loss ${loss.toFixed(4)} (ema ${ema.toFixed(4)}, L1 ema ${emaL1.toFixed(4)} = ${(emaL1 * 127.5).toFixed(2)}/255) lr ${rate.toExponential(2)} ` +
+            `${sps.toFixed(2)} steps/s (data ${((dataSec / doneHere) * 1000).toFixed(0)} ms/step) elapsed ${fmtTime(el)} ETA ${fmtTime((steps - s - 1) / sps)}`,
+        );
+      }
+      if ((s + 1) % sampleEvery === 0) await writeSamples(s + 1);
+      const timeUp = opts.maxSeconds !== undefined && (performance.now() - runStart) / 1000 > opts.maxSeconds;
+      if (stop || timeUp || (performance.now() - lastCk) / 1000 > checkpointSeconds || s + 1 === steps) {
+        saveCheckpoint(opts.checkpoint, params, adam, s + 1, meta);
+        lastCk = performance.now();
+        log(`checkpoint: step ${s + 1} -> ${opts.checkpoint}`);
+        if (stop || timeUp) {
+          log(stop ? 'stopped by signal; resume with the same command' : 'time limit reached; resume with the same command');
+          return {finished: false, step: s + 1};
+        }
+      }
+    }
+    await writeSamples(s);
+    const avg = await latentAverage(cfg, params, avgSamples, seed);
+    const bytes = writeGeneratorAsset(opts.out, cfg, params, avg, {steps: String(steps), seed: String(seed), batch: String(N)});
+    log(`wrote ${opts.out} (${(bytes / 1e6).toFixed(2)} MB)`);
+    return {finished: true, step: steps};
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** Write the asset from a checkpoint (e.g. to ship the best weights of an unfinished run). */
+export async function exportFromCheckpoint(checkpoint: string, out: string, {avgSamples = 10000, config = toonGanConfig}: {avgSamples?: number; config?: StyleGAN2Config} = {}): Promise<{bytes: number; step: number}> {
+  const ck = loadCheckpoint(checkpoint);
+  const params = initialParams(config, 0);
+  restore(ck, params, null);
+  const avg = await latentAverage(config, params, avgSamples, Number(ck.meta.seed ?? 1));
+  const bytes = writeGeneratorAsset(out, config, params, avg, {steps: String(ck.step), seed: ck.meta.seed ?? '1', batch: ck.meta.batch ?? ''});
+  return {bytes, step: ck.step};
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Evaluation
+
+export interface GanEvaluation {
+  samples: number;
+  /** Mean |G(z) − render(decode(z))| over held-out z, in [−1, 1] units (×127.5 for 8-bit levels). */
+  heldOutL1: number;
+  /** Classifier results, or null when no classifier was available. */
+  classifier: {
+    /** Mean over samples and visible attributes of the classifier's top probability. */
+    meanConfidence: number;
+    /** Same on the renders of the same latents, for reference. */
+    rendererMeanConfidence: number;
+    /** Fraction of (sample, visible attribute) pairs where the classifier's top value equals decode(z)'s. */
+    agreementWithDecoded: number;
+    perAttributeAgreement: Record<string, number>;
+    /** Per attribute value: frequency of the classifier's top value on samples, on renders, and the schema probability. */
+    distribution: Record<string, {value: string; samples: number; renders: number; schema: number}[]>;
+  } | null;
+}
+
+interface ClassifierLike {
+  classify(images: HostTensor, opts?: {batch?: number}): Promise<Record<string, Record<string, number>>[]>;
+}
+
+async function tryLoadClassifier(file?: string): Promise<ClassifierLike | null> {
+  try {
+    // Loaded by a computed specifier: the classifier is a separate demo asset/module and evaluation degrades
+    // to the pixel metric without it.
+    const spec = './classifier.js';
+    const mod = (await import(spec)) as {loadDemoClassifier(file?: string): ClassifierLike};
+    return mod.loadDemoClassifier(file);
+  } catch {
+    return null;
+  }
+}
+
+/** Evaluate a generator on `n` held-out latents (classifier confidence, attribute distribution, pixel L1). */
+export async function evaluateToonGan(g: StyleGAN2, {n = 1000, batch = 50, classifierPath, log}: {n?: number; batch?: number; classifierPath?: string; log?: (l: string) => void} = {}): Promise<GanEvaluation> {
+  const cfg = g.config;
+  const D = cfg.styleDim;
+  const z = heldOutLatents(n, D);
+  const per = 3 * cfg.size * cfg.size;
+  const images = new Float32Array(n * per);
+  const targets = renderLatents(z, D, cfg.size);
+  const zin = input('z', [batch, D]);
+  const prog = await compile([zin], [forward(g, zin)]);
+  for (let s = 0; s < n; s += batch) {
+    const zb = new Float32Array(batch * D);
+    zb.set(z.subarray(s * D, Math.min(n, s + batch) * D));
+    const [out] = await prog.run([zb]);
+    const k = Math.min(batch, n - s);
+    images.set((out!.data as Float32Array).subarray(0, k * per), s * per);
+    log?.(`generated ${Math.min(n, s + batch)}/${n}`);
+  }
+  let l1 = 0;
+  for (let i = 0; i < images.length; i++) l1 += Math.abs(Math.max(-1, Math.min(1, images[i]!)) - targets[i]!);
+  const result: GanEvaluation = {samples: n, heldOutL1: l1 / images.length, classifier: null};
+  const clf = await tryLoadClassifier(classifierPath);
+  if (!clf) return result;
+  const shape = [n, 3, cfg.size, cfg.size];
+  const clamped = images.map((v) => Math.max(-1, Math.min(1, v)));
+  const ps = await clf.classify({dtype: 'float32', shape, data: clamped});
+  const pr = await clf.classify({dtype: 'float32', shape, data: targets});
+  const decoded = Array.from({length: n}, (_, i) => decodeLatent(z.subarray(i * D, (i + 1) * D)).attributes);
+  let conf = 0;
+  let confR = 0;
+  let agree = 0;
+  let count = 0;
+  const perAgree: Record<string, [number, number]> = {};
+  const freqS: Record<string, Record<string, number>> = {};
+  const freqR: Record<string, Record<string, number>> = {};
+  const top = (p: Record<string, number>) => Object.entries(p).reduce((a, b) => (b[1] > a[1] ? b : a));
+  for (let i = 0; i < n; i++) {
+    for (const name of attributeNames) {
+      const [vs, cs] = top(ps[i]![name]!);
+      const [vr, cr] = top(pr[i]![name]!);
+      freqS[name] ??= {};
+      freqR[name] ??= {};
+      freqS[name][vs] = (freqS[name][vs] ?? 0) + 1;
+      freqR[name][vr] = (freqR[name][vr] ?? 0) + 1;
+      if (!isAttributeVisible(decoded[i]!, name)) continue;
+      conf += cs;
+      confR += cr;
+      count++;
+      const ok = vs === decoded[i]![name] ? 1 : 0;
+      agree += ok;
+      perAgree[name] ??= [0, 0];
+      perAgree[name][0] += ok;
+      perAgree[name][1]++;
+    }
+  }
+  const distribution: Record<string, {value: string; samples: number; renders: number; schema: number}[]> = {};
+  for (const name of attributeNames as AttributeName[]) {
+    const spec = attributeSchema[name];
+    distribution[name] = spec.values.map((v, k) => ({value: v, samples: (freqS[name]![v] ?? 0) / n, renders: (freqR[name]![v] ?? 0) / n, schema: spec.probs[k]!}));
+  }
+  result.classifier = {
+    meanConfidence: conf / count,
+    rendererMeanConfidence: confR / count,
+    agreementWithDecoded: agree / count,
+    perAttributeAgreement: Object.fromEntries(Object.entries(perAgree).map(([k, [a, c]]) => [k, a / c])),
+    distribution,
+  };
+  return result;
+}
+
+/** Human-readable evaluation report. */
+export function formatEvaluation(e: GanEvaluation): string {
+  const lines = [`held-out pixel L1 (${e.samples} z): ${e.heldOutL1.toFixed(4)} in [-1,1] units = ${(e.heldOutL1 * 127.5).toFixed(2)} / 255`];
+  const c = e.classifier;
+  if (!c) {
+    lines.push('evaluation classifier not available: only the pixel metric against render(decode(z)) is reported');
+    return lines.join('\n');
+  }
+  lines.push(`classifier mean confidence (visible attributes): samples ${c.meanConfidence.toFixed(3)}, renders of the same z ${c.rendererMeanConfidence.toFixed(3)}`);
+  lines.push(`classifier top value = decoded attribute: ${(100 * c.agreementWithDecoded).toFixed(1)}%  (${Object.entries(c.perAttributeAgreement).map(([k, v]) => `${k} ${(100 * v).toFixed(1)}%`).join(', ')})`);
+  lines.push('attribute distribution (classifier top value; samples / renders / schema):');
+  for (const [name, rows] of Object.entries(c.distribution)) {
+    lines.push(`  ${name}: ${rows.map((r) => `${r.value} ${r.samples.toFixed(3)}/${r.renders.toFixed(3)}/${r.schema.toFixed(2)}`).join('  ')}`);
+  }
+  return lines.join('\n');
+}
