@@ -38,7 +38,8 @@ import {
 import type {NoiseMode, StyleGAN2} from '../models/stylegan2.js';
 import {clipLoss} from './losses.js';
 import type {IdentityFeatures} from './optimize.js';
-import {Adam, type HostStatefulOptimizer, Ranger} from './ranger.js';
+import {Adam} from '../train/trainer.js';
+import {type HostStatefulOptimizer, Ranger} from './ranger.js';
 
 export type MapperOptimizer = 'ranger' | 'adam';
 
@@ -214,7 +215,7 @@ async function trainingLatents(g: StyleGAN2, opts: MapperTrainOptions, seed: num
 
 function makeOptimizer(kind: MapperOptimizer, shapes: number[][]): HostStatefulOptimizer {
   if (kind === 'ranger') return new Ranger(shapes);
-  if (kind === 'adam') return new Adam(shapes);
+  if (kind === 'adam') return new Adam(shapes.map((s) => s.reduce((a, b) => a * b, 1)));
   throw new StyleclipError(`unknown optimizer '${String(kind)}' (valid: ranger, adam)`);
 }
 
@@ -353,7 +354,7 @@ export async function trainMapper(g: StyleGAN2, clip: CLIP, opts: MapperTrainOpt
     if (!Number.isFinite(info.loss)) throw new StyleclipError(`mapper training diverged at step ${i} (loss ${info.loss}); try a lower --lr`);
     history.push(info);
     await opts.onStep?.(info);
-    opt.step(params, grads.map((_, k) => out[4 + k]!.data as Float32Array), lr);
+    opt.update(params, grads.map((_, k) => out[4 + k]!.data as Float32Array), lr);
     if (opts.onCheckpoint && checkpointEvery > 0 && (i + 1) % checkpointEvery === 0) await opts.onCheckpoint(snapshot(i + 1), i + 1);
   }
   const finalWeights: StateDict = new Map(keyed.map(([k, shape], j) => [k, {dtype: 'float32', shape, data: params[j]!}]));

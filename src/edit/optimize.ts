@@ -16,6 +16,7 @@ import type {CLIP} from '../models/clip/model.js';
 import type {ClipInputMode} from '../models/clip/preprocess.js';
 import type {NoiseMode, StyleGAN2} from '../models/stylegan2.js';
 import {generate, sampleZ, toWPlus} from '../generate.js';
+import {Adam} from '../train/trainer.js';
 import {clipLoss, l2Loss} from './losses.js';
 
 /** Any identity network: L2-normalised features of [-1, 1] images. */
@@ -81,43 +82,6 @@ export function rampdownLr(t: number, lr: number, rampdown = 0.25, rampup = 0.05
   let ramp = Math.min(1, (1 - t) / rampdown);
   ramp = 0.5 - 0.5 * Math.cos(ramp * Math.PI);
   return lr * ramp * Math.min(1, t / rampup);
-}
-
-/** Adam (Kingma & Ba; PyTorch defaults β = (0.9, 0.999), ε = 1e-8) or plain SGD on host arrays. */
-export class HostOptimizer {
-  private readonly m: Float32Array[];
-  private readonly v: Float32Array[];
-  private t = 0;
-  readonly kind: OptimizerKind;
-  readonly betas: [number, number];
-  readonly eps: number;
-  constructor(kind: OptimizerKind, sizes: number[], betas: [number, number] = [0.9, 0.999], eps = 1e-8) {
-    this.kind = kind;
-    this.betas = betas;
-    this.eps = eps;
-    this.m = sizes.map((n) => new Float32Array(n));
-    this.v = sizes.map((n) => new Float32Array(n));
-  }
-  step(params: Float32Array[], grads: Float32Array[], lr: number): void {
-    this.t++;
-    const [b1, b2] = this.betas;
-    const c1 = 1 - b1 ** this.t;
-    const c2 = 1 - b2 ** this.t;
-    params.forEach((p, k) => {
-      const g = grads[k]!;
-      if (this.kind === 'sgd') {
-        for (let i = 0; i < p.length; i++) p[i]! -= lr * g[i]!;
-        return;
-      }
-      const m = this.m[k]!;
-      const v = this.v[k]!;
-      for (let i = 0; i < p.length; i++) {
-        m[i] = b1 * m[i]! + (1 - b1) * g[i]!;
-        v[i] = b2 * v[i]! + (1 - b2) * g[i]! * g[i]!;
-        p[i]! -= (lr * (m[i]! / c1)) / (Math.sqrt(v[i]! / c2) + this.eps);
-      }
-    });
-  }
 }
 
 function assertFiniteLatent(t: HostTensor) {
@@ -204,7 +168,7 @@ export async function optimizeLatent(g: StyleGAN2, clip: CLIP, opts: OptimizeOpt
   const grads = grad(total, vars);
   const prog = await compile([...vars, ...nz], [total, cTerm, l2, idTerm, img, ...grads]);
 
-  const opt = new HostOptimizer(optimizer, params.map((p) => p.length));
+  const adam = optimizer === 'adam' ? new Adam(params.map((p) => p.length)) : null;
   const history: Omit<StepInfo, 'image'>[] = [];
   for (let i = 0; i < steps; i++) {
     if (opts.signal?.aborted) throw new StyleclipError('optimisation cancelled');
@@ -217,7 +181,9 @@ export async function optimizeLatent(g: StyleGAN2, clip: CLIP, opts: OptimizeOpt
     history.push({...info});
     if (saveEvery > 0 && i % saveEvery === 0) info.image = {dtype: 'float32', shape: out[4]!.shape, data: Float32Array.from(out[4]!.data as Float32Array)};
     await opts.onStep?.(info);
-    opt.step(params, grads.map((_, k) => out[5 + k]!.data as Float32Array), lrNow);
+    const gs = grads.map((_, k) => out[5 + k]!.data as Float32Array);
+    if (adam) adam.update(params, gs, lrNow);
+    else params.forEach((p, k) => p.forEach((v, j) => (p[j] = v - lrNow * gs[k]![j]!)));
   }
   // Final image at the final latent.
   let result: OptimizeResult;

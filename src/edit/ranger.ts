@@ -1,6 +1,6 @@
 /**
  * Host-side optimizers with saveable state, for mapper training: Ranger (the default of StyleCLIP's mapper,
- * mapper/training/ranger.py @ f87a47f, lessw2020 "Ranger 20.4.11") and Adam (torch.optim.Adam defaults).
+ * mapper/training/ranger.py @ f87a47f, lessw2020 "Ranger 20.4.11").
  *
  * Ranger = RAdam (Liu et al. 2020) + Lookahead (Zhang et al. 2019) + gradient centralisation (Yong et al. 2020):
  *   g ← g − mean(g over all axes but 0)                  (GC, only for parameters with rank > 1)
@@ -21,7 +21,7 @@ export interface HostStatefulOptimizer {
   /** Steps taken so far. */
   readonly steps: number;
   /** One update; `grads` may be modified (Ranger centralises them in place, as ranger.py does). */
-  step(params: Float32Array[], grads: Float32Array[], lr: number): void;
+  update(params: Float32Array[], grads: Float32Array[], lr: number): void;
   /** The state as named arrays (per parameter index k: `${k}.<buffer>`) plus the step count. */
   state(): {step: number; buffers: Map<string, Float32Array>};
   /** Restore a state produced by state() for the same parameter shapes. */
@@ -109,7 +109,7 @@ export class Ranger implements HostStatefulOptimizer {
     return this.t;
   }
 
-  step(params: Float32Array[], grads: Float32Array[], lr: number): void {
+  update(params: Float32Array[], grads: Float32Array[], lr: number): void {
     check(params.length === this.shapes.length && grads.length === params.length, `Ranger: expected ${this.shapes.length} parameters`);
     check(lr > 0, `Ranger: invalid learning rate ${lr}`);
     this.slow ??= params.map((p) => Float32Array.from(p));
@@ -163,67 +163,6 @@ export class Ranger implements HostStatefulOptimizer {
       this.v[j] = get(`${j}.exp_avg_sq`, this.v[j]!.length);
     });
     this.slow = step > 0 ? this.shapes.map((_, j) => get(`${j}.slow_buffer`, this.m[j]!.length)) : null;
-    this.t = step;
-  }
-}
-
-/** Adam with torch.optim.Adam's defaults (β (0.9, 0.999), ε 1e-8, bias-corrected), with saveable state. */
-export class Adam implements HostStatefulOptimizer {
-  readonly kind = 'adam' as const;
-  readonly betas: [number, number];
-  readonly eps: number;
-  private readonly m: Float32Array[];
-  private readonly v: Float32Array[];
-  private t = 0;
-
-  constructor(shapes: readonly (readonly number[])[], {betas = [0.9, 0.999] as [number, number], eps = 1e-8} = {}) {
-    this.betas = betas;
-    this.eps = eps;
-    const sizes = shapes.map((s) => s.reduce((a, b) => a * b, 1));
-    this.m = sizes.map((n) => new Float32Array(n));
-    this.v = sizes.map((n) => new Float32Array(n));
-  }
-
-  get steps(): number {
-    return this.t;
-  }
-
-  step(params: Float32Array[], grads: Float32Array[], lr: number): void {
-    check(params.length === this.m.length && grads.length === params.length, `Adam: expected ${this.m.length} parameters`);
-    this.t++;
-    const [b1, b2] = this.betas;
-    const c1 = 1 - b1 ** this.t;
-    const c2 = 1 - b2 ** this.t;
-    params.forEach((p, j) => {
-      const g = grads[j]!;
-      const m = this.m[j]!;
-      const v = this.v[j]!;
-      for (let i = 0; i < p.length; i++) {
-        m[i] = b1 * m[i]! + (1 - b1) * g[i]!;
-        v[i] = b2 * v[i]! + (1 - b2) * g[i]! * g[i]!;
-        p[i]! -= (lr * (m[i]! / c1)) / (Math.sqrt(v[i]! / c2) + this.eps);
-      }
-    });
-  }
-
-  state(): {step: number; buffers: Map<string, Float32Array>} {
-    const buffers = new Map<string, Float32Array>();
-    this.m.forEach((_, j) => {
-      buffers.set(`${j}.exp_avg`, this.m[j]!);
-      buffers.set(`${j}.exp_avg_sq`, this.v[j]!);
-    });
-    return {step: this.t, buffers};
-  }
-
-  load({step, buffers}: {step: number; buffers: ReadonlyMap<string, Float32Array>}): void {
-    check(Number.isInteger(step) && step >= 0, `Adam state: invalid step ${step}`);
-    this.m.forEach((m, j) => {
-      for (const [name, arr] of [[`${j}.exp_avg`, this.m], [`${j}.exp_avg_sq`, this.v]] as const) {
-        const b = buffers.get(name);
-        if (!b || b.length !== m.length) throw new StyleclipError(`Adam state buffer '${name}' is missing or has the wrong size`);
-        arr[j] = Float32Array.from(b);
-      }
-    });
     this.t = step;
   }
 }

@@ -58,8 +58,13 @@ export interface AdamOptions {
   weightDecay?: number;
 }
 
-/** Adam (PyTorch semantics, bias-corrected) over a list of host arrays, with saveable state. */
+/**
+ * Adam (PyTorch semantics, bias-corrected; AdamW-style decoupled weight decay when asked) over a list of host
+ * arrays, with saveable state. Implements the HostStatefulOptimizer interface the mapper trainer checkpoints.
+ */
 export class Adam {
+  readonly kind = 'adam' as const;
+  /** Steps taken so far (drives the bias correction). */
   step = 0;
   readonly m: Float32Array[];
   readonly v: Float32Array[];
@@ -76,8 +81,13 @@ export class Adam {
     this.wd = weightDecay;
   }
 
+  get steps(): number {
+    return this.step;
+  }
+
   /** One update; `mask[k] === false` skips parameter k (frozen). */
   update(params: Float32Array[], grads: Float32Array[], lr: number, mask?: boolean[]): void {
+    check(params.length === this.m.length && grads.length === params.length, `Adam: expected ${this.m.length} parameters`);
     this.step++;
     const c1 = 1 - this.b1 ** this.step;
     const c2 = 1 - this.b2 ** this.step;
@@ -93,6 +103,28 @@ export class Adam {
         p[i]! -= lr * ((m[i]! / c1) / (Math.sqrt(v[i]! / c2) + this.eps) + this.wd * p[i]!);
       }
     });
+  }
+
+  /** The moments as named arrays (`${k}.exp_avg`, `${k}.exp_avg_sq`, torch's names) plus the step count. */
+  state(): {step: number; buffers: Map<string, Float32Array>} {
+    const buffers = new Map<string, Float32Array>();
+    this.m.forEach((_, k) => {
+      buffers.set(`${k}.exp_avg`, this.m[k]!);
+      buffers.set(`${k}.exp_avg_sq`, this.v[k]!);
+    });
+    return {step: this.step, buffers};
+  }
+
+  load({step, buffers}: {step: number; buffers: ReadonlyMap<string, Float32Array>}): void {
+    check(Number.isInteger(step) && step >= 0, `Adam state: invalid step ${step}`);
+    this.m.forEach((m, k) => {
+      for (const [name, dst] of [[`${k}.exp_avg`, m], [`${k}.exp_avg_sq`, this.v[k]!]] as const) {
+        const b = buffers.get(name);
+        if (!b || b.length !== dst.length) throw new StyleclipError(`Adam state buffer '${name}' is missing or has the wrong size`);
+        dst.set(b);
+      }
+    });
+    this.step = step;
   }
 }
 

@@ -4,7 +4,8 @@ import * as F from '../../src/engine/ops.js';
 import {compile} from '../../src/engine/session.js';
 import {type Tensor, input} from '../../src/engine/tensor.js';
 import {batchIndices, parseMapperCheckpoint, trainMapper} from '../../src/edit/mapper-train.js';
-import {Adam, Ranger, radamStepSize} from '../../src/edit/ranger.js';
+import {Ranger, radamStepSize} from '../../src/edit/ranger.js';
+import {Adam} from '../../src/train/trainer.js';
 import {toFloat32} from '../../src/io/host-tensor.js';
 import {parseSafetensors} from '../../src/io/safetensors.js';
 import {clipFromBytes} from '../../src/models/clip/load.js';
@@ -26,17 +27,17 @@ describe('Ranger', () => {
   it('matches hand-computed first steps (un-rectified momentum SGD, then the rectified update)', () => {
     const p = [new Float32Array([1, -2])];
     const opt = new Ranger([[2]]); // 1-D: no GC
-    opt.step(p, [new Float32Array([0.5, -4])], 0.1);
+    opt.update(p, [new Float32Array([0.5, -4])], 0.1);
     // m = 0.05·g, step size 1/(1 − 0.95) = 20 → p −= 0.1·20·0.05·g = 0.1·g.
     expect(p[0]![0]).toBeCloseTo(0.95, 6);
     expect(p[0]![1]).toBeCloseTo(-1.6, 6);
-    opt.step(p, [new Float32Array([1, 0])], 0.1);
+    opt.update(p, [new Float32Array([1, 0])], 0.1);
     // m0 = 0.95·0.025 + 0.05·1 = 0.07375; step size 1/(1 − 0.95²).
     expect(p[0]![0]).toBeCloseTo(0.95 - (0.1 * 0.07375) / (1 - 0.95 ** 2), 6);
     // Steps 3–5 un-rectified, step 6 rectified: check step 6 against the formula with the tracked m, v.
     let m = 0.07375, v = 0.999 * 0.001 * 0.25 + 0.001, x = p[0]![0]!;
     for (let t = 3; t <= 5; t++) {
-      opt.step(p, [new Float32Array([1, 0])], 0.1);
+      opt.update(p, [new Float32Array([1, 0])], 0.1);
       m = 0.95 * m + 0.05;
       v = 0.999 * v + 0.001;
       x -= (0.1 * m) / (1 - 0.95 ** t);
@@ -44,7 +45,7 @@ describe('Ranger', () => {
     }
     const k6 = new Ranger([[2]], {k: 1000}); // same math without the lookahead sync at t = 6
     const q = [new Float32Array([1, -2])];
-    for (const g of [[0.5, -4], [1, 0], [1, 0], [1, 0], [1, 0], [1, 0]]) k6.step(q, [new Float32Array(g)], 0.1);
+    for (const g of [[0.5, -4], [1, 0], [1, 0], [1, 0], [1, 0], [1, 0]]) k6.update(q, [new Float32Array(g)], 0.1);
     m = 0.95 * m + 0.05;
     v = 0.999 * v + 0.001;
     const rt = Math.sqrt(((1 - 0.999 ** 6) * (radamStepSize(6, [0.95, 0.999]).nSma - 4) * (radamStepSize(6, [0.95, 0.999]).nSma - 2) * 1999) / (1995 * 1997 * radamStepSize(6, [0.95, 0.999]).nSma));
@@ -61,8 +62,8 @@ describe('Ranger', () => {
     const rb = new Ranger([[3]], {k: 1_000_000});
     const trace: number[][] = [];
     for (let t = 1; t <= 12; t++) {
-      ra.step(a, g(), 0.2);
-      rb.step(b, g(), 0.2);
+      ra.update(a, g(), 0.2);
+      rb.update(b, g(), 0.2);
       trace.push(Array.from(b[0]!));
       if (t === 5) expect(Array.from(a[0]!)).toEqual(Array.from(b[0]!)); // no sync before step 6
     }
@@ -78,7 +79,7 @@ describe('Ranger', () => {
     const W = [new Float32Array([0, 0, 0, 0, 0, 0]), new Float32Array([0, 0])];
     const gW = new Float32Array([1, 2, 6, -3, 0, 3]);
     const gb = new Float32Array([1, 5]);
-    new Ranger([[2, 3], [2]]).step(W, [gW, gb], 1);
+    new Ranger([[2, 3], [2]]).update(W, [gW, gb], 1);
     // Row means 3 and 0 removed (in place, as ranger.py does); step 1 moves p by −lr·g_c.
     expect(Array.from(gW)).toEqual([-2, -1, 3, -3, 0, 3]);
     expect(Array.from(W[0]!).map((v) => Number(v.toFixed(5)))).toEqual([2, 1, -3, 3, 0, -3]);
@@ -86,7 +87,7 @@ describe('Ranger', () => {
     // Adam has no GC.
     const q = [new Float32Array(6)];
     const g2 = new Float32Array([1, 2, 6, -3, 0, 3]);
-    new Adam([[2, 3]]).step(q, [g2], 1);
+    new Adam([6]).update(q, [g2], 1);
     expect(Array.from(g2)).toEqual([1, 2, 6, -3, 0, 3]);
   });
 
@@ -94,14 +95,14 @@ describe('Ranger', () => {
     const grads = (t: number) => [new Float32Array([Math.sin(t), Math.cos(3 * t), 0.5, t % 3, -1, 2])];
     const a = [new Float32Array([1, 2, 3, 4, 5, 6])];
     const ra = new Ranger([[2, 3]]);
-    for (let t = 0; t < 14; t++) ra.step(a, grads(t), 0.3);
+    for (let t = 0; t < 14; t++) ra.update(a, grads(t), 0.3);
     const b = [new Float32Array([1, 2, 3, 4, 5, 6])];
     const rb = new Ranger([[2, 3]]);
-    for (let t = 0; t < 7; t++) rb.step(b, grads(t), 0.3);
+    for (let t = 0; t < 7; t++) rb.update(b, grads(t), 0.3);
     const rc = new Ranger([[2, 3]]);
     const s = rb.state();
     rc.load({step: s.step, buffers: new Map([...s.buffers].map(([k, v]) => [k, Float32Array.from(v)]))});
-    for (let t = 7; t < 14; t++) rc.step(b, grads(t), 0.3);
+    for (let t = 7; t < 14; t++) rc.update(b, grads(t), 0.3);
     expect(Array.from(b[0]!)).toEqual(Array.from(a[0]!));
   });
 });
