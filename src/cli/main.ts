@@ -2,6 +2,7 @@
 /** The `styleclip` command line: one subcommand per file in this folder; no math here. */
 import {Command, CommanderError} from 'commander';
 import {configureEngine} from '../engine/session.js';
+import {registerDemo} from './demo.js';
 import {registerEmbed} from './embed.js';
 import {registerGenerate} from './generate.js';
 import {registerGlobal} from './global.js';
@@ -27,6 +28,7 @@ registerTokenize(program);
 registerOptimize(program);
 registerEmbed(program);
 registerMapper(program);
+registerDemo(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,93 @@
+/** `styleclip demo classify` through the real CLI entry point: JSON and text output, one-line errors. */
+import {execFile} from 'node:child_process';
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {promisify} from 'node:util';
+import sharp from 'sharp';
+import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {type FaceAttributes, attributeNames, attributeValues} from '../../src/demo/attributes.js';
+import {renderFace} from '../../src/demo/render.js';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'styleclip-demo-classify-'));
+afterAll(() => rmSync(tmp, {recursive: true, force: true}));
+
+async function cli(...args: string[]): Promise<{code: number; stdout: string; stderr: string}> {
+  try {
+    const r = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {cwd: ROOT, env: {...process.env, STYLECLIP_DEBUG: ''}});
+    return {code: 0, stdout: r.stdout, stderr: r.stderr};
+  } catch (e) {
+    const err = e as {code: number; stdout: string; stderr: string};
+    return {code: err.code, stdout: err.stdout, stderr: err.stderr};
+  }
+}
+
+function expectOneLineError(r: {code: number; stderr: string; stdout: string}, pattern: RegExp) {
+  expect(r.code).not.toBe(0);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^error: /);
+  expect(lines[0]).toMatch(pattern);
+  expect(r.stdout).toBe('');
+}
+
+const faces: {attrs: FaceAttributes; seed: number; size: number}[] = [
+  {
+    attrs: {hairColor: 'purple', hairStyle: 'mohawk', glasses: 'round', beard: 'full', mouth: 'smiling', lipstick: 'none', skinTone: 'dark', eyeColor: 'blue', background: 'yellow'},
+    seed: 3,
+    size: 64,
+  },
+  {
+    // Rendered at 128 px: the classifier area-resizes it to its 64 px input.
+    attrs: {hairColor: 'blonde', hairStyle: 'long', glasses: 'sunglasses', beard: 'none', mouth: 'surprised', lipstick: 'red', skinTone: 'light', eyeColor: 'green', background: 'blue'},
+    seed: 8,
+    size: 128,
+  },
+];
+const files = faces.map((_, i) => path.join(tmp, `face${i}.png`));
+
+beforeAll(async () => {
+  await Promise.all(
+    faces.map(({attrs, seed, size}, i) =>
+      sharp(renderFace(attrs, {seed, size}), {raw: {width: size, height: size, channels: 3}}).png().toFile(files[i]!),
+    ),
+  );
+});
+
+describe('styleclip demo classify', () => {
+  it('prints per-image attribute probabilities as JSON with the right top values', async () => {
+    const r = await cli('demo', 'classify', ...files, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as Record<string, Record<string, number>>[];
+    expect(out).toHaveLength(2);
+    out.forEach((probs, i) => {
+      expect(Object.keys(probs)).toEqual(attributeNames);
+      for (const a of attributeNames) {
+        expect(Object.keys(probs[a]!)).toEqual([...attributeValues(a)]);
+        expect(Object.values(probs[a]!).reduce((s, v) => s + v, 0)).toBeCloseTo(1, 4);
+        if (a === 'eyeColor' && faces[i]!.attrs.glasses === 'sunglasses') continue; // invisible: not measurable
+        const top = Object.entries(probs[a]!).reduce((b, e) => (e[1] > b[1] ? e : b))[0];
+        expect(top, `image ${i} ${a}`).toBe(faces[i]!.attrs[a]);
+      }
+    });
+  });
+
+  it('prints the top value and its probability per attribute as text', async () => {
+    const r = await cli('demo', 'classify', files[0]!);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toBe(files[0]);
+    expect(lines).toHaveLength(1 + attributeNames.length);
+    expect(r.stdout).toMatch(/hairColor\s+purple\s+0\.\d{3}|hairColor\s+purple\s+1\.000/);
+    expect(r.stdout).toMatch(/hairStyle\s+mohawk\s/);
+  });
+
+  it('names an unreadable or missing image in a one-line error', async () => {
+    const bad = path.join(tmp, 'bad.png');
+    writeFileSync(bad, 'not a png at all');
+    expectOneLineError(await cli('demo', 'classify', files[0]!, bad, '--json'), /image '.*bad\.png'/);
+    expectOneLineError(await cli('demo', 'classify', path.join(tmp, 'missing.png')), /missing\.png/);
+  });
+});
