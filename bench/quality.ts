@@ -31,7 +31,7 @@ import {loadDefaultTokenizer} from '../src/models/clip/tokenizer.js';
 import {loadGenerator} from '../src/models/load-generator.js';
 import {mapperFromBytes, runMapper} from '../src/models/mapper.js';
 import {type AttributeName, attributeNames, editTargets, isAttributeVisible, type FaceAttributes} from '../src/demo/attributes.js';
-import {demoAssetPath, demoMapperDir} from '../src/demo/assets.js';
+import {demoAssetPath, demoMapperDir, mapperSlug} from '../src/demo/assets.js';
 import {neutralPrompt, promptFor} from '../src/demo/captions.js';
 import {loadDemoClassifier, topValues} from '../src/demo/classifier.js';
 
@@ -48,11 +48,6 @@ const OUT = flag('out', 'bench-results/quality.json');
 const GRID = flag('grid', 'bench-results/quality-grid.png');
 const METHODS = flag('methods', 'global,mapper,optimization').split(',') as Method[];
 configureEngine({threads: Number(flag('threads', '2'))});
-
-/** Slug of an edit target, used for the mapper file names (assets/demo/mappers/<slug>.safetensors). */
-export function mapperSlug(name: string): string {
-  return name.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
-}
 
 async function imageFeatures(clip: CLIP, img: HostTensor): Promise<Float32Array> {
   const x = input('image', img.shape);

@@ -29,3 +29,8 @@ export function demoAssetPath(name: DemoAsset): string {
 export function demoMapperDir(): string {
   return fileURLToPath(new URL('mappers/', DEMO_DIR));
 }
+
+/** File name stem of the demo mapper for an edit target, e.g. 'grey hair' → 'grey-hair'. */
+export function mapperSlug(name: string): string {
+  return name.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
+}

@@ -1,0 +1,102 @@
+/**
+ * `npm run train:demo`: reproduce every shipped demo model from scratch, in order, each step resumable
+ * (rerun the command after an interruption: finished steps are skipped, a running step continues from its
+ * checkpoint in .train/). Writes the measured duration of each step to assets/demo/TRAINING.md.
+ *
+ *   1. evaluation classifier      → assets/demo/classifier.safetensors
+ *   2. ToonCLIP (seed 1)          → assets/demo/toonclip.safetensors       (used by the edit methods)
+ *   3. ToonCLIP (seed 2)          → assets/demo/toonclip-eval.safetensors  (used only to evaluate edits)
+ *   4. ToonGAN                    → assets/demo/generator.safetensors
+ *   5. global-direction relevance → assets/demo/relevance.safetensors
+ *   6. one latent mapper per edit → assets/demo/mappers/<slug>.safetensors
+ *
+ * Flags: --force STEP (redo one step: classifier, clip, clip-eval, gan, relevance, mappers), --only STEP,
+ * --mapper-steps N (default 600), --relevance-images K (default 24), --relevance-samples N (default 20000).
+ */
+import {spawnSync} from 'node:child_process';
+import {existsSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
+import path from 'node:path';
+import {fileURLToPath} from 'node:url';
+import {editTargets} from '../src/demo/attributes.js';
+import {mapperSlug} from '../src/demo/assets.js';
+import {promptFor} from '../src/demo/captions.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DEMO = path.join(ROOT, 'assets/demo');
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : dflt;
+};
+const force = new Set(args.flatMap((a, i) => (a === '--force' ? [args[i + 1]!] : [])));
+const only = opt('only', '');
+
+const tsx = (script: string, ...rest: string[]) => [process.execPath, '--import', 'tsx', path.join(ROOT, script), ...rest];
+const cli = (...rest: string[]) => tsx('src/cli/main.ts', ...rest);
+
+interface Step {
+  name: string;
+  outputs: string[];
+  commands: string[][];
+}
+
+const G = path.join(DEMO, 'generator.safetensors');
+const CLIP = path.join(DEMO, 'toonclip.safetensors');
+const steps: Step[] = [
+  {name: 'classifier', outputs: [path.join(DEMO, 'classifier.safetensors')], commands: [tsx('scripts/train-classifier.ts')]},
+  {name: 'clip', outputs: [CLIP], commands: [tsx('scripts/train-clip.ts', '--seed', '1', '--out', CLIP)]},
+  {name: 'clip-eval', outputs: [path.join(DEMO, 'toonclip-eval.safetensors')], commands: [tsx('scripts/train-clip.ts', '--seed', '2', '--out', path.join(DEMO, 'toonclip-eval.safetensors'))]},
+  {name: 'gan', outputs: [G], commands: [tsx('scripts/train-gan.ts', '--out', G)]},
+  {
+    name: 'relevance',
+    outputs: [path.join(DEMO, 'relevance.safetensors')],
+    commands: [
+      cli('global', 'prepare', '--generator', G, '--clip', CLIP, '--samples', opt('relevance-samples', '20000'), '--images', opt('relevance-images', '24'), '--batch', '64', '--out', path.join(DEMO, 'relevance.safetensors')),
+    ],
+  },
+  {
+    name: 'mappers',
+    outputs: editTargets.map((t) => path.join(DEMO, 'mappers', `${mapperSlug(t.name)}.safetensors`)),
+    commands: editTargets.map((t) => {
+      const out = path.join(DEMO, 'mappers', `${mapperSlug(t.name)}.safetensors`);
+      return cli('mapper', 'train', '--generator', G, '--clip', CLIP, '--prompt', promptFor(t.attribute, t.value as never), '--samples', '2000', '--steps', opt('mapper-steps', '600'), '--batch', '8', '--lr', '0.05', '--checkpoint-every', '100', '--checkpoint', path.join(ROOT, '.train', `mapper-${mapperSlug(t.name)}.ckpt.safetensors`), '--out', out);
+    }),
+  },
+];
+
+const timingsFile = path.join(DEMO, 'TRAINING.md');
+const timings = new Map<string, string>();
+if (existsSync(timingsFile)) {
+  for (const line of readFileSync(timingsFile, 'utf8').split('\n')) {
+    const m = line.match(/^\| (\S+) \| (.+) \|$/);
+    if (m && m[1] !== 'step' && !m[1]!.startsWith('-')) timings.set(m[1]!, m[2]!);
+  }
+}
+
+mkdirSync(path.join(DEMO, 'mappers'), {recursive: true});
+mkdirSync(path.join(ROOT, '.train'), {recursive: true});
+for (const step of steps) {
+  if (only && step.name !== only) continue;
+  if (force.has(step.name)) for (const o of step.outputs) rmSync(o, {force: true});
+  const pending = step.commands.filter((_, i) => step.outputs.length !== step.commands.length || !existsSync(step.outputs[i]!));
+  if (step.outputs.every((o) => existsSync(o)) || pending.length === 0) {
+    console.log(`[train:demo] ${step.name}: done (${step.outputs.map((o) => path.relative(ROOT, o)).join(', ')})`);
+    continue;
+  }
+  console.log(`[train:demo] ${step.name}: running ${pending.length} command(s)`);
+  const t0 = Date.now();
+  for (const cmd of pending) {
+    const r = spawnSync(cmd[0]!, cmd.slice(1), {cwd: ROOT, stdio: 'inherit'});
+    if (r.status !== 0) {
+      console.error(`[train:demo] ${step.name} failed (exit ${r.status}); rerun 'npm run train:demo' to resume`);
+      process.exit(r.status ?? 1);
+    }
+  }
+  const minutes = (Date.now() - t0) / 60000;
+  timings.set(step.name, `${minutes.toFixed(1)} min (this run, ${new Date().toISOString().slice(0, 10)})`);
+  writeFileSync(
+    timingsFile,
+    ['# Demo model training times', '', 'Measured by `npm run train:demo` on the 2-core build machine (wall time of the last run of each step; a resumed step counts only its last part).', '', '| step | time |', '| --- | --- |', ...[...timings].map(([k, v]) => `| ${k} | ${v} |`), ''].join('\n'),
+  );
+}
+console.log('[train:demo] all demo models are in assets/demo/');
