@@ -3,28 +3,17 @@ import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {afterAll, describe, expect, it} from 'vitest';
-import {StyleclipError} from '../../src/errors.js';
 import {loadLatentFile, loadWeightsFile, readBytes, writeFileAtomic} from '../../src/io/files.js';
 import {f32} from '../../src/io/host-tensor.js';
 import {serializeNpy} from '../../src/io/npy.js';
 import {serializeSafetensors} from '../../src/io/safetensors.js';
 import {detectWeightsFormat} from '../../src/io/weights.js';
 import {fixtureBytes, fixturePath} from '../helpers/fixtures.js';
+import {errorOf} from '../helpers/io.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'styleclip-io-'));
 afterAll(() => rmSync(dir, {recursive: true, force: true}));
 const data = (name: string): string => fileURLToPath(new URL(`./data/${name}`, import.meta.url));
-
-function errorOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(StyleclipError);
-    expect((e as Error).message).not.toContain('\n');
-    return (e as Error).message;
-  }
-  throw new Error('expected a StyleclipError');
-}
 
 describe('file helpers', () => {
   it('readBytes names missing files and directories', () => {

@@ -1,18 +1,7 @@
 import {describe, expect, it} from 'vitest';
-import {StyleclipError} from '../../src/errors.js';
 import {hostDataBytes, type HostTensor} from '../../src/io/host-tensor.js';
 import {parseNpy, serializeNpy} from '../../src/io/npy.js';
-
-function errorOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(StyleclipError);
-    expect((e as Error).message).not.toContain('\n');
-    return (e as Error).message;
-  }
-  throw new Error('expected a StyleclipError');
-}
+import {errorOf} from '../helpers/io.js';
 
 /** An .npy file with a hand-written header (padded to 64 bytes like numpy) and the given data bytes. */
 function npyFile(header: string, data: Uint8Array, major = 1, encoding: 'latin1' | 'utf8' = 'latin1'): Uint8Array {

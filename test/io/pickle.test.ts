@@ -1,18 +1,7 @@
 import {describe, expect, it} from 'vitest';
-import {StyleclipError} from '../../src/errors.js';
 import {PyObject, pyState, unpickle, unpickleAt} from '../../src/io/pickle.js';
+import {errorOf} from '../helpers/io.js';
 import {op, pickle} from '../helpers/pickle-builder.js';
-
-function errorOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(StyleclipError);
-    expect((e as Error).message).not.toContain('\n');
-    return (e as Error).message;
-  }
-  throw new Error('expected a StyleclipError');
-}
 
 describe('restricted pickle VM', () => {
   it('builds plain values from protocol 2 opcodes', () => {

@@ -1,5 +1,4 @@
 import {describe, expect, it} from 'vitest';
-import {StyleclipError} from '../../src/errors.js';
 import {
   bfloat16BitsToNumber,
   halfBitsToNumber,
@@ -11,6 +10,7 @@ import {
 } from '../../src/io/host-tensor.js';
 import {parseSafetensors, serializeSafetensors} from '../../src/io/safetensors.js';
 import {fixtureBytes} from '../helpers/fixtures.js';
+import {expectSameTensor, styleclipErrorOf} from '../helpers/io.js';
 
 const allDtypes: Record<string, HostTensor> = {
   f32: {dtype: 'float32', shape: [2, 3], data: Float32Array.from([0, 1.5, -2, 3e-38, Infinity, NaN])},
@@ -27,13 +27,6 @@ const allDtypes: Record<string, HostTensor> = {
   empty: {dtype: 'float32', shape: [0, 4], data: new Float32Array(0)},
 };
 
-function expectSameTensor(a: HostTensor | undefined, b: HostTensor, what: string): void {
-  expect(a, what).toBeDefined();
-  expect(a!.dtype, what).toBe(b.dtype);
-  expect(a!.shape, what).toEqual(b.shape);
-  expect(Buffer.from(hostDataBytes(a!.data)).equals(Buffer.from(hostDataBytes(b.data))), `${what} bytes`).toBe(true);
-}
-
 /** Build a safetensors file from a header object and a raw data section. */
 function rawFile(header: unknown, data: number[] | Uint8Array, {pad = true, raw = false} = {}): Uint8Array {
   let json = raw ? String(header) : JSON.stringify(header);
@@ -44,17 +37,6 @@ function rawFile(header: unknown, data: number[] | Uint8Array, {pad = true, raw 
   out.set(h, 8);
   out.set(data, 8 + h.length);
   return out;
-}
-
-function errorOf(f: () => unknown): StyleclipError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(StyleclipError);
-    expect((e as Error).message).not.toContain('\n');
-    return e as StyleclipError;
-  }
-  throw new Error('expected a StyleclipError');
 }
 
 describe('safetensors', () => {
@@ -102,27 +84,27 @@ describe('safetensors', () => {
   it('gives named one-line errors for malformed files', () => {
     const good = rawFile({x: {dtype: 'F32', shape: [2], data_offsets: [0, 8]}}, new Uint8Array(8));
     expect(parseSafetensors(good).tensors.get('x')!.shape).toEqual([2]);
-    expect(errorOf(() => parseSafetensors(new Uint8Array(5))).message).toMatch(/truncated.*too short/);
+    expect(styleclipErrorOf(() => parseSafetensors(new Uint8Array(5))).message).toMatch(/truncated.*too short/);
     const huge = good.slice();
     new DataView(huge.buffer).setBigUint64(0, 1n << 40n, true);
-    expect(errorOf(() => parseSafetensors(huge, {what: 'w.safetensors'})).message).toMatch(/^w\.safetensors: truncated or not safetensors: header length \d+ is beyond/);
-    expect(errorOf(() => parseSafetensors(rawFile('{"x": ', [], {raw: true}))).message).toMatch(/not valid UTF-8 JSON/);
-    expect(errorOf(() => parseSafetensors(rawFile([1, 2], []))).message).toMatch(/not a JSON object/);
-    expect(errorOf(() => parseSafetensors(good.subarray(0, good.length - 3))).message).toMatch(/truncated: tensor 'x' data_offsets \[0, 8\] run past the 5-byte data section/);
-    expect(errorOf(() => parseSafetensors(rawFile({x: {dtype: 'F32', shape: [3], data_offsets: [0, 8]}}, new Uint8Array(8)))).message)
+    expect(styleclipErrorOf(() => parseSafetensors(huge, {what: 'w.safetensors'})).message).toMatch(/^w\.safetensors: truncated or not safetensors: header length \d+ is beyond/);
+    expect(styleclipErrorOf(() => parseSafetensors(rawFile('{"x": ', [], {raw: true}))).message).toMatch(/not valid UTF-8 JSON/);
+    expect(styleclipErrorOf(() => parseSafetensors(rawFile([1, 2], []))).message).toMatch(/not a JSON object/);
+    expect(styleclipErrorOf(() => parseSafetensors(good.subarray(0, good.length - 3))).message).toMatch(/truncated: tensor 'x' data_offsets \[0, 8\] run past the 5-byte data section/);
+    expect(styleclipErrorOf(() => parseSafetensors(rawFile({x: {dtype: 'F32', shape: [3], data_offsets: [0, 8]}}, new Uint8Array(8)))).message)
       .toMatch(/tensor 'x' has 8 data bytes but F32\[3\] needs 12/);
-    expect(errorOf(() => parseSafetensors(rawFile({x: {dtype: 'C64', shape: [1], data_offsets: [0, 8]}}, new Uint8Array(8)))).message)
+    expect(styleclipErrorOf(() => parseSafetensors(rawFile({x: {dtype: 'C64', shape: [1], data_offsets: [0, 8]}}, new Uint8Array(8)))).message)
       .toMatch(/unknown or unsupported dtype 'C64'/);
-    expect(errorOf(() => parseSafetensors(rawFile({x: {dtype: 'F32', shape: [-1], data_offsets: [0, 4]}}, new Uint8Array(4)))).message)
+    expect(styleclipErrorOf(() => parseSafetensors(rawFile({x: {dtype: 'F32', shape: [-1], data_offsets: [0, 4]}}, new Uint8Array(4)))).message)
       .toMatch(/invalid shape/);
-    expect(errorOf(() => parseSafetensors(rawFile({x: {dtype: 'F32', shape: [1], data_offsets: [4, 0]}}, new Uint8Array(4)))).message)
+    expect(styleclipErrorOf(() => parseSafetensors(rawFile({x: {dtype: 'F32', shape: [1], data_offsets: [4, 0]}}, new Uint8Array(4)))).message)
       .toMatch(/invalid data_offsets/);
-    expect(errorOf(() => parseSafetensors(rawFile({__metadata__: {a: 1}}, []))).message).toMatch(/__metadata__ value for 'a' is not a string/);
+    expect(styleclipErrorOf(() => parseSafetensors(rawFile({__metadata__: {a: 1}}, []))).message).toMatch(/__metadata__ value for 'a' is not a string/);
   });
 
   it('cutting a fixture in half gives a named truncation error', () => {
     const bytes = fixtureBytes('stylegan2_tiny_weights.safetensors');
-    expect(errorOf(() => parseSafetensors(bytes.subarray(0, bytes.length >> 1), {what: 'stylegan2_tiny_weights.safetensors'})).message)
+    expect(styleclipErrorOf(() => parseSafetensors(bytes.subarray(0, bytes.length >> 1), {what: 'stylegan2_tiny_weights.safetensors'})).message)
       .toMatch(/^stylegan2_tiny_weights\.safetensors: truncated: tensor '.+' data_offsets/);
   });
 
@@ -138,7 +120,7 @@ describe('safetensors', () => {
   });
 
   it('rejects non-serializable input with named errors', () => {
-    expect(errorOf(() => serializeSafetensors({x: {dtype: 'float32', shape: [3], data: new Float32Array(2)}})).message)
+    expect(styleclipErrorOf(() => serializeSafetensors({x: {dtype: 'float32', shape: [3], data: new Float32Array(2)}})).message)
       .toMatch(/'x': data has 2 elements but shape \[3\] needs 3/);
   });
 });

@@ -1,19 +1,8 @@
 import {describe, expect, it} from 'vitest';
-import {StyleclipError} from '../../src/errors.js';
 import {f32, type StateDict} from '../../src/io/host-tensor.js';
 import {renameKeys, selectPrefix} from '../../src/io/keymap.js';
 import {checkStateDict, stateDictShapes} from '../../src/io/state-dict.js';
-
-function errorOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(StyleclipError);
-    expect((e as Error).message).not.toContain('\n');
-    return (e as Error).message;
-  }
-  throw new Error('expected a StyleclipError');
-}
+import {errorOf} from '../helpers/io.js';
 
 const sd = (entries: Array<[string, number[]]>): StateDict => new Map(entries.map(([k, s]) => [k, f32(s)]));
 

@@ -1,42 +1,20 @@
 import {readFileSync} from 'node:fs';
 import {describe, expect, it} from 'vitest';
-import {StyleclipError} from '../../src/errors.js';
 import {hostDataBytes, isHostTensor, toFloat32, type HostTensor, type StateDict} from '../../src/io/host-tensor.js';
 import {selectPrefix} from '../../src/io/keymap.js';
 import {PyObject} from '../../src/io/pickle.js';
 import {parseSafetensors} from '../../src/io/safetensors.js';
 import {extractStateDict, loadTorch, torchScriptStateDict} from '../../src/io/torch.js';
 import {fixtureBytes, fixtureJson} from '../helpers/fixtures.js';
+import {expectSameTensor, styleclipErrorOf} from '../helpers/io.js';
 import {op, pickle} from '../helpers/pickle-builder.js';
 import {writeZip} from '../helpers/zip-writer.js';
 
 const dataBytes = (name: string): Uint8Array => new Uint8Array(readFileSync(new URL(`./data/${name}`, import.meta.url)));
 
-/** Bit-identical check. The safetensors fixtures store 0-dim scalars with shape [1] (fixtures README), so
- *  `scalarAsOne` lets a [] tensor match a [1] one. */
-function expectSameTensor(a: HostTensor | undefined, b: HostTensor | undefined, what: string, scalarAsOne = false): void {
-  expect(a, what).toBeDefined();
-  expect(b, what).toBeDefined();
-  expect(a!.dtype, what).toBe(b!.dtype);
-  const norm = (s: number[]): number[] => (scalarAsOne && s.length === 0 ? [1] : s);
-  expect(norm(a!.shape), what).toEqual(norm(b!.shape));
-  expect(Buffer.from(hostDataBytes(a!.data)).equals(Buffer.from(hostDataBytes(b!.data))), `${what}: bytes differ`).toBe(true);
-}
-
 function expectSameStateDict(a: StateDict, b: StateDict, what: string, scalarAsOne = false): void {
   expect([...a.keys()], what).toEqual([...b.keys()]);
   for (const [k, t] of a) expectSameTensor(t, b.get(k), `${what} ${k}`, scalarAsOne);
-}
-
-function errorOf(f: () => unknown): StyleclipError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(StyleclipError);
-    expect((e as Error).message).not.toContain('\n');
-    return e as StyleclipError;
-  }
-  throw new Error('expected a StyleclipError');
 }
 
 const manifestKeys = (name: string): string[] => fixtureJson<{state_dict: Array<{key: string}>}>(name).state_dict.map((e) => e.key);
@@ -134,7 +112,7 @@ describe('torch.save zip checkpoints (fixtures)', () => {
 
   it('cutting a .pt fixture in half gives a named truncation error', () => {
     const bytes = fixtureBytes('stylegan2_tiny_state_dict.pt');
-    expect(errorOf(() => loadTorch(bytes.subarray(0, bytes.length >> 1), {what: 'half.pt'})).message)
+    expect(styleclipErrorOf(() => loadTorch(bytes.subarray(0, bytes.length >> 1), {what: 'half.pt'})).message)
       .toMatch(/^half\.pt: truncated or corrupt: no end-of-central-directory record/);
   });
 });
@@ -187,8 +165,8 @@ describe('torch-generated files (test/io/data, torch 1.13)', () => {
 
   it('a truncated legacy file gives a named error', () => {
     const bytes = dataBytes('mixed_legacy.pt');
-    expect(errorOf(() => loadTorch(bytes.subarray(0, bytes.length - 10), {what: 'cut.pt'})).message).toMatch(/^cut\.pt: truncated: storage record/);
-    expect(errorOf(() => loadTorch(bytes.subarray(0, 200), {what: 'cut.pt'})).message).toMatch(/^cut\.pt \(object pickle\): truncated/);
+    expect(styleclipErrorOf(() => loadTorch(bytes.subarray(0, bytes.length - 10), {what: 'cut.pt'})).message).toMatch(/^cut\.pt: truncated: storage record/);
+    expect(styleclipErrorOf(() => loadTorch(bytes.subarray(0, 200), {what: 'cut.pt'})).message).toMatch(/^cut\.pt \(object pickle\): truncated/);
   });
 });
 
@@ -228,27 +206,27 @@ describe('hand-built torch archives', () => {
 
   it('names a missing data.pkl, a missing storage record and a too-short storage', () => {
     const noPkl = writeZip([{name: 'r/data/0', data: f32bytes([1])}]);
-    expect(errorOf(() => loadTorch(noPkl, {what: 'a.pt'})).message).toBe("a.pt: not a PyTorch archive: missing 'r/data.pkl'");
+    expect(styleclipErrorOf(() => loadTorch(noPkl, {what: 'a.pt'})).message).toBe("a.pt: not a PyTorch archive: missing 'r/data.pkl'");
     const noRecord = writeZip([{name: 'r/data.pkl', data: tensorDictPickle('w', '7', 4, 0, [4], [1])}]);
-    expect(errorOf(() => loadTorch(noRecord, {what: 'b.pt'})).message).toBe("b.pt: missing storage record 'r/data/7'");
+    expect(styleclipErrorOf(() => loadTorch(noRecord, {what: 'b.pt'})).message).toBe("b.pt: missing storage record 'r/data/7'");
     const short = writeZip([
       {name: 'r/data.pkl', data: tensorDictPickle('w', '0', 4, 2, [2, 2], [2, 1])},
       {name: 'r/data/0', data: f32bytes([1, 2, 3, 4])},
     ]);
-    expect(errorOf(() => loadTorch(short, {what: 'c.pt'})).message).toMatch(/^c\.pt: storage '0' is too short for the tensor view: shape \[2, 2\] stride \[2, 1\] offset 2 needs 6 elements but the storage has 4$/);
+    expect(styleclipErrorOf(() => loadTorch(short, {what: 'c.pt'})).message).toMatch(/^c\.pt: storage '0' is too short for the tensor view: shape \[2, 2\] stride \[2, 1\] offset 2 needs 6 elements but the storage has 4$/);
     const shortRecord = writeZip([
       {name: 'r/data.pkl', data: tensorDictPickle('w', '0', 4, 0, [4], [1])},
       {name: 'r/data/0', data: f32bytes([1, 2])},
     ]);
-    expect(errorOf(() => loadTorch(shortRecord, {what: 'd.pt'})).message).toMatch(/storage record 'r\/data\/0' has 8 bytes but 4 float32 elements need 16/);
-    expect(errorOf(() => loadTorch(u8([1, 2, 3, 4, 5, 6, 7, 8, 9]), {what: 'e.pt'})).message)
+    expect(styleclipErrorOf(() => loadTorch(shortRecord, {what: 'd.pt'})).message).toMatch(/storage record 'r\/data\/0' has 8 bytes but 4 float32 elements need 16/);
+    expect(styleclipErrorOf(() => loadTorch(u8([1, 2, 3, 4, 5, 6, 7, 8, 9]), {what: 'e.pt'})).message)
       .toBe('e.pt: not a PyTorch file: neither a zip archive nor a legacy torch.save file (starts with 01 02 03 04 05 06 07 08)');
   });
 
   it('refuses a checkpoint whose pickle references os.system, before anything runs', () => {
     const evil = pickle(op.proto(2), op.global('os', 'system'), op.unicode('touch /tmp/pwned'), op.tuple1, op.reduce, op.stop);
     const zip = writeZip([{name: 'r/data.pkl', data: evil}]);
-    expect(errorOf(() => loadTorch(zip, {what: 'evil.pt'})).message)
+    expect(styleclipErrorOf(() => loadTorch(zip, {what: 'evil.pt'})).message)
       .toBe("evil.pt (r/data.pkl): pickle references the global 'os.system', which is not in the allow-list (at byte 2)");
   });
 
@@ -285,6 +263,6 @@ describe('hand-built torch archives', () => {
     expect([...out.get('v')!.data]).toEqual([12, 13, 14]);
     // A legacy file whose storage data is missing.
     const cut = Uint8Array.from(head);
-    expect(errorOf(() => loadTorch(cut, {what: 'l.pt'})).message).toBe("l.pt: truncated: storage record 'k' is missing at byte " + head.length);
+    expect(styleclipErrorOf(() => loadTorch(cut, {what: 'l.pt'})).message).toBe("l.pt: truncated: storage record 'k' is missing at byte " + head.length);
   });
 });

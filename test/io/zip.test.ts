@@ -1,19 +1,8 @@
 import {describe, expect, it} from 'vitest';
-import {StyleclipError} from '../../src/errors.js';
 import {crc32, isZip, openZip} from '../../src/io/zip.js';
 import {fixtureBytes} from '../helpers/fixtures.js';
+import {errorOf} from '../helpers/io.js';
 import {writeZip} from '../helpers/zip-writer.js';
-
-function errorOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(StyleclipError);
-    expect((e as Error).message).not.toContain('\n');
-    return (e as Error).message;
-  }
-  throw new Error('expected a StyleclipError');
-}
 
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 const long = 'grey hair '.repeat(200);
