@@ -1,18 +1,15 @@
 /** `styleclip embed` and `styleclip optimize` on the tiny fixture models, through the real CLI entry point. */
-import {execFile} from 'node:child_process';
 import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {promisify} from 'node:util';
 import {afterAll, describe, expect, it} from 'vitest';
 import {toFloat32} from '../../src/io/host-tensor.js';
 import {serializeNpy} from '../../src/io/npy.js';
 import {parseSafetensors} from '../../src/io/safetensors.js';
 import {expectAllClose} from '../helpers/allclose.js';
+import {expectOneLineError, runCli} from '../helpers/cli.js';
 import {fixtureBytes, fixtureJson, fixturePath} from '../helpers/fixtures.js';
 
-const run = promisify(execFile);
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'styleclip-clipcli-'));
 afterAll(() => rmSync(tmp, {recursive: true, force: true}));
 
@@ -21,16 +18,6 @@ writeFileSync(clipConfig, JSON.stringify(fixtureJson<{config: object}>('clip_tin
 const CLIP = ['--clip', fixturePath('clip_tiny_state_dict.pt'), '--clip-config', clipConfig];
 const G = ['--generator', fixturePath('stylegan2_tiny_ckpt.pt')];
 
-async function cli(...args: string[]) {
-  try {
-    const r = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {cwd: ROOT});
-    return {code: 0, stdout: r.stdout, stderr: r.stderr};
-  } catch (e) {
-    const err = e as {code: number; stdout: string; stderr: string};
-    return {code: err.code, stdout: err.stdout, stderr: err.stderr};
-  }
-}
-
 describe('styleclip embed', () => {
   it('writes text and image features and logits equal to the fixture', async () => {
     const io = parseSafetensors(fixtureBytes('clip_tiny_io.safetensors')).tensors;
@@ -38,7 +25,7 @@ describe('styleclip embed', () => {
     writeFileSync(images, serializeNpy(io.get('image')!));
     const out = path.join(tmp, 'emb.safetensors');
     const texts = ['a face with grey hair', 'a person with purple hair', 'Emma Stone'];
-    const r = await cli('embed', ...CLIP, ...texts.flatMap((t) => ['--text', t]), '--image-tensor', images, '--out', out, '--json');
+    const r = await runCli('embed', ...CLIP, ...texts.flatMap((t) => ['--text', t]), '--image-tensor', images, '--out', out, '--json');
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({texts: 3, images: 2, embedDim: 32});
     const e = parseSafetensors(readFileSync(out)).tensors;
@@ -59,10 +46,7 @@ describe('styleclip embed', () => {
       [[...CLIP, '--image', fixturePath('README.md'), '--out', out], /cannot decode image/],
       [['--clip', fixturePath('clip_tiny_state_dict.pt'), '--text', 'x', '--out', out], /cannot infer transformer_heads/],
     ] as const) {
-      const r = await cli('embed', ...args);
-      expect(r.code).not.toBe(0);
-      expect(r.stderr.trim().split('\n')).toHaveLength(1);
-      expect(r.stderr).toMatch(pattern);
+      expectOneLineError(await runCli('embed', ...args), pattern);
     }
     expect(existsSync(out)).toBe(false);
   });
@@ -72,7 +56,7 @@ describe('styleclip optimize', () => {
   it('lowers the CLIP loss and writes the image, intermediates and latent', async () => {
     const out = path.join(tmp, 'opt.png');
     const lat = path.join(tmp, 'opt.npy');
-    const r = await cli('optimize', ...G, ...CLIP, '--prompt', 'a face with grey hair', '--seed', '2', '--steps', '12', '--lr', '0.05', '--save-every', '5', '--out', out, '--save-latent', lat, '--json');
+    const r = await runCli('optimize', ...G, ...CLIP, '--prompt', 'a face with grey hair', '--seed', '2', '--steps', '12', '--lr', '0.05', '--save-every', '5', '--out', out, '--save-latent', lat, '--json');
     expect(r.code, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout) as {clipLoss: {first: number; last: number}};
     expect(s.clipLoss.last).toBeLessThan(s.clipLoss.first);
@@ -82,22 +66,22 @@ describe('styleclip optimize', () => {
 
   it('adds the ID loss with --identity (tiny IR-SE checkpoint), reported as a loss term', async () => {
     const out = path.join(tmp, 'opt-id.png');
-    const r = await cli('optimize', ...G, ...CLIP, '--identity', fixturePath('irse_tiny_state_dict.pt'), '--prompt', 'a face with grey hair', '--seed', '2', '--steps', '6', '--lr', '0.05', '--save-every', '0', '--out', out, '--json');
+    const r = await runCli('optimize', ...G, ...CLIP, '--identity', fixturePath('irse_tiny_state_dict.pt'), '--prompt', 'a face with grey hair', '--seed', '2', '--steps', '6', '--lr', '0.05', '--save-every', '0', '--out', out, '--json');
     expect(r.code, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout) as {loss: {first: number; last: number}; clipLoss: {first: number}};
     // At step 0 the ID term is 0 (same image) and so is L2: the loss equals the CLIP term.
     expect(s.loss.first).toBeCloseTo(s.clipLoss.first, 5);
-    const r2 = await cli('optimize', ...G, ...CLIP, '--lambda-id', '0.1', '--prompt', 'x', '--out', out);
+    const r2 = await runCli('optimize', ...G, ...CLIP, '--lambda-id', '0.1', '--prompt', 'x', '--out', out);
     expect(r2.stderr).toMatch(/--lambda-id needs an identity network/);
   });
 
   it('rejects an empty prompt and a latent of the wrong shape', async () => {
     const bad = path.join(tmp, 'bad.npy');
     writeFileSync(bad, serializeNpy({dtype: 'float32', shape: [1, 3, 64], data: new Float32Array(192)}));
-    const r1 = await cli('optimize', ...G, ...CLIP, '--prompt', ' ', '--out', path.join(tmp, 'x.png'));
+    const r1 = await runCli('optimize', ...G, ...CLIP, '--prompt', ' ', '--out', path.join(tmp, 'x.png'));
     expect(r1.code).not.toBe(0);
     expect(r1.stderr).toMatch(/^error: --prompt is empty\n$/);
-    const r2 = await cli('optimize', ...G, ...CLIP, '--prompt', 'grey hair', '--latent', bad, '--out', path.join(tmp, 'x.png'));
+    const r2 = await runCli('optimize', ...G, ...CLIP, '--prompt', 'grey hair', '--latent', bad, '--out', path.join(tmp, 'x.png'));
     expect(r2.code).not.toBe(0);
     expect(r2.stderr).toMatch(/start latent must be W\+ \[N, 8, 64\]/);
   });

@@ -1,37 +1,15 @@
 /** `styleclip demo classify` through the real CLI entry point: JSON and text output, one-line errors. */
-import {execFile} from 'node:child_process';
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {promisify} from 'node:util';
 import sharp from 'sharp';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {type FaceAttributes, attributeNames, attributeValues} from '../../src/demo/attributes.js';
 import {renderFace} from '../../src/demo/render.js';
+import {expectOneLineError, runCli} from '../helpers/cli.js';
 
-const run = promisify(execFile);
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'styleclip-demo-classify-'));
 afterAll(() => rmSync(tmp, {recursive: true, force: true}));
-
-async function cli(...args: string[]): Promise<{code: number; stdout: string; stderr: string}> {
-  try {
-    const r = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {cwd: ROOT, env: {...process.env, STYLECLIP_DEBUG: ''}});
-    return {code: 0, stdout: r.stdout, stderr: r.stderr};
-  } catch (e) {
-    const err = e as {code: number; stdout: string; stderr: string};
-    return {code: err.code, stdout: err.stdout, stderr: err.stderr};
-  }
-}
-
-function expectOneLineError(r: {code: number; stderr: string; stdout: string}, pattern: RegExp) {
-  expect(r.code).not.toBe(0);
-  const lines = r.stderr.trim().split('\n');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^error: /);
-  expect(lines[0]).toMatch(pattern);
-  expect(r.stdout).toBe('');
-}
 
 const faces: {attrs: FaceAttributes; seed: number; size: number}[] = [
   {
@@ -58,7 +36,7 @@ beforeAll(async () => {
 
 describe('styleclip demo classify', () => {
   it('prints per-image attribute probabilities as JSON with the right top values', async () => {
-    const r = await cli('demo', 'classify', ...files, '--json');
+    const r = await runCli('demo', 'classify', ...files, '--json');
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as Record<string, Record<string, number>>[];
     expect(out).toHaveLength(2);
@@ -75,7 +53,7 @@ describe('styleclip demo classify', () => {
   });
 
   it('prints the top value and its probability per attribute as text', async () => {
-    const r = await cli('demo', 'classify', files[0]!);
+    const r = await runCli('demo', 'classify', files[0]!);
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toBe(files[0]);
@@ -87,7 +65,7 @@ describe('styleclip demo classify', () => {
   it('names an unreadable or missing image in a one-line error', async () => {
     const bad = path.join(tmp, 'bad.png');
     writeFileSync(bad, 'not a png at all');
-    expectOneLineError(await cli('demo', 'classify', files[0]!, bad, '--json'), /image '.*bad\.png'/);
-    expectOneLineError(await cli('demo', 'classify', path.join(tmp, 'missing.png')), /missing\.png/);
+    expectOneLineError(await runCli('demo', 'classify', files[0]!, bad, '--json'), /image '.*bad\.png'/, {emptyStdout: true});
+    expectOneLineError(await runCli('demo', 'classify', path.join(tmp, 'missing.png')), /missing\.png/, {emptyStdout: true});
   });
 });

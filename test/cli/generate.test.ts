@@ -2,51 +2,28 @@
  * `styleclip generate` end to end through the real CLI entry point: outputs are written and correct, and every
  * kind of malformed input gives a one-line named error, a non-zero exit and no output file.
  */
-import {execFile} from 'node:child_process';
 import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {promisify} from 'node:util';
 import sharp from 'sharp';
 import {afterAll, describe, expect, it} from 'vitest';
 import {toFloat32} from '../../src/io/host-tensor.js';
 import {parseNpy, serializeNpy} from '../../src/io/npy.js';
 import {parseSafetensors, serializeSafetensors} from '../../src/io/safetensors.js';
 import {expectAllClose} from '../helpers/allclose.js';
+import {expectOneLineError, runCli} from '../helpers/cli.js';
 import {fixtureBytes, fixturePath} from '../helpers/fixtures.js';
 import {op, pickle} from '../helpers/pickle-builder.js';
 import {writeZip} from '../helpers/zip-writer.js';
 
-const run = promisify(execFile);
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'styleclip-cli-'));
 afterAll(() => rmSync(tmp, {recursive: true, force: true}));
 const CKPT = fixturePath('stylegan2_tiny_ckpt.pt');
-
-async function cli(...args: string[]): Promise<{code: number; stdout: string; stderr: string}> {
-  try {
-    const r = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {cwd: ROOT, env: {...process.env, STYLECLIP_DEBUG: ''}});
-    return {code: 0, stdout: r.stdout, stderr: r.stderr};
-  } catch (e) {
-    const err = e as {code: number; stdout: string; stderr: string};
-    return {code: err.code, stdout: err.stdout, stderr: err.stderr};
-  }
-}
 
 function tmpFile(name: string, bytes?: Uint8Array): string {
   const p = path.join(tmp, name);
   if (bytes) writeFileSync(p, bytes);
   return p;
-}
-
-/** The CLI failed with exactly one line on stderr that matches `pattern`, and wrote no output image. */
-function expectOneLineError(r: {code: number; stderr: string}, pattern: RegExp, out?: string) {
-  expect(r.code).not.toBe(0);
-  const lines = r.stderr.trim().split('\n');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^error: /);
-  expect(lines[0]).toMatch(pattern);
-  if (out) expect(existsSync(out)).toBe(false);
 }
 
 describe('styleclip generate', () => {
@@ -56,7 +33,7 @@ describe('styleclip generate', () => {
     const out = tmpFile('wplus.png');
     const raw = tmpFile('raw.safetensors');
     const saved = tmpFile('saved.npy');
-    const r = await cli('generate', '--generator', CKPT, '--latent', latent, '--space', 'w+', '--out', out, '--save-raw', raw, '--save-latent', saved, '--json');
+    const r = await runCli('generate', '--generator', CKPT, '--latent', latent, '--space', 'w+', '--out', out, '--save-raw', raw, '--save-latent', saved, '--json');
     expect(r.code, r.stderr).toBe(0);
     const summary = JSON.parse(r.stdout) as {images: number; size: number};
     expect(summary).toMatchObject({images: 2, size: 32});
@@ -78,10 +55,10 @@ describe('styleclip generate', () => {
   it('samples from a seed reproducibly and round-trips the saved latent', async () => {
     const a = tmpFile('seed-a.safetensors');
     const w = tmpFile('seed-w.npy');
-    const r1 = await cli('generate', '--generator', CKPT, '--seed', '5', '--batch', '3', '--truncation', '0.7', '--out', tmpFile('seed.png'), '--save-raw', a, '--save-latent', w);
+    const r1 = await runCli('generate', '--generator', CKPT, '--seed', '5', '--batch', '3', '--truncation', '0.7', '--out', tmpFile('seed.png'), '--save-raw', a, '--save-latent', w);
     expect(r1.code, r1.stderr).toBe(0);
     const b = tmpFile('seed-b.safetensors');
-    const r2 = await cli('generate', '--generator', CKPT, '--latent', w, '--out', tmpFile('seed2.png'), '--save-raw', b);
+    const r2 = await runCli('generate', '--generator', CKPT, '--latent', w, '--out', tmpFile('seed2.png'), '--save-raw', b);
     expect(r2.code, r2.stderr).toBe(0);
     const ia = toFloat32(parseSafetensors(readFileSync(a)).tensors.get('image')!);
     const ib = toFloat32(parseSafetensors(readFileSync(b)).tensors.get('image')!);
@@ -97,14 +74,14 @@ describe('styleclip generate: malformed input gives one-line named errors', () =
     const bytes = fixtureBytes('stylegan2_tiny_ckpt.pt');
     const ckpt = tmpFile('truncated.pt', bytes.subarray(0, bytes.length >> 1));
     const o = out();
-    expectOneLineError(await cli('generate', '--generator', ckpt, '--seed', '1', '--out', o), /truncated\.pt/, o);
+    expectOneLineError(await runCli('generate', '--generator', ckpt, '--seed', '1', '--out', o), /truncated\.pt/, {noFile: o});
   });
 
   it('a truncated .safetensors checkpoint', async () => {
     const bytes = fixtureBytes('stylegan2_tiny_weights.safetensors');
     const ckpt = tmpFile('truncated.safetensors', bytes.subarray(0, bytes.length - 1000));
     const o = out();
-    expectOneLineError(await cli('generate', '--generator', ckpt, '--seed', '1', '--out', o), /truncated\.safetensors/, o);
+    expectOneLineError(await runCli('generate', '--generator', ckpt, '--seed', '1', '--out', o), /truncated\.safetensors/, {noFile: o});
   });
 
   it('a wrong key', async () => {
@@ -112,7 +89,7 @@ describe('styleclip generate: malformed input gives one-line named errors', () =
     const renamed = new Map([...sd].map(([k, v]) => [k === 'convs.3.noise.weight' ? 'convs.3.noise.wieght' : k, v]));
     const ckpt = tmpFile('wrong-key.safetensors', serializeSafetensors(renamed));
     const o = out();
-    expectOneLineError(await cli('generate', '--generator', ckpt, '--seed', '1', '--out', o), /missing key.*convs\.3\.noise\.weight.*unexpected key.*convs\.3\.noise\.wieght/, o);
+    expectOneLineError(await runCli('generate', '--generator', ckpt, '--seed', '1', '--out', o), /missing key.*convs\.3\.noise\.weight.*unexpected key.*convs\.3\.noise\.wieght/, {noFile: o});
   });
 
   it('a wrong shape', async () => {
@@ -121,7 +98,7 @@ describe('styleclip generate: malformed input gives one-line named errors', () =
     sd.set('to_rgbs.1.conv.modulation.bias', {dtype: 'float32', shape: [t.shape[0]! + 1], data: new Float32Array(t.shape[0]! + 1)});
     const ckpt = tmpFile('wrong-shape.safetensors', serializeSafetensors(sd));
     const o = out();
-    expectOneLineError(await cli('generate', '--generator', ckpt, '--seed', '1', '--out', o), /shape mismatch.*to_rgbs\.1\.conv\.modulation\.bias: expected \[24\], got \[25\]/, o);
+    expectOneLineError(await runCli('generate', '--generator', ckpt, '--seed', '1', '--out', o), /shape mismatch.*to_rgbs\.1\.conv\.modulation\.bias: expected \[24\], got \[25\]/, {noFile: o});
   });
 
   it('a pickle naming a global outside the allow-list (os.system) is refused, never run', async () => {
@@ -129,30 +106,30 @@ describe('styleclip generate: malformed input gives one-line named errors', () =
     const evil = pickle(op.proto(2), op.global('os', 'system'), op.unicode(`touch ${marker}`), op.tuple1, op.reduce, op.stop);
     const ckpt = tmpFile('evil.pt', writeZip([{name: 'evil/data.pkl', data: evil}]));
     const o = out();
-    expectOneLineError(await cli('generate', '--generator', ckpt, '--seed', '1', '--out', o), /global 'os\.system', which is not in the allow-list/, o);
+    expectOneLineError(await runCli('generate', '--generator', ckpt, '--seed', '1', '--out', o), /global 'os\.system', which is not in the allow-list/, {noFile: o});
     expect(existsSync(marker)).toBe(false);
   });
 
   it('a latent of the wrong shape', async () => {
     const latent = tmpFile('bad-latent.npy', serializeNpy({dtype: 'float32', shape: [2, 7, 64], data: new Float32Array(2 * 7 * 64)}));
     const o = out();
-    expectOneLineError(await cli('generate', '--generator', CKPT, '--latent', latent, '--space', 'w+', '--out', o), /W\+ latent must have shape \[N, 8, 64\], got \[2, 7, 64\]/, o);
+    expectOneLineError(await runCli('generate', '--generator', CKPT, '--latent', latent, '--space', 'w+', '--out', o), /W\+ latent must have shape \[N, 8, 64\], got \[2, 7, 64\]/, {noFile: o});
   });
 
   it('a latent with NaN, a z of the wrong width, an S file with missing layers', async () => {
     const nan = new Float32Array(8 * 64);
     nan[17] = NaN;
     const latent = tmpFile('nan.npy', serializeNpy({dtype: 'float32', shape: [1, 8, 64], data: nan}));
-    expectOneLineError(await cli('generate', '--generator', CKPT, '--latent', latent, '--out', out()), /non-finite/);
+    expectOneLineError(await runCli('generate', '--generator', CKPT, '--latent', latent, '--out', out()), /non-finite/);
     const z = tmpFile('z.npy', serializeNpy({dtype: 'float32', shape: [1, 63], data: new Float32Array(63)}));
-    expectOneLineError(await cli('generate', '--generator', CKPT, '--z', z, '--out', out()), /z latent must have shape \[N, 64\]/);
+    expectOneLineError(await runCli('generate', '--generator', CKPT, '--z', z, '--out', out()), /z latent must have shape \[N, 64\]/);
     const s = tmpFile('s.safetensors', serializeSafetensors(new Map([['s_00', {dtype: 'float32' as const, shape: [1, 32], data: new Float32Array(32)}]])));
-    expectOneLineError(await cli('generate', '--generator', CKPT, '--latent', s, '--space', 's', '--out', out()), /missing s_01/);
+    expectOneLineError(await runCli('generate', '--generator', CKPT, '--latent', s, '--space', 's', '--out', out()), /missing s_01/);
   });
 
   it('bad flags: a non-numeric seed, an unknown noise mode, a missing file', async () => {
-    expectOneLineError(await cli('generate', '--generator', CKPT, '--seed', 'abc', '--out', out()), /--seed must be an integer/);
-    expectOneLineError(await cli('generate', '--generator', CKPT, '--noise', 'loud', '--out', out()), /--noise must be one of const, random, zero/);
-    expectOneLineError(await cli('generate', '--generator', tmpFile('nope.pt'), '--out', out()), /nope\.pt' does not exist/);
+    expectOneLineError(await runCli('generate', '--generator', CKPT, '--seed', 'abc', '--out', out()), /--seed must be an integer/);
+    expectOneLineError(await runCli('generate', '--generator', CKPT, '--noise', 'loud', '--out', out()), /--noise must be one of const, random, zero/);
+    expectOneLineError(await runCli('generate', '--generator', tmpFile('nope.pt'), '--out', out()), /nope\.pt' does not exist/);
   });
 });

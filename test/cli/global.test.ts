@@ -2,11 +2,9 @@
  * `styleclip global prepare|merge|edit` through the real CLI entry point on the tiny fixture models: a prepare → edit
  * round trip, chaining through a saved S, merging shards, and one-line named errors for bad input.
  */
-import {execFile} from 'node:child_process';
 import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {promisify} from 'node:util';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {parseRelevance} from '../../src/edit/global-directions.js';
 import {prepareRelevance} from '../../src/edit/global-prepare.js';
@@ -17,10 +15,9 @@ import {parseClipConfig} from '../../src/models/clip/model.js';
 import {generatorFromBytes} from '../../src/models/load-generator.js';
 import {randomStateDict} from '../../src/models/stylegan2.js';
 import {expectAllClose} from '../helpers/allclose.js';
+import {expectOneLineError, runCli} from '../helpers/cli.js';
 import {fixtureBytes, fixtureJson, fixturePath} from '../helpers/fixtures.js';
 
-const run = promisify(execFile);
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'styleclip-cli-global-'));
 afterAll(() => rmSync(tmp, {recursive: true, force: true}));
 const G = fixturePath('stylegan2_tiny_ckpt.pt');
@@ -29,33 +26,14 @@ const CLIP_CONFIG = path.join(tmp, 'clip.json');
 const REL = path.join(tmp, 'rel.safetensors');
 const SMALL = ['--samples', '200', '--images', '2', '--batch', '16', '--chunk', '8'];
 
-async function cli(...args: string[]): Promise<{code: number; stdout: string; stderr: string}> {
-  try {
-    const r = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {cwd: ROOT, env: {...process.env, STYLECLIP_DEBUG: ''}});
-    return {code: 0, stdout: r.stdout, stderr: r.stderr};
-  } catch (e) {
-    const err = e as {code: number; stdout: string; stderr: string};
-    return {code: err.code, stdout: err.stdout, stderr: err.stderr};
-  }
-}
-
 function models(): string[] {
   return ['--generator', G, '--clip', CLIP_CKPT, '--clip-config', CLIP_CONFIG];
-}
-
-function expectOneLineError(r: {code: number; stderr: string}, pattern: RegExp, out?: string) {
-  expect(r.code).not.toBe(0);
-  const lines = r.stderr.trim().split('\n');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^error: /);
-  expect(lines[0]).toMatch(pattern);
-  if (out) expect(existsSync(out)).toBe(false);
 }
 
 beforeAll(async () => {
   const cfg = fixtureJson<{config: Record<string, number>}>('clip_tiny.json').config;
   writeFileSync(CLIP_CONFIG, JSON.stringify({...cfg, vision_heads: 2}));
-  const r = await cli('global', 'prepare', ...models(), ...SMALL, '--channels', '0:16', '--out', REL, '--json');
+  const r = await runCli('global', 'prepare', ...models(), ...SMALL, '--channels', '0:16', '--out', REL, '--json');
   expect(r.code, r.stderr).toBe(0);
 });
 
@@ -73,18 +51,18 @@ describe('styleclip global', () => {
   it('edit prints the channels moved, writes image and S; α = 0 on the saved S reproduces the image', async () => {
     const out = path.join(tmp, 'edit.png');
     const s = path.join(tmp, 'edit-s.safetensors');
-    const r = await cli('global', 'edit', ...models(), '--relevance', REL, '--neutral', 'a face', '--target', 'a face with glasses', '--seed', '1', '--min-channels', '3', '--out', out, '--save-latent', s, '--json');
+    const r = await runCli('global', 'edit', ...models(), '--relevance', REL, '--neutral', 'a face', '--target', 'a face with glasses', '--seed', '1', '--min-channels', '3', '--out', out, '--save-latent', s, '--json');
     expect(r.code, r.stderr).toBe(0);
     const summary = JSON.parse(r.stdout) as {channelsMoved: number; beta: number};
     expect(summary.channelsMoved).toBe(3);
     expect(existsSync(out)).toBe(true);
     expect([...parseSafetensors(new Uint8Array(readFileSync(s))).tensors.keys()]).toHaveLength(11);
     const out2 = path.join(tmp, 'chain.png');
-    const r2 = await cli('global', 'edit', ...models(), '--relevance', REL, '--neutral', 'a face', '--target', 'a face with glasses', '--latent', s, '--alpha', '0', '--beta', '0.05', '--out', out2);
+    const r2 = await runCli('global', 'edit', ...models(), '--relevance', REL, '--neutral', 'a face', '--target', 'a face with glasses', '--latent', s, '--alpha', '0', '--beta', '0.05', '--out', out2);
     expect(r2.code, r2.stderr).toBe(0);
     expect(r2.stdout).toMatch(/^moved \d+ channels? \(α 0, β 0.05\)/);
     expect(readFileSync(out2).equals(readFileSync(out))).toBe(true);
-    const r3 = await cli('global', 'edit', ...models(), '--relevance', REL, '--neutral', 'a face', '--target', 'a face with glasses', '--beta', '0.99', '--out', path.join(tmp, 'none.png'));
+    const r3 = await runCli('global', 'edit', ...models(), '--relevance', REL, '--neutral', 'a face', '--target', 'a face with glasses', '--beta', '0.99', '--out', path.join(tmp, 'none.png'));
     expect(r3.code, r3.stderr).toBe(0);
     expect(r3.stdout).toMatch(/^moved 0 channels/);
   });
@@ -99,39 +77,39 @@ describe('styleclip global', () => {
     await prepareRelevance(g, clip, {...opts, channels: [0, 8], out: a});
     await prepareRelevance(g, clip, {...opts, channels: [8, 16], out: b});
     const merged = path.join(tmp, 'merged.safetensors');
-    expectOneLineError(await cli('global', 'merge', b, a, '--out', merged), /gap: channels 16:192/, merged);
-    const r = await cli('global', 'merge', b, a, '--out', merged, '--allow-partial', '--json');
+    expectOneLineError(await runCli('global', 'merge', b, a, '--out', merged), /gap: channels 16:192/, {noFile: merged});
+    const r = await runCli('global', 'merge', b, a, '--out', merged, '--allow-partial', '--json');
     expect(r.code, r.stderr).toBe(0);
     const m = parseRelevance(new Uint8Array(readFileSync(merged)));
     const one = parseRelevance(new Uint8Array(readFileSync(REL)));
     expect(Array.from(m.channels)).toEqual(Array.from(one.channels));
     expectAllClose(m.fs3, one.fs3, {atol: 1e-6, what: 'merged vs one run'});
-    expectOneLineError(await cli('global', 'merge', a, a, '--out', path.join(tmp, 'merged2.safetensors'), '--allow-partial'), /overlap/, path.join(tmp, 'merged2.safetensors'));
+    expectOneLineError(await runCli('global', 'merge', a, a, '--out', path.join(tmp, 'merged2.safetensors'), '--allow-partial'), /overlap/, {noFile: path.join(tmp, 'merged2.safetensors')});
   });
 
   it('gives one-line named errors for bad input', async () => {
     const out = path.join(tmp, 'err.png');
     const base = ['global', 'edit', ...models(), '--relevance', REL, '--out', out];
-    expectOneLineError(await cli(...base, '--neutral', '', '--target', 'x'), /neutral prompt is empty/, out);
-    expectOneLineError(await cli(...base, '--neutral', 'a', '--target', ' '), /target prompt is empty/, out);
-    expectOneLineError(await cli(...base, '--neutral', 'a', '--target', 'b', '--beta', '1.5'), /beta must be in \[0, 1\]/, out);
-    expectOneLineError(await cli(...base, '--neutral', 'a', '--target', 'b', '--beta', '0.1', '--min-channels', '3'), /either --beta or --min-channels/, out);
+    expectOneLineError(await runCli(...base, '--neutral', '', '--target', 'x'), /neutral prompt is empty/, {noFile: out});
+    expectOneLineError(await runCli(...base, '--neutral', 'a', '--target', ' '), /target prompt is empty/, {noFile: out});
+    expectOneLineError(await runCli(...base, '--neutral', 'a', '--target', 'b', '--beta', '1.5'), /beta must be in \[0, 1\]/, {noFile: out});
+    expectOneLineError(await runCli(...base, '--neutral', 'a', '--target', 'b', '--beta', '0.1', '--min-channels', '3'), /either --beta or --min-channels/, {noFile: out});
     const nanW = path.join(tmp, 'nan.npy');
     const w = new Float32Array(64).fill(0.1);
     w[5] = NaN;
     writeFileSync(nanW, serializeNpy({dtype: 'float32', shape: [1, 64], data: w}));
-    expectOneLineError(await cli(...base, '--neutral', 'a', '--target', 'b', '--latent', nanW), /non-finite/, out);
+    expectOneLineError(await runCli(...base, '--neutral', 'a', '--target', 'b', '--latent', nanW), /non-finite/, {noFile: out});
     // A relevance made for another generator.
     const g = generatorFromBytes(fixtureBytes('stylegan2_tiny_ckpt.pt'));
     const otherCfg = {...g.config, channels: {4: 16, 8: 16, 16: 16, 32: 16}};
     const other = path.join(tmp, 'other-g.safetensors');
     writeFileSync(other, serializeSafetensors(randomStateDict(otherCfg, 3)));
-    const r = await cli('global', 'edit', '--generator', other, '--clip', CLIP_CKPT, '--clip-config', CLIP_CONFIG, '--relevance', REL, '--neutral', 'a', '--target', 'b', '--out', out);
-    expectOneLineError(r, /prepared for another generator/, out);
+    const r = await runCli('global', 'edit', '--generator', other, '--clip', CLIP_CKPT, '--clip-config', CLIP_CONFIG, '--relevance', REL, '--neutral', 'a', '--target', 'b', '--out', out);
+    expectOneLineError(r, /prepared for another generator/, {noFile: out});
     // Bad channel ranges and a missing relevance.
     const rel2 = path.join(tmp, 'bad.safetensors');
-    expectOneLineError(await cli('global', 'prepare', ...models(), ...SMALL, '--channels', '10:5', '--out', rel2), /bad channel range '10:5'/, rel2);
-    expectOneLineError(await cli('global', 'prepare', ...models(), ...SMALL, '--channels', '0:500', '--out', rel2), /bad channel range/, rel2);
-    expectOneLineError(await cli('global', 'edit', ...models(), '--neutral', 'a', '--target', 'b', '--out', out), /no relevance given/, out);
+    expectOneLineError(await runCli('global', 'prepare', ...models(), ...SMALL, '--channels', '10:5', '--out', rel2), /bad channel range '10:5'/, {noFile: rel2});
+    expectOneLineError(await runCli('global', 'prepare', ...models(), ...SMALL, '--channels', '0:500', '--out', rel2), /bad channel range/, {noFile: rel2});
+    expectOneLineError(await runCli('global', 'edit', ...models(), '--neutral', 'a', '--target', 'b', '--out', out), /no relevance given/, {noFile: out});
   });
 });

@@ -1,9 +1,7 @@
 /** `styleclip mapper train|apply` end to end on the tiny models: round trip, resume, official checkpoints, errors. */
-import {execFile} from 'node:child_process';
 import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {promisify} from 'node:util';
 import sharp from 'sharp';
 import {afterAll, describe, expect, it} from 'vitest';
 import {toFloat32} from '../../src/io/host-tensor.js';
@@ -13,10 +11,9 @@ import {generatorFromBytes} from '../../src/models/load-generator.js';
 import {LevelsMapper, mapperFromBytes, runMapper, serializeMapper} from '../../src/models/mapper.js';
 import {sampleZ, toWPlus} from '../../src/generate.js';
 import {expectAllClose} from '../helpers/allclose.js';
+import {expectOneLineError, runCli} from '../helpers/cli.js';
 import {fixtureBytes, fixtureJson, fixturePath} from '../helpers/fixtures.js';
 
-const run = promisify(execFile);
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'styleclip-mapper-cli-'));
 afterAll(() => rmSync(tmp, {recursive: true, force: true}));
 const clipConfig = path.join(tmp, 'clip_tiny_config.json');
@@ -24,32 +21,13 @@ writeFileSync(clipConfig, JSON.stringify({...fixtureJson<{config: object}>('clip
 const G = ['--generator', fixturePath('stylegan2_tiny_ckpt.pt')];
 const MODELS = [...G, '--clip', fixturePath('clip_tiny_state_dict.pt'), '--clip-config', clipConfig];
 
-async function cli(...args: string[]): Promise<{code: number; stdout: string; stderr: string}> {
-  try {
-    const r = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {cwd: ROOT, env: {...process.env, STYLECLIP_DEBUG: ''}});
-    return {code: 0, stdout: r.stdout, stderr: r.stderr};
-  } catch (e) {
-    const err = e as {code: number; stdout: string; stderr: string};
-    return {code: err.code, stdout: err.stdout, stderr: err.stderr};
-  }
-}
-
 const f = (name: string) => path.join(tmp, name);
-
-function expectOneLineError(r: {code: number; stderr: string}, pattern: RegExp, out?: string) {
-  expect(r.code).not.toBe(0);
-  const lines = r.stderr.trim().split('\n');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^error: /);
-  expect(lines[0]).toMatch(pattern);
-  if (out) expect(existsSync(out)).toBe(false);
-}
 
 describe('styleclip mapper', () => {
   it('trains (with checkpoints), resumes to the same mapper, and applies it', async () => {
     const train = ['mapper', 'train', ...MODELS, '--prompt', 'a smiling face', '--samples', '4', '--seed', '2', '--checkpoint-every', '3'];
     const full = f('full.safetensors');
-    const r1 = await cli(...train, '--steps', '6', '--out', full, '--json');
+    const r1 = await runCli(...train, '--steps', '6', '--out', full, '--json');
     expect(r1.code, r1.stderr).toBe(0);
     const s1 = JSON.parse(r1.stdout) as {steps: number; loss: {first: number; last: number}; checkpoint: string; split: number[]};
     expect(s1).toMatchObject({steps: 6, split: [2, 4], checkpoint: f('full.ckpt.safetensors')});
@@ -58,11 +36,11 @@ describe('styleclip mapper', () => {
 
     // Stop at 3 steps, then resume to 6: the same weights.
     const part = f('part.safetensors');
-    const r2 = await cli(...train, '--steps', '3', '--out', part, '--checkpoint', f('part-ckpt.safetensors'));
+    const r2 = await runCli(...train, '--steps', '3', '--out', part, '--checkpoint', f('part-ckpt.safetensors'));
     expect(r2.code, r2.stderr).toBe(0);
     expect(r2.stderr).toMatch(/mapper 3\/3/); // progress lines on stderr
     const resumed = f('resumed.safetensors');
-    const r3 = await cli(...train, '--steps', '6', '--resume', f('part-ckpt.safetensors'), '--out', resumed, '--checkpoint', f('resumed-ckpt.safetensors'), '--json');
+    const r3 = await runCli(...train, '--steps', '6', '--resume', f('part-ckpt.safetensors'), '--out', resumed, '--checkpoint', f('resumed-ckpt.safetensors'), '--json');
     expect(r3.code, r3.stderr).toBe(0);
     expect(JSON.parse(r3.stdout)).toMatchObject({steps: 6, stepsRun: 3});
     const a = parseSafetensors(readFileSync(full)).tensors;
@@ -72,7 +50,7 @@ describe('styleclip mapper', () => {
     // Apply: the saved ŵ is the mapper's output on the sampled latent; the PNG has the generator's size.
     const out = f('edit.png');
     const wOut = f('what.npy');
-    const r4 = await cli('mapper', 'apply', '--mapper', full, ...G, '--seed', '5', '--batch', '2', '--out', out, '--save-latent', wOut, '--json');
+    const r4 = await runCli('mapper', 'apply', '--mapper', full, ...G, '--seed', '5', '--batch', '2', '--out', out, '--save-latent', wOut, '--json');
     expect(r4.code, r4.stderr).toBe(0);
     expect(JSON.parse(r4.stdout)).toMatchObject({images: 2, size: 32, prompt: 'a smiling face'});
     const meta = await sharp(out).metadata();
@@ -89,11 +67,11 @@ describe('styleclip mapper', () => {
 
   it('applies the official checkpoint layout and the --no-* groups', async () => {
     const out = f('official.png');
-    const r = await cli('mapper', 'apply', '--mapper', fixturePath('mapper_tiny_ckpt.pt'), ...G, '--seed', '1', '--out', out);
+    const r = await runCli('mapper', 'apply', '--mapper', fixturePath('mapper_tiny_ckpt.pt'), ...G, '--seed', '1', '--out', out);
     expect(r.code, r.stderr).toBe(0);
     expect(existsSync(out)).toBe(true);
     const m = f('nofine.safetensors');
-    const rt = await cli('mapper', 'train', ...MODELS, '--identity', fixturePath('irse_tiny_state_dict.pt'), '--prompt', 'x', '--samples', '2', '--steps', '2', '--no-fine', '--no-coarse', '--checkpoint-every', '0', '--out', m, '--json');
+    const rt = await runCli('mapper', 'train', ...MODELS, '--identity', fixturePath('irse_tiny_state_dict.pt'), '--prompt', 'x', '--samples', '2', '--steps', '2', '--no-fine', '--no-coarse', '--checkpoint-every', '0', '--out', m, '--json');
     expect(rt.code, rt.stderr).toBe(0);
     // With --identity the ID term (λ 0.1 by default) is on: a fresh mapper already moves ŵ away from w.
     const st = JSON.parse(rt.stdout) as {steps: number; idLoss: {first: number}};
@@ -110,20 +88,20 @@ describe('styleclip mapper', () => {
     const cfg = {styleDim: 64, nLatent: 18, groups: {coarse: true, medium: true, fine: true}, split: null, generatorSize: 1024};
     writeFileSync(big, serializeMapper(LevelsMapper.random(cfg, 0)));
     const out = f('never.png');
-    expectOneLineError(await cli('mapper', 'apply', '--mapper', big, ...G, '--seed', '0', '--out', out), /mapper was trained for W\+ with 18 rows \(a 1024px generator\), the generator has 8 \(32px\)/, out);
+    expectOneLineError(await runCli('mapper', 'apply', '--mapper', big, ...G, '--seed', '0', '--out', out), /mapper was trained for W\+ with 18 rows \(a 1024px generator\), the generator has 8 \(32px\)/, {noFile: out});
     // style_dim mismatch.
     const narrow = f('narrow.safetensors');
     writeFileSync(narrow, serializeMapper(LevelsMapper.random({...cfg, styleDim: 16, nLatent: null, generatorSize: null}, 0)));
-    expectOneLineError(await cli('mapper', 'apply', '--mapper', narrow, ...G, '--out', out), /style_dim 16, the generator has style_dim 64/, out);
+    expectOneLineError(await runCli('mapper', 'apply', '--mapper', narrow, ...G, '--out', out), /style_dim 16, the generator has style_dim 64/, {noFile: out});
     const badLatent = f('bad-latent.npy');
     writeFileSync(badLatent, serializeNpy({dtype: 'float32', shape: [1, 7, 64], data: new Float32Array(7 * 64)}));
-    expectOneLineError(await cli('mapper', 'apply', '--mapper', fixturePath('mapper_tiny_weights.safetensors'), ...G, '--latent', badLatent, '--out', out), /W\+ \[N, 8, 64\] or W \[N, 64\]/, out);
+    expectOneLineError(await runCli('mapper', 'apply', '--mapper', fixturePath('mapper_tiny_weights.safetensors'), ...G, '--latent', badLatent, '--out', out), /W\+ \[N, 8, 64\] or W \[N, 64\]/, {noFile: out});
     const m = f('never.safetensors');
-    expectOneLineError(await cli('mapper', 'train', ...MODELS, '--prompt', 'x', '--out', f('m.pt')), /--out must be a \.safetensors file/);
-    expectOneLineError(await cli('mapper', 'train', ...MODELS, '--prompt', 'x', '--lambda-id', '0.1', '--out', m), /--lambda-id needs an identity network/, m);
-    expectOneLineError(await cli('mapper', 'train', ...MODELS, '--prompt', 'x', '--no-coarse', '--no-medium', '--no-fine', '--out', m), /nothing to train/, m);
-    expectOneLineError(await cli('mapper', 'train', ...MODELS, '--prompt', 'x', '--samples', '2', '--steps', '4', '--optimizer', 'adam', '--resume', f('part-ckpt.safetensors'), '--out', m), /resume checkpoint was made with other settings/, m);
-    expectOneLineError(await cli('mapper', 'train', ...MODELS, '--prompt', 'x', '--latents', badLatent, '--steps', '1', '--out', m), /training latents must be W\+ \[N, 8, 64\]/, m);
-    expectOneLineError(await cli('mapper', 'train', ...MODELS, '--prompt', 'x', '--out', path.join(tmp, 'no-such-dir', 'm.safetensors')), /does not exist/);
+    expectOneLineError(await runCli('mapper', 'train', ...MODELS, '--prompt', 'x', '--out', f('m.pt')), /--out must be a \.safetensors file/);
+    expectOneLineError(await runCli('mapper', 'train', ...MODELS, '--prompt', 'x', '--lambda-id', '0.1', '--out', m), /--lambda-id needs an identity network/, {noFile: m});
+    expectOneLineError(await runCli('mapper', 'train', ...MODELS, '--prompt', 'x', '--no-coarse', '--no-medium', '--no-fine', '--out', m), /nothing to train/, {noFile: m});
+    expectOneLineError(await runCli('mapper', 'train', ...MODELS, '--prompt', 'x', '--samples', '2', '--steps', '4', '--optimizer', 'adam', '--resume', f('part-ckpt.safetensors'), '--out', m), /resume checkpoint was made with other settings/, {noFile: m});
+    expectOneLineError(await runCli('mapper', 'train', ...MODELS, '--prompt', 'x', '--latents', badLatent, '--steps', '1', '--out', m), /training latents must be W\+ \[N, 8, 64\]/, {noFile: m});
+    expectOneLineError(await runCli('mapper', 'train', ...MODELS, '--prompt', 'x', '--out', path.join(tmp, 'no-such-dir', 'm.safetensors')), /does not exist/);
   }, 60_000);
 });
