@@ -34,14 +34,12 @@ import {input} from '../../src/engine/tensor.js';
 import {generate, sampleZ} from '../../src/generate.js';
 import type {HostTensor} from '../../src/io/host-tensor.js';
 import {serializeNpy} from '../../src/io/npy.js';
-import {clipFromBytes} from '../../src/models/clip/load.js';
-import {type CLIP, parseClipConfig} from '../../src/models/clip/model.js';
+import type {CLIP} from '../../src/models/clip/model.js';
 import {clipInputFromGenerated} from '../../src/models/clip/preprocess.js';
 import {type ClipTokenizer, loadDefaultTokenizer} from '../../src/models/clip/tokenizer.js';
-import {generatorFromBytes} from '../../src/models/load-generator.js';
 import {StyleGAN2, randomStateDict} from '../../src/models/stylegan2.js';
 import {expectAllClose} from '../helpers/allclose.js';
-import {fixtureBytes, fixtureJson} from '../helpers/fixtures.js';
+import {tinyClip, tinyG} from '../helpers/tiny-models.js';
 
 let g: StyleGAN2;
 let clip: CLIP;
@@ -54,9 +52,8 @@ const SMALL = {samples: 200, images: 2, seed: 5, batch: 16, statsBatch: 64, chun
 let full: Relevance;
 
 beforeAll(async () => {
-  g = generatorFromBytes(fixtureBytes('stylegan2_tiny_ckpt.pt'));
-  const cfg = fixtureJson<{config: Record<string, number>}>('clip_tiny.json').config;
-  clip = clipFromBytes(fixtureBytes('clip_tiny_state_dict.pt'), {config: parseClipConfig({...cfg, vision_heads: 2})});
+  g = tinyG();
+  clip = tinyClip();
   tokenizer = loadDefaultTokenizer();
   full = (await prepareRelevance(g, clip, {...SMALL, channels: [0, 24], out: path.join(tmp, 'full.safetensors')})).relevance;
 });

@@ -12,12 +12,12 @@ import {type Tensor, constant, input} from '../../src/engine/tensor.js';
 import {clipLoss, l2Loss} from '../../src/edit/losses.js';
 import {type StateDict, toFloat32} from '../../src/io/host-tensor.js';
 import {parseSafetensors} from '../../src/io/safetensors.js';
-import {clipFromBytes} from '../../src/models/clip/load.js';
-import {type CLIP, eotSelector, parseClipConfig} from '../../src/models/clip/model.js';
+import type {CLIP} from '../../src/models/clip/model.js';
 import {generatorFromBytes} from '../../src/models/load-generator.js';
 import type {StyleGAN2} from '../../src/models/stylegan2.js';
 import {expectAllClose} from '../helpers/allclose.js';
-import {fixtureBytes, fixtureJson} from '../helpers/fixtures.js';
+import {fixtureBytes} from '../helpers/fixtures.js';
+import {greyHairTextFeatures, tinyClip} from '../helpers/tiny-models.js';
 
 const fx: StateDict = parseSafetensors(fixtureBytes('gradcheck_tiny.safetensors')).tensors;
 const ref = (k: string) => toFloat32(fx.get(k)!);
@@ -38,14 +38,8 @@ let textFeatures: Tensor;
 
 beforeAll(async () => {
   g = generatorFromBytes(fixtureBytes('stylegan2_tiny_state_dict.pt'));
-  const cfg = fixtureJson<{config: Record<string, number>}>('clip_tiny.json').config;
-  clip = clipFromBytes(fixtureBytes('clip_tiny_state_dict.pt'), {config: parseClipConfig({...cfg, vision_heads: 2})});
-  const tok = input('tokens', [1, 77], 'int32');
-  const eot = input('eot', [1, 77]);
-  const p = await compile([tok, eot], [clip.encodeText(tok, eot)]);
-  const ids = fx.get('tokens')!.data as Int32Array;
-  const [t] = await p.run([ids, eotSelector(ids, 1, 77)]);
-  textFeatures = constant(t!.data as Float32Array, [1, clip.config.embedDim]);
+  clip = tinyClip();
+  textFeatures = constant(await greyHairTextFeatures(), [1, clip.config.embedDim]);
 });
 
 function noise(N: number) {

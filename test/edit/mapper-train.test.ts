@@ -1,19 +1,17 @@
 /** Ranger (hand-computed steps, lookahead, GC) and mapper training on the tiny models (loss, resume, groups, errors). */
 import {beforeAll, describe, expect, it} from 'vitest';
 import * as F from '../../src/engine/ops.js';
-import {compile} from '../../src/engine/session.js';
 import {type Tensor, input} from '../../src/engine/tensor.js';
 import {batchIndices, parseMapperCheckpoint, trainMapper} from '../../src/edit/mapper-train.js';
 import {Ranger, radamStepSize} from '../../src/edit/ranger.js';
 import {Adam} from '../../src/train/trainer.js';
 import {toFloat32} from '../../src/io/host-tensor.js';
 import {parseSafetensors} from '../../src/io/safetensors.js';
-import {clipFromBytes} from '../../src/models/clip/load.js';
-import {type CLIP, eotSelector, normalize, parseClipConfig} from '../../src/models/clip/model.js';
-import {generatorFromBytes} from '../../src/models/load-generator.js';
+import {type CLIP, normalize} from '../../src/models/clip/model.js';
 import {MapperMismatchError, mapperFromBytes, runMapper} from '../../src/models/mapper.js';
 import type {StyleGAN2} from '../../src/models/stylegan2.js';
-import {fixtureBytes, fixtureJson} from '../helpers/fixtures.js';
+import {fixtureBytes} from '../helpers/fixtures.js';
+import {greyHairTextFeatures, tinyClip, tinyG} from '../helpers/tiny-models.js';
 
 describe('Ranger', () => {
   it('uses the official defaults and the RAdam rectification threshold', () => {
@@ -122,14 +120,9 @@ let clip: CLIP;
 let text: Float32Array;
 
 beforeAll(async () => {
-  g = generatorFromBytes(fixtureBytes('stylegan2_tiny_ckpt.pt'));
-  const cfg = fixtureJson<{config: Record<string, number>}>('clip_tiny.json').config;
-  clip = clipFromBytes(fixtureBytes('clip_tiny_state_dict.pt'), {config: parseClipConfig({...cfg, vision_heads: 2})});
-  const ids = parseSafetensors(fixtureBytes('gradcheck_tiny.safetensors')).tensors.get('tokens')!.data as Int32Array;
-  const tok = input('tokens', [1, 77], 'int32');
-  const eot = input('eot', [1, 77]);
-  const [t] = await (await compile([tok, eot], [clip.encodeText(tok, eot)])).run([ids, eotSelector(ids, 1, 77)]);
-  text = t!.data as Float32Array;
+  g = tinyG();
+  clip = tinyClip();
+  text = await greyHairTextFeatures();
 });
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
