@@ -7,6 +7,7 @@ import {registerEmbed} from './embed.js';
 import {registerGenerate} from './generate.js';
 import {registerGlobal} from './global.js';
 import {registerMapper} from './mapper.js';
+import {registerModels} from './models-command.js';
 import {registerTokenize} from './tokenize.js';
 import {registerOptimize} from './optimize.js';
 import {parseIntStrict, reportError} from './util.js';
@@ -29,6 +30,7 @@ registerOptimize(program);
 registerEmbed(program);
 registerMapper(program);
 registerDemo(program);
+registerModels(program);
 
 try {
   await program.parseAsync(process.argv);
