@@ -8,15 +8,14 @@ import {serializeNpy} from '../../src/io/npy.js';
 import {parseSafetensors} from '../../src/io/safetensors.js';
 import {expectAllClose} from '../helpers/allclose.js';
 import {expectOneLineError, runCli} from '../helpers/cli.js';
-import {fixtureBytes, fixtureJson, fixturePath} from '../helpers/fixtures.js';
+import {fixtureBytes, fixturePath} from '../helpers/fixtures.js';
+import {TINY_CLIP_PATH, TINY_G_PATH, writeTinyClipConfig} from '../helpers/tiny-models.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'styleclip-clipcli-'));
 afterAll(() => rmSync(tmp, {recursive: true, force: true}));
 
-const clipConfig = path.join(tmp, 'clip_tiny_config.json');
-writeFileSync(clipConfig, JSON.stringify(fixtureJson<{config: object}>('clip_tiny.json').config));
-const CLIP = ['--clip', fixturePath('clip_tiny_state_dict.pt'), '--clip-config', clipConfig];
-const G = ['--generator', fixturePath('stylegan2_tiny_ckpt.pt')];
+const CLIP = ['--clip', TINY_CLIP_PATH, '--clip-config', writeTinyClipConfig(tmp)];
+const G = ['--generator', TINY_G_PATH];
 
 describe('styleclip embed', () => {
   it('writes text and image features and logits equal to the fixture', async () => {
@@ -44,7 +43,7 @@ describe('styleclip embed', () => {
     for (const [args, pattern] of [
       [[...CLIP, '--text', '  ', '--out', out], /--text number 1 is empty/],
       [[...CLIP, '--image', fixturePath('README.md'), '--out', out], /cannot decode image/],
-      [['--clip', fixturePath('clip_tiny_state_dict.pt'), '--text', 'x', '--out', out], /cannot infer transformer_heads/],
+      [['--clip', TINY_CLIP_PATH, '--text', 'x', '--out', out], /cannot infer transformer_heads/],
     ] as const) {
       expectOneLineError(await runCli('embed', ...args), pattern);
     }

@@ -10,29 +10,22 @@ import {parseRelevance} from '../../src/edit/global-directions.js';
 import {prepareRelevance} from '../../src/edit/global-prepare.js';
 import {parseSafetensors, serializeSafetensors} from '../../src/io/safetensors.js';
 import {serializeNpy} from '../../src/io/npy.js';
-import {clipFromBytes} from '../../src/models/clip/load.js';
-import {parseClipConfig} from '../../src/models/clip/model.js';
-import {generatorFromBytes} from '../../src/models/load-generator.js';
 import {randomStateDict} from '../../src/models/stylegan2.js';
 import {expectAllClose} from '../helpers/allclose.js';
 import {expectOneLineError, runCli} from '../helpers/cli.js';
-import {fixtureBytes, fixtureJson, fixturePath} from '../helpers/fixtures.js';
+import {TINY_CLIP_PATH, TINY_G_PATH, tinyClip, tinyG, writeTinyClipConfig} from '../helpers/tiny-models.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'styleclip-cli-global-'));
 afterAll(() => rmSync(tmp, {recursive: true, force: true}));
-const G = fixturePath('stylegan2_tiny_ckpt.pt');
-const CLIP_CKPT = fixturePath('clip_tiny_state_dict.pt');
-const CLIP_CONFIG = path.join(tmp, 'clip.json');
+const CLIP_CONFIG = writeTinyClipConfig(tmp);
 const REL = path.join(tmp, 'rel.safetensors');
 const SMALL = ['--samples', '200', '--images', '2', '--batch', '16', '--chunk', '8'];
 
 function models(): string[] {
-  return ['--generator', G, '--clip', CLIP_CKPT, '--clip-config', CLIP_CONFIG];
+  return ['--generator', TINY_G_PATH, '--clip', TINY_CLIP_PATH, '--clip-config', CLIP_CONFIG];
 }
 
 beforeAll(async () => {
-  const cfg = fixtureJson<{config: Record<string, number>}>('clip_tiny.json').config;
-  writeFileSync(CLIP_CONFIG, JSON.stringify({...cfg, vision_heads: 2}));
   const r = await runCli('global', 'prepare', ...models(), ...SMALL, '--channels', '0:16', '--out', REL, '--json');
   expect(r.code, r.stderr).toBe(0);
 });
@@ -68,9 +61,8 @@ describe('styleclip global', () => {
   });
 
   it('merge joins shards into what one run computes, and refuses gaps', async () => {
-    const g = generatorFromBytes(fixtureBytes('stylegan2_tiny_ckpt.pt'));
-    const cfg = fixtureJson<{config: Record<string, number>}>('clip_tiny.json').config;
-    const clip = clipFromBytes(fixtureBytes('clip_tiny_state_dict.pt'), {config: parseClipConfig({...cfg, vision_heads: 2})});
+    const g = tinyG();
+    const clip = tinyClip();
     const opts = {samples: 200, images: 2, batch: 16, chunkChannels: 8} as const;
     const a = path.join(tmp, 'shard-a.safetensors');
     const b = path.join(tmp, 'shard-b.safetensors');
@@ -100,11 +92,11 @@ describe('styleclip global', () => {
     writeFileSync(nanW, serializeNpy({dtype: 'float32', shape: [1, 64], data: w}));
     expectOneLineError(await runCli(...base, '--neutral', 'a', '--target', 'b', '--latent', nanW), /non-finite/, {noFile: out});
     // A relevance made for another generator.
-    const g = generatorFromBytes(fixtureBytes('stylegan2_tiny_ckpt.pt'));
+    const g = tinyG();
     const otherCfg = {...g.config, channels: {4: 16, 8: 16, 16: 16, 32: 16}};
     const other = path.join(tmp, 'other-g.safetensors');
     writeFileSync(other, serializeSafetensors(randomStateDict(otherCfg, 3)));
-    const r = await runCli('global', 'edit', '--generator', other, '--clip', CLIP_CKPT, '--clip-config', CLIP_CONFIG, '--relevance', REL, '--neutral', 'a', '--target', 'b', '--out', out);
+    const r = await runCli('global', 'edit', '--generator', other, '--clip', TINY_CLIP_PATH, '--clip-config', CLIP_CONFIG, '--relevance', REL, '--neutral', 'a', '--target', 'b', '--out', out);
     expectOneLineError(r, /prepared for another generator/, {noFile: out});
     // Bad channel ranges and a missing relevance.
     const rel2 = path.join(tmp, 'bad.safetensors');

@@ -7,19 +7,17 @@ import {afterAll, describe, expect, it} from 'vitest';
 import {toFloat32} from '../../src/io/host-tensor.js';
 import {parseNpy, serializeNpy} from '../../src/io/npy.js';
 import {parseSafetensors} from '../../src/io/safetensors.js';
-import {generatorFromBytes} from '../../src/models/load-generator.js';
 import {LevelsMapper, mapperFromBytes, runMapper, serializeMapper} from '../../src/models/mapper.js';
 import {sampleZ, toWPlus} from '../../src/generate.js';
 import {expectAllClose} from '../helpers/allclose.js';
 import {expectOneLineError, runCli} from '../helpers/cli.js';
-import {fixtureBytes, fixtureJson, fixturePath} from '../helpers/fixtures.js';
+import {fixturePath} from '../helpers/fixtures.js';
+import {TINY_CLIP_PATH, TINY_G_PATH, tinyG, writeTinyClipConfig} from '../helpers/tiny-models.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'styleclip-mapper-cli-'));
 afterAll(() => rmSync(tmp, {recursive: true, force: true}));
-const clipConfig = path.join(tmp, 'clip_tiny_config.json');
-writeFileSync(clipConfig, JSON.stringify({...fixtureJson<{config: object}>('clip_tiny.json').config, vision_heads: 2}));
-const G = ['--generator', fixturePath('stylegan2_tiny_ckpt.pt')];
-const MODELS = [...G, '--clip', fixturePath('clip_tiny_state_dict.pt'), '--clip-config', clipConfig];
+const G = ['--generator', TINY_G_PATH];
+const MODELS = [...G, '--clip', TINY_CLIP_PATH, '--clip-config', writeTinyClipConfig(tmp)];
 
 const f = (name: string) => path.join(tmp, name);
 
@@ -58,7 +56,7 @@ describe('styleclip mapper', () => {
     const wHat = parseNpy(readFileSync(wOut));
     expect(wHat.shape).toEqual([2, 8, 64]);
     // ŵ is the mapper applied to the seed's W+ (z at ψ 0.7), computed here in-process.
-    const g = generatorFromBytes(fixtureBytes('stylegan2_tiny_ckpt.pt'));
+    const g = tinyG();
     const w0 = await toWPlus(g, sampleZ(g, 2, 5), 'z', 0.7);
     const want = await runMapper(mapperFromBytes(readFileSync(full)), w0);
     expectAllClose(toFloat32(wHat), toFloat32(want.wHat), {atol: 1e-6, what: 'saved ŵ'});

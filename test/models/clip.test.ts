@@ -14,11 +14,11 @@ import {clipFromBytes, hfToOpenai} from '../../src/models/clip/load.js';
 import {CLIP, type ClipConfig, eotSelector, expectedClipStateDict, inferClipConfig, normalize, parseClipConfig} from '../../src/models/clip/model.js';
 import {expectAllClose} from '../helpers/allclose.js';
 import {fixtureBytes, fixtureJson} from '../helpers/fixtures.js';
+import {tinyClipConfig, tinyClipConfigJson} from '../helpers/tiny-models.js';
 
 const io: StateDict = parseSafetensors(fixtureBytes('clip_tiny_io.safetensors')).tensors;
 const ref = (k: string) => toFloat32(io.get(k)!);
-const manifest = fixtureJson<{config: Record<string, number>}>('clip_tiny.json');
-const tinyConfig = parseClipConfig({...manifest.config, vision_heads: 2});
+const tinyConfig = tinyClipConfig();
 const hfConfig = fixtureJson('clip_tiny_hf_config.json');
 
 async function runClip(clip: CLIP) {
@@ -82,7 +82,7 @@ describe('tiny CLIP parity', () => {
 
   it('a config in the safetensors __metadata__ replaces the explicit one', async () => {
     const sd = parseSafetensors(fixtureBytes('clip_tiny_weights.safetensors')).tensors;
-    const bytes = serializeSafetensors(sd, {config: JSON.stringify({...manifest.config, vision_heads: 2})});
+    const bytes = serializeSafetensors(sd, {config: JSON.stringify(tinyClipConfigJson())});
     expectParity(await runClip(clipFromBytes(bytes)));
   });
 

@@ -16,6 +16,7 @@ import {StyleGAN2, expectedStateDict, inferConfig, randomStateDict, standardConf
 import {modulatedConv2d, modulatedConv2dRef, upfirdn2d, upfirdn2dRef, makeKernel} from '../../src/nn/conv.js';
 import {expectAllClose} from '../helpers/allclose.js';
 import {fixtureBytes, fixtureJson} from '../helpers/fixtures.js';
+import {tinyG} from '../helpers/tiny-models.js';
 
 const io: StateDict = parseSafetensors(fixtureBytes('stylegan2_tiny_io.safetensors')).tensors;
 const ref = (k: string): Float32Array => {
@@ -103,7 +104,7 @@ function torchSd(file: string): StateDict {
 
 describe('StyleGAN2 debug intermediates (img_wplus case)', () => {
   it('matches every dbg.* tensor', async () => {
-    const g = generatorFromBytes(fixtureBytes('stylegan2_tiny_ckpt.pt'));
+    const g = tinyG();
     const z = input('z', [2, 64]);
     const mapTaps = new Map<string, Tensor>();
     g.mapping(z, mapTaps);
@@ -124,7 +125,7 @@ describe('StyleGAN2 debug intermediates (img_wplus case)', () => {
   });
 
   it('uses the checkpoint noise buffers for noise "const"', () => {
-    const g = generatorFromBytes(fixtureBytes('stylegan2_tiny_ckpt.pt'));
+    const g = tinyG();
     const arrays = g.noiseArrays('const', 1);
     arrays.forEach((a, i) => expectAllClose(a, ref(`noise_${i}`), {what: `noise_${i}`}));
   });
@@ -132,7 +133,7 @@ describe('StyleGAN2 debug intermediates (img_wplus case)', () => {
 
 describe('StyleGAN2 noise modes', () => {
   it('zero and seeded random noise change the image; the same seed reproduces it', async () => {
-    const g = generatorFromBytes(fixtureBytes('stylegan2_tiny_ckpt.pt'));
+    const g = tinyG();
     const wp: HostTensor = {dtype: 'float32', shape: [2, 8, 64], data: ref('w_plus_input')};
     const c = (await generate(g, {latent: wp, space: 'w+', noise: 'const'})).image;
     const z0 = (await generate(g, {latent: wp, space: 'w+', noise: 'zero'})).image;
