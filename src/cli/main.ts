@@ -18,6 +18,12 @@ const program = new Command('styleclip')
   .option('--threads <n>', 'CPU threads for ONNX Runtime (default: all cores)', parseIntStrict('--threads', {min: 1}))
   .exitOverride();
 
+// Output piped into a reader that closes early (`styleclip models | head`) is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 program.hook('preAction', (cmd) => {
   const threads = cmd.opts().threads as number | undefined;
   if (threads) configureEngine({threads});
