@@ -108,7 +108,7 @@ async function main(): Promise<void> {
       const td = performance.now();
       const b = trainingBatch(s, opts, tok, compact);
       dataSeconds += (performance.now() - td) / 1000;
-      return [b.images, b.tokens as unknown as Float32Array, b.eot];
+      return [b.images, b.tokens as unknown as Float32Array, b.eot, b.imageTargets, b.textTargets];
     },
     checkpoint: {file: ckFile, every, meta},
     onStep: ({step: s, loss, metrics, lr}) => {

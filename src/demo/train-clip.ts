@@ -28,7 +28,7 @@ import {IMAGENET_TEMPLATES, STYLECLIP_TEMPLATES, normalizeVec} from '../models/c
 import type {ClipTokenizer} from '../models/clip/tokenizer.js';
 import {Adam, type AdamOptions, Params, compileStep} from '../train/trainer.js';
 import {
-  type AttributeName, type FaceAttributes, attributeNames, attributeValues, editTargets, isAttributeVisible, sampleAttributes,
+  type AttributeName, type FaceAttributes, attributeNames, attributeValues, editTargets, isAttributeVisible, sampleAttributes, valuePhrases,
 } from './attributes.js';
 import {caption, neutralPrompt, promptFor} from './captions.js';
 import {renderBatch, renderFaceTensor} from './render.js';
@@ -52,19 +52,25 @@ export interface ToonClipTrainOptions {
   promptProb: number;
   /** Padded text length used in training (≤ contextLength). */
   textLength: number;
+  /**
+   * 'multi': every caption in the batch that is true of an image counts as a positive for it (targets spread
+   * evenly over them, both directions); 'diagonal': CLIP's one-positive InfoNCE.
+   */
+  positives: 'multi' | 'diagonal';
 }
 
 export const DEFAULT_TRAIN_OPTIONS: Readonly<ToonClipTrainOptions> = Object.freeze({
   seed: 1,
-  steps: 1200,
+  steps: 1100,
   batch: 64,
   lr: 1e-3,
   warmup: 100,
   minLrFraction: 0.05,
   weightDecay: 0.1,
   templateProb: 0.3,
-  promptProb: 0.15,
+  promptProb: 0.3,
   textLength: 32,
+  positives: 'multi',
 });
 
 /** CLIP's initial temperature 0.07 and its cap exp(·) ≤ 100. */
@@ -108,10 +114,18 @@ export interface TrainingBatch {
   eot: Float32Array;
   texts: string[];
   attributes: FaceAttributes[];
+  /** [B, B] targets of image i over texts j (rows sum to 1). */
+  imageTargets: Float32Array;
+  /** [B, B] targets of text j over images i (columns sum to 1). */
+  textTargets: Float32Array;
 }
 
 /** One caption for a face: grammar caption or canonical prompt, maybe in a template, fitting in `maxTokens`. */
 export function trainingCaption(attrs: FaceAttributes, rng: Rng, tok: ClipTokenizer, maxTokens: number, opts: Pick<ToonClipTrainOptions, 'templateProb' | 'promptProb'>): string {
+  return trainingCaptionParts(attrs, rng, tok, maxTokens, opts).text;
+}
+
+function trainingCaptionParts(attrs: FaceAttributes, rng: Rng, tok: ClipTokenizer, maxTokens: number, opts: Pick<ToonClipTrainOptions, 'templateProb' | 'promptProb'>): {text: string; plain: string} {
   for (;;) {
     let text: string;
     if (rng.bool(opts.promptProb)) {
@@ -122,9 +136,9 @@ export function trainingCaption(attrs: FaceAttributes, rng: Rng, tok: ClipTokeni
     }
     if (rng.bool(opts.templateProb)) {
       const wrapped = rng.choice(IMAGENET_TEMPLATES).replace('{}', text);
-      if (tok.encode(wrapped).length + 2 <= maxTokens) return wrapped;
+      if (tok.encode(wrapped).length + 2 <= maxTokens) return {text: wrapped, plain: text};
     }
-    if (tok.encode(text).length + 2 <= maxTokens) return text;
+    if (tok.encode(text).length + 2 <= maxTokens) return {text, plain: text};
     // Too long (rare): draw another caption from the same stream.
   }
 }
@@ -136,11 +150,13 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
   const batchSeed = trainBatchSeed(opts.seed, step);
   const {images, attributes} = renderBatch(B, batchSeed, size);
   const texts: string[] = [];
+  const constraints: CaptionConstraints[] = [];
   const raw = new Int32Array(B * L);
   attributes.forEach((attrs, i) => {
     const rng = new Rng(hashSeed(batchSeed, i, 0xca9));
-    const text = trainingCaption(attrs, rng, tok, L, opts);
+    const {text, plain} = trainingCaptionParts(attrs, rng, tok, L, opts);
     texts.push(text);
+    constraints.push(captionConstraints(plain));
     raw.set(tok.tokenize([text], {contextLength: L}), i * L);
   });
   const eot = eotSelector(raw, B, L);
@@ -150,7 +166,76 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
     if (c === undefined) throw new StyleclipError(`internal: token ${id} of '${texts[Math.floor(k / L)]}' is not in the training vocabulary`);
     tokens[k] = c;
   });
-  return {images, tokens, eot, texts, attributes};
+  // match[i][j]: caption j is true of image i (always on the diagonal).
+  const match = new Float32Array(B * B);
+  for (let i = 0; i < B; i++) {
+    for (let j = 0; j < B; j++) match[i * B + j] = i === j || (opts.positives === 'multi' && satisfies(attributes[i]!, constraints[j]!)) ? 1 : 0;
+  }
+  const imageTargets = new Float32Array(B * B);
+  const textTargets = new Float32Array(B * B);
+  for (let i = 0; i < B; i++) {
+    let r = 0;
+    let c = 0;
+    for (let j = 0; j < B; j++) [r, c] = [r + match[i * B + j]!, c + match[j * B + i]!];
+    for (let j = 0; j < B; j++) {
+      imageTargets[i * B + j] = match[i * B + j]! / r;
+      textTargets[j * B + i] = match[j * B + i]! / c;
+    }
+  }
+  return {images, tokens, eot, texts, attributes, imageTargets, textTargets};
+}
+
+/** What a caption says: attribute -> the values it allows ('not none' for "man", which implies facial hair). */
+export type CaptionConstraints = Map<AttributeName, Set<string>>;
+
+/**
+ * Read back what a grammar caption or promptFor prompt says about the face (the caption grammar is designed to
+ * be parsed without ambiguity; this mirrors the parser the demo-world tests check captions with).
+ */
+export function captionConstraints(text: string): CaptionConstraints {
+  const found: CaptionConstraints = new Map();
+  const add = (a: AttributeName, v: string): void => {
+    if (!found.has(a)) found.set(a, new Set());
+    found.get(a)!.add(v);
+  };
+  const has = (re: string): boolean => new RegExp(`(^|[^\\w-])${re}($|[^\\w-])`).test(text);
+  const nouns: Partial<Record<AttributeName, string>> = {
+    hairColor: '(hair|mohawk|mohican|bob|bob cut|bob haircut)', skinTone: 'skin', eyeColor: 'eyes', background: '(background|backdrop)',
+  };
+  for (const [a, noun] of Object.entries(nouns) as [AttributeName, string][]) {
+    for (const v of attributeValues(a)) for (const p of valuePhrases(a, v as never)) if (has(`${p} ${noun}`)) add(a, v);
+  }
+  const styleWords: Record<string, string[]> = {
+    short: ['short', 'cropped'], long: ['long', 'shoulder-length'], curly: ['curly', 'frizzy'], bob: ['bob'], mohawk: ['mohawk', 'mohican'],
+    bald: ['bald', 'shaved head', 'no hair'],
+  };
+  for (const [v, ws] of Object.entries(styleWords)) for (const w of ws) if (has(w)) add('hairStyle', v);
+  if (has('no glasses')) add('glasses', 'none');
+  if (has('(sunglasses|dark glasses|shades)')) add('glasses', 'sunglasses');
+  if (/(^|[^\w-])(?<!no |dark )(glasses|eyeglasses|spectacles)/.test(text.replace(/round glasses/g, 'glasses'))) add('glasses', 'round');
+  if (has('(clean-shaven|no beard)')) add('beard', 'none');
+  if (has('(full beard|bushy beard|a beard)')) add('beard', 'full');
+  if (has('goatee')) add('beard', 'goatee');
+  if (has('(moustache|mustache)')) add('beard', 'moustache');
+  if (has('man')) add('beard', 'not none');
+  if (has('(smiling|happy|grinning|smile|big smile|grin)')) add('mouth', 'smiling');
+  if (has('(surprised|shocked|open-mouthed|open mouth)')) add('mouth', 'surprised');
+  if (has('(neutral expression|closed mouth|serious expression)')) add('mouth', 'neutral');
+  if (has('no lipstick')) add('lipstick', 'none');
+  if (has('(red|bright red) lipstick')) add('lipstick', 'red');
+  if (has('pink lipstick')) add('lipstick', 'pink');
+  return found;
+}
+
+/** Whether a face fits every constraint of a caption (a mentioned attribute must also be visible). */
+export function satisfies(attrs: FaceAttributes, c: CaptionConstraints): boolean {
+  for (const [a, values] of c) {
+    if (!isAttributeVisible(attrs, a)) return false;
+    for (const v of values) {
+      if (v === 'not none' ? attrs[a] === 'none' : attrs[a] !== v) return false;
+    }
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -276,25 +361,25 @@ function logSoftmax(x: Tensor, axis: number): Tensor {
   return F.sub(z, F.log(F.sum(F.exp(z), [axis], true)));
 }
 
-/** The CLIP loss graph for one batch: symmetric InfoNCE, in-batch accuracies and the temperature. */
-export function contrastiveLoss(clip: CLIP, logitScaleParam: Tensor, images: Tensor, tokens: Tensor, eot: Tensor): {loss: Tensor; metrics: Record<string, Tensor>} {
-  const B = images.shape[0]!;
+/**
+ * The CLIP loss graph for one batch: InfoNCE in both directions against target distributions ([B,B], image i ×
+ * text j; the identity gives CLIP's loss), in-batch accuracies (the top text/image is a positive) and the
+ * temperature.
+ */
+export function contrastiveLoss(clip: CLIP, logitScaleParam: Tensor, images: Tensor, tokens: Tensor, eot: Tensor, imageTargets: Tensor, textTargets: Tensor): {loss: Tensor; metrics: Record<string, Tensor>} {
   const R = clip.config.imageResolution;
   const fi = normalize(clip.encodeImage(clipInputFromGenerated(images, R, 'normalized'))); // [B,E]
   const ft = normalize(clip.encodeText(tokens, eot)); // [B,E]
   const scale = F.exp(F.minimum(logitScaleParam, LOGIT_SCALE_MAX));
   const logits = F.mul(F.matmul(fi, F.transpose(ft, [1, 0])), scale); // [B,B] image i × text j
-  const eye = new Float32Array(B * B);
-  for (let i = 0; i < B; i++) eye[i * B + i] = 1;
-  const I = constant(eye, [B, B]);
-  const diag = (m: Tensor, axis: number) => F.sum(F.mul(m, I), [axis]); // [B]
-  const lossI = F.neg(F.mean(diag(logSoftmax(logits, 1), 1)));
-  const lossT = F.neg(F.mean(diag(logSoftmax(logits, 0), 0)));
+  const lossI = F.neg(F.mean(F.sum(F.mul(logSoftmax(logits, 1), imageTargets), [1])));
+  const lossT = F.neg(F.mean(F.sum(F.mul(logSoftmax(logits, 0), textTargets), [0])));
   const loss = F.mul(F.add(lossI, lossT), 0.5);
-  const pos = diag(logits, 1);
-  const accI = F.mean(F.cast(F.greaterOrEqual(pos, F.max(logits, [1])), 'float32'));
-  const accT = F.mean(F.cast(F.greaterOrEqual(pos, F.max(logits, [0])), 'float32'));
-  return {loss, metrics: {acc_i2t: accI, acc_t2i: accT, scale: F.reshape(scale, [])}};
+  const hit = (axis: number, targets: Tensor) => {
+    const top = F.cast(F.greaterOrEqual(logits, F.max(logits, [axis], true)), 'float32');
+    return F.mean(F.minimum(F.sum(F.mul(top, F.cast(F.greater(targets, 0), 'float32')), [axis]), 1));
+  };
+  return {loss, metrics: {acc_i2t: hit(1, imageTargets), acc_t2i: hit(0, textTargets), scale: F.reshape(scale, [])}};
 }
 
 /** Compile the training step for a config and batch geometry. */
@@ -304,6 +389,8 @@ export async function compileToonClipStep(cfg: ClipConfig, params: Params, B: nu
     const images = input('images', [B, 3, cfg.imageResolution, cfg.imageResolution]);
     const tokens = input('tokens', [B, textLength], 'int32');
     const eot = input('eot', [B, textLength]);
+    const imageTargets = input('image_targets', [B, B]);
+    const textTargets = input('text_targets', [B, B]);
     const map = new Map<string, Tensor>();
     for (const n of params.names) {
       if (n === COMPACT_KEY) map.set('token_embedding.weight', params.get(n));
@@ -311,8 +398,8 @@ export async function compileToonClipStep(cfg: ClipConfig, params: Params, B: nu
       else map.set(n, params.get(n));
     }
     const clip = CLIP.withParams({...cfg, contextLength: textLength}, map);
-    const {loss, metrics} = contrastiveLoss(clip, params.get('logit_scale'), images, tokens, eot);
-    return {loss, metrics, dataInputs: [images, tokens, eot]};
+    const {loss, metrics} = contrastiveLoss(clip, params.get('logit_scale'), images, tokens, eot, imageTargets, textTargets);
+    return {loss, metrics, dataInputs: [images, tokens, eot, imageTargets, textTargets]};
   });
 }
 
