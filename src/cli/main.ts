@@ -10,6 +10,7 @@ import {registerMapper} from './mapper.js';
 import {registerModels} from './models-command.js';
 import {registerTokenize} from './tokenize.js';
 import {registerOptimize} from './optimize.js';
+import {registerServe} from './serve.js';
 import {parseIntStrict, reportError} from './util.js';
 
 const program = new Command('styleclip')
@@ -36,6 +37,7 @@ registerOptimize(program);
 registerEmbed(program);
 registerMapper(program);
 registerDemo(program);
+registerServe(program);
 registerModels(program);
 
 try {

@@ -1,0 +1,107 @@
+/**
+ * The models one web-app server works with: a generator, a CLIP with its tokenizer, and optionally a global-
+ * direction relevance file and a directory of trained mappers. Loaded once at start-up; the routes only read it.
+ */
+import {existsSync, readdirSync} from 'node:fs';
+import path from 'node:path';
+import {demoAssetPath, demoMapperDir} from '../demo/assets.js';
+import {StyleclipError} from '../errors.js';
+import {GlobalEditor, type Relevance, verifyGeneratorProbe} from '../edit/global-directions.js';
+import {loadRelevance} from '../edit/global-prepare.js';
+import {readBytes} from '../io/files.js';
+import {loadClip} from '../models/clip/load.js';
+import type {CLIP} from '../models/clip/model.js';
+import type {TextTokenizer} from '../models/clip/encode.js';
+import {loadDefaultTokenizer} from '../models/clip/tokenizer.js';
+import {loadGenerator} from '../models/load-generator.js';
+import {type LevelsMapper, mapperFromBytes} from '../models/mapper.js';
+import type {StyleGAN2} from '../models/stylegan2.js';
+
+export interface ModelBundle {
+  /** Shown in the UI and /api/info ('demo', a file name, 'tiny fixtures', …). */
+  name: string;
+  g: StyleGAN2;
+  clip: CLIP;
+  tokenizer: TextTokenizer;
+  /** Global directions; null disables the panel. */
+  relevance: Relevance | null;
+  /** Trained mappers by name (file stem); the server adds the ones it trains. */
+  mappers: Map<string, LevelsMapper>;
+}
+
+export interface BundleFiles {
+  generator: string;
+  clip: string;
+  clipConfig?: string;
+  relevance?: string;
+  /** A directory of mapper .safetensors / .pt files. */
+  mappers?: string;
+  name?: string;
+}
+
+/** Mapper names: file stems made of safe characters only (they become URL path segments and select options). */
+const MAPPER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** Load the mappers of a directory that fit the generator; files that do not load are reported and skipped. */
+export function loadMapperDir(dir: string, g: StyleGAN2, warn: (msg: string) => void = () => {}): Map<string, LevelsMapper> {
+  const out = new Map<string, LevelsMapper>();
+  if (!existsSync(dir)) return out;
+  for (const f of readdirSync(dir).sort()) {
+    const ext = ['.safetensors', '.pt'].find((e) => f.endsWith(e));
+    if (!ext) continue;
+    const name = f.slice(0, -ext.length);
+    if (!MAPPER_NAME_RE.test(name) || out.has(name)) continue;
+    try {
+      const m = mapperFromBytes(readBytes(path.join(dir, f), 'mapper file'), `mapper file '${f}'`);
+      m.checkGenerator({nLatent: g.nLatent, styleDim: g.config.styleDim, size: g.config.size});
+      out.set(name, m);
+    } catch (e) {
+      warn(`skipping mapper ${f}: ${(e as Error).message}`);
+    }
+  }
+  return out;
+}
+
+/** Check that a relevance file belongs to this generator/CLIP pair (fingerprint + probe), as `global edit` does. */
+export async function checkRelevance(g: StyleGAN2, clip: CLIP, tokenizer: TextTokenizer, rel: Relevance, what: string): Promise<void> {
+  await verifyGeneratorProbe(g, rel, what);
+  new GlobalEditor(g, clip, tokenizer, rel); // throws on a CLIP-space mismatch
+}
+
+/** Load a bundle from files. */
+export async function loadBundle(files: BundleFiles, warn: (msg: string) => void = () => {}): Promise<ModelBundle> {
+  const g = loadGenerator(files.generator);
+  const clip = loadClip(files.clip, files.clipConfig ? {configPath: files.clipConfig} : {});
+  const tokenizer = loadDefaultTokenizer();
+  let relevance: Relevance | null = null;
+  if (files.relevance) {
+    relevance = loadRelevance(files.relevance);
+    await checkRelevance(g, clip, tokenizer, relevance, `relevance file '${files.relevance}'`);
+  }
+  const mappers = files.mappers ? loadMapperDir(files.mappers, g, warn) : new Map<string, LevelsMapper>();
+  return {name: files.name ?? path.basename(files.generator), g, clip, tokenizer, relevance, mappers};
+}
+
+/**
+ * The shipped demo models (assets/demo): generator and ToonCLIP are required; the relevance file and the
+ * mappers are used when present.
+ */
+export function demoBundleFiles(overrides: Partial<BundleFiles> = {}): BundleFiles {
+  const optional = (name: 'relevance') => {
+    try {
+      return demoAssetPath(name);
+    } catch (e) {
+      if (e instanceof StyleclipError) return undefined;
+      throw e;
+    }
+  };
+  const rel = overrides.relevance ?? optional('relevance');
+  return {
+    name: 'demo',
+    generator: overrides.generator ?? demoAssetPath('generator'),
+    clip: overrides.clip ?? demoAssetPath('clip'),
+    ...(overrides.clipConfig ? {clipConfig: overrides.clipConfig} : {}),
+    ...(rel ? {relevance: rel} : {}),
+    mappers: overrides.mappers ?? demoMapperDir(),
+  };
+}
