@@ -19,12 +19,15 @@ import {configureEngine} from '../src/engine/session.js';
 const {values} = parseArgs({
   options: {
     out: {type: 'string', default: 'assets/demo/generator.safetensors'},
-    steps: {type: 'string', default: '5000'},
+    steps: {type: 'string', default: '4000'},
     batch: {type: 'string', default: '16'},
-    lr: {type: 'string', default: '0.002'},
+    lr: {type: 'string', default: '0.005'},
+    'rgb-init': {type: 'string', default: '0.1'},
     seed: {type: 'string', default: '1'},
     checkpoint: {type: 'string', default: '.train/toongan.ckpt.safetensors'},
     threads: {type: 'string', default: '1'},
+    'mapping-lr-mul': {type: 'string', default: '100'},
+    mse: {type: 'string', default: '1'},
     'max-minutes': {type: 'string'},
     eval: {type: 'string', default: '1000'},
     'export-only': {type: 'boolean', default: false},
@@ -60,6 +63,9 @@ if (values['export-only']) {
     seed: num('seed', values.seed)!,
     checkpoint: values.checkpoint!,
     config: toonGanConfig,
+    mappingLrMul: num('mapping-lr-mul', values['mapping-lr-mul'])!,
+    mseWeight: num('mse', values.mse)!,
+    rgbInit: num('rgb-init', values['rgb-init'])!,
     maxSeconds: maxMin === undefined ? undefined : maxMin * 60,
   });
   console.log(`training ${r.finished ? 'finished' : 'paused'} at step ${r.step} after ${secs()} s`);

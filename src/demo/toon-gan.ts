@@ -11,7 +11,11 @@
  *                 schema probabilities (so samples follow the renderer's attribute distribution);
  *   - z'[9..40] → the renderer's jitter uniforms (pose, face shape, feature placement, colours), in its slot
  *                 order; the rotation takes one dimension as an exact normal (Box–Muller pair set so that
- *                 angle = 0.04·Φ⁻¹(q)); the curl-texture hash seed is fixed (a hash is not learnable);
+ *                 angle = 0.04·Φ⁻¹(q)); the curl-texture hash seed is fixed (a hash is not learnable).
+ *                 Geometric slots (pose, face shape, feature placement, hair shape; slots 0–18) are narrowed
+ *                 to GEOMETRY_RANGE of their range around the middle (u = ½ + GEOMETRY_RANGE·(q − ½)): a small
+ *                 generator trained for an hour on one core cannot resolve ±2 px of pose jitter and only
+ *                 blurs it, while colours and attributes are what edits act on. Colour jitter keeps its range;
  *   - z'[41..]  → unused (G learns to ignore them).
  * One dimension per attribute makes the attributes independent, axis-aligned factors of z, which the mapping
  * network carries into W.
@@ -26,7 +30,7 @@ import {type AttributeName, type FaceAttributes, attributeNames, attributeSchema
 import {JITTER_UNIFORMS, jitterSlots, renderFaceTensor} from './render.js';
 
 /** Version tag of the latent decoding; stored in the asset's metadata. */
-export const LATENT_DECODING_VERSION = 'toongan-decode-v1';
+export const LATENT_DECODING_VERSION = 'toongan-decode-v2';
 
 /** ToonGAN's architecture: 64 px, style_dim 64, 4 mapping layers, modest channels. */
 export const toonGanConfig: StyleGAN2Config = {
@@ -43,6 +47,10 @@ export const ATTRIBUTE_DIMS: Readonly<Record<AttributeName, number>> = Object.fr
 export const FIRST_JITTER_DIM = attributeNames.length;
 /** Jitter slots fed from z (all but the rotation's second Box–Muller uniform and the texture seed). */
 const JITTER_FROM_Z = Array.from({length: JITTER_UNIFORMS}, (_, k) => k).filter((k) => k !== jitterSlots.angleV && k !== jitterSlots.textureSeed);
+/** Fraction of the renderer's geometric jitter range kept (slots before the colour jitter). */
+export const GEOMETRY_RANGE = 0.3;
+const LAST_GEOMETRY_SLOT = 18;
+
 /** Number of z dimensions the decoding reads. */
 export const USED_DIMS = FIRST_JITTER_DIM + JITTER_FROM_Z.length;
 
@@ -137,10 +145,10 @@ export function decodeLatent(z: ArrayLike<number>, D = z.length): DecodedLatent 
     const u = q(FIRST_JITTER_DIM + j);
     if (slot === jitterSlots.angleU) {
       // normal() = √(−2 ln(1 − u))·cos(2πv): |g| from u, the sign from v ∈ {0, ½}.
-      const g = normalQuantile(Math.min(1 - 1e-12, Math.max(1e-12, u)));
+      const g = GEOMETRY_RANGE * normalQuantile(Math.min(1 - 1e-12, Math.max(1e-12, u)));
       jitter[slot] = -Math.expm1(-(g * g) / 2);
       jitter[jitterSlots.angleV] = g < 0 ? 0.5 : 0;
-    } else jitter[slot] = u;
+    } else jitter[slot] = slot <= LAST_GEOMETRY_SLOT ? 0.5 + GEOMETRY_RANGE * (u - 0.5) : u;
   });
   jitter[jitterSlots.textureSeed] = 0.5;
   return {attributes: attrs as FaceAttributes, jitter};

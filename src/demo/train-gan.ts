@@ -22,21 +22,26 @@ import {avgPool2d} from '../nn/functional.js';
 import {Adam, Params, loadCheckpoint, restore, saveCheckpoint} from '../train/trainer.js';
 import {type AttributeName, attributeNames, attributeSchema, isAttributeVisible} from './attributes.js';
 import {hashSeed} from './rng.js';
-import {LATENT_DECODING_VERSION, USED_DIMS, decodeLatent, renderLatents, toonGanConfig} from './toon-gan.js';
+import {GEOMETRY_RANGE, LATENT_DECODING_VERSION, USED_DIMS, decodeLatent, renderLatents, toonGanConfig} from './toon-gan.js';
 
 /** Keys that are not trained: FIR kernels (fixed), noise strengths (0: renders have no stochastic detail), noise buffers. */
 function isTrainable(key: string): boolean {
   return !key.endsWith('.kernel') && !key.endsWith('noise.weight') && !key.startsWith('noises.');
 }
 
-/** Initial parameters (rosinality init: EqualLinear weights N(0,1)/lr_mul, conv weights N(0,1), modulation bias 1). */
-export function initialParams(cfg: StyleGAN2Config, seed: number): Params {
+/**
+ * Initial parameters (rosinality init: EqualLinear weights N(0,1)/lr_mul, conv weights N(0,1), modulation bias 1),
+ * except the ToRGB weights, scaled by `rgbInit`: a small output layer starts the generator at a flat grey
+ * instead of random colour blobs that a regression spends its first thousand steps unlearning.
+ */
+export function initialParams(cfg: StyleGAN2Config, seed: number, rgbInit = 1): Params {
   const sd = randomStateDict(cfg, seed);
   const entries: [string, {shape: number[]; data: Float32Array}][] = [];
   for (const [k, t] of sd) {
     if (!isTrainable(k)) continue;
     const data = t.data as Float32Array;
     if (/^style\.\d+\.weight$/.test(k)) for (let i = 0; i < data.length; i++) data[i]! /= cfg.lrMlp;
+    if (/^to_rgbs?[.\d]*\.conv\.weight$/.test(k)) for (let i = 0; i < data.length; i++) data[i]! *= rgbInit;
     entries.push([k, {shape: t.shape, data}]);
   }
   return new Params(entries);
@@ -94,7 +99,11 @@ export interface TrainGanOptions {
   log?: (line: string) => void;
   config?: StyleGAN2Config;
   /** Stop (with a checkpoint) after this many seconds; the run can be resumed. */
-  maxSeconds?: number;
+  maxSeconds?: number | undefined;
+  /** Scale of the ToRGB weights at initialisation. */
+  rgbInit?: number;
+  /** Weight of an added MSE term (strong gradients on large colour errors early on). */
+  mseWeight?: number;
 }
 
 /** Learning rate: linear warm-up over 200 steps, constant to half-way, then cosine down to 10%. */
@@ -106,14 +115,15 @@ export function lrAt(step: number, total: number, base: number): number {
 }
 
 /** Build and compile the training step: [params…, z, target] → [loss, l1, l1_4, grads…]. */
-async function compileTrainStep(cfg: StyleGAN2Config, params: Params, N: number) {
+async function compileTrainStep(cfg: StyleGAN2Config, params: Params, N: number, mseWeight: number) {
   const g = generatorFromParams(cfg, params);
   const z = input('z', [N, cfg.styleDim]);
   const target = input('target', [N, 3, cfg.size, cfg.size]);
   const img = forward(g, z);
   const l1 = F.mean(F.abs(F.sub(img, target)));
   const l14 = F.mean(F.abs(F.sub(avgPool2d(img, 4), avgPool2d(target, 4))));
-  const loss = F.add(l1, F.mul(l14, 0.5));
+  let loss = F.add(l1, F.mul(l14, 0.5));
+  if (mseWeight > 0) loss = F.add(loss, F.mul(F.mean(F.square(F.sub(img, target))), mseWeight));
   const wrt = params.names.map((n) => params.get(n));
   const {grad} = await import('../engine/autodiff.js');
   const grads = grad(loss, wrt);
@@ -198,7 +208,7 @@ export function writeGeneratorAsset(file: string, cfg: StyleGAN2Config, params: 
     latent_decoding: LATENT_DECODING_VERSION,
     latent_decoding_doc:
       `z' = PixelNorm(z); q_i = CDF of a sqrt(D)-scaled uniform-sphere coordinate at z'_i; z'[0..8] -> attributes (${attributeNames.join(', ')}) by the schema's cumulative probabilities; ` +
-      `z'[9..${USED_DIMS - 1}] -> renderer jitter slots (rotation = 0.04*Phi^-1(q), curl texture seed fixed); z'[${USED_DIMS}..] unused`,
+      `z'[9..${USED_DIMS - 1}] -> renderer jitter slots (geometric slots 0-18 narrowed to ${GEOMETRY_RANGE} of their range around the middle, rotation = 0.04*${GEOMETRY_RANGE}*Phi^-1(q), curl texture seed fixed); z'[${USED_DIMS}..] unused`,
     config: JSON.stringify(cfg),
     ...meta,
   });
@@ -217,10 +227,10 @@ function fmtTime(s: number): string {
 /** Train (or resume) ToonGAN; writes the asset when `steps` is reached. Returns whether it finished. */
 export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: boolean; step: number}> {
   const cfg = opts.config ?? toonGanConfig;
-  const {steps, batch: N = 16, lr = 0.002, mappingLrMul = 30, seed = 1, checkpointSeconds = 180, sampleEvery = 250, avgSamples = 10000} = opts;
+  const {steps, batch: N = 16, lr = 0.002, mappingLrMul = 100, seed = 1, checkpointSeconds = 180, sampleEvery = 250, avgSamples = 10000, mseWeight = 1, rgbInit = 0.1} = opts;
   const log = opts.log ?? ((l: string) => console.log(l));
   const D = cfg.styleDim;
-  const params = initialParams(cfg, seed);
+  const params = initialParams(cfg, seed, rgbInit);
   const adam = new Adam(params.values.map((v) => v.length), {betas: [0.9, 0.99]});
   const isMapping = params.names.map((n) => n.startsWith('style.'));
   const maskSynth = isMapping.map((m) => !m);
@@ -231,9 +241,9 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
     start = ck.step;
     log(`resumed from ${opts.checkpoint} at step ${start}`);
   }
-  log(`ToonGAN: ${params.count.toLocaleString('en')} trainable parameters, batch ${N}, ${steps} steps, lr ${lr} (mapping raw ×${mappingLrMul})`);
+  log(`ToonGAN: ${params.count.toLocaleString('en')} trainable parameters, batch ${N}, ${steps} steps, lr ${lr} (mapping raw ×${mappingLrMul}), loss L1 + 0.5·L1(pool4)${mseWeight ? ` + ${mseWeight}·MSE` : ''}`);
   const t0 = performance.now();
-  const step = await compileTrainStep(cfg, params, N);
+  const step = await compileTrainStep(cfg, params, N, mseWeight);
   const SAMPLES = 8;
   const fwd = await compileForward(cfg, params, SAMPLES);
   log(`compiled in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -241,7 +251,7 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
   const sampleTargets = renderLatents(sampleZ, D, cfg.size);
   const dir = path.dirname(path.resolve(opts.checkpoint));
   mkdirSync(dir, {recursive: true});
-  const meta = {latent_decoding: LATENT_DECODING_VERSION, config: JSON.stringify(cfg), seed: String(seed), batch: String(N)};
+  const meta = {latent_decoding: LATENT_DECODING_VERSION, config: JSON.stringify(cfg), seed: String(seed), batch: String(N), lr: String(lr), mapping_lr_mul: String(mappingLrMul), mse_weight: String(mseWeight), rgb_init: String(rgbInit)};
   const writeSamples = async (s: number) => {
     const per = 3 * cfg.size * cfg.size * SAMPLES;
     const a = await runForward(fwd, params, sampleZ.subarray(0, SAMPLES * D));
