@@ -17,6 +17,7 @@ import {sampleZ, toWPlus} from '../generate.js';
 import type {HostTensor, StateDict} from '../io/host-tensor.js';
 import {toFloat32} from '../io/host-tensor.js';
 import {parseSafetensors, serializeSafetensors} from '../io/safetensors.js';
+
 import type {CLIP} from '../models/clip/model.js';
 import type {ClipInputMode} from '../models/clip/preprocess.js';
 import {
@@ -36,6 +37,7 @@ import {
   mapperMetadata,
 } from '../models/mapper.js';
 import type {NoiseMode, StyleGAN2} from '../models/stylegan2.js';
+import {mulberry32} from '../random.js';
 import {clipLoss} from './losses.js';
 import type {IdentityFeatures} from './optimize.js';
 import {Adam} from '../train/trainer.js';
@@ -152,18 +154,6 @@ export function parseMapperCheckpoint(bytes: Uint8Array, what = 'mapper checkpoi
 }
 
 // ---------------------------------------------------------------------------------------------------------
-
-/** mulberry32: a small seeded uniform RNG on [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The dataset order of epoch e: a Fisher–Yates shuffle seeded by (seed, e). */
 export function epochPermutation(n: number, seed: number, epoch: number): Int32Array {

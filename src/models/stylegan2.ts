@@ -13,6 +13,7 @@ import {type HostTensor, type StateDict, toFloat32} from '../io/host-tensor.js';
 import {checkStateDict} from '../io/state-dict.js';
 import {modulatedConv2d, makeKernel, upfirdn2d} from '../nn/conv.js';
 import {equalLinear, fusedLeakyRelu, pixelNorm} from '../nn/layers.js';
+import {mulberry32} from '../random.js';
 
 export interface StyleGAN2Config {
   /** Output resolution (power of two, ≥ 8). */
@@ -354,14 +355,7 @@ export class StyleGAN2 {
 
 /** A seeded standard-normal generator (mulberry32 uniform + Box–Muller). */
 export function mulberry32Normal(seed: number): () => number {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = mulberry32(seed);
   let spare: number | null = null;
   return () => {
     if (spare !== null) {

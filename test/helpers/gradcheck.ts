@@ -26,6 +26,7 @@
 import {vjp} from '../../src/engine/autodiff.js';
 import {constant, input, type DType, type Tensor} from '../../src/engine/tensor.js';
 import {type Program, compile} from '../../src/engine/session.js';
+import {mulberry32} from '../../src/random.js';
 
 export type FloatDType = 'float32' | 'float64';
 
@@ -65,14 +66,7 @@ export interface GradcheckReport {
 
 /** Small deterministic PRNG (mulberry32) + Box–Muller. */
 export function rng(seed: number): {uniform(): number; normal(): number; int(n: number): number} {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = mulberry32(seed);
   return {
     uniform,
     normal: () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform()),

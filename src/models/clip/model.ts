@@ -11,6 +11,7 @@ import {StyleclipError, check} from '../../errors.js';
 import {type HostTensor, type StateDict, toFloat32} from '../../io/host-tensor.js';
 import {checkStateDict} from '../../io/state-dict.js';
 import {layerNorm, quickGelu} from '../../nn/functional.js';
+import {mulberry32} from '../../random.js';
 
 /** openai build_model's hyperparameters (camelCase of its argument names). */
 export interface ClipConfig {
@@ -293,14 +294,7 @@ export function normalize(x: Tensor): Tensor {
 
 /** A random openai-layout state dict (N(0, 0.02²) weights, unit LayerNorms, logit scale ln 100), for benchmarks. */
 export function randomClipStateDict(cfg: ClipConfig, seed = 0): StateDict {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = mulberry32(seed);
   const sd: StateDict = new Map();
   for (const [k, shape] of expectedClipStateDict(cfg)) {
     const n = shape.reduce((p, d) => p * d, 1);
