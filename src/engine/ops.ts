@@ -122,24 +122,16 @@ OPS.Div = {
   },
 };
 // max/min route the gradient to the selected operand (ties go to the first, as a mask).
-OPS.Max = {
-  emit: simple('Max'),
-  vjp: (g, t) => {
+function selectVjp(firstSelected: (a: Tensor, b: Tensor) => Tensor): NonNullable<OpDef['vjp']> {
+  return (g, t) => {
     const [a, b] = t.inputs as [Tensor, Tensor];
-    const pick = greaterOrEqual(a, b);
+    const pick = firstSelected(a, b);
     const z = zerosLike(g);
     return [sumToShape(where(pick, g, z), a.shape), sumToShape(where(pick, z, g), b.shape)];
-  },
-};
-OPS.Min = {
-  emit: simple('Min'),
-  vjp: (g, t) => {
-    const [a, b] = t.inputs as [Tensor, Tensor];
-    const pick = lessOrEqual(a, b);
-    const z = zerosLike(g);
-    return [sumToShape(where(pick, g, z), a.shape), sumToShape(where(pick, z, g), b.shape)];
-  },
-};
+  };
+}
+OPS.Max = {emit: simple('Max'), vjp: selectVjp((a, b) => greaterOrEqual(a, b))};
+OPS.Min = {emit: simple('Min'), vjp: selectVjp((a, b) => lessOrEqual(a, b))};
 OPS.Greater = {emit: simple('Greater'), vjp: () => [null, null]};
 OPS.Less = {emit: simple('Less'), vjp: () => [null, null]};
 OPS.Equal = {emit: simple('Equal'), vjp: () => [null, null]};
