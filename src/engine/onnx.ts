@@ -2,6 +2,7 @@
  * ONNX ModelProto writer (onnx/onnx.proto, IR version 8, default opset 17) with a minimal protobuf encoder.
  * Graph constants become initializers with raw little-endian data; helper ints (shapes, axes, pads) are deduplicated.
  */
+import {concatBytes} from '../bytes.js';
 import {StyleclipError} from '../errors.js';
 import {topoSort} from './autodiff.js';
 import {type Emitter, ONNX_DTYPE, OPS, type OnnxAttr} from './ops.js';
@@ -94,14 +95,7 @@ class Writer {
     return this.chunks;
   }
   toBytes(): Uint8Array {
-    const parts = this.finish();
-    const out = new Uint8Array(this.length);
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return concatBytes(this.finish());
   }
 }
 
@@ -239,13 +233,5 @@ export function toOnnx({inputs, outputs}: GraphIO, graphName = 'styleclip'): Uin
     w.int(2, OPSET);
   });
   parts.push(tail.toBytes());
-  let total = 0;
-  for (const p of parts) total += p.length;
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    bytes.set(p, at);
-    at += p.length;
-  }
-  return bytes;
+  return concatBytes(parts);
 }

@@ -5,6 +5,7 @@
  * `{name, shape, dtype, quantization?}`. Quantized weights store uint8/uint16 codes q with value q·scale + min,
  * or float16 halves. Parsers take bytes; reading files is the caller's business.
  */
+import {concatBytes} from '../bytes.js';
 import {StyleclipError, check} from '../errors.js';
 import {type HostTensor, type StateDict, halfBitsToNumber, numel} from './host-tensor.js';
 
@@ -58,17 +59,6 @@ export function parseTfjsManifest(json: string | Uint8Array, what = 'tfjs weight
   });
 }
 
-function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
-
 /** Decode one weight from its bytes (dequantised to float32 exactly as tfjs does: q·scale + min in doubles, stored as float32). */
 function decodeWeight(spec: TfjsWeightSpec, bytes: Uint8Array): HostTensor {
   const n = numel(spec.shape);
@@ -114,7 +104,7 @@ export function decodeTfjsWeights(
       if (!b) throw new StyleclipError(`${what}: missing shard '${p}' of group ${gi}`);
       return b;
     });
-    const bytes = concatBytes(parts);
+    const bytes = parts.length === 1 ? parts[0]! : concatBytes(parts);
     let at = 0;
     for (const spec of g.weights) {
       const size = numel(spec.shape) * ELEMENT_BYTES[spec.quantization?.dtype ?? spec.dtype]!;

@@ -4,6 +4,7 @@
  * that are built here byte by byte (and then broken on purpose).
  */
 import {crc32, deflateRawSync} from 'node:zlib';
+import {concatBytes} from '../../src/bytes.js';
 
 export interface ZipInput {
   name: string;
@@ -113,11 +114,5 @@ export function writeZip(entries: ZipInput[], {align = 1, zip64 = false}: ZipWri
   ev.setUint32(12, zip64 ? 0xffffffff : cdSize, true);
   ev.setUint32(16, zip64 ? 0xffffffff : cdOffset, true);
   push(eocd);
-  const out = new Uint8Array(pos);
-  let p = 0;
-  for (const c of chunks) {
-    out.set(c, p);
-    p += c.byteLength;
-  }
-  return out;
+  return concatBytes(chunks);
 }
