@@ -33,6 +33,8 @@ export interface OptimizeOptions {
   text: Float32Array;
   /** Starting W+ [N, L, D]; otherwise sampled from `seed` at `truncation` (edit) or the mean latent (free_generation). */
   latent?: HostTensor;
+  /** Starting S (one [N, C_k] tensor per layer) instead of W+, e.g. after a global-direction edit; implies space 's'. */
+  styles?: readonly HostTensor[];
   seed?: number;
   mode?: OptimizeMode;
   /** Optimise W+ or S (StyleSpace without the ToRGB layers). */
@@ -73,7 +75,8 @@ export interface OptimizeResult {
   styles: HostTensor[] | null;
   image: HostTensor;
   initialImage: HostTensor;
-  initialWPlus: HostTensor;
+  /** The starting W+ (null when starting from S). */
+  initialWPlus: HostTensor | null;
   history: Omit<StepInfo, 'image'>[];
 }
 
@@ -93,7 +96,7 @@ function assertFiniteLatent(t: HostTensor) {
 export async function optimizeLatent(g: StyleGAN2, clip: CLIP, opts: OptimizeOptions): Promise<OptimizeResult> {
   const {
     mode = 'edit',
-    space = 'w+',
+    space = opts.styles ? 's' : 'w+',
     steps = 300,
     lr = 0.1,
     lambdaL2 = 0.008,
@@ -113,29 +116,38 @@ export async function optimizeLatent(g: StyleGAN2, clip: CLIP, opts: OptimizeOpt
   check(lambdaId === 0 || identity, 'lambdaId > 0 needs an identity network');
   const [L, D] = [g.nLatent, g.config.styleDim];
 
-  // Starting point w_s.
-  let w0: HostTensor;
-  if (opts.latent) {
-    const t = opts.latent;
-    check(t.shape.length === 3 && t.shape[1] === L && t.shape[2] === D, `the start latent must be W+ [N, ${L}, ${D}], got [${t.shape.join(', ')}]`);
-    assertFiniteLatent(t);
-    w0 = t;
-  } else if (mode === 'free_generation') {
-    check(g.latentAvg, 'free_generation starts at the mean latent, which this checkpoint does not have (latent_avg)');
-    const data = new Float32Array(L * D);
-    for (let l = 0; l < L; l++) data.set(g.latentAvg, l * D);
-    w0 = {dtype: 'float32', shape: [1, L, D], data};
+  // Starting point: w_s, or given S.
+  let w0: HostTensor | null = null;
+  let start: {image: HostTensor; styles: HostTensor[] | null};
+  if (opts.styles) {
+    check(space === 's' || opts.space === undefined, 'a start in S (styles) needs space "s"');
+    const s0 = opts.styles;
+    check(s0.length === g.layers.length, `an S latent needs ${g.layers.length} tensors (one per StyleSpace layer), got ${s0.length}`);
+    s0.forEach(assertFiniteLatent);
+    start = await generate(g, {latent: [...s0], space: 's', noise});
   } else {
-    w0 = await toWPlus(g, sampleZ(g, 1, opts.seed ?? 0), 'z', g.latentAvg ? truncation : 1);
+    if (opts.latent) {
+      const t = opts.latent;
+      check(t.shape.length === 3 && t.shape[1] === L && t.shape[2] === D, `the start latent must be W+ [N, ${L}, ${D}], got [${t.shape.join(', ')}]`);
+      assertFiniteLatent(t);
+      w0 = t;
+    } else if (mode === 'free_generation') {
+      check(g.latentAvg, 'free_generation starts at the mean latent, which this checkpoint does not have (latent_avg)');
+      const data = new Float32Array(L * D);
+      for (let l = 0; l < L; l++) data.set(g.latentAvg, l * D);
+      w0 = {dtype: 'float32', shape: [1, L, D], data};
+    } else {
+      w0 = await toWPlus(g, sampleZ(g, 1, opts.seed ?? 0), 'z', g.latentAvg ? truncation : 1);
+    }
+    start = await generate(g, {latent: w0, space: 'w+', noise, returnStyles: space === 's'});
   }
-  const N = w0.shape[0]!;
+  const N = start.image.shape[0]!;
   const noiseFeeds = g.noiseArrays(noise, N);
-  const start = await generate(g, {latent: w0, space: 'w+', noise, returnStyles: space === 's'});
 
   // Variables: W+, or the non-ToRGB S vectors (ToRGB styles stay at their starting values).
   const varLayers = space === 's' ? g.layers.filter((l) => l.kind !== 'torgb') : [];
   const params: Float32Array[] =
-    space === 's' ? varLayers.map((l) => Float32Array.from(start.styles![l.sIndex]!.data as Float32Array)) : [Float32Array.from(w0.data as Float32Array)];
+    space === 's' ? varLayers.map((l) => Float32Array.from(start.styles![l.sIndex]!.data as Float32Array)) : [Float32Array.from(w0!.data as Float32Array)];
   const initial = params.map((p) => Float32Array.from(p));
 
   // Graph: loss terms and gradients w.r.t. the variables.

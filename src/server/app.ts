@@ -22,7 +22,6 @@ import {encodeTexts} from '../models/clip/encode.js';
 import {runMapper, serializeMapper} from '../models/mapper.js';
 import type {ModelBundle} from './bundle.js';
 import {type Job, type JobEvent, JobRunner, oneLine} from './jobs.js';
-import {optimizeStyles} from './optimize-styles.js';
 import {type StaticFiles, defaultWebRoot, staticFiles} from './static.js';
 import {type LatentEntry, type Stores, createStores} from './store.js';
 import {Fields, HttpError, badRequest, checkId, checkUploadName} from './validate.js';
@@ -302,15 +301,9 @@ export function createApp(bundle: ModelBundle, opts: AppOptions = {}): WebApp {
         const image = s.image ? imageUrl(await addImage(s.image)) : undefined;
         j.progress({step: s.step + 1, steps: s.steps, loss: s.loss, clip: s.clip, l2: s.l2, lr: s.lr, ...(image ? {image} : {})});
       };
-      let res;
-      if (entry.wPlus) {
-        const r = await optimizeLatent(g, clip, {text, latent: entry.wPlus, space, steps, lr, lambdaL2, saveEvery, onStep, signal});
-        res = await addLatent(r.wPlus, r.styles, r.image, `optimize '${prompt}' (${steps} steps)`);
-      } else {
-        const r = await optimizeStyles(g, clip, {text, styles: entry.styles, steps, lr, lambdaL2, saveEvery, onStep, signal});
-        res = await addLatent(null, r.styles, r.image, `optimize '${prompt}' (${steps} steps)`);
-      }
-      return res;
+      const start = entry.wPlus ? {latent: entry.wPlus, space} : {styles: entry.styles};
+      const r = await optimizeLatent(g, clip, {text, ...start, steps, lr, lambdaL2, saveEvery, onStep, signal});
+      return addLatent(r.wPlus, r.styles, r.image, `optimize '${prompt}' (${steps} steps)`);
     });
     return c.json({job: job.id, position: job.events[0]!.data.position}, 202);
   });

@@ -3,6 +3,7 @@ import {beforeAll, describe, expect, it} from 'vitest';
 import {input} from '../../src/engine/tensor.js';
 import {optimizeLatent, rampdownLr} from '../../src/edit/optimize.js';
 import {Adam} from '../../src/train/trainer.js';
+import {generate} from '../../src/generate.js';
 import {toFloat32} from '../../src/io/host-tensor.js';
 import {parseSafetensors} from '../../src/io/safetensors.js';
 import type {CLIP} from '../../src/models/clip/model.js';
@@ -82,10 +83,20 @@ describe('optimizeLatent on the tiny models', () => {
     expect(rs.history.at(-1)!.clip).toBeLessThan(rs.history[0]!.clip);
   });
 
+  it('starts from given S (e.g. after a global edit): the same run as from the W+ that produced that S', async () => {
+    const w0 = parseSafetensors(fixtureBytes('stylegan2_tiny_io.safetensors')).tensors.get('w_plus_z_trunc07')!;
+    const fromW = await optimizeLatent(g, clip, {text, latent: w0, space: 's', steps: 6, lr: 0.05});
+    const {styles} = await generate(g, {latent: w0, space: 'w+', returnStyles: true});
+    const fromS = await optimizeLatent(g, clip, {text, styles: styles!, steps: 6, lr: 0.05});
+    expect(fromS.initialWPlus).toBeNull();
+    expect(fromS.history.map((h) => h.loss)).toEqual(fromW.history.map((h) => h.loss));
+    fromS.styles!.forEach((s, k) => expect(Array.from(toFloat32(s))).toEqual(Array.from(toFloat32(fromW.styles![k]!))));
+  });
+
   it('free_generation starts at the mean latent and uses the CLIP loss only', async () => {
     const r = await optimizeLatent(g, clip, {text, mode: 'free_generation', steps: 10, lr: 0.05});
     const avg = g.latentAvg!;
-    const w0 = toFloat32(r.initialWPlus);
+    const w0 = toFloat32(r.initialWPlus!);
     for (let i = 0; i < 64; i++) expect(w0[i]).toBeCloseTo(avg[i]!, 6);
     expect(r.history.every((h) => h.l2 === 0 && h.loss === h.clip)).toBe(true);
   });
