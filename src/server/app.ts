@@ -186,7 +186,7 @@ export function createApp(bundle: ModelBundle, opts: AppOptions = {}): WebApp {
     } catch {
       throw badRequest('the multipart body could not be parsed');
     }
-    for (const k of form.keys()) if (!['file', 'space', 'index'].includes(k)) throw badRequest(`unknown form field '${k.slice(0, 40)}' (allowed: file, space, index)`);
+    for (const [k] of form as unknown as Iterable<[string, unknown]>) if (!['file', 'space', 'index'].includes(k)) throw badRequest(`unknown form field '${k.slice(0, 40)}' (allowed: file, space, index)`);
     const file = form.get('file');
     if (!(file instanceof File)) throw badRequest("the upload needs a 'file' field holding the latent file");
     checkUploadName(file.name, LATENT_EXTS);

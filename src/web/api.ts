@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /** The server's JSON/SSE API as typed functions (the browser app does no model work itself). */
 
 export interface Info {

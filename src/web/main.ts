@@ -1,5 +1,3 @@
-/// <reference lib="dom" />
-/// <reference lib="dom.iterable" />
 /**
  * The StyleCLIP web app: plain DOM + the server API. State is one chain of latents: `origin` (sampled or uploaded,
  * the "before" image) and `current` (after accepted edits); the global-direction sliders preview edits of

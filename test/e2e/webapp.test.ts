@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The web app end to end in a real headless Chromium (playwright-core driving Debian's /usr/bin/chromium; no
  * browser download): build the UI with Vite, start `styleclip serve`'s server on a free localhost port, then as
