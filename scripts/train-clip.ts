@@ -8,6 +8,9 @@
  * Options: --steps N --batch B --lr X --threads T (default 1) --checkpoint FILE (default
  * .train/toonclip-<seed>.ckpt.safetensors) --checkpoint-every N (steps, default 25) --eval-n N (default 1000).
  * Rerunning the same command resumes from the checkpoint; once all steps are done it only exports and evaluates.
+ * Phases: --stop-at N ends a run at step N of its --steps schedule (no export); --init-from CKPT starts a new run
+ * (own schedule, fresh optimizer) from another run's checkpoint; --counterfactual 0.5 trains on hard-negative
+ * pairs (see ToonClipTrainOptions); --warmup N sets the warmup steps.
  */
 import {existsSync, mkdirSync} from 'node:fs';
 import path from 'node:path';
@@ -22,7 +25,7 @@ import {readBytes, writeFileAtomic} from '../src/io/files.js';
 import {clipFromBytes} from '../src/models/clip/load.js';
 import type {CLIP} from '../src/models/clip/model.js';
 import {loadDefaultTokenizer} from '../src/models/clip/tokenizer.js';
-import {loadCheckpoint, trainLoop} from '../src/train/trainer.js';
+import {loadCheckpoint, restore, trainLoop} from '../src/train/trainer.js';
 
 const {values: args} = parseArgs({
   options: {
@@ -31,6 +34,10 @@ const {values: args} = parseArgs({
     steps: {type: 'string'},
     batch: {type: 'string'},
     lr: {type: 'string'},
+    warmup: {type: 'string'},
+    counterfactual: {type: 'string'},
+    'init-from': {type: 'string'},
+    'stop-at': {type: 'string'},
     threads: {type: 'string', default: '1'},
     checkpoint: {type: 'string'},
     'checkpoint-every': {type: 'string', default: '25'},
@@ -72,23 +79,33 @@ async function main(): Promise<void> {
     steps: int(args.steps, DEFAULT_TRAIN_OPTIONS.steps),
     batch: int(args.batch, DEFAULT_TRAIN_OPTIONS.batch),
     lr: args.lr ? Number(args.lr) : DEFAULT_TRAIN_OPTIONS.lr,
+    warmup: int(args.warmup, DEFAULT_TRAIN_OPTIONS.warmup),
+    counterfactual: args.counterfactual ? Number(args.counterfactual) : DEFAULT_TRAIN_OPTIONS.counterfactual,
   };
+  // --stop-at: end this run early (the schedule still spans --steps); a later run with the same flags can go on.
+  const stopAt = Math.min(opts.steps, int(args['stop-at'], opts.steps));
   const cfg = TOONCLIP_CONFIG;
   const ckFile = args.checkpoint ?? `.train/toonclip-${opts.seed}.ckpt.safetensors`;
   mkdirSync(path.dirname(ckFile), {recursive: true});
   const tok = loadDefaultTokenizer();
   const vocab = trainingVocabulary(tok);
   const compact = new Map([...vocab].map((id, r) => [id, r]));
-  const meta = {options: JSON.stringify(opts), vocab: JSON.stringify([...vocab])};
+  const initFrom = args['init-from'];
+  const meta = {options: JSON.stringify(opts), vocab: JSON.stringify([...vocab]), init_from: initFrom ?? ''};
   if (existsSync(ckFile)) {
     const ck = loadCheckpoint(ckFile);
-    if (ck.meta.options !== meta.options || ck.meta.vocab !== meta.vocab) {
+    if (ck.meta.options !== meta.options || ck.meta.vocab !== meta.vocab || (ck.meta.init_from ?? '') !== meta.init_from) {
       throw new Error(`checkpoint '${ckFile}' was made with other options (${ck.meta.options}); use the same flags or another --checkpoint`);
     }
     log(`resuming from ${ckFile} at step ${ck.step}/${opts.steps}`);
   }
   const init = initToonClipStateDict(cfg, opts.seed);
   const params = trainingParams(init, vocab);
+  if (initFrom) {
+    // Start from the weights of an earlier run's checkpoint (a previous phase); the optimizer starts fresh.
+    restore(loadCheckpoint(initFrom), params, null);
+    log(`initialised from ${initFrom} (step ${loadCheckpoint(initFrom).step})`);
+  }
   log(`ToonCLIP seed ${opts.seed}: ${params.count.toLocaleString()} trained parameters (${vocab.length} of ${cfg.vocabSize} token rows), batch ${opts.batch}, ${opts.steps} steps, options ${JSON.stringify(opts)}`);
   const tc = performance.now();
   const step = await compileToonClipStep(cfg, params, opts.batch, opts.textLength);
@@ -102,7 +119,7 @@ async function main(): Promise<void> {
   let dataSeconds = 0;
   const every = int(args['checkpoint-every'], 25);
   await trainLoop(step, params, adam, {
-    steps: opts.steps,
+    steps: stopAt,
     lr: (s) => learningRate(s, opts),
     batch: (s) => {
       const td = performance.now();
@@ -117,19 +134,23 @@ async function main(): Promise<void> {
       ema = ema ? {loss: 0.95 * ema.loss + 0.05 * loss, acc: 0.95 * ema.acc + 0.05 * acc} : {loss, acc};
       const now = performance.now();
       const done = s + 1 - first;
-      if (now - lastLog > 30_000 || s + 1 === opts.steps || done <= 3) {
+      if (now - lastLog > 30_000 || s + 1 === stopAt || done <= 3) {
         lastLog = now;
         const sps = done / ((now - t0) / 1000);
         console.log(
           `[${new Date().toISOString().slice(11, 19)}] step ${s + 1}/${opts.steps} loss ${loss.toFixed(3)} (ema ${ema.loss.toFixed(3)}) ` +
             `acc ${(100 * acc).toFixed(0)}% (ema ${(100 * ema.acc).toFixed(1)}%) scale ${metrics.scale!.toFixed(1)} lr ${lr.toExponential(2)} ` +
-            `${sps.toFixed(3)} steps/s (data ${((100 * dataSeconds) / ((now - t0) / 1000)).toFixed(0)}%) ETA ${fmt((opts.steps - s - 1) / sps)}`,
+            `${sps.toFixed(3)} steps/s (data ${((100 * dataSeconds) / ((now - t0) / 1000)).toFixed(0)}%) ETA ${fmt((stopAt - s - 1) / sps)}`,
         );
       }
     },
   });
   const wall = (performance.now() - t0) / 1000;
-  if (first >= 0) log(`trained steps ${first + 1}..${opts.steps} in ${fmt(wall)} (${((opts.steps - first) / wall).toFixed(3)} steps/s)`);
+  if (first >= 0) log(`trained steps ${first + 1}..${stopAt} in ${fmt(wall)} (${((stopAt - first) / wall).toFixed(3)} steps/s)`);
+  if (stopAt < opts.steps) {
+    log(`stopped at step ${stopAt} of ${opts.steps} (--stop-at); checkpoint ${ckFile}`);
+    return;
+  }
 
   const sd = fullStateDict(params, vocab, init);
   const bytes = serializeToonClip(sd, cfg, {format: 'toonclip', seed: String(opts.seed), steps: String(opts.steps), options: JSON.stringify(opts)});

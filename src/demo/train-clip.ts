@@ -57,6 +57,13 @@ export interface ToonClipTrainOptions {
    * evenly over them, both directions); 'diagonal': CLIP's one-positive InfoNCE.
    */
   positives: 'multi' | 'diagonal';
+  /**
+   * Counterfactual hard negatives: when > 0, the batch is B/2 renders each followed by a copy (same jitter) with
+   * one random attribute changed, so that colour alone cannot tell a pair apart.
+   */
+  counterfactual: number;
+  /** In counterfactual batches, probability that a pair member's caption is the prompt of the changed attribute. */
+  focusProb: number;
 }
 
 export const DEFAULT_TRAIN_OPTIONS: Readonly<ToonClipTrainOptions> = Object.freeze({
@@ -71,6 +78,8 @@ export const DEFAULT_TRAIN_OPTIONS: Readonly<ToonClipTrainOptions> = Object.free
   promptProb: 0.3,
   textLength: 32,
   positives: 'multi',
+  counterfactual: 0,
+  focusProb: 0.5,
 });
 
 /** CLIP's initial temperature 0.07 and its cap exp(·) ≤ 100. */
@@ -148,13 +157,44 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
   const B = opts.batch;
   const L = opts.textLength;
   const batchSeed = trainBatchSeed(opts.seed, step);
-  const {images, attributes} = renderBatch(B, batchSeed, size);
+  let images: Float32Array;
+  let attributes: FaceAttributes[];
+  /** For counterfactual batches: the attribute changed between image 2k and 2k+1. */
+  const changed: (AttributeName | null)[] = new Array<AttributeName | null>(B).fill(null);
+  if (opts.counterfactual > 0) {
+    check(B % 2 === 0, 'counterfactual batches need an even batch size');
+    const base = renderBatch(B / 2, batchSeed, size);
+    const per = 3 * size * size;
+    images = new Float32Array(B * per);
+    attributes = [];
+    base.attributes.forEach((attrs, k) => {
+      const rng = new Rng(hashSeed(batchSeed, k, 0xcf));
+      const a = rng.choice(attributeNames.filter((n) => n !== 'hairColor' || attrs.hairStyle !== 'bald').filter((n) => n !== 'eyeColor' || attrs.glasses !== 'sunglasses'));
+      const values = attributeValues(a) as readonly string[];
+      let v: string = attrs[a];
+      while (v === attrs[a]) v = rng.choice(values);
+      const variant = {...attrs, [a]: v} as FaceAttributes;
+      images.set(base.images.subarray(k * per, (k + 1) * per), 2 * k * per);
+      images.set(renderFaceTensor(variant, {size, seed: base.seeds[k]!}), (2 * k + 1) * per);
+      attributes.push(attrs, variant);
+      changed[2 * k] = a;
+      changed[2 * k + 1] = a;
+    });
+  } else {
+    ({images, attributes} = renderBatch(B, batchSeed, size));
+  }
   const texts: string[] = [];
   const constraints: CaptionConstraints[] = [];
   const raw = new Int32Array(B * L);
   attributes.forEach((attrs, i) => {
     const rng = new Rng(hashSeed(batchSeed, i, 0xca9));
-    const {text, plain} = trainingCaptionParts(attrs, rng, tok, L, opts);
+    const a = changed[i];
+    let {text, plain} = trainingCaptionParts(attrs, rng, tok, L, opts);
+    if (a && isAttributeVisible(attrs, a) && rng.bool(opts.focusProb)) {
+      plain = promptFor(a, attrs[a] as never);
+      const wrapped = rng.choice(IMAGENET_TEMPLATES).replace('{}', plain);
+      text = rng.bool(opts.templateProb) && tok.encode(wrapped).length + 2 <= L ? wrapped : plain;
+    }
     texts.push(text);
     constraints.push(captionConstraints(plain));
     raw.set(tok.tokenize([text], {contextLength: L}), i * L);
