@@ -1,0 +1,192 @@
+/**
+ * ToonCLIP: the training data is a pure function of the step and stays inside the trained vocabulary; a tiny
+ * model trains and exports to fp16 safetensors that the generic loader reads with no extra config; the shipped
+ * model loads, encodes, and classifies hair colour and glasses zero-shot on fresh renders.
+ */
+import {readFileSync} from 'node:fs';
+import {beforeAll, describe, expect, it} from 'vitest';
+import {attributeNames, attributeValues, isAttributeVisible, sampleAttributes} from '../../src/demo/attributes.js';
+import {caption, neutralPrompt, promptFor} from '../../src/demo/captions.js';
+import {Rng, hashSeed} from '../../src/demo/rng.js';
+import {TOONCLIP_CONFIG, loadToonClip, toonClipPath} from '../../src/demo/toon-clip.js';
+import {
+  DEFAULT_TRAIN_OPTIONS, EVAL_SEED_BASE, MaskedAdamW, compileToonClipStep, embedRenders, embedTexts, fullStateDict, initToonClipStateDict,
+  captionConstraints, isDecayed, learningRate, satisfies, serializeToonClip, trainingBatch, trainingCaption, trainingParams, trainingVocabulary,
+} from '../../src/demo/train-clip.js';
+import {renderBatch} from '../../src/demo/render.js';
+import {configureEngine} from '../../src/engine/session.js';
+import {parseSafetensors} from '../../src/io/safetensors.js';
+import {clipFromBytes, loadClip} from '../../src/models/clip/load.js';
+import type {ClipConfig} from '../../src/models/clip/model.js';
+import {IMAGENET_TEMPLATES, STYLECLIP_TEMPLATES} from '../../src/models/clip/prompts.js';
+import {type ClipTokenizer, loadDefaultTokenizer} from '../../src/models/clip/tokenizer.js';
+
+let tok: ClipTokenizer;
+let vocab: Int32Array;
+let compact: Map<number, number>;
+beforeAll(() => {
+  configureEngine({threads: 1});
+  tok = loadDefaultTokenizer();
+  vocab = trainingVocabulary(tok);
+  compact = new Map([...vocab].map((id, r) => [id, r]));
+});
+
+describe('ToonCLIP training data', () => {
+  it('covers every token of fresh captions, prompts and templated prompts', () => {
+    const texts: string[] = [neutralPrompt];
+    for (let i = 0; i < 3000; i++) {
+      const rng = new Rng(hashSeed(4242, i));
+      texts.push(caption(sampleAttributes(rng), rng));
+    }
+    for (const a of attributeNames) for (const v of attributeValues(a)) texts.push(...STYLECLIP_TEMPLATES.map((t) => t.replace('{}', promptFor(a, v as never))));
+    const known = new Set(vocab);
+    for (const t of texts) for (const id of tok.encode(t)) expect(known.has(id), t).toBe(true);
+    expect(vocab.length).toBeLessThan(400);
+  });
+
+  it('is a pure function of the step, fits the text length and wraps some captions in templates', () => {
+    const opts = {...DEFAULT_TRAIN_OPTIONS, batch: 16};
+    const a = trainingBatch(7, opts, tok, compact);
+    const b = trainingBatch(7, opts, tok, compact);
+    const c = trainingBatch(8, opts, tok, compact);
+    expect(b.texts).toEqual(a.texts);
+    expect(Array.from(b.tokens)).toEqual(Array.from(a.tokens));
+    expect(b.images).toEqual(a.images);
+    expect(c.texts).not.toEqual(a.texts);
+    expect(a.images.length).toBe(16 * 3 * 64 * 64);
+    const L = opts.textLength;
+    for (let i = 0; i < 16; i++) {
+      const row = a.eot.subarray(i * L, (i + 1) * L);
+      expect(row.reduce((s, v) => s + v, 0)).toBe(1);
+      expect(tok.encode(a.texts[i]!).length + 2).toBeLessThanOrEqual(L);
+    }
+    const all = [...Array(400).keys()].map((i) => {
+      const rng = new Rng(hashSeed(99, i));
+      return trainingCaption(sampleAttributes(rng), rng, tok, L, opts);
+    });
+    const templated = all.filter((t) => IMAGENET_TEMPLATES.some((tp) => t.startsWith(tp.split('{}')[0]!) && tp.split('{}')[0]!.length > 2 && t.endsWith(tp.split('{}')[1]!)));
+    expect(templated.length).toBeGreaterThan(0.1 * all.length);
+  });
+
+  it('marks every caption true of its own render, and other renders only when the caption fits them', () => {
+    const opts = {...DEFAULT_TRAIN_OPTIONS, batch: 24};
+    for (let i = 0; i < 2000; i++) {
+      const rng = new Rng(hashSeed(31, i));
+      const attrs = sampleAttributes(rng);
+      const text = i % 2 ? caption(attrs, rng) : promptFor(attributeNames[i % 9]!, attrs[attributeNames[i % 9]!] as never);
+      if (i % 2 === 0 && !isAttributeVisible(attrs, attributeNames[i % 9]!)) continue;
+      const c = captionConstraints(text);
+      expect(c.size, text).toBeGreaterThan(0);
+      expect(satisfies(attrs, c), text).toBe(true);
+    }
+    const grey = captionConstraints('a face with grey hair');
+    expect(satisfies({...sampleAttributes(new Rng(1)), hairColor: 'grey', hairStyle: 'long'}, grey)).toBe(true);
+    expect(satisfies({...sampleAttributes(new Rng(1)), hairColor: 'grey', hairStyle: 'bald'}, grey)).toBe(false);
+    expect(satisfies({...sampleAttributes(new Rng(1)), hairColor: 'red', hairStyle: 'long'}, grey)).toBe(false);
+    const b = trainingBatch(3, opts, tok, compact);
+    const B = opts.batch;
+    for (let i = 0; i < B; i++) {
+      let r = 0;
+      let c = 0;
+      for (let j = 0; j < B; j++) [r, c] = [r + b.imageTargets[i * B + j]!, c + b.textTargets[j * B + i]!];
+      expect(r).toBeCloseTo(1, 5);
+      expect(c).toBeCloseTo(1, 5);
+      expect(b.imageTargets[i * B + i]).toBeGreaterThan(0);
+    }
+  });
+
+  it('builds counterfactual pairs that differ in exactly one attribute', () => {
+    const b = trainingBatch(5, {...DEFAULT_TRAIN_OPTIONS, batch: 16, counterfactual: 0.5}, tok, compact);
+    for (let k = 0; k < 8; k++) {
+      const [x, y] = [b.attributes[2 * k]!, b.attributes[2 * k + 1]!];
+      expect(attributeNames.filter((a) => x[a] !== y[a]).length).toBe(1);
+      expect(b.images.subarray(2 * k * 12288, (2 * k + 1) * 12288)).not.toEqual(b.images.subarray((2 * k + 1) * 12288, (2 * k + 2) * 12288));
+    }
+  });
+
+  it('uses warmup then cosine decay', () => {
+    const o = {lr: 1e-3, warmup: 10, steps: 110, minLrFraction: 0.1};
+    expect(learningRate(0, o)).toBeCloseTo(1e-4);
+    expect(learningRate(9, o)).toBeCloseTo(1e-3);
+    expect(learningRate(60, o)).toBeCloseTo(0.55e-3);
+    expect(learningRate(110, o)).toBeCloseTo(1e-4);
+  });
+});
+
+describe('ToonCLIP training step and export', () => {
+  const tiny: ClipConfig = {
+    embedDim: 16, imageResolution: 16, visionLayers: 1, visionWidth: 64, visionPatchSize: 8, visionHeads: 1,
+    contextLength: 77, vocabSize: 49408, transformerWidth: 64, transformerHeads: 1, transformerLayers: 1,
+  };
+
+  it('trains a tiny model a few steps and exports fp16 weights the loader reads without a config', async () => {
+    const opts = {...DEFAULT_TRAIN_OPTIONS, batch: 8, steps: 3, warmup: 1, lr: 1e-3};
+    const init = initToonClipStateDict(tiny, 3);
+    expect(Math.exp(init.get('logit_scale')!.data[0] as number)).toBeCloseTo(1 / 0.07, 4);
+    const params = trainingParams(init, vocab);
+    const step = await compileToonClipStep(tiny, params, opts.batch, opts.textLength);
+    const adam = new MaskedAdamW(params.values.map((v) => v.length), params.names.map(isDecayed), 0.1);
+    const before = Float32Array.from(params.values[params.names.indexOf('visual.proj')]!);
+    for (let s = 0; s < opts.steps; s++) {
+      const b = trainingBatch(s, opts, tok, compact, 16);
+      const out = await step.program.run([...params.values, b.images, b.tokens, b.eot, b.imageTargets, b.textTargets]);
+      const loss = (out[0]!.data as Float32Array)[0]!;
+      expect(Number.isFinite(loss)).toBe(true);
+      expect(loss).toBeGreaterThan(0);
+      adam.update(params.values, out.slice(1 + step.metricNames.length).map((o) => o.data as Float32Array), learningRate(s, opts));
+    }
+    expect(params.values[params.names.indexOf('visual.proj')]).not.toEqual(before);
+
+    const sd = fullStateDict(params, vocab, init);
+    const bytes = serializeToonClip(sd, tiny);
+    const file = parseSafetensors(bytes);
+    expect(file.tensors.get('token_embedding.weight')!.dtype).toBe('float16');
+    expect(file.tensors.get('token_embedding.weight')!.shape).toEqual([49408, 64]);
+    const clip = clipFromBytes(bytes);
+    expect(clip.config).toEqual(tiny);
+    // Trained rows were scattered back; untrained rows keep their initial values.
+    const emb = sd.get('token_embedding.weight')!.data as Float32Array;
+    const rows = params.values[params.names.indexOf('token_embedding.rows')]!;
+    const id = tok.encode('grey')[0]!;
+    const r = vocab.indexOf(id);
+    expect(Array.from(emb.subarray(id * 64, id * 64 + 4))).toEqual(Array.from(rows.subarray(r * 64, r * 64 + 4)));
+  }, 60_000);
+});
+
+describe('shipped ToonCLIP', () => {
+  it('loads with no extra config and encodes texts and renders', async () => {
+    const file = toonClipPath('edit');
+    const clip = loadClip(file);
+    expect(clip.config).toEqual(TOONCLIP_CONFIG);
+    expect(clipFromBytes(readFileSync(file)).config).toEqual(TOONCLIP_CONFIG);
+    expect(loadClip(toonClipPath('eval')).config).toEqual(TOONCLIP_CONFIG);
+    const t = await embedTexts(clip, tok, ['a face', 'a face with grey hair']);
+    expect(t.length).toBe(2 * TOONCLIP_CONFIG.embedDim);
+    expect(t.every(Number.isFinite)).toBe(true);
+    const {images} = renderBatch(3, EVAL_SEED_BASE + 12345);
+    const f = await embedRenders(clip, images, 3);
+    expect(f.length).toBe(3 * TOONCLIP_CONFIG.embedDim);
+    expect(f.every(Number.isFinite)).toBe(true);
+  }, 60_000);
+
+  it('classifies hair colour and glasses zero-shot on fresh renders', async () => {
+    const clip = loadToonClip('edit');
+    const E = clip.config.embedDim;
+    const n = 50;
+    const {images, attributes} = renderBatch(n, EVAL_SEED_BASE + 54321);
+    const img = await embedRenders(clip, images, n);
+    for (const a of ['hairColor', 'glasses'] as const) {
+      const values = attributeValues(a) as readonly string[];
+      const txt = await embedTexts(clip, tok, values.map((v) => promptFor(a, v as never)));
+      let right = 0;
+      let count = 0;
+      for (let i = 0; i < n; i++) {
+        if (a === 'hairColor' && attributes[i]!.hairStyle === 'bald') continue;
+        const scores = values.map((_, v) => img.subarray(i * E, (i + 1) * E).reduce((s, x, e) => s + x * txt[v * E + e]!, 0));
+        if (values[scores.indexOf(Math.max(...scores))] === attributes[i]![a]) right++;
+        count++;
+      }
+      expect(right / count, a).toBeGreaterThanOrEqual(0.8);
+    }
+  }, 60_000);
+});
