@@ -44,9 +44,22 @@ const G = path.join(DEMO, 'generator.safetensors');
 const CLIP = path.join(DEMO, 'toonclip.safetensors');
 const steps: Step[] = [
   {name: 'classifier', outputs: [path.join(DEMO, 'classifier.safetensors')], commands: [tsx('scripts/train-classifier.ts')]},
-  {name: 'clip', outputs: [CLIP], commands: [tsx('scripts/train-clip.ts', '--seed', '1', '--out', CLIP)]},
-  {name: 'clip-eval', outputs: [path.join(DEMO, 'toonclip-eval.safetensors')], commands: [tsx('scripts/train-clip.ts', '--seed', '2', '--out', path.join(DEMO, 'toonclip-eval.safetensors'))]},
-  {name: 'gan', outputs: [G], commands: [tsx('scripts/train-gan.ts', '--out', G)]},
+  ...(['clip', 'clip-eval'] as const).map((name) => {
+    const seed = name === 'clip' ? '1' : '2';
+    const out = name === 'clip' ? CLIP : path.join(DEMO, 'toonclip-eval.safetensors');
+    const ck = (phase: string) => path.join(ROOT, '.train', `toonclip-${seed}${phase}.ckpt.safetensors`);
+    // Three phases (see src/demo/train-clip.ts): captions, then counterfactual pairs (one attribute changed).
+    return {
+      name,
+      outputs: [out],
+      commands: [
+        tsx('scripts/train-clip.ts', '--seed', seed, '--steps', '1100', '--stop-at', '675', '--checkpoint', ck('-phase1'), '--out', out),
+        tsx('scripts/train-clip.ts', '--seed', seed, '--counterfactual', '0.5', '--lr', '7e-4', '--warmup', '30', '--steps', '800', '--stop-at', '450', '--init-from', ck('-phase1'), '--checkpoint', ck('-phase2'), '--out', out),
+        tsx('scripts/train-clip.ts', '--seed', seed, '--counterfactual', '0.5', '--lr', '7e-4', '--warmup', '30', '--steps', '1100', '--init-from', ck('-phase2'), '--checkpoint', ck(''), '--out', out),
+      ],
+    };
+  }),
+  {name: 'gan', outputs: [G], commands: [tsx('scripts/train-gan.ts', '--steps', '12000', '--out', G)]},
   {
     name: 'relevance',
     outputs: [path.join(DEMO, 'relevance.safetensors')],
