@@ -1,7 +1,7 @@
 /**
  * `npm run train:demo`: reproduce every shipped demo model from scratch, in order, each step resumable
- * (rerun the command after an interruption: finished steps are skipped, a running step continues from its
- * checkpoint in .train/). Writes the measured duration of each step to assets/demo/TRAINING.md.
+ * (rerun the command after an interruption: finished steps — marked in .train/ — are skipped, a running step
+ * continues from its checkpoints in .train/; the shipped assets are overwritten). Writes the measured duration of each step to assets/demo/TRAINING.md.
  *
  *   1. evaluation classifier      → assets/demo/classifier.safetensors
  *   2. ToonCLIP (seed 1)          → assets/demo/toonclip.safetensors       (used by the edit methods)
@@ -90,21 +90,27 @@ mkdirSync(path.join(DEMO, 'mappers'), {recursive: true});
 mkdirSync(path.join(ROOT, '.train'), {recursive: true});
 for (const step of steps) {
   if (only && step.name !== only) continue;
-  if (force.has(step.name)) for (const o of step.outputs) rmSync(o, {force: true});
-  const pending = step.commands.filter((_, i) => step.outputs.length !== step.commands.length || !existsSync(step.outputs[i]!));
-  if (step.outputs.every((o) => existsSync(o)) || pending.length === 0) {
+  // A step is done when its marker exists (written after all its commands succeeded); shipped assets alone do not
+  // count, so a fresh clone retrains everything from scratch.
+  const marker = path.join(ROOT, '.train', `done-${step.name}`);
+  if (force.has(step.name)) for (const f of [marker, ...step.commands.map((_, i) => `${marker}-${i}`)]) rmSync(f, {force: true});
+  if (existsSync(marker) && step.outputs.every((o) => existsSync(o))) {
     console.log(`[train:demo] ${step.name}: done (${step.outputs.map((o) => path.relative(ROOT, o)).join(', ')})`);
     continue;
   }
+  const cmdMarker = (i: number) => `${marker}-${i}`;
+  const pending = step.commands.map((cmd, i) => ({cmd, i})).filter(({i}) => !existsSync(cmdMarker(i)));
   console.log(`[train:demo] ${step.name}: running ${pending.length} command(s)`);
   const t0 = Date.now();
-  for (const cmd of pending) {
+  for (const {cmd, i} of pending) {
     const r = spawnSync(cmd[0]!, cmd.slice(1), {cwd: ROOT, stdio: 'inherit'});
     if (r.status !== 0) {
       console.error(`[train:demo] ${step.name} failed (exit ${r.status}); rerun 'npm run train:demo' to resume`);
       process.exit(r.status ?? 1);
     }
+    writeFileSync(cmdMarker(i), new Date().toISOString());
   }
+  writeFileSync(marker, new Date().toISOString());
   const minutes = (Date.now() - t0) / 60000;
   timings.set(step.name, `${minutes.toFixed(1)} min (this run, ${new Date().toISOString().slice(0, 10)})`);
   writeFileSync(
