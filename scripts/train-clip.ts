@@ -10,7 +10,8 @@
  * Rerunning the same command resumes from the checkpoint; once all steps are done it only exports and evaluates.
  * Phases: --stop-at N ends a run at step N of its --steps schedule (no export); --init-from CKPT starts a new run
  * (own schedule, fresh optimizer) from another run's checkpoint; --counterfactual 0.5 trains on hard-negative
- * pairs (see ToonClipTrainOptions); --warmup N sets the warmup steps.
+ * pairs (see ToonClipTrainOptions); --warmup N sets the warmup steps; --counterfactual-weights beard=3,mouth=3
+ * weights the attribute changed in a pair (unlisted attributes weigh 1; default uniform).
  */
 import {existsSync, mkdirSync} from 'node:fs';
 import path from 'node:path';
@@ -19,6 +20,7 @@ import {
   DEFAULT_TRAIN_OPTIONS, MaskedAdamW, type ToonClipTrainOptions, compileToonClipStep, editDirectionAgreement, fullStateDict, initToonClipStateDict,
   isDecayed, learningRate, serializeToonClip, trainingBatch, trainingParams, trainingVocabulary, zeroShotAccuracy,
 } from '../src/demo/train-clip.js';
+import {type AttributeName, attributeNames} from '../src/demo/attributes.js';
 import {TOONCLIP_CONFIG} from '../src/demo/toon-clip.js';
 import {configureEngine} from '../src/engine/session.js';
 import {readBytes, writeFileAtomic} from '../src/io/files.js';
@@ -36,6 +38,7 @@ const {values: args} = parseArgs({
     lr: {type: 'string'},
     warmup: {type: 'string'},
     counterfactual: {type: 'string'},
+    'counterfactual-weights': {type: 'string'},
     'init-from': {type: 'string'},
     'stop-at': {type: 'string'},
     threads: {type: 'string', default: '1'},
@@ -50,6 +53,19 @@ const {values: args} = parseArgs({
 const int = (s: string | undefined, d: number): number => (s === undefined ? d : Number.parseInt(s, 10));
 const fmt = (s: number): string => (s >= 3600 ? `${(s / 3600).toFixed(1)}h` : s >= 60 ? `${(s / 60).toFixed(1)}m` : `${s.toFixed(0)}s`);
 const log = (msg: string): void => console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+/** 'beard=3,mouth=3' → {beard: 3, mouth: 3} (attribute names checked). */
+function parseWeights(spec: string): Partial<Record<AttributeName, number>> {
+  const out: Partial<Record<AttributeName, number>> = {};
+  for (const part of spec.split(',')) {
+    const [name, w] = part.split('=');
+    if (!(attributeNames as readonly string[]).includes(name!.trim()) || w === undefined || !(Number(w) >= 0)) {
+      throw new Error(`--counterfactual-weights: bad entry '${part}' (want attribute=weight, attributes: ${attributeNames.join(', ')})`);
+    }
+    out[name!.trim() as AttributeName] = Number(w);
+  }
+  return out;
+}
 
 async function evaluate(clip: CLIP, n: number): Promise<void> {
   const tok = loadDefaultTokenizer();
@@ -81,6 +97,7 @@ async function main(): Promise<void> {
     lr: args.lr ? Number(args.lr) : DEFAULT_TRAIN_OPTIONS.lr,
     warmup: int(args.warmup, DEFAULT_TRAIN_OPTIONS.warmup),
     counterfactual: args.counterfactual ? Number(args.counterfactual) : DEFAULT_TRAIN_OPTIONS.counterfactual,
+    ...(args['counterfactual-weights'] ? {counterfactualWeights: parseWeights(args['counterfactual-weights'])} : {}),
   };
   // --stop-at: end this run early (the schedule still spans --steps); a later run with the same flags can go on.
   const stopAt = Math.min(opts.steps, int(args['stop-at'], opts.steps));

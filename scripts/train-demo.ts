@@ -48,7 +48,8 @@ const steps: Step[] = [
     const seed = name === 'clip' ? '1' : '2';
     const out = name === 'clip' ? CLIP : path.join(DEMO, 'toonclip-eval.safetensors');
     const ck = (phase: string) => path.join(ROOT, '.train', `toonclip-${seed}${phase}.ckpt.safetensors`);
-    // Three phases (see src/demo/train-clip.ts): captions, then counterfactual pairs (one attribute changed).
+    // Three phases (see src/demo/train-clip.ts): captions, then counterfactual pairs (one attribute changed); seed 1
+    // (the editing model) has a 4th phase with the changed attribute drawn more often among beard/mouth/hair style/glasses.
     return {
       name,
       outputs: [out],
@@ -56,6 +57,9 @@ const steps: Step[] = [
         tsx('scripts/train-clip.ts', '--seed', seed, '--steps', '1100', '--stop-at', '675', '--checkpoint', ck('-phase1'), '--out', out),
         tsx('scripts/train-clip.ts', '--seed', seed, '--counterfactual', '0.5', '--lr', '7e-4', '--warmup', '30', '--steps', '800', '--stop-at', '450', '--init-from', ck('-phase1'), '--checkpoint', ck('-phase2'), '--out', out),
         tsx('scripts/train-clip.ts', '--seed', seed, '--counterfactual', '0.5', '--lr', '7e-4', '--warmup', '30', '--steps', '1100', '--init-from', ck('-phase2'), '--checkpoint', ck(''), '--out', out),
+        ...(seed === '1'
+          ? [tsx('scripts/train-clip.ts', '--seed', seed, '--counterfactual', '0.5', '--counterfactual-weights', 'beard=3,mouth=3,hairStyle=2,glasses=2', '--lr', '5e-4', '--warmup', '30', '--steps', '1000', '--init-from', ck(''), '--checkpoint', ck('-phase4'), '--out', out)]
+          : []),
       ],
     };
   }),
