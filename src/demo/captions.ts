@@ -7,7 +7,7 @@
  * describes ("grey hair", "blue eyes", "pink background", "red lipstick"), so a caption can be parsed back
  * into attributes without ambiguity (the tests do exactly that).
  */
-import {attributeNames, isAttributeVisible, valuePhrases, type AttributeName, type AttributeValue, type FaceAttributes} from './attributes.js';
+import {attributeNames, attributeValues, isAttributeVisible, valuePhrases, type AttributeName, type AttributeValue, type FaceAttributes} from './attributes.js';
 import type {Rng} from './rng.js';
 
 /** How often an attribute is picked for a caption; values that are the default look ('none', 'neutral')
@@ -157,3 +157,64 @@ export function promptFor<K extends AttributeName>(name: K, value: AttributeValu
 
 /** The neutral prompt that edits are measured against (StyleCLIP global directions: "a face" -> target). */
 export const neutralPrompt = 'a face';
+
+export type CaptionConstraints = Map<AttributeName, Set<string>>;
+
+/**
+ * Read back what a grammar caption or promptFor prompt says about the face (the caption grammar is designed to
+ * be parsed without ambiguity; this mirrors the parser the demo-world tests check captions with).
+ */
+export function captionConstraints(text: string): CaptionConstraints {
+  const found: CaptionConstraints = new Map();
+  const add = (a: AttributeName, v: string): void => {
+    if (!found.has(a)) found.set(a, new Set());
+    found.get(a)!.add(v);
+  };
+  const has = (re: string): boolean => new RegExp(`(^|[^\\w-])${re}($|[^\\w-])`).test(text);
+  const nouns: Partial<Record<AttributeName, string>> = {
+    hairColor: '(hair|mohawk|mohican|bob|bob cut|bob haircut)', skinTone: 'skin', eyeColor: 'eyes', background: '(background|backdrop)',
+  };
+  for (const [a, noun] of Object.entries(nouns) as [AttributeName, string][]) {
+    for (const v of attributeValues(a)) for (const p of valuePhrases(a, v as never)) if (has(`${p} ${noun}`)) add(a, v);
+  }
+  const styleWords: Record<string, string[]> = {
+    short: ['short', 'cropped'], long: ['long', 'shoulder-length'], curly: ['curly', 'frizzy'], bob: ['bob'], mohawk: ['mohawk', 'mohican'],
+    bald: ['bald', 'shaved head', 'no hair'],
+  };
+  for (const [v, ws] of Object.entries(styleWords)) for (const w of ws) if (has(w)) add('hairStyle', v);
+  if (has('no glasses')) add('glasses', 'none');
+  if (has('(sunglasses|dark glasses|shades)')) add('glasses', 'sunglasses');
+  if (/(^|[^\w-])(?<!no |dark )(glasses|eyeglasses|spectacles)/.test(text.replace(/round glasses/g, 'glasses'))) add('glasses', 'round');
+  if (has('(clean-shaven|no beard)')) add('beard', 'none');
+  if (has('(full beard|bushy beard|a beard)')) add('beard', 'full');
+  if (has('goatee')) add('beard', 'goatee');
+  if (has('(moustache|mustache)')) add('beard', 'moustache');
+  if (has('man')) add('beard', 'not none');
+  if (has('(smiling|happy|grinning|smile|big smile|grin)')) add('mouth', 'smiling');
+  if (has('(surprised|shocked|open-mouthed|open mouth)')) add('mouth', 'surprised');
+  if (has('(neutral expression|closed mouth|serious expression)')) add('mouth', 'neutral');
+  if (has('no lipstick')) add('lipstick', 'none');
+  if (has('(red|bright red) lipstick')) add('lipstick', 'red');
+  if (has('pink lipstick')) add('lipstick', 'pink');
+  return found;
+}
+
+/** Whether a face fits every constraint of a caption (a mentioned attribute must also be visible). */
+export function satisfies(attrs: FaceAttributes, c: CaptionConstraints): boolean {
+  for (const [a, values] of c) {
+    if (!isAttributeVisible(attrs, a)) return false;
+    for (const v of values) {
+      if (v === 'not none' ? attrs[a] === 'none' : attrs[a] !== v) return false;
+    }
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Model
+
+/**
+ * A freshly initialised ToonCLIP state dict (float32), following openai CLIP's initialize_parameters (normal
+ * token/positional embeddings, width-scaled attention/MLP/projection weights) and its ViT's own inits, with the
+ * same rule for the vision blocks. Logit scale ln(1/0.07).
+ */

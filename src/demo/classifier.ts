@@ -127,12 +127,7 @@ export function classifierLogits(x: Tensor, cfg: ClassifierConfig, p: (name: str
   return out;
 }
 
-/** Numerically stable log-softmax over the last axis: z − m − log Σ exp(z − m), m = stopGradient(max z). */
-export function logSoftmax(z: Tensor): Tensor {
-  const axis = z.rank - 1;
-  const shifted = F.sub(z, F.stopGradient(F.max(z, [axis], true)));
-  return F.sub(shifted, F.log(F.sum(F.exp(shifted), [axis], true)));
-}
+export {logSoftmax} from '../nn/functional.js';
 
 /** Read the architecture from a state dict's shapes plus its `strides` metadata, checking every tensor. */
 export function configFromStateDict(sd: StateDict, metadata: Record<string, string>, what: string): ClassifierConfig {

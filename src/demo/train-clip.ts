@@ -15,6 +15,7 @@
  * - Texts are padded to `textLength` (32) tokens rather than 77: the model is causal and pools at EOT, so the
  *   padding after EOT never changes the output; positions ≥ textLength are simply never trained.
  */
+import {logSoftmax} from '../nn/functional.js';
 import * as F from '../engine/ops.js';
 import {type Tensor, constant, input} from '../engine/tensor.js';
 import {compile} from '../engine/session.js';
@@ -30,7 +31,7 @@ import {Adam, type AdamOptions, Params, compileStep} from '../train/trainer.js';
 import {
   type AttributeName, type FaceAttributes, attributeNames, attributeValues, editTargets, isAttributeVisible, sampleAttributes, valuePhrases,
 } from './attributes.js';
-import {caption, neutralPrompt, promptFor} from './captions.js';
+import {type CaptionConstraints, caption, captionConstraints, neutralPrompt, promptFor, satisfies} from './captions.js';
 import {renderBatch, renderFaceTensor} from './render.js';
 import {Rng, hashSeed} from './rng.js';
 import {toonClipConfigJson} from './toon-clip.js';
@@ -245,66 +246,8 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
 }
 
 /** What a caption says: attribute -> the values it allows ('not none' for "man", which implies facial hair). */
-export type CaptionConstraints = Map<AttributeName, Set<string>>;
+export {captionConstraints, satisfies, type CaptionConstraints};
 
-/**
- * Read back what a grammar caption or promptFor prompt says about the face (the caption grammar is designed to
- * be parsed without ambiguity; this mirrors the parser the demo-world tests check captions with).
- */
-export function captionConstraints(text: string): CaptionConstraints {
-  const found: CaptionConstraints = new Map();
-  const add = (a: AttributeName, v: string): void => {
-    if (!found.has(a)) found.set(a, new Set());
-    found.get(a)!.add(v);
-  };
-  const has = (re: string): boolean => new RegExp(`(^|[^\\w-])${re}($|[^\\w-])`).test(text);
-  const nouns: Partial<Record<AttributeName, string>> = {
-    hairColor: '(hair|mohawk|mohican|bob|bob cut|bob haircut)', skinTone: 'skin', eyeColor: 'eyes', background: '(background|backdrop)',
-  };
-  for (const [a, noun] of Object.entries(nouns) as [AttributeName, string][]) {
-    for (const v of attributeValues(a)) for (const p of valuePhrases(a, v as never)) if (has(`${p} ${noun}`)) add(a, v);
-  }
-  const styleWords: Record<string, string[]> = {
-    short: ['short', 'cropped'], long: ['long', 'shoulder-length'], curly: ['curly', 'frizzy'], bob: ['bob'], mohawk: ['mohawk', 'mohican'],
-    bald: ['bald', 'shaved head', 'no hair'],
-  };
-  for (const [v, ws] of Object.entries(styleWords)) for (const w of ws) if (has(w)) add('hairStyle', v);
-  if (has('no glasses')) add('glasses', 'none');
-  if (has('(sunglasses|dark glasses|shades)')) add('glasses', 'sunglasses');
-  if (/(^|[^\w-])(?<!no |dark )(glasses|eyeglasses|spectacles)/.test(text.replace(/round glasses/g, 'glasses'))) add('glasses', 'round');
-  if (has('(clean-shaven|no beard)')) add('beard', 'none');
-  if (has('(full beard|bushy beard|a beard)')) add('beard', 'full');
-  if (has('goatee')) add('beard', 'goatee');
-  if (has('(moustache|mustache)')) add('beard', 'moustache');
-  if (has('man')) add('beard', 'not none');
-  if (has('(smiling|happy|grinning|smile|big smile|grin)')) add('mouth', 'smiling');
-  if (has('(surprised|shocked|open-mouthed|open mouth)')) add('mouth', 'surprised');
-  if (has('(neutral expression|closed mouth|serious expression)')) add('mouth', 'neutral');
-  if (has('no lipstick')) add('lipstick', 'none');
-  if (has('(red|bright red) lipstick')) add('lipstick', 'red');
-  if (has('pink lipstick')) add('lipstick', 'pink');
-  return found;
-}
-
-/** Whether a face fits every constraint of a caption (a mentioned attribute must also be visible). */
-export function satisfies(attrs: FaceAttributes, c: CaptionConstraints): boolean {
-  for (const [a, values] of c) {
-    if (!isAttributeVisible(attrs, a)) return false;
-    for (const v of values) {
-      if (v === 'not none' ? attrs[a] === 'none' : attrs[a] !== v) return false;
-    }
-  }
-  return true;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Model
-
-/**
- * A freshly initialised ToonCLIP state dict (float32), following openai CLIP's initialize_parameters (normal
- * token/positional embeddings, width-scaled attention/MLP/projection weights) and its ViT's own inits, with the
- * same rule for the vision blocks. Logit scale ln(1/0.07).
- */
 export function initToonClipStateDict(cfg: ClipConfig, seed: number): StateDict {
   const rng = new Rng(hashSeed(0x1a17, seed));
   const sd: StateDict = new Map();
@@ -412,12 +355,6 @@ export function learningRate(step: number, o: Pick<ToonClipTrainOptions, 'lr' | 
   if (step < o.warmup) return (o.lr * (step + 1)) / o.warmup;
   const t = Math.min(1, (step - o.warmup) / Math.max(1, o.steps - o.warmup));
   return o.lr * (o.minLrFraction + (1 - o.minLrFraction) * 0.5 * (1 + Math.cos(Math.PI * t)));
-}
-
-/** log-softmax along `axis`, stable: x − max − log Σ exp(x − max) with the max treated as a constant. */
-function logSoftmax(x: Tensor, axis: number): Tensor {
-  const z = F.sub(x, F.stopGradient(F.max(x, [axis], true)));
-  return F.sub(z, F.log(F.sum(F.exp(z), [axis], true)));
 }
 
 /**

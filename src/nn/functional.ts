@@ -81,3 +81,10 @@ export function adaptiveAvgPool2d(x: Tensor, outH: number, outW = outH): Tensor 
   if (H === outH && W === outW) return x;
   return separableResample(x, adaptivePoolMatrix(H, outH), adaptivePoolMatrix(W, outW), outH, outW);
 }
+
+/** Numerically stable log-softmax: x − m − log Σ exp(x − m) along `axis`, with m = stopGradient(max x). */
+export function logSoftmax(x: Tensor, axis = -1): Tensor {
+  const a = axis < 0 ? x.rank + axis : axis;
+  const z = F.sub(x, F.stopGradient(F.max(x, [a], true)));
+  return F.sub(z, F.log(F.sum(F.exp(z), [a], true)));
+}

@@ -9,7 +9,7 @@ import {
   attributeNames, attributeProbs, attributeSchema, attributeValues, decodeAttributes, editTargets, encodeAttributes,
   isAttributeVisible, sampleAttributes, valueIndex, type AttributeName, type FaceAttributes,
 } from '../../src/demo/attributes.js';
-import {caption, promptFor} from '../../src/demo/captions.js';
+import {caption, captionConstraints, promptFor} from '../../src/demo/captions.js';
 import {renderBatch, renderFace, renderFaceTensor} from '../../src/demo/render.js';
 import {hashSeed, Rng} from '../../src/demo/rng.js';
 
@@ -244,48 +244,7 @@ describe('renderFace', () => {
   });
 });
 
-/** Parse a caption back into the attribute values it asserts (phrase tables + the noun each colour needs). */
-function parseCaption(text: string): Map<AttributeName, Set<string>> {
-  const found = new Map<AttributeName, Set<string>>();
-  const add = (a: AttributeName, v: string): void => {
-    if (!found.has(a)) found.set(a, new Set());
-    found.get(a)!.add(v);
-  };
-  const has = (re: string): boolean => new RegExp(`(^|[^\\w-])${re}($|[^\\w-])`).test(text);
-  const phrases = (a: AttributeName, v: string): readonly string[] =>
-    (attributeSchema[a].phrases as Record<string, readonly string[]>)[v]!;
-  const nouns: Partial<Record<AttributeName, string>> = {
-    hairColor: '(hair|mohawk|mohican|bob|bob cut|bob haircut)', skinTone: 'skin', eyeColor: 'eyes',
-    background: '(background|backdrop)',
-  };
-  for (const [a, noun] of Object.entries(nouns) as [AttributeName, string][]) {
-    for (const v of attributeValues(a)) {
-      // A colour may be followed by a style word before the noun only for hair ("curly grey hair" is not
-      // produced, but "grey mohawk" is); keep the noun adjacent.
-      for (const p of phrases(a, v)) if (has(`${p} ${noun}`)) add(a, v);
-    }
-  }
-  const styleWords: Record<string, string[]> = {
-    short: ['short', 'cropped'], long: ['long', 'shoulder-length'], curly: ['curly', 'frizzy'],
-    bob: ['bob'], mohawk: ['mohawk', 'mohican'], bald: ['bald', 'shaved head', 'no hair'],
-  };
-  for (const [v, ws] of Object.entries(styleWords)) for (const w of ws) if (has(w)) add('hairStyle', v);
-  if (has('no glasses')) add('glasses', 'none');
-  if (has('(sunglasses|dark glasses|shades)')) add('glasses', 'sunglasses');
-  if (/(^|[^\w-])(?<!no |dark )(glasses|eyeglasses|spectacles)/.test(text.replace(/round glasses/g, 'glasses'))) add('glasses', 'round');
-  if (has('(clean-shaven|no beard)')) add('beard', 'none');
-  if (has('(full beard|bushy beard|a beard)')) add('beard', 'full');
-  if (has('goatee')) add('beard', 'goatee');
-  if (has('(moustache|mustache)')) add('beard', 'moustache');
-  if (has('man')) add('beard', 'not none');
-  if (has('(smiling|happy|grinning|smile|big smile|grin)')) add('mouth', 'smiling');
-  if (has('(surprised|shocked|open-mouthed|open mouth)')) add('mouth', 'surprised');
-  if (has('(neutral expression|closed mouth|serious expression)')) add('mouth', 'neutral');
-  if (has('no lipstick')) add('lipstick', 'none');
-  if (has('(red|bright red) lipstick')) add('lipstick', 'red');
-  if (has('pink lipstick')) add('lipstick', 'pink');
-  return found;
-}
+const parseCaption = captionConstraints;
 
 describe('captions', () => {
   it('only name attributes the render shows, with their true values', () => {
