@@ -3,6 +3,7 @@
  * relevance (resumable, shardable); merge joins shards; edit turns a prompt pair into a StyleSpace step.
  */
 import type {Command} from 'commander';
+import {demoAssetPath} from '../demo/assets.js';
 import {StyleclipError, check} from '../errors.js';
 import {
   AUTO_BETA_MIN_CHANNELS,
@@ -216,6 +217,8 @@ function loadRelevanceFromFlags(g: StyleGAN2, flags: EditFlags): Relevance {
     check(official === 0, 'give either --relevance or --fs3/--s-mean/--s-std, not both');
     return loadRelevance(flags.relevance);
   }
+  // On the demo generator (no --generator), the shipped demo relevance is the default.
+  if (official === 0 && flags.generator === undefined) return loadRelevance(demoAssetPath('relevance'));
   check(official === 3, official === 0 ? 'no relevance given: pass --relevance FILE (from `global prepare`) or --fs3 with --s-mean and --s-std' : '--fs3 needs --s-mean and --s-std (all three)');
   return loadOfficialRelevance(g, {fs3: flags.fs3!, mean: flags.sMean!, std: flags.sStd!});
 }
