@@ -5,7 +5,7 @@
 import {compile} from './engine/session.js';
 import {input} from './engine/tensor.js';
 import {StyleclipError, check} from './errors.js';
-import type {HostTensor} from './io/host-tensor.js';
+import {type HostTensor, assertFinite} from './io/host-tensor.js';
 import {type NoiseMode, type StyleGAN2, mulberry32Normal} from './models/stylegan2.js';
 
 export type LatentSpace = 'z' | 'w' | 'w+' | 's';
@@ -43,13 +43,6 @@ export function sampleZ(g: StyleGAN2, n: number, seed: number): HostTensor {
   const data = new Float32Array(n * D);
   for (let i = 0; i < data.length; i++) data[i] = rng();
   return {dtype: 'float32', shape: [n, D], data};
-}
-
-function assertFinite(t: HostTensor, what: string) {
-  const d = t.data as Float32Array;
-  for (let i = 0; i < d.length; i++) {
-    if (!Number.isFinite(d[i]!)) throw new StyleclipError(`${what} contains a non-finite value (NaN or ±Inf) at index ${i}`);
-  }
 }
 
 function shapeStr(s: readonly number[]) {

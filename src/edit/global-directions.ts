@@ -24,7 +24,7 @@ import * as F from '../engine/ops.js';
 import {compile, type Program} from '../engine/session.js';
 import {type Tensor, input} from '../engine/tensor.js';
 import {StyleclipError, check} from '../errors.js';
-import {type HostTensor, toFloat32} from '../io/host-tensor.js';
+import {type HostTensor, assertFinite, toFloat32} from '../io/host-tensor.js';
 import {parseNpy} from '../io/npy.js';
 import {parseSafetensors, serializeSafetensors} from '../io/safetensors.js';
 import {encodeImages, promptDirection, type TextTokenizer} from '../models/clip/encode.js';
@@ -719,7 +719,7 @@ export function applyStyleDelta(g: StyleGAN2, styles: readonly HostTensor[], d: 
     const l = g.layers[k]!;
     check(t.shape.length === 2 && t.shape[0] === N && t.shape[1] === l.inChannels, `S layer s_${String(k).padStart(2, '0')} (${l.name}) must have shape [${N}, ${l.inChannels}], got [${t.shape.join(', ')}]`);
     const data = Float32Array.from(toFloat32(t));
-    for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) throw new StyleclipError(`S layer s_${String(k).padStart(2, '0')} contains a non-finite value (NaN or ±Inf) at index ${i}`);
+    assertFinite(data, `S layer s_${String(k).padStart(2, '0')}`);
     return {dtype: 'float32' as const, shape: [N, l.inChannels], data};
   });
   if (alpha === 0) return out;

@@ -15,7 +15,7 @@ import {type Tensor, constant, input} from '../engine/tensor.js';
 import {StyleclipError, check} from '../errors.js';
 import {sampleZ, toWPlus} from '../generate.js';
 import type {HostTensor, StateDict} from '../io/host-tensor.js';
-import {toFloat32} from '../io/host-tensor.js';
+import {assertFinite, toFloat32} from '../io/host-tensor.js';
 import {parseSafetensors, serializeSafetensors} from '../io/safetensors.js';
 
 import type {CLIP} from '../models/clip/model.js';
@@ -181,7 +181,7 @@ async function trainingLatents(g: StyleGAN2, opts: MapperTrainOptions, seed: num
     const t = opts.latents;
     check(t.shape.length === 3 && t.shape[1] === L && t.shape[2] === D, `training latents must be W+ [N, ${L}, ${D}] for this generator, got [${t.shape.join(', ')}]`);
     const data = toFloat32(t);
-    for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) throw new StyleclipError(`training latents contain a non-finite value at index ${i}`);
+    assertFinite(data, 'training latents');
     return {n: t.shape[0]!, row: (i, out, at) => out.set(data.subarray(i * L * D, (i + 1) * L * D), at)};
   }
   const {samples = 5000, truncation = 0.7} = opts;

@@ -11,7 +11,7 @@ import * as F from '../engine/ops.js';
 import {compile} from '../engine/session.js';
 import {type Tensor, constant, input} from '../engine/tensor.js';
 import {StyleclipError, check} from '../errors.js';
-import type {HostTensor} from '../io/host-tensor.js';
+import {type HostTensor, assertFinite} from '../io/host-tensor.js';
 import type {CLIP} from '../models/clip/model.js';
 import type {ClipInputMode} from '../models/clip/preprocess.js';
 import type {NoiseMode, StyleGAN2} from '../models/stylegan2.js';
@@ -87,11 +87,6 @@ export function rampdownLr(t: number, lr: number, rampdown = 0.25, rampup = 0.05
   return lr * ramp * Math.min(1, t / rampup);
 }
 
-function assertFiniteLatent(t: HostTensor) {
-  const d = t.data as Float32Array;
-  for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) throw new StyleclipError(`latent contains a non-finite value (NaN or ±Inf) at index ${i}`);
-}
-
 /** Run StyleCLIP latent optimisation. See OptimizeOptions for the defaults (the official ones). */
 export async function optimizeLatent(g: StyleGAN2, clip: CLIP, opts: OptimizeOptions): Promise<OptimizeResult> {
   const {
@@ -123,13 +118,13 @@ export async function optimizeLatent(g: StyleGAN2, clip: CLIP, opts: OptimizeOpt
     check(space === 's' || opts.space === undefined, 'a start in S (styles) needs space "s"');
     const s0 = opts.styles;
     check(s0.length === g.layers.length, `an S latent needs ${g.layers.length} tensors (one per StyleSpace layer), got ${s0.length}`);
-    s0.forEach(assertFiniteLatent);
+    s0.forEach((t, k) => assertFinite(t, `S layer s_${String(k).padStart(2, '0')}`));
     start = await generate(g, {latent: [...s0], space: 's', noise});
   } else {
     if (opts.latent) {
       const t = opts.latent;
       check(t.shape.length === 3 && t.shape[1] === L && t.shape[2] === D, `the start latent must be W+ [N, ${L}, ${D}], got [${t.shape.join(', ')}]`);
-      assertFiniteLatent(t);
+      assertFinite(t, 'latent');
       w0 = t;
     } else if (mode === 'free_generation') {
       check(g.latentAvg, 'free_generation starts at the mean latent, which this checkpoint does not have (latent_avg)');

@@ -248,3 +248,11 @@ export function isHostTensor(x: unknown): x is HostTensor {
   const t = x as Partial<HostTensor>;
   return typeof t.dtype === 'string' && t.dtype in DTYPE_BYTES && Array.isArray(t.shape) && ArrayBuffer.isView(t.data);
 }
+
+/** Throw a named error at the first NaN or ±Inf in `t` (latents and styles are checked before use). */
+export function assertFinite(t: HostTensor | ArrayLike<number>, what: string): void {
+  const d = 'dtype' in t ? toFloat32(t) : t;
+  for (let i = 0; i < d.length; i++) {
+    if (!Number.isFinite(d[i]!)) throw new StyleclipError(`${what} contains a non-finite value (NaN or ±Inf) at index ${i}`);
+  }
+}
