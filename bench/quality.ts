@@ -30,7 +30,8 @@ import {clipInputFromGenerated} from '../src/models/clip/preprocess.js';
 import {loadDefaultTokenizer} from '../src/models/clip/tokenizer.js';
 import {loadGenerator} from '../src/models/load-generator.js';
 import {mapperFromBytes, runMapper} from '../src/models/mapper.js';
-import {type AttributeName, attributeNames, editTargets, isAttributeVisible, type FaceAttributes} from '../src/demo/attributes.js';
+import {editTargets, type FaceAttributes} from '../src/demo/attributes.js';
+import {countedFaces, scoreEdit} from '../src/demo/edit-quality.js';
 import {demoAssetPath, demoMapperDir, mapperSlug} from '../src/demo/assets.js';
 import {neutralPrompt, promptFor} from '../src/demo/captions.js';
 import {loadDemoClassifier, topValues} from '../src/demo/classifier.js';
@@ -96,7 +97,7 @@ async function main() {
     const evalText = await encodeTexts(evalClip, tokenizer, [target]);
     const tNorm = Math.hypot(...evalText);
     // Seeds that can show the edit and do not have it yet.
-    const counted = before.flatMap((a, i) => (isAttributeVisible({...a, [t.attribute]: t.value} as FaceAttributes, t.attribute) && a[t.attribute] !== t.value ? [i] : []));
+    const counted = countedFaces(before, t);
     const outputs: Partial<Record<Method, HostTensor>> = {};
     for (const method of METHODS) {
       const t0 = performance.now();
@@ -115,17 +116,9 @@ async function main() {
       outputs[method] = image;
       const after = (await classifier.classify(image)).map(topValues) as FaceAttributes[];
       const evalAfter = await imageFeatures(evalClip, image);
-      let success = 0;
-      let kept = 0;
-      let compared = 0;
+      const q = scoreEdit(before, after, t);
       let gain = 0;
       for (const i of counted) {
-        if (after[i]![t.attribute] === t.value) success++;
-        for (const a of attributeNames as AttributeName[]) {
-          if (a === t.attribute || !isAttributeVisible(before[i]!, a) || !isAttributeVisible(after[i]!, a)) continue;
-          compared++;
-          if (after[i]![a] === before[i]![a]) kept++;
-        }
         let cb = 0;
         let ca = 0;
         for (let e = 0; e < E; e++) {
@@ -135,8 +128,8 @@ async function main() {
         gain += (ca - cb) / tNorm;
       }
       const n = Math.max(counted.length, 1);
-      scores.push({method, prompt: t.name, counted: counted.length, success: success / n, preservation: compared ? kept / compared : 1, clipGain: gain / n, secondsPerEdit: seconds});
-      console.error(`${t.name.padEnd(12)} ${method.padEnd(12)} success ${(100 * success / n).toFixed(0)}% of ${counted.length}  preservation ${(100 * (compared ? kept / compared : 1)).toFixed(0)}%  clip gain ${(gain / n).toFixed(4)}  ${seconds.toFixed(3)} s/edit`);
+      scores.push({method, prompt: t.name, counted: q.counted, success: q.success, preservation: q.preservation, clipGain: gain / n, secondsPerEdit: seconds});
+      console.error(`${t.name.padEnd(12)} ${method.padEnd(12)} success ${(100 * q.success).toFixed(0)}% of ${q.counted}  preservation ${(100 * q.preservation).toFixed(0)}%  clip gain ${(gain / n).toFixed(4)}  ${seconds.toFixed(3)} s/edit`);
     }
     const row = counted[0] ?? 0;
     gridRows.push([rowsOf(base.image, [row]), ...METHODS.map((m) => rowsOf(outputs[m]!, [row]))]);

@@ -11,7 +11,7 @@
  *   6. one latent mapper per edit → assets/demo/mappers/<slug>.safetensors
  *
  * Flags: --force STEP (redo one step: classifier, clip, clip-eval, gan, relevance, mappers), --only STEP,
- * --mapper-steps N (default 600), --relevance-images K (default 24), --relevance-samples N (default 20000).
+ * --mapper-steps N (default 800), --relevance-images K (default 24), --relevance-samples N (default 20000).
  */
 import {spawnSync} from 'node:child_process';
 import {existsSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
@@ -69,6 +69,10 @@ const steps: Step[] = [
     outputs: [path.join(DEMO, 'relevance.safetensors')],
     commands: [
       cli('global', 'prepare', '--generator', G, '--clip', CLIP, '--samples', opt('relevance-samples', '20000'), '--images', opt('relevance-images', '24'), '--batch', '64', '--out', path.join(DEMO, 'relevance.safetensors')),
+      // ToonCLIP embeds to 64 dimensions, so its cosines |R| run ~3× larger than ViT-B/32's: the official β 0.15
+      // moves hundreds of channels. The file recommends the official auto-β rule for faces instead (the 20 most
+      // relevant channels) with the official α.
+      cli('global', 'defaults', path.join(DEMO, 'relevance.safetensors'), '--min-channels', '20', '--alpha', '4.1'),
     ],
   },
   {
@@ -76,7 +80,10 @@ const steps: Step[] = [
     outputs: editTargets.map((t) => path.join(DEMO, 'mappers', `${mapperSlug(t.name)}.safetensors`)),
     commands: editTargets.map((t) => {
       const out = path.join(DEMO, 'mappers', `${mapperSlug(t.name)}.safetensors`);
-      return cli('mapper', 'train', '--generator', G, '--clip', CLIP, '--prompt', promptFor(t.attribute, t.value as never), '--samples', '2000', '--steps', opt('mapper-steps', '600'), '--batch', '8', '--lr', '0.05', '--checkpoint-every', '100', '--checkpoint', path.join(ROOT, '.train', `mapper-${mapperSlug(t.name)}.ckpt.safetensors`), '--out', out);
+      // Demo settings (the official ones are lr 0.5, λ_L2 0.8, 50 000 steps of batch 2 on FFHQ): ToonCLIP's loss
+      // gradients are small next to the W+ L2 term at λ 0.8, which then keeps ŵ within ~0.1 of w and nothing
+      // visible changes; λ 0.15 and a larger Ranger step learn a visible edit in 800 steps of batch 8.
+      return cli('mapper', 'train', '--generator', G, '--clip', CLIP, '--prompt', promptFor(t.attribute, t.value as never), '--samples', '2000', '--steps', opt('mapper-steps', '800'), '--batch', '8', '--lr', '3', '--lambda-l2', '0.15', '--checkpoint-every', '100', '--checkpoint', path.join(ROOT, '.train', `mapper-${mapperSlug(t.name)}.ckpt.safetensors`), '--out', out);
     }),
   },
 ];

@@ -4,6 +4,8 @@
  *
  *   node --import tsx scripts/train-gan.ts [--out assets/demo/generator.safetensors] [--steps N] [--batch N]
  *        [--checkpoint .train/toongan.ckpt.safetensors] [--threads N] [--max-minutes M] [--eval N]
+ *        [--attribute-weight K] [--init-from ASSET]   (fine-tuning with more weight on beard/mouth/lipstick/glasses)
+ *        [--pretrain-mapping STEPS] [--mapping-lr-mul 0]  (fit the mapping to designed codes first, then freeze it)
  *   node --import tsx scripts/train-gan.ts --export-only      (write the asset from the current checkpoint)
  *   node --import tsx scripts/train-gan.ts --eval-only        (evaluate the asset at --out)
  *
@@ -28,6 +30,9 @@ const {values} = parseArgs({
     threads: {type: 'string', default: '1'},
     'mapping-lr-mul': {type: 'string', default: '100'},
     mse: {type: 'string', default: '1'},
+    'attribute-weight': {type: 'string', default: '0'},
+    'init-from': {type: 'string'},
+    'pretrain-mapping': {type: 'string', default: '0'},
     'max-minutes': {type: 'string'},
     eval: {type: 'string', default: '1000'},
     'export-only': {type: 'boolean', default: false},
@@ -66,6 +71,9 @@ if (values['export-only']) {
     mappingLrMul: num('mapping-lr-mul', values['mapping-lr-mul'])!,
     mseWeight: num('mse', values.mse)!,
     rgbInit: num('rgb-init', values['rgb-init'])!,
+    attributeWeight: num('attribute-weight', values['attribute-weight'])!,
+    initFrom: values['init-from'],
+    pretrainMappingSteps: num('pretrain-mapping', values['pretrain-mapping'])!,
     maxSeconds: maxMin === undefined ? undefined : maxMin * 60,
   });
   console.log(`training ${r.finished ? 'finished' : 'paused'} at step ${r.step} after ${secs()} s`);

@@ -11,13 +11,14 @@ import {
   GlobalEditor,
   type Relevance,
   checkBeta,
+  editDefaultsOf,
   defaultRelevanceLayers,
   parseChannelRange,
   parseLayerList,
   selectedChannels,
   verifyGeneratorProbe,
 } from '../edit/global-directions.js';
-import {loadOfficialRelevance, loadRelevance, mergeRelevanceFiles, prepareRelevance} from '../edit/global-prepare.js';
+import {loadOfficialRelevance, loadRelevance, mergeRelevanceFiles, prepareRelevance, setEditDefaults} from '../edit/global-prepare.js';
 import {generate, stylesFromTensors, stylesToTensors} from '../generate.js';
 import {readBytes, writeFileAtomic} from '../io/files.js';
 import type {HostTensor} from '../io/host-tensor.js';
@@ -51,6 +52,14 @@ interface MergeFlags {
   json?: boolean;
 }
 
+interface DefaultsFlags {
+  alpha?: number;
+  beta?: number;
+  minChannels?: number;
+  official?: boolean;
+  json?: boolean;
+}
+
 interface EditFlags extends ModelFlags {
   relevance?: string;
   fs3?: string;
@@ -58,7 +67,7 @@ interface EditFlags extends ModelFlags {
   sStd?: string;
   neutral: string;
   target: string;
-  alpha: number;
+  alpha?: number;
   beta?: number;
   minChannels?: number;
   latent?: string;
@@ -105,6 +114,28 @@ Examples:
     .option('--json', 'print a JSON summary')
     .action(async (shards: string[], flags: MergeFlags) => runMerge(shards, flags));
 
+  global
+    .command('defaults')
+    .description("show or set a relevance file's recommended edit settings (used when an edit gives no α/β)")
+    .argument('<relevance>', 'relevance file from `global prepare`')
+    .option('--alpha <a>', 'recommended α', parseFloatStrict('--alpha'))
+    .option('--beta <b>', 'recommended fixed β', parseFloatStrict('--beta'))
+    .option('--min-channels <k>', 'recommend auto β: the largest β that moves ≥ k channels', parseIntStrict('--min-channels', {min: 1}))
+    .option('--official', `remove the recommendation (edits use the official α ${GLOBAL_DEFAULTS.alpha}, β ${GLOBAL_DEFAULTS.beta})`)
+    .option('--json', 'print a JSON summary')
+    .addHelpText(
+      'after',
+      `
+The official β 0.15 suits ViT-B/32 (512-d). A CLIP with a small embedding gives larger cosines |R|, so the same
+β moves hundreds of channels; recommend auto β there instead.
+
+Examples:
+  styleclip global defaults my-relevance.safetensors
+  styleclip global defaults my-relevance.safetensors --min-channels 20 --alpha 4.1
+  styleclip global defaults my-relevance.safetensors --official`,
+    )
+    .action(async (file: string, flags: DefaultsFlags) => runDefaults(file, flags));
+
   addModelOptions(global.command('edit').description('edit an image along the StyleSpace direction of a text prompt pair'))
     .option('--relevance <file>', 'relevance file from `global prepare`')
     .option('--fs3 <fs3.npy>', "official StyleCLIP fs3.npy (with --s-mean and --s-std) instead of --relevance")
@@ -112,8 +143,8 @@ Examples:
     .option('--s-std <file.npy>', 'official S stds as .npy: np.concatenate(std) of S_mean_std')
     .requiredOption('--neutral <text>', 'neutral prompt, e.g. "face"')
     .requiredOption('--target <text>', 'target prompt, e.g. "face with glasses"')
-    .option('--alpha <a>', 'edit strength α (official slider −10…10)', parseFloatStrict('--alpha'), GLOBAL_DEFAULTS.alpha)
-    .option('--beta <b>', `threshold β on |relevance| (0…1; official slider 0.08…0.4; default ${GLOBAL_DEFAULTS.beta})`, parseFloatStrict('--beta'))
+    .option('--alpha <a>', `edit strength α (official slider −10…10; default: the relevance file's recommendation, else ${GLOBAL_DEFAULTS.alpha})`, parseFloatStrict('--alpha'))
+    .option('--beta <b>', `threshold β on |relevance| (0…1; official slider 0.08…0.4; default: the relevance file's recommendation, else ${GLOBAL_DEFAULTS.beta})`, parseFloatStrict('--beta'))
     .option('--min-channels <k>', `auto β: the largest β that moves ≥ k channels (official k: ${AUTO_BETA_MIN_CHANNELS.faces} faces, ${AUTO_BETA_MIN_CHANNELS.other} otherwise)`, parseIntStrict('--min-channels', {min: 1}))
     .option('--latent <file>', 'start latent: W [N, D] or W+ [N, n_latent, D] (.npy/.safetensors/.pt, used as is), or S (.safetensors of s_00…, e.g. a previous edit)')
     .option('--seed <n>', 'sample z from this seed instead (default 0)', parseIntStrict('--seed', {min: 0}))
@@ -202,6 +233,21 @@ async function runPrepare(flags: PrepareFlags): Promise<void> {
   else console.log(`wrote ${res.out}: relevance of channels ${summary.range} of ${m.selectedTotal} (${res.computedChannels} computed, ${res.resumedChannels} resumed) in ${summary.seconds}s`);
 }
 
+async function runDefaults(file: string, flags: DefaultsFlags): Promise<void> {
+  const setting = flags.alpha !== undefined || flags.beta !== undefined || flags.minChannels !== undefined;
+  check(!(flags.official && setting), 'give either --official or new settings, not both');
+  check(flags.beta === undefined || flags.minChannels === undefined, 'give either --beta or --min-channels, not both');
+  if (flags.beta !== undefined) checkBeta(flags.beta);
+  const rel = flags.official ? setEditDefaults(file, null) : setting ? setEditDefaults(file, {...(flags.alpha !== undefined ? {alpha: flags.alpha} : {}), ...(flags.beta !== undefined ? {beta: flags.beta} : {}), ...(flags.minChannels !== undefined ? {minChannels: flags.minChannels} : {})}) : loadRelevance(file);
+  const d = editDefaultsOf(rel);
+  const summary = {file, recommended: rel.meta.editDefaults ?? null, effective: d};
+  if (flags.json) console.log(JSON.stringify(summary));
+  else {
+    const how = d.minChannels !== undefined ? `auto β (≥ ${d.minChannels} channels)` : `β ${d.beta}`;
+    console.log(`${file}: edits without α/β use α ${d.alpha}, ${how}${rel.meta.editDefaults ? ' (recommended by the file)' : ' (official defaults)'}`);
+  }
+}
+
 async function runMerge(shards: string[], flags: MergeFlags): Promise<void> {
   check(flags.out.toLowerCase().endsWith('.safetensors'), `--out must be a .safetensors file, got '${flags.out}'`);
   const merged = mergeRelevanceFiles(shards, flags.out, {requireComplete: !flags.allowPartial});
@@ -256,8 +302,9 @@ async function runEdit(flags: EditFlags): Promise<void> {
     neutral: flags.neutral,
     target: flags.target,
     styles,
-    alpha: flags.alpha,
-    ...(flags.minChannels !== undefined ? {minChannels: flags.minChannels} : {beta: flags.beta ?? GLOBAL_DEFAULTS.beta}),
+    ...(flags.alpha !== undefined ? {alpha: flags.alpha} : {}),
+    ...(flags.minChannels !== undefined ? {minChannels: flags.minChannels} : {}),
+    ...(flags.beta !== undefined ? {beta: flags.beta} : {}),
   });
   writeFileAtomic(flags.out, await encodePng(res.image), 'output image');
   if (flags.saveLatent) writeTensorFile(flags.saveLatent, stylesToTensors(res.styles), 'edited S latent');
@@ -266,7 +313,7 @@ async function runEdit(flags: EditFlags): Promise<void> {
     channelsMoved: res.channelsMoved,
     beta: Number(res.beta.toFixed(6)),
     maxRelevance: Number(res.maxScore.toFixed(6)),
-    alpha: flags.alpha,
+    alpha: res.alpha,
     images: res.image.shape[0],
     seconds: Number(((performance.now() - t0) / 1000).toFixed(3)),
     ...(flags.saveLatent ? {latent: flags.saveLatent} : {}),
@@ -274,6 +321,6 @@ async function runEdit(flags: EditFlags): Promise<void> {
   if (flags.json) console.log(JSON.stringify(summary));
   else {
     const none = res.channelsMoved === 0 ? ` (β is above the largest |relevance| ${summary.maxRelevance}; lower --beta)` : '';
-    console.log(`moved ${res.channelsMoved} channel${res.channelsMoved === 1 ? '' : 's'} (α ${flags.alpha}, β ${summary.beta})${none}; wrote ${flags.out} in ${summary.seconds}s`);
+    console.log(`moved ${res.channelsMoved} channel${res.channelsMoved === 1 ? '' : 's'} (α ${res.alpha}, β ${summary.beta})${none}; wrote ${flags.out} in ${summary.seconds}s`);
   }
 }

@@ -1,7 +1,8 @@
 /** `styleclip mapper train|apply`: train a StyleCLIP latent mapper for a prompt, and apply one to latents. */
-import {existsSync, statSync} from 'node:fs';
+import {existsSync, readdirSync, statSync} from 'node:fs';
 import path from 'node:path';
 import type {Command} from 'commander';
+import {demoMapperDir, mapperSlug} from '../demo/assets.js';
 import {StyleclipError, check} from '../errors.js';
 import {generate, sampleZ, toWPlus} from '../generate.js';
 import {type MapperTrainOptions, trainMapper} from '../edit/mapper-train.js';
@@ -87,7 +88,7 @@ Examples:
 
   const apply = mapper.command('apply').description('edit latents with a trained mapper and render the result');
   addGeneratorOption(apply)
-    .requiredOption('--mapper <file>', 'mapper: .safetensors from `mapper train`, or an official StyleCLIP checkpoint .pt')
+    .requiredOption('--mapper <file>', "mapper: .safetensors from `mapper train`, or an official StyleCLIP checkpoint .pt; on the demo generator also a demo mapper's name (grey-hair, mohawk, …)")
     .option('--latent <file>', 'W+ [N, n_latent, D] or W [N, D] latents (.npy, .safetensors, .pt)')
     .option('--seed <n>', 'otherwise sample z with this seed (default 0) at --truncation', parseIntStrict('--seed', {min: 0}))
     .option('--batch <n>', 'number of latents to sample with --seed', parseIntStrict('--batch', {min: 1}), 1)
@@ -99,6 +100,7 @@ Examples:
       'after',
       `
 Examples:
+  styleclip mapper apply --mapper grey-hair --seed 3 --batch 4 --out grey.png       (a shipped demo mapper)
   styleclip mapper apply --mapper purple.safetensors --generator ffhq.pt --seed 3 --out purple.png
   styleclip mapper apply --mapper mohawk.pt --generator ffhq.pt --latent w.npy --out mohawk.png --save-latent mohawk.npy`,
     )
@@ -193,11 +195,25 @@ async function runTrain(flags: TrainFlags): Promise<void> {
   else console.log(`wrote ${flags.out}: ${summary.stepsRun} steps${first && last ? `, loss ${first.loss.toFixed(4)} → ${last.loss.toFixed(4)}` : ''} (${summary.seconds}s)`);
 }
 
+/**
+ * --mapper is a file, or on the demo generator (no --generator) the name of a shipped demo mapper
+ * ('grey-hair', 'mohawk', …; see assets/demo/mappers).
+ */
+function resolveMapperArg(flags: ApplyFlags): string {
+  if (existsSync(flags.mapper) || flags.generator !== undefined || /[/\\.]/.test(flags.mapper)) return flags.mapper;
+  const dir = demoMapperDir();
+  const names = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.safetensors')).map((f) => f.slice(0, -'.safetensors'.length)) : [];
+  const slug = mapperSlug(flags.mapper);
+  if (names.includes(slug)) return path.join(dir, `${slug}.safetensors`);
+  throw new StyleclipError(`mapper '${flags.mapper}' is neither a file nor a demo mapper (demo mappers: ${names.join(', ') || 'none shipped'})`);
+}
+
 async function runApply(flags: ApplyFlags): Promise<void> {
   check(flags.out.toLowerCase().endsWith('.png'), `--out must be a .png file, got '${flags.out}'`);
   check(!(flags.latent && flags.seed !== undefined), 'give only one of --latent and --seed');
   const t0 = performance.now();
-  const m = mapperFromBytes(readBytes(flags.mapper, 'mapper file'), `mapper file '${flags.mapper}'`);
+  const file = resolveMapperArg(flags);
+  const m = mapperFromBytes(readBytes(file, 'mapper file'), `mapper file '${file}'`);
   const g = loadGeneratorFromFlags(flags);
   const [L, D] = [g.nLatent, g.config.styleDim];
   m.checkGenerator({nLatent: L, styleDim: D, size: g.config.size});

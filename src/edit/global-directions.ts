@@ -459,6 +459,35 @@ export interface RelevanceMeta {
   selectedTotal: number;
   /** 'styleclip-ts' for our files, 'official-npy' for converted StyleCLIP fs3.npy files. */
   source: string;
+  /**
+   * Recommended edit settings for this generator/CLIP pair, used when an edit names none. Absent: the official
+   * α 4.1, β 0.15 (tuned for ViT-B/32 on FFHQ). A CLIP with a small embedding gives larger cosines, so a fixed β
+   * moves far more channels there; such files recommend auto-β (minChannels) instead.
+   */
+  editDefaults?: EditDefaults;
+}
+
+/** Edit settings a relevance file may recommend (see RelevanceMeta.editDefaults). */
+export interface EditDefaults {
+  alpha?: number;
+  beta?: number;
+  minChannels?: number;
+}
+
+/** The settings an edit uses when it names none: the file's recommendation, else the official defaults. */
+export function editDefaultsOf(rel: Relevance): {alpha: number; beta?: number; minChannels?: number} {
+  const d = rel.meta.editDefaults ?? {};
+  const alpha = d.alpha ?? GLOBAL_DEFAULTS.alpha;
+  if (d.minChannels !== undefined) return {alpha, minChannels: d.minChannels};
+  return {alpha, beta: d.beta ?? GLOBAL_DEFAULTS.beta};
+}
+
+/** Check recommended edit settings (from a file or a command line). */
+export function checkEditDefaults(d: EditDefaults, what: string): void {
+  check(d.alpha === undefined || (Number.isFinite(d.alpha) && Math.abs(d.alpha) <= 100), `${what}: editDefaults.alpha must be a finite number, got ${d.alpha}`);
+  check(d.beta === undefined || (Number.isFinite(d.beta) && d.beta >= 0 && d.beta <= 1), `${what}: editDefaults.beta must be in [0, 1], got ${d.beta}`);
+  check(d.minChannels === undefined || (Number.isInteger(d.minChannels) && d.minChannels >= 1), `${what}: editDefaults.minChannels must be a positive integer, got ${d.minChannels}`);
+  check(d.beta === undefined || d.minChannels === undefined, `${what}: editDefaults gives both beta and minChannels`);
 }
 
 /** A channel relevance table and the S statistics it was made with. */
@@ -517,6 +546,10 @@ export function parseRelevance(bytes: Uint8Array, what = 'relevance file'): Rele
   const sMean = need('s_mean', 'float32', 1);
   const sStd = need('s_std', 'float32', 1);
   const [C, E] = fs3.shape as [number, number];
+  if (meta.editDefaults !== undefined) {
+    check(meta.editDefaults !== null && typeof meta.editDefaults === 'object', `${what}: editDefaults must be an object`);
+    checkEditDefaults(meta.editDefaults, what);
+  }
   const S = meta.generator.layers.reduce((a, b) => a + b, 0);
   check(channels.shape[0] === C, `${what}: 'channels' has ${channels.shape[0]} entries for ${C} fs3 rows`);
   check(E === meta.clipEmbedDim, `${what}: fs3 width ${E} differs from the recorded CLIP embed dim ${meta.clipEmbedDim}`);
@@ -738,9 +771,9 @@ export function applyStyleDelta(g: StyleGAN2, styles: readonly HostTensor[], d: 
 }
 
 export interface EditStylesOptions {
-  /** Edit strength α (official 4.1; slider −10…10). 0 returns the input exactly. */
+  /** Edit strength α (default: the relevance's editDefaults, else the official 4.1; slider −10…10). 0 returns the input exactly. */
   alpha?: number;
-  /** Threshold β (official 0.15). Ignored when minChannels is given. */
+  /** Threshold β (default: the relevance's editDefaults, else the official 0.15). Ignored when minChannels is given. */
   beta?: number;
   /** Auto β: the largest β that moves at least this many channels (AUTO_BETA_MIN_CHANNELS: 20 faces, 100 otherwise). */
   minChannels?: number;
@@ -750,6 +783,8 @@ export interface EditStylesResult {
   styles: HostTensor[];
   channelsMoved: number;
   beta: number;
+  /** The α used. */
+  alpha: number;
   /** max |R| over the selected channels (a β above it moves nothing). */
   maxScore: number;
 }
@@ -757,11 +792,19 @@ export interface EditStylesResult {
 /** Apply a global-direction edit to S (any number of rows; chains on already edited S). */
 export function editStyles(g: StyleGAN2, rel: Relevance, styles: readonly HostTensor[], direction: ArrayLike<number>, opts: EditStylesOptions = {}): EditStylesResult {
   checkGeneratorFingerprint(g, rel);
-  const {alpha = GLOBAL_DEFAULTS.alpha} = opts;
-  const scores = relevanceScores(rel, direction);
-  const beta = opts.minChannels !== undefined ? autoBeta(scores, opts.minChannels) : (opts.beta ?? GLOBAL_DEFAULTS.beta);
-  const d = styleDelta(rel, scores, beta);
-  return {styles: applyStyleDelta(g, styles, d, alpha), channelsMoved: d.channels.length, beta, maxScore: d.maxScore};
+  const {alpha, beta, d} = resolveEdit(rel, relevanceScores(rel, direction), opts);
+  return {styles: applyStyleDelta(g, styles, d, alpha), channelsMoved: d.channels.length, beta, alpha, maxScore: d.maxScore};
+}
+
+/** α, β and the sparse step of an edit: what the options name, else the relevance's defaults (editDefaultsOf). */
+function resolveEdit(rel: Relevance, scores: Float32Array, opts: EditStylesOptions): {alpha: number; beta: number; d: StyleDelta} {
+  const dflt = editDefaultsOf(rel);
+  const alpha = opts.alpha ?? dflt.alpha;
+  let beta: number;
+  if (opts.minChannels !== undefined) beta = autoBeta(scores, opts.minChannels);
+  else if (opts.beta !== undefined) beta = opts.beta;
+  else beta = dflt.minChannels !== undefined ? autoBeta(scores, dflt.minChannels) : dflt.beta!;
+  return {alpha, beta, d: styleDelta(rel, scores, beta)};
 }
 
 export interface GlobalEditOptions extends EditStylesOptions {
@@ -820,6 +863,11 @@ export class GlobalEditor {
     return p;
   }
 
+  /** The settings an edit that names none uses (the relevance's editDefaults, else the official ones). */
+  get defaults(): {alpha: number; beta?: number; minChannels?: number} {
+    return editDefaultsOf(this.relevance);
+  }
+
   /** R = fs3·Δt for a prompt pair, cached. */
   async scoresFor(neutral: string, target: string, templates?: readonly string[]): Promise<Float32Array> {
     const key = JSON.stringify([neutral, target, templates ?? null]);
@@ -833,14 +881,13 @@ export class GlobalEditor {
 
   /** Edit S and render the result. */
   async edit(opts: GlobalEditOptions): Promise<GlobalEditResult> {
-    const {alpha = GLOBAL_DEFAULTS.alpha, noise = 'const'} = opts;
+    const {noise = 'const'} = opts;
     const direction = await this.direction(opts.neutral, opts.target, opts.templates);
     const scores = await this.scoresFor(opts.neutral, opts.target, opts.templates);
-    const beta = opts.minChannels !== undefined ? autoBeta(scores, opts.minChannels) : (opts.beta ?? GLOBAL_DEFAULTS.beta);
-    const d = styleDelta(this.relevance, scores, beta);
+    const {alpha, beta, d} = resolveEdit(this.relevance, scores, opts);
     const styles = applyStyleDelta(this.g, opts.styles, d, alpha);
     const {image} = await generate(this.g, {latent: styles, space: 's', noise});
-    return {styles, image, direction, channelsMoved: d.channels.length, beta, maxScore: d.maxScore};
+    return {styles, image, direction, channelsMoved: d.channels.length, beta, alpha, maxScore: d.maxScore};
   }
 }
 

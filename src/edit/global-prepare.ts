@@ -21,8 +21,10 @@ import type {CLIP} from '../models/clip/model.js';
 import type {ClipInputMode} from '../models/clip/preprocess.js';
 import type {NoiseMode, StyleGAN2} from '../models/stylegan2.js';
 import {
+  type EditDefaults,
   GLOBAL_DEFAULTS,
   type GlobalProgress,
+  checkEditDefaults,
   type OfficialRelevanceFiles,
   type Relevance,
   type RelevanceMeta,
@@ -285,6 +287,23 @@ export function journalChunks(out: string): string[] {
 /** Read a relevance file. */
 export function loadRelevance(file: string): Relevance {
   return parseRelevance(readBytes(file, 'relevance file'), `relevance file '${file}'`);
+}
+
+/**
+ * Rewrite a relevance file's recommended edit settings (RelevanceMeta.editDefaults) atomically; null removes
+ * them (edits then use the official α 4.1, β 0.15). Returns the updated relevance.
+ */
+export function setEditDefaults(file: string, defaults: EditDefaults | null): Relevance {
+  const rel = loadRelevance(file);
+  const meta: RelevanceMeta = {...rel.meta};
+  if (defaults === null) delete meta.editDefaults;
+  else {
+    checkEditDefaults(defaults, 'edit defaults');
+    meta.editDefaults = Object.fromEntries(Object.entries(defaults).filter(([, v]) => v !== undefined)) as EditDefaults;
+  }
+  const updated = {...rel, meta};
+  writeFileAtomic(file, serializeRelevance(updated), 'relevance file');
+  return updated;
 }
 
 /** Read official fs3.npy plus S mean/std .npy files (see relevanceFromOfficial for the layout). */

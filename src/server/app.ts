@@ -157,8 +157,10 @@ export function createApp(bundle: ModelBundle, opts: AppOptions = {}): WebApp {
       mappers: [...bundle.mappers].map(([name, m]) => ({name, prompt: m.prompt})),
       defaults: {
         truncation: g.latentAvg ? 0.7 : 1,
-        alpha: GLOBAL_DEFAULTS.alpha,
-        beta: GLOBAL_DEFAULTS.beta,
+        // The relevance file's recommended settings (auto β on the demo models), else the official ones.
+        alpha: editor ? editor.defaults.alpha : GLOBAL_DEFAULTS.alpha,
+        beta: editor ? (editor.defaults.beta ?? null) : GLOBAL_DEFAULTS.beta,
+        minChannels: editor?.defaults.minChannels ?? null,
         neutral: 'a face',
         optimize: {steps: 100, lr: 0.1, lambdaL2: 0.008, saveEvery: 10},
         mapperTrain: {steps: 200, batch: 2, samples: 500, lr: 0.5, lambdaL2: 0.8},
@@ -258,7 +260,7 @@ export function createApp(bundle: ModelBundle, opts: AppOptions = {}): WebApp {
   }
 
   // ---- global directions (fast path)
-  const globalFields = ['latentId', 'neutral', 'target', 'alpha', 'beta'] as const;
+  const globalFields = ['latentId', 'neutral', 'target', 'alpha', 'beta', 'minChannels'] as const;
   const globalEdit = async (c: Context) => {
     const f = await jsonBody(c, globalFields);
     const ed = needEditor();
@@ -266,11 +268,13 @@ export function createApp(bundle: ModelBundle, opts: AppOptions = {}): WebApp {
     const neutral = f.text('neutral', MAX_PROMPT);
     const target = f.text('target', MAX_PROMPT);
     const alpha = f.number('alpha', -10, 10);
-    const beta = f.number('beta', 0, 1, GLOBAL_DEFAULTS.beta);
-    const run = previewChain.then(() => ed.edit({styles: entry.styles, neutral, target, alpha, beta}));
+    if (f.has('beta') && f.has('minChannels')) throw badRequest("give either 'beta' or 'minChannels', not both");
+    // Neither: the editor's default (the relevance file's recommendation, else the official β).
+    const threshold = f.has('beta') ? {beta: f.number('beta', 0, 1)} : f.has('minChannels') ? {minChannels: f.int('minChannels', 1, 100_000)} : {};
+    const run = previewChain.then(() => ed.edit({styles: entry.styles, neutral, target, alpha, ...threshold}));
     previewChain = run.catch(() => undefined);
     const r = await run;
-    return {r, neutral, target, alpha, beta};
+    return {r, neutral, target, alpha, beta: r.beta};
   };
   app.post('/api/global/preview', async (c) => {
     const {r, alpha} = await globalEdit(c);
@@ -279,7 +283,7 @@ export function createApp(bundle: ModelBundle, opts: AppOptions = {}): WebApp {
   });
   app.post('/api/global/accept', async (c) => {
     const {r, neutral, target, alpha, beta} = await globalEdit(c);
-    const res = await addLatent(null, r.styles, r.image, `global '${neutral}' → '${target}' (α ${alpha}, β ${beta})`);
+    const res = await addLatent(null, r.styles, r.image, `global '${neutral}' → '${target}' (α ${alpha}, β ${beta.toFixed(3)})`);
     return c.json({...res, channelsMoved: r.channelsMoved});
   });
 

@@ -8,7 +8,9 @@ export interface Info {
   defaults: {
     truncation: number;
     alpha: number;
-    beta: number;
+    /** Fixed β, or null when the default is auto β (minChannels). */
+    beta: number | null;
+    minChannels: number | null;
     neutral: string;
     optimize: {steps: number; lr: number; lambdaL2: number; saveEvery: number};
     mapperTrain: {steps: number; batch: number; samples: number; lr: number; lambdaL2: number};

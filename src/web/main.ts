@@ -32,6 +32,8 @@ const el = {
   alphaValue: $<HTMLOutputElement>('alpha-value'),
   beta: $<HTMLInputElement>('beta'),
   betaValue: $<HTMLOutputElement>('beta-value'),
+  betaAuto: $<HTMLInputElement>('beta-auto'),
+  minChannels: $<HTMLInputElement>('min-channels'),
   channels: $<HTMLOutputElement>('channels'),
   accept: $<HTMLButtonElement>('accept'),
   reset: $<HTMLButtonElement>('reset'),
@@ -166,7 +168,8 @@ function globalParams(): Record<string, unknown> | null {
   const neutral = el.neutral.value.trim();
   const target = el.target.value.trim();
   if (!state.current || !neutral || !target) return null;
-  return {latentId: state.current.latentId, neutral, target, alpha: Number(el.alpha.value), beta: Number(el.beta.value)};
+  const threshold = el.betaAuto.checked ? {minChannels: Math.max(1, Math.round(Number(el.minChannels.value) || 1))} : {beta: Number(el.beta.value)};
+  return {latentId: state.current.latentId, neutral, target, alpha: Number(el.alpha.value), ...threshold};
 }
 
 async function preview(): Promise<void> {
@@ -181,6 +184,7 @@ async function preview(): Promise<void> {
     const r = await postJson<PreviewResult>('/api/global/preview', params);
     showAfter(r.image, `preview α ${r.alpha.toFixed(1)}`);
     el.channels.textContent = String(r.channelsMoved);
+    if (el.betaAuto.checked) el.betaValue.textContent = `${r.beta.toFixed(2)} (auto)`;
     el.channels.title = `β ${r.beta.toFixed(3)}, max |R| ${r.maxScore.toFixed(3)}`;
     if (el.status.className === 'error') setStatus('');
   } catch (e) {
@@ -209,6 +213,16 @@ el.beta.addEventListener('input', () => {
   el.betaValue.textContent = Number(el.beta.value).toFixed(2);
   void preview();
 });
+function syncBetaMode(): void {
+  el.beta.disabled = el.betaAuto.checked;
+  el.minChannels.disabled = !el.betaAuto.checked;
+  if (!el.betaAuto.checked) el.betaValue.textContent = Number(el.beta.value).toFixed(2);
+}
+el.betaAuto.addEventListener('change', () => {
+  syncBetaMode();
+  void preview();
+});
+el.minChannels.addEventListener('input', () => void preview());
 
 el.accept.addEventListener('click', () =>
   void withBusy(el.accept, async () => {
@@ -363,8 +377,11 @@ async function init(): Promise<void> {
   el.modelInfo.textContent = `${info.model.name} · ${info.model.size}px · CLIP ${info.clip.embedDim}-d${info.global ? '' : ' · no relevance file'}`;
   el.truncation.value = String(info.defaults.truncation);
   el.neutral.value = info.defaults.neutral;
-  el.beta.value = String(info.defaults.beta);
-  el.betaValue.textContent = info.defaults.beta.toFixed(2);
+  // Auto β when the relevance file recommends it (the demo models), else the fixed β slider.
+  el.betaAuto.checked = info.defaults.minChannels !== null;
+  if (info.defaults.minChannels !== null) el.minChannels.value = String(info.defaults.minChannels);
+  el.beta.value = String(info.defaults.beta ?? 0.15);
+  syncBetaMode();
   el.optSteps.value = String(info.defaults.optimize.steps);
   el.optLr.value = String(info.defaults.optimize.lr);
   el.optL2.value = String(info.defaults.optimize.lambdaL2);

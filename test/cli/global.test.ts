@@ -79,6 +79,33 @@ describe('styleclip global', () => {
     expectOneLineError(await runCli('global', 'merge', a, a, '--out', path.join(tmp, 'merged2.safetensors'), '--allow-partial'), /overlap/, {noFile: path.join(tmp, 'merged2.safetensors')});
   });
 
+  it('defaults: a relevance file can recommend auto β and α, which edits without --beta/--alpha then use', async () => {
+    const rel = path.join(tmp, 'rel-defaults.safetensors');
+    writeFileSync(rel, readFileSync(REL));
+    const show = await runCli('global', 'defaults', rel, '--json');
+    expect(show.code, show.stderr).toBe(0);
+    expect(JSON.parse(show.stdout)).toMatchObject({recommended: null, effective: {alpha: 4.1, beta: 0.15}});
+    const set = await runCli('global', 'defaults', rel, '--min-channels', '4', '--alpha', '2', '--json');
+    expect(set.code, set.stderr).toBe(0);
+    expect(JSON.parse(set.stdout)).toMatchObject({recommended: {minChannels: 4, alpha: 2}, effective: {alpha: 2, minChannels: 4}});
+    // Everything else in the file is unchanged.
+    const a = parseRelevance(new Uint8Array(readFileSync(REL)));
+    const b = parseRelevance(new Uint8Array(readFileSync(rel)));
+    expect(b.fs3).toEqual(a.fs3);
+    expect({...b.meta, editDefaults: undefined}).toEqual({...a.meta, editDefaults: undefined});
+    const out = path.join(tmp, 'dflt.png');
+    const edit = async (...extra: string[]) => JSON.parse((await runCli('global', 'edit', ...models(), '--relevance', rel, '--neutral', 'a face', '--target', 'a face with glasses', '--seed', '1', '--out', out, '--json', ...extra)).stdout) as {channelsMoved: number; alpha: number; beta: number};
+    expect(await edit()).toMatchObject({channelsMoved: 4, alpha: 2});
+    // Explicit flags win over the recommendation.
+    expect(await edit('--beta', '0.99', '--alpha', '3')).toMatchObject({channelsMoved: 0, alpha: 3, beta: 0.99});
+    const off = await runCli('global', 'defaults', rel, '--official', '--json');
+    expect(JSON.parse(off.stdout)).toMatchObject({recommended: null, effective: {alpha: 4.1, beta: 0.15}});
+    expectOneLineError(await runCli('global', 'defaults', rel, '--beta', '0.2', '--min-channels', '3'), /either --beta or --min-channels/);
+    expectOneLineError(await runCli('global', 'defaults', rel, '--official', '--alpha', '1'), /either --official or new settings/);
+    expectOneLineError(await runCli('global', 'defaults', rel, '--beta', '3'), /beta must be in \[0, 1\]/);
+    expectOneLineError(await runCli('global', 'defaults', path.join(tmp, 'nope.safetensors')), /does not exist/);
+  });
+
   it('gives one-line named errors for bad input', async () => {
     const out = path.join(tmp, 'err.png');
     const base = ['global', 'edit', ...models(), '--relevance', REL, '--out', out];

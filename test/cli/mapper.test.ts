@@ -91,6 +91,9 @@ describe('styleclip mapper', () => {
     const narrow = f('narrow.safetensors');
     writeFileSync(narrow, serializeMapper(LevelsMapper.random({...cfg, styleDim: 16, nLatent: null, generatorSize: null}, 0)));
     expectOneLineError(await runCli('mapper', 'apply', '--mapper', narrow, ...G, '--out', out), /style_dim 16, the generator has style_dim 64/, {noFile: out});
+    // A bare name is a demo mapper only on the demo generator; an unknown one lists the shipped names.
+    expectOneLineError(await runCli('mapper', 'apply', '--mapper', 'no-such-edit', '--seed', '0', '--out', out), /mapper 'no-such-edit' is neither a file nor a demo mapper \(demo mappers: /, {noFile: out});
+    expectOneLineError(await runCli('mapper', 'apply', '--mapper', 'grey-hair', ...G, '--seed', '0', '--out', out), /mapper file 'grey-hair' does not exist/, {noFile: out});
     const badLatent = f('bad-latent.npy');
     writeFileSync(badLatent, serializeNpy({dtype: 'float32', shape: [1, 7, 64], data: new Float32Array(7 * 64)}));
     expectOneLineError(await runCli('mapper', 'apply', '--mapper', fixturePath('mapper_tiny_weights.safetensors'), ...G, '--latent', badLatent, '--out', out), /W\+ \[N, 8, 64\] or W \[N, 64\]/, {noFile: out});
