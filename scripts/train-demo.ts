@@ -63,7 +63,16 @@ const steps: Step[] = [
       ],
     };
   }),
-  {name: 'gan', outputs: [G], commands: [tsx('scripts/train-gan.ts', '--steps', '12000', '--out', G)]},
+  {
+    name: 'gan',
+    outputs: [G],
+    commands: [
+      tsx('scripts/train-gan.ts', '--steps', '12000', '--checkpoint', path.join(ROOT, '.train', 'toongan.ckpt.safetensors'), '--out', G),
+      // Fine-tuning from that asset with 9× loss weight on the small attributes' pixels (glasses, beard, mouth,
+      // lipstick) at a lower learning rate.
+      tsx('scripts/train-gan.ts', '--init-from', G, '--attribute-weight', '8', '--lr', '0.002', '--steps', '6000', '--checkpoint', path.join(ROOT, '.train', 'toongan-ft.ckpt.safetensors'), '--out', G),
+    ],
+  },
   {
     name: 'relevance',
     outputs: [path.join(DEMO, 'relevance.safetensors')],

@@ -5,7 +5,7 @@
  *   node --import tsx scripts/train-gan.ts [--out assets/demo/generator.safetensors] [--steps N] [--batch N]
  *        [--checkpoint .train/toongan.ckpt.safetensors] [--threads N] [--max-minutes M] [--eval N]
  *        [--attribute-weight K] [--init-from ASSET]   (fine-tuning with more weight on beard/mouth/lipstick/glasses)
- *        [--pretrain-mapping STEPS] [--mapping-lr-mul 0]  (fit the mapping to designed codes first, then freeze it)
+ *        [--aux W]    (keep every attribute linearly readable from W: softmax heads on W, cross-entropy weight W)
  *   node --import tsx scripts/train-gan.ts --export-only      (write the asset from the current checkpoint)
  *   node --import tsx scripts/train-gan.ts --eval-only        (evaluate the asset at --out)
  *
@@ -32,7 +32,7 @@ const {values} = parseArgs({
     mse: {type: 'string', default: '1'},
     'attribute-weight': {type: 'string', default: '0'},
     'init-from': {type: 'string'},
-    'pretrain-mapping': {type: 'string', default: '0'},
+    aux: {type: 'string', default: '0'},
     'max-minutes': {type: 'string'},
     eval: {type: 'string', default: '1000'},
     'export-only': {type: 'boolean', default: false},
@@ -73,7 +73,7 @@ if (values['export-only']) {
     rgbInit: num('rgb-init', values['rgb-init'])!,
     attributeWeight: num('attribute-weight', values['attribute-weight'])!,
     initFrom: values['init-from'],
-    pretrainMappingSteps: num('pretrain-mapping', values['pretrain-mapping'])!,
+    auxWeight: num('aux', values.aux)!,
     maxSeconds: maxMin === undefined ? undefined : maxMin * 60,
   });
   console.log(`training ${r.finished ? 'finished' : 'paused'} at step ${r.step} after ${secs()} s`);

@@ -70,9 +70,11 @@ export {
   mergeRelevance,
   relevanceFromOfficial,
   GLOBAL_DEFAULTS,
+  editDefaultsOf,
+  type EditDefaults,
   type Relevance,
 } from './edit/global-directions.js';
-export {prepareRelevance, loadRelevance, loadOfficialRelevance, mergeRelevanceFiles} from './edit/global-prepare.js';
+export {prepareRelevance, loadRelevance, loadOfficialRelevance, mergeRelevanceFiles, setEditDefaults} from './edit/global-prepare.js';
 
 // Training utilities.
 export {Params, Adam, compileStep, trainLoop, saveCheckpoint, loadCheckpoint} from './train/trainer.js';

@@ -19,12 +19,12 @@ import {readBytes, writeFileAtomic} from '../io/files.js';
 import {type HostTensor, type StateDict, numberToHalfBits, toFloat32} from '../io/host-tensor.js';
 import {parseSafetensors, serializeSafetensors} from '../io/safetensors.js';
 import {StyleGAN2, type StyleGAN2Config, expectedStateDict, mulberry32Normal, randomStateDict} from '../models/stylegan2.js';
-import {avgPool2d} from '../nn/functional.js';
+import {avgPool2d, logSoftmax} from '../nn/functional.js';
 import {Adam, Params, loadCheckpoint, restore, saveCheckpoint} from '../train/trainer.js';
 import {type AttributeName, attributeNames, attributeSchema, isAttributeVisible} from './attributes.js';
 import {hashSeed} from './rng.js';
 import {renderFaceTensor} from './render.js';
-import {GEOMETRY_RANGE, LATENT_DECODING_VERSION, USED_DIMS, decodeLatent, renderLatents, sphereCoordinateCdf, toonGanConfig} from './toon-gan.js';
+import {GEOMETRY_RANGE, LATENT_DECODING_VERSION, USED_DIMS, decodeLatent, renderLatents, toonGanConfig} from './toon-gan.js';
 
 /** Keys that are not trained: FIR kernels (fixed), noise strengths (0: renders have no stochastic detail), noise buffers. */
 function isTrainable(key: string): boolean {
@@ -36,7 +36,7 @@ function isTrainable(key: string): boolean {
  * except the ToRGB weights, scaled by `rgbInit`: a small output layer starts the generator at a flat grey
  * instead of random colour blobs that a regression spends its first thousand steps unlearning.
  */
-export function initialParams(cfg: StyleGAN2Config, seed: number, rgbInit = 1): Params {
+export function initialParams(cfg: StyleGAN2Config, seed: number, rgbInit = 1, withAuxHead = false): Params {
   const sd = randomStateDict(cfg, seed);
   const entries: [string, {shape: number[]; data: Float32Array}][] = [];
   for (const [k, t] of sd) {
@@ -46,6 +46,7 @@ export function initialParams(cfg: StyleGAN2Config, seed: number, rgbInit = 1): 
     if (/^to_rgbs?[.\d]*\.conv\.weight$/.test(k)) for (let i = 0; i < data.length; i++) data[i]! *= rgbInit;
     entries.push([k, {shape: t.shape, data}]);
   }
+  if (withAuxHead) entries.push(...auxHeadParams(cfg.styleDim, seed));
   return new Params(entries);
 }
 
@@ -144,8 +145,42 @@ export interface TrainGanOptions {
   attributeWeight?: number;
   /** Start from the weights of a generator asset (fine-tuning) instead of the random initialisation. */
   initFrom?: string | undefined;
-  /** Before training (not on resume), fit the mapping network to the designed codes for this many steps. */
-  pretrainMappingSteps?: number;
+  /**
+   * Weight of an auxiliary loss that keeps every decoded attribute linearly readable from W: a linear softmax
+   * head per attribute on W (trained with G, not exported), cross-entropy against decode(z)'s attributes. A
+   * mapping trained only through the pixel loss can drop the coordinates of small attributes entirely (the
+   * 12 000-step generator's W carried no beard information at all); this term forbids that.
+   */
+  auxWeight?: number;
+}
+
+/** Auxiliary head parameters (not part of the generator): aux.<attribute>.weight [K, D], aux.<attribute>.bias [K]. */
+export function auxHeadParams(D: number, seed: number): [string, {shape: number[]; data: Float32Array}][] {
+  const rng = mulberry32Normal(hashSeed(seed, 0xa0c));
+  return attributeNames.flatMap((name) => {
+    const K = attributeSchema[name].values.length;
+    return [
+      [`aux.${name}.weight`, {shape: [K, D], data: Float32Array.from({length: K * D}, () => 0.01 * rng())}],
+      [`aux.${name}.bias`, {shape: [K], data: new Float32Array(K)}],
+    ] as [string, {shape: number[]; data: Float32Array}][];
+  });
+}
+
+/** One-hot attribute labels of a batch, attributes concatenated in schema order: [N, ΣK]. */
+export function attributeLabels(z: Float32Array, D: number): Float32Array {
+  const N = z.length / D;
+  const widths = attributeNames.map((n) => attributeSchema[n].values.length);
+  const total = widths.reduce((a, b) => a + b, 0);
+  const out = new Float32Array(N * total);
+  for (let n = 0; n < N; n++) {
+    const {attributes} = decodeLatent(z.subarray(n * D, (n + 1) * D), D);
+    let off = 0;
+    attributeNames.forEach((name, i) => {
+      out[n * total + off + (attributeSchema[name].values as readonly string[]).indexOf(attributes[name])] = 1;
+      off += widths[i]!;
+    });
+  }
+  return out;
 }
 
 /** Learning rate: linear warm-up over 200 steps, constant to half-way, then cosine down to 10%. */
@@ -157,20 +192,34 @@ export function lrAt(step: number, total: number, base: number): number {
 }
 
 /** Build and compile the training step: [params…, z, target] → [loss, l1, l1_4, grads…]. */
-async function compileTrainStep(cfg: StyleGAN2Config, params: Params, N: number, mseWeight: number) {
+async function compileTrainStep(cfg: StyleGAN2Config, params: Params, N: number, mseWeight: number, auxWeight: number) {
   const g = generatorFromParams(cfg, params);
   const z = input('z', [N, cfg.styleDim]);
   const target = input('target', [N, 3, cfg.size, cfg.size]);
   const weight = input('weight', [N, 1, cfg.size, cfg.size]);
-  const img = forward(g, z);
+  const widths = attributeNames.map((n) => attributeSchema[n].values.length);
+  const labels = input('labels', [N, widths.reduce((a, b) => a + b, 0)]);
+  const w = g.mapping(z);
+  const img = g.synthesis(g.styles(g.broadcast(w)), zeroNoise(g));
+  let aux: Tensor = F.zeros([]);
+  if (auxWeight > 0) {
+    let off = 0;
+    attributeNames.forEach((name, i) => {
+      const logits = F.add(F.matmul(w, F.transpose(params.get(`aux.${name}.weight`), [1, 0])), params.get(`aux.${name}.bias`));
+      const y = F.slice(labels, {1: [off, off + widths[i]!]});
+      aux = F.sub(aux, F.div(F.sum(F.mul(y, logSoftmax(logits, -1))), N));
+      off += widths[i]!;
+    });
+  }
   const l1 = F.mean(F.mul(F.abs(F.sub(img, target)), weight));
   const l14 = F.mean(F.abs(F.sub(avgPool2d(img, 4), avgPool2d(target, 4))));
   let loss = F.add(l1, F.mul(l14, 0.5));
   if (mseWeight > 0) loss = F.add(loss, F.mul(F.mean(F.square(F.sub(img, target))), mseWeight));
+  if (auxWeight > 0) loss = F.add(loss, F.mul(aux, auxWeight));
   const wrt = params.names.map((n) => params.get(n));
   const {grad} = await import('../engine/autodiff.js');
   const grads = grad(loss, wrt);
-  return compile([...wrt, z, target, weight], [F.reshape(loss, [1]), F.reshape(l1, [1]), F.reshape(l14, [1]), ...grads]);
+  return compile([...wrt, z, target, weight, labels], [F.reshape(loss, [1]), F.reshape(l1, [1]), F.reshape(l14, [1]), F.reshape(aux, [1]), ...grads]);
 }
 
 /** Forward-only program (params as inputs) for samples and evaluation during training. */
@@ -270,10 +319,10 @@ function fmtTime(s: number): string {
 /** Train (or resume) ToonGAN; writes the asset when `steps` is reached. Returns whether it finished. */
 export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: boolean; step: number}> {
   const cfg = opts.config ?? toonGanConfig;
-  const {steps, batch: N = 16, lr = 0.002, mappingLrMul = 100, seed = 1, checkpointSeconds = 180, sampleEvery = 250, avgSamples = 10000, mseWeight = 1, rgbInit = 0.1, attributeWeight = 0} = opts;
+  const {steps, batch: N = 16, lr = 0.002, mappingLrMul = 100, seed = 1, checkpointSeconds = 180, sampleEvery = 250, avgSamples = 10000, mseWeight = 1, rgbInit = 0.1, attributeWeight = 0, auxWeight = 0} = opts;
   const log = opts.log ?? ((l: string) => console.log(l));
   const D = cfg.styleDim;
-  const params = initialParams(cfg, seed, rgbInit);
+  const params = initialParams(cfg, seed, rgbInit, auxWeight > 0);
   const adam = new Adam(params.values.map((v) => v.length), {betas: [0.9, 0.99]});
   const isMapping = params.names.map((n) => n.startsWith('style.'));
   const maskSynth = isMapping.map((m) => !m);
@@ -281,27 +330,12 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
   if (opts.initFrom && !existsSync(opts.checkpoint)) {
     const {tensors} = parseSafetensors(readBytes(opts.initFrom, 'generator asset'), {what: `generator asset '${opts.initFrom}'`});
     params.names.forEach((n, i) => {
+      if (n.startsWith('aux.')) return;
       const t = tensors.get(n);
       if (!t || t.shape.join() !== params.shapes[i]!.join()) throw new StyleclipError(`'${opts.initFrom}' does not match ToonGAN's architecture (parameter ${n})`);
       params.values[i]!.set(toFloat32(t));
     });
     log(`initialised from ${opts.initFrom}`);
-  }
-  if (opts.pretrainMappingSteps && !existsSync(opts.checkpoint)) {
-    // Codes at the scale of the W the synthesis was (or, from scratch, will be) fed.
-    const probe = heldOutLatents(4096, D, 3);
-    const zi = input('z', [4096, D]);
-    const [w] = await (await compile([...params.names.map((n) => params.get(n)), zi], [generatorFromParams(cfg, params).mapping(zi)])).run([...params.values, probe]);
-    const wd = w!.data as Float32Array;
-    let m = 0;
-    for (const v of wd) m += v;
-    m /= wd.length;
-    let v2 = 0;
-    for (const v of wd) v2 += (v - m) ** 2;
-    const sd = Math.sqrt(v2 / wd.length) || 1;
-    log(`pretraining the mapping on designed codes (W mean ${m.toFixed(3)}, std ${sd.toFixed(3)})`);
-    const rel = await pretrainMapping(cfg, params, {steps: opts.pretrainMappingSteps, seed, codeMean: m, codeStd: sd, log});
-    log(`mapping pretrained: relative MSE ${rel.toFixed(4)}`);
   }
   if (existsSync(opts.checkpoint)) {
     const ck = loadCheckpoint(opts.checkpoint);
@@ -311,7 +345,7 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
   }
   log(`ToonGAN: ${params.count.toLocaleString('en')} trainable parameters, batch ${N}, ${steps} steps, lr ${lr} (mapping raw ×${mappingLrMul}), loss ${attributeWeight ? `L1 (×${1 + attributeWeight} on beard/mouth/lipstick/glasses pixels)` : 'L1'} + 0.5·L1(pool4)${mseWeight ? ` + ${mseWeight}·MSE` : ''}`);
   const t0 = performance.now();
-  const step = await compileTrainStep(cfg, params, N, mseWeight);
+  const step = await compileTrainStep(cfg, params, N, mseWeight, auxWeight);
   const SAMPLES = 8;
   const fwd = await compileForward(cfg, params, SAMPLES);
   log(`compiled in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -319,7 +353,7 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
   const sampleTargets = renderLatents(sampleZ, D, cfg.size);
   const dir = path.dirname(path.resolve(opts.checkpoint));
   mkdirSync(dir, {recursive: true});
-  const meta = {latent_decoding: LATENT_DECODING_VERSION, config: JSON.stringify(cfg), seed: String(seed), batch: String(N), lr: String(lr), mapping_lr_mul: String(mappingLrMul), mse_weight: String(mseWeight), rgb_init: String(rgbInit), attribute_weight: String(attributeWeight), ...(opts.initFrom ? {init_from: path.basename(opts.initFrom)} : {})};
+  const meta = {latent_decoding: LATENT_DECODING_VERSION, config: JSON.stringify(cfg), seed: String(seed), batch: String(N), lr: String(lr), mapping_lr_mul: String(mappingLrMul), mse_weight: String(mseWeight), rgb_init: String(rgbInit), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(opts.initFrom ? {init_from: path.basename(opts.initFrom)} : {})};
   const writeSamples = async (s: number) => {
     const per = 3 * cfg.size * cfg.size * SAMPLES;
     const a = await runForward(fwd, params, sampleZ.subarray(0, SAMPLES * D));
@@ -338,20 +372,21 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
     const runStart = performance.now();
     let ema = NaN;
     let emaL1 = NaN;
+    let emaAux = NaN;
     let dataSec = 0;
     let stepSec = 0;
     // Prefetch: render step s+1 while ORT runs step s.
     const batchAt = (i: number) => {
       const z = latentBatch(seed, i, N, D);
       const target = renderLatents(z, D, cfg.size);
-      return {z, target, weight: attributeWeights(z, D, cfg.size, target, attributeWeight)};
+      return {z, target, weight: attributeWeights(z, D, cfg.size, target, attributeWeight), labels: attributeLabels(z, D)};
     };
     let next = batchAt(start);
     let s = start;
     for (; s < steps; s++) {
       const cur = next;
       const ta = performance.now();
-      const pending = step.run([...params.values, cur.z, cur.target, cur.weight]);
+      const pending = step.run([...params.values, cur.z, cur.target, cur.weight, cur.labels]);
       const tb = performance.now();
       if (s + 1 < steps) next = batchAt(s + 1);
       dataSec += (performance.now() - tb) / 1000;
@@ -360,7 +395,9 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
       const loss = (out[0]!.data as Float32Array)[0]!;
       const l1 = (out[1]!.data as Float32Array)[0]!;
       if (!Number.isFinite(loss)) throw new Error(`training diverged at step ${s} (loss ${loss})`);
-      const grads = out.slice(3).map((o) => o.data as Float32Array);
+      const auxCe = (out[3]!.data as Float32Array)[0]!;
+      emaAux = Number.isNaN(emaAux) ? auxCe : 0.98 * emaAux + 0.02 * auxCe;
+      const grads = out.slice(4).map((o) => o.data as Float32Array);
       const rate = lrAt(s, steps, lr);
       // One Adam step with two learning rates: synthesis at `rate`, mapping raw params at rate × mappingLrMul.
       adam.update(params.values, grads, rate, maskSynth);
@@ -373,7 +410,7 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
         const el = (performance.now() - runStart) / 1000;
         const sps = doneHere / el;
         log(
-          `step ${s + 1}/${steps} loss ${loss.toFixed(4)} (ema ${ema.toFixed(4)}, L1 ema ${emaL1.toFixed(4)} = ${(emaL1 * 127.5).toFixed(2)}/255) lr ${rate.toExponential(2)} ` +
+          `step ${s + 1}/${steps} loss ${loss.toFixed(4)} (ema ${ema.toFixed(4)}, L1 ema ${emaL1.toFixed(4)} = ${(emaL1 * 127.5).toFixed(2)}/255${auxWeight > 0 ? `, W-attribute CE ema ${emaAux.toFixed(3)}` : ''}) lr ${rate.toExponential(2)} ` +
             `${sps.toFixed(2)} steps/s (data ${((dataSec / doneHere) * 1000).toFixed(0)} ms/step) elapsed ${fmtTime(el)} ETA ${fmtTime((steps - s - 1) / sps)}`,
         );
       }
@@ -403,7 +440,7 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
 /** Write the asset from a checkpoint (e.g. to ship the best weights of an unfinished run). */
 export async function exportFromCheckpoint(checkpoint: string, out: string, {avgSamples = 10000, config = toonGanConfig}: {avgSamples?: number; config?: StyleGAN2Config} = {}): Promise<{bytes: number; step: number}> {
   const ck = loadCheckpoint(checkpoint);
-  const params = initialParams(config, 0);
+  const params = initialParams(config, 0, 1, [...ck.params.keys()].some((k) => k.startsWith('aux.')));
   restore(ck, params, null);
   const avg = await latentAverage(config, params, avgSamples, Number(ck.meta.seed ?? 1));
   const bytes = writeGeneratorAsset(out, config, params, avg, {steps: String(ck.step), seed: ck.meta.seed ?? '1', batch: ck.meta.batch ?? ''});
@@ -532,79 +569,4 @@ export function formatEvaluation(e: GanEvaluation): string {
     lines.push(`  ${name}: ${rows.map((r) => `${r.value} ${r.samples.toFixed(3)}/${r.renders.toFixed(3)}/${r.schema.toFixed(2)}`).join('  ')}`);
   }
   return lines.join('\n');
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Mapping pretraining on designed codes
-
-/**
- * The designed W code of each latent: a fixed random "atom" per attribute value (the decoded attributes of z)
- * plus fixed random directions scaled by the jitter coordinates (q − ½)·√12, summed and normalised to unit
- * variance per dimension, then affinely scaled to `mean`/`std`. Every factor of the decoding is linearly
- * readable from it, so the synthesis network gets crisp, disentangled inputs from the first step instead of
- * waiting for the mapping network to discover thresholds on single z coordinates (a mapping trained only
- * through the pixel loss dropped the beard, mouth and lipstick coordinates entirely: a linear probe on its W
- * did no better than the majority class).
- */
-/** Attribute atoms weigh this much more than a jitter direction in the designed code. */
-const ATOM_SCALE = 2;
-
-export function designedCodes(z: Float32Array, D: number, {mean = 0, std = 1, seed = 3}: {mean?: number; std?: number; seed?: number} = {}): Float32Array {
-  const N = z.length / D;
-  const rng = mulberry32Normal(hashSeed(seed, 0xc0de));
-  const atoms = new Map<string, Float32Array>();
-  for (const name of attributeNames) for (const v of attributeSchema[name].values) atoms.set(`${name}=${v}`, Float32Array.from({length: D}, rng));
-  const nJitter = USED_DIMS - attributeNames.length;
-  const dirs = Array.from({length: nJitter}, () => Float32Array.from({length: D}, rng));
-  const norm = 1 / Math.sqrt(ATOM_SCALE ** 2 * attributeNames.length + nJitter);
-  const out = new Float32Array(N * D);
-  for (let n = 0; n < N; n++) {
-    const row = z.subarray(n * D, (n + 1) * D);
-    const {attributes} = decodeLatent(row, D);
-    let ss = 0;
-    for (let i = 0; i < D; i++) ss += row[i]! * row[i]!;
-    const inv = 1 / Math.sqrt(ss / D + 1e-8);
-    const code = new Float64Array(D);
-    for (const name of attributeNames) {
-      const a = atoms.get(`${name}=${attributes[name]}`)!;
-      for (let i = 0; i < D; i++) code[i]! += ATOM_SCALE * a[i]!;
-    }
-    for (let j = 0; j < nJitter; j++) {
-      const c = (sphereCoordinateCdf(row[attributeNames.length + j]! * inv, D) - 0.5) * Math.sqrt(12);
-      const d = dirs[j]!;
-      for (let i = 0; i < D; i++) code[i]! += c * d[i]!;
-    }
-    for (let i = 0; i < D; i++) out[n * D + i] = mean + std * norm * code[i]!;
-  }
-  return out;
-}
-
-/**
- * Fit the mapping network's parameters (`style.*` of `params`, in place) to z → designedCodes(z) by Adam on
- * the MSE; returns the final MSE relative to the codes' variance.
- */
-export async function pretrainMapping(cfg: StyleGAN2Config, params: Params, {steps = 3000, batch = 512, lr = 0.5, seed = 1, codeMean = 0, codeStd = 1, log}: {steps?: number; batch?: number; lr?: number; seed?: number; codeMean?: number; codeStd?: number; log?: (l: string) => void} = {}): Promise<number> {
-  const g = generatorFromParams(cfg, params);
-  const D = cfg.styleDim;
-  const z = input('z', [batch, D]);
-  const target = input('code', [batch, D]);
-  const loss = F.mean(F.square(F.sub(g.mapping(z), target)));
-  const names = params.names.filter((n) => n.startsWith('style.'));
-  const wrt = names.map((n) => params.get(n));
-  const {grad} = await import('../engine/autodiff.js');
-  const prog = await compile([...wrt, z, target], [F.reshape(loss, [1]), ...grad(loss, wrt)]);
-  const values = names.map((n) => params.values[params.names.indexOf(n)]!);
-  const adam = new Adam(values.map((v) => v.length), {betas: [0.9, 0.99]});
-  let rel = NaN;
-  for (let s = 0; s < steps; s++) {
-    const zb = latentBatch(hashSeed(seed, 0x3a9), s, batch, D);
-    const codes = designedCodes(zb, D, {mean: codeMean, std: codeStd});
-    const out = await prog.run([...values, zb, codes]);
-    const mse = (out[0]!.data as Float32Array)[0]!;
-    rel = mse / (codeStd * codeStd);
-    const decay = 0.5 * (1 + Math.cos((Math.PI * s) / steps));
-    adam.update(values, out.slice(1).map((o) => o.data as Float32Array), lr * decay);
-    if ((s + 1) % 250 === 0 || s + 1 === steps) log?.(`mapping pretrain step ${s + 1}/${steps}: relative MSE ${rel.toFixed(4)}`);
-  }
-  return rel;
 }
