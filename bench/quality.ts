@@ -10,10 +10,13 @@
  *   - CLIP gain: cos(E_eval(after), t) − cos(E_eval(before), t) with the evaluation ToonCLIP;
  *   - seconds per edit.
  * Flags: --seeds N (20), --opt-steps N (300, the official default), --out FILE.json, --grid FILE.png,
- * --methods global,mapper,optimization, --threads N.
+ * --methods global,mapper,optimization, --threads N, --cache DIR (reuse edits computed by an earlier run with the
+ * same settings and model files).
  */
-import {mkdirSync, writeFileSync} from 'node:fs';
+import {createHash} from 'node:crypto';
+import {existsSync, mkdirSync, statSync, writeFileSync} from 'node:fs';
 import path from 'node:path';
+import sharp from 'sharp';
 import {configureEngine, compile} from '../src/engine/session.js';
 import {input} from '../src/engine/tensor.js';
 import {GlobalEditor} from '../src/edit/global-directions.js';
@@ -22,7 +25,8 @@ import {optimizeLatent} from '../src/edit/optimize.js';
 import {generate, sampleZ, toWPlus} from '../src/generate.js';
 import type {HostTensor} from '../src/io/host-tensor.js';
 import {encodePng} from '../src/io/image.js';
-import {readBytes} from '../src/io/files.js';
+import {readBytes, writeFileAtomic} from '../src/io/files.js';
+import {parseSafetensors, serializeSafetensors} from '../src/io/safetensors.js';
 import {encodeTexts} from '../src/models/clip/encode.js';
 import {loadClip} from '../src/models/clip/load.js';
 import {type CLIP, normalize} from '../src/models/clip/model.js';
@@ -49,6 +53,30 @@ const OUT = flag('out', 'bench-results/quality.json');
 const GRID = flag('grid', 'bench-results/quality-grid.png');
 const METHODS = flag('methods', 'global,mapper,optimization').split(',') as Method[];
 configureEngine({threads: Number(flag('threads', '2'))});
+/** --cache DIR: keep each (method, prompt)'s edited images, keyed by the settings and the model files (size, mtime,
+ *  first bytes' hash), so an interrupted or partial run (--methods …) is completed later without recomputing. */
+const CACHE = flag('cache', '');
+
+function cacheFile(method: Method, prompt: string, inputs: string[]): string {
+  const h = createHash('sha256').update(JSON.stringify({method, prompt, SEEDS, OPT_STEPS, v: 1}));
+  for (const f of inputs) {
+    const st = statSync(f);
+    h.update(`${f}:${st.size}:${st.mtimeMs}`);
+  }
+  return path.join(CACHE, `${method}-${mapperSlug(prompt)}-${h.digest('hex').slice(0, 16)}.safetensors`);
+}
+
+function readCache(method: Method, prompt: string, inputs: string[]): {image: HostTensor; seconds: number} | null {
+  const f = cacheFile(method, prompt, inputs);
+  if (!existsSync(f)) return null;
+  const {tensors, metadata} = parseSafetensors(readBytes(f, 'bench cache'));
+  return {image: tensors.get('image')!, seconds: Number(metadata.seconds)};
+}
+
+function writeCache(method: Method, prompt: string, inputs: string[], image: HostTensor, seconds: number): void {
+  mkdirSync(CACHE, {recursive: true});
+  writeFileAtomic(cacheFile(method, prompt, inputs), serializeSafetensors(new Map([['image', image]]), {seconds: String(seconds)}), 'bench cache');
+}
 
 async function imageFeatures(clip: CLIP, img: HostTensor): Promise<Float32Array> {
   const x = input('image', img.shape);
@@ -100,19 +128,28 @@ async function main() {
     const counted = countedFaces(before, t);
     const outputs: Partial<Record<Method, HostTensor>> = {};
     for (const method of METHODS) {
-      const t0 = performance.now();
+      const mapperFile = path.join(demoMapperDir(), `${mapperSlug(t.name)}.safetensors`);
+      const inputs = [demoAssetPath('generator'), demoAssetPath('clip'), ...(method === 'global' ? [demoAssetPath('relevance')] : []), ...(method === 'mapper' ? [mapperFile] : [])];
+      const cached = CACHE ? readCache(method, t.name, inputs) : null;
       let image: HostTensor;
-      if (method === 'global') {
-        image = (await editor!.edit({neutral: neutralPrompt, target, styles: base.styles!})).image;
-      } else if (method === 'mapper') {
-        const m = mapperFromBytes(readBytes(path.join(demoMapperDir(), `${mapperSlug(t.name)}.safetensors`), 'demo mapper'));
-        const {wHat} = await runMapper(m, w0);
-        image = (await generate(g, {latent: wHat, space: 'w+'})).image;
+      let seconds: number;
+      if (cached) {
+        ({image, seconds} = cached);
       } else {
-        const text = await encodeTexts(clip, tokenizer, [target]);
-        image = (await optimizeLatent(g, clip, {text, latent: w0, steps: OPT_STEPS, saveEvery: 0})).image;
+        const t0 = performance.now();
+        if (method === 'global') {
+          image = (await editor!.edit({neutral: neutralPrompt, target, styles: base.styles!})).image;
+        } else if (method === 'mapper') {
+          const m = mapperFromBytes(readBytes(mapperFile, 'demo mapper'));
+          const {wHat} = await runMapper(m, w0);
+          image = (await generate(g, {latent: wHat, space: 'w+'})).image;
+        } else {
+          const text = await encodeTexts(clip, tokenizer, [target]);
+          image = (await optimizeLatent(g, clip, {text, latent: w0, steps: OPT_STEPS, saveEvery: 0})).image;
+        }
+        seconds = (performance.now() - t0) / 1000 / SEEDS;
+        if (CACHE) writeCache(method, t.name, inputs, image, seconds);
       }
-      const seconds = (performance.now() - t0) / 1000 / SEEDS;
       outputs[method] = image;
       const after = (await classifier.classify(image)).map(topValues) as FaceAttributes[];
       const evalAfter = await imageFeatures(evalClip, image);
@@ -172,7 +209,9 @@ async function main() {
     }
   });
   mkdirSync(path.dirname(GRID), {recursive: true});
-  writeFileSync(GRID, await encodePng({dtype: 'float32', shape: [1, 3, gridRows.length * H, cols * H], data: grid}));
+  // Nearest-neighbour ×3 so 64 px faces can be looked at.
+  const png = await encodePng({dtype: 'float32', shape: [1, 3, gridRows.length * H, cols * H], data: grid});
+  writeFileSync(GRID, await sharp(png).resize(cols * H * 3, gridRows.length * H * 3, {kernel: 'nearest'}).png().toBuffer());
   console.log(`\nwrote ${OUT} and ${GRID} (rows: ${editTargets.map((t) => t.name).join(', ')}; columns: input, ${METHODS.join(', ')})`);
 }
 
