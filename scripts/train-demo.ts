@@ -11,7 +11,7 @@
  *   6. one latent mapper per edit → assets/demo/mappers/<slug>.safetensors
  *
  * Flags: --force STEP (redo one step: classifier, clip, clip-eval, gan, relevance, mappers), --only STEP,
- * --mapper-steps N (default 800), --relevance-images K (default 24), --relevance-samples N (default 20000).
+ * --mapper-steps N (default 800), --relevance-images K (default 100, the official count), --relevance-samples N (default 20000).
  */
 import {spawnSync} from 'node:child_process';
 import {existsSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
@@ -77,7 +77,7 @@ const steps: Step[] = [
     name: 'relevance',
     outputs: [path.join(DEMO, 'relevance.safetensors')],
     commands: [
-      cli('global', 'prepare', '--generator', G, '--clip', CLIP, '--samples', opt('relevance-samples', '20000'), '--images', opt('relevance-images', '24'), '--batch', '64', '--out', path.join(DEMO, 'relevance.safetensors')),
+      cli('global', 'prepare', '--generator', G, '--clip', CLIP, '--samples', opt('relevance-samples', '20000'), '--images', opt('relevance-images', '100'), '--batch', '64', '--out', path.join(DEMO, 'relevance.safetensors')),
       // ToonCLIP embeds to 64 dimensions, so its cosines |R| run ~3× larger than ViT-B/32's: the official β 0.15
       // moves hundreds of channels. The file recommends the official auto-β rule for faces instead (the 20 most
       // relevant channels) with the official α.
