@@ -19,6 +19,8 @@ import {serializeNpy} from '../io/npy.js';
 import {parseSafetensors, serializeSafetensors} from '../io/safetensors.js';
 import {detectWeightsFormat, loadLatent} from '../io/weights.js';
 import {encodeTexts} from '../models/clip/encode.js';
+import {loadFaceRecognitionNet} from '../models/identity/face-api.js';
+import type {IdentityNet} from '../models/identity/types.js';
 import {runMapper, serializeMapper} from '../models/mapper.js';
 import type {ModelBundle} from './bundle.js';
 import {type Job, type JobEvent, JobRunner, oneLine} from './jobs.js';
@@ -60,6 +62,10 @@ export function createApp(bundle: ModelBundle, opts: AppOptions = {}): WebApp {
   const stores = createStores();
   const runner = new JobRunner(opts.maxQueued === undefined ? {} : {maxQueued: opts.maxQueued});
   const editor = bundle.relevance ? new GlobalEditor(g, clip, tokenizer, bundle.relevance) : null;
+  // Mapper training defaults: the bundle's (the demo's), else a short run with the official lr and λ_L2.
+  const mapperTrainDefaults = bundle.mapperTraining ?? {steps: 200, batch: 2, samples: 500, lr: 0.5, lambdaL2: 0.8};
+  let faceNet: IdentityNet | undefined;
+  const identityNet = (): IdentityNet => (faceNet ??= loadFaceRecognitionNet());
   const web: StaticFiles | null = opts.webRoot === null ? null : staticFiles(opts.webRoot ?? defaultWebRoot());
   const textCache = new Map<string, Promise<Float32Array>>();
   let trained = 0;
@@ -162,8 +168,8 @@ export function createApp(bundle: ModelBundle, opts: AppOptions = {}): WebApp {
         beta: editor ? (editor.defaults.beta ?? null) : GLOBAL_DEFAULTS.beta,
         minChannels: editor?.defaults.minChannels ?? null,
         neutral: 'a face',
-        optimize: {steps: 100, lr: 0.1, lambdaL2: 0.008, saveEvery: 10},
-        mapperTrain: {steps: 200, batch: 2, samples: 500, lr: 0.5, lambdaL2: 0.8},
+        optimize: {steps: 100, lr: 0.1, lambdaL2: 0.008, lambdaId: 0, saveEvery: 10},
+        mapperTrain: mapperTrainDefaults,
       },
       limits: {alpha: [-10, 10], beta: [0.08, 0.4], maxUploadBytes: maxUpload, maxPrompt: MAX_PROMPT},
     }),
@@ -289,12 +295,14 @@ export function createApp(bundle: ModelBundle, opts: AppOptions = {}): WebApp {
 
   // ---- latent optimisation (job)
   app.post('/api/optimize', async (c) => {
-    const f = await jsonBody(c, ['latentId', 'prompt', 'steps', 'lr', 'lambdaL2', 'space', 'saveEvery', 'client']);
+    const f = await jsonBody(c, ['latentId', 'prompt', 'steps', 'lr', 'lambdaL2', 'lambdaId', 'space', 'saveEvery', 'client']);
     const entry = latentOf(f.id('latentId'));
     const prompt = f.text('prompt', MAX_PROMPT);
     const steps = f.int('steps', 1, 2000, 100);
     const lr = f.number('lr', 1e-4, 1, 0.1);
     const lambdaL2 = f.number('lambdaL2', 0, 10, 0.008);
+    // The identity loss uses face-api's FaceRecognitionNet (shipped with @vladmandic/face-api; StyleCLIP uses 0.005).
+    const lambdaId = f.number('lambdaId', 0, 1, 0);
     const space = f.choice('space', ['w+', 's'] as const, entry.wPlus ? 'w+' : 's');
     const saveEvery = f.int('saveEvery', 1, 1000, 10);
     const client = clientOf(f);
@@ -303,10 +311,11 @@ export function createApp(bundle: ModelBundle, opts: AppOptions = {}): WebApp {
       const text = await textFeatures(prompt);
       const onStep = async (s: StepInfo) => {
         const image = s.image ? imageUrl(await addImage(s.image)) : undefined;
-        j.progress({step: s.step + 1, steps: s.steps, loss: s.loss, clip: s.clip, l2: s.l2, lr: s.lr, ...(image ? {image} : {})});
+        j.progress({step: s.step + 1, steps: s.steps, loss: s.loss, clip: s.clip, l2: s.l2, ...(lambdaId > 0 ? {id: s.id} : {}), lr: s.lr, ...(image ? {image} : {})});
       };
       const start = entry.wPlus ? {latent: entry.wPlus, space} : {styles: entry.styles};
-      const r = await optimizeLatent(g, clip, {text, ...start, steps, lr, lambdaL2, saveEvery, onStep, signal});
+      const id = lambdaId > 0 ? {identity: identityNet(), lambdaId} : {lambdaId: 0};
+      const r = await optimizeLatent(g, clip, {text, ...start, steps, lr, lambdaL2, ...id, saveEvery, onStep, signal});
       return addLatent(r.wPlus, r.styles, r.image, `optimize '${prompt}' (${steps} steps)`);
     });
     return c.json({job: job.id, position: job.events[0]!.data.position}, 202);
@@ -326,12 +335,13 @@ export function createApp(bundle: ModelBundle, opts: AppOptions = {}): WebApp {
 
   app.post('/api/mapper/train', async (c) => {
     const f = await jsonBody(c, ['prompt', 'steps', 'batch', 'samples', 'lr', 'lambdaL2', 'seed', 'client']);
+    const d = mapperTrainDefaults;
     const prompt = f.text('prompt', MAX_PROMPT);
-    const steps = f.int('steps', 1, 50_000, 200);
-    const batch = f.int('batch', 1, 16, 2);
-    const samples = f.int('samples', 1, 10_000, 500);
-    const lr = f.number('lr', 1e-5, 5, 0.5);
-    const lambdaL2 = f.number('lambdaL2', 0, 10, 0.8);
+    const steps = f.int('steps', 1, 50_000, d.steps);
+    const batch = f.int('batch', 1, 16, d.batch);
+    const samples = f.int('samples', 1, 10_000, d.samples);
+    const lr = f.number('lr', 1e-5, 5, d.lr);
+    const lambdaL2 = f.number('lambdaL2', 0, 10, d.lambdaL2);
     const seed = f.int('seed', 0, MAX_SEED, 0);
     if (samples < batch) throw badRequest(`'samples' (${samples}) must be at least 'batch' (${batch})`);
     const client = clientOf(f);

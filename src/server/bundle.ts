@@ -4,7 +4,7 @@
  */
 import {existsSync, readdirSync} from 'node:fs';
 import path from 'node:path';
-import {demoAssetPath, demoMapperDir} from '../demo/assets.js';
+import {DEMO_MAPPER_TRAINING, demoAssetPath, demoMapperDir} from '../demo/assets.js';
 import {StyleclipError} from '../errors.js';
 import {GlobalEditor, type Relevance, verifyGeneratorProbe} from '../edit/global-directions.js';
 import {loadRelevance} from '../edit/global-prepare.js';
@@ -27,6 +27,16 @@ export interface ModelBundle {
   relevance: Relevance | null;
   /** Trained mappers by name (file stem); the server adds the ones it trains. */
   mappers: Map<string, LevelsMapper>;
+  /** Defaults of the mapper-training panel (the official settings when absent). */
+  mapperTraining?: MapperTrainingDefaults;
+}
+
+export interface MapperTrainingDefaults {
+  steps: number;
+  batch: number;
+  samples: number;
+  lr: number;
+  lambdaL2: number;
 }
 
 export interface BundleFiles {
@@ -37,6 +47,7 @@ export interface BundleFiles {
   /** A directory of mapper .safetensors / .pt files. */
   mappers?: string;
   name?: string;
+  mapperTraining?: MapperTrainingDefaults;
 }
 
 /** Mapper names: file stems made of safe characters only (they become URL path segments and select options). */
@@ -79,7 +90,7 @@ export async function loadBundle(files: BundleFiles, warn: (msg: string) => void
     await checkRelevance(g, clip, tokenizer, relevance, `relevance file '${files.relevance}'`);
   }
   const mappers = files.mappers ? loadMapperDir(files.mappers, g, warn) : new Map<string, LevelsMapper>();
-  return {name: files.name ?? path.basename(files.generator), g, clip, tokenizer, relevance, mappers};
+  return {name: files.name ?? path.basename(files.generator), g, clip, tokenizer, relevance, mappers, ...(files.mapperTraining ? {mapperTraining: files.mapperTraining} : {})};
 }
 
 /**
@@ -103,5 +114,7 @@ export function demoBundleFiles(overrides: Partial<BundleFiles> = {}): BundleFil
     ...(overrides.clipConfig ? {clipConfig: overrides.clipConfig} : {}),
     ...(rel ? {relevance: rel} : {}),
     mappers: overrides.mappers ?? demoMapperDir(),
+    // The demo generator is the one the demo settings were chosen for; another generator gets the official ones.
+    ...(overrides.generator === undefined ? {mapperTraining: {...DEMO_MAPPER_TRAINING}} : {}),
   };
 }

@@ -12,7 +12,7 @@ export interface Info {
     beta: number | null;
     minChannels: number | null;
     neutral: string;
-    optimize: {steps: number; lr: number; lambdaL2: number; saveEvery: number};
+    optimize: {steps: number; lr: number; lambdaL2: number; lambdaId: number; saveEvery: number};
     mapperTrain: {steps: number; batch: number; samples: number; lr: number; lambdaL2: number};
   };
   limits: {alpha: [number, number]; beta: [number, number]; maxUploadBytes: number; maxPrompt: number};

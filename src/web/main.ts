@@ -39,6 +39,7 @@ const el = {
   reset: $<HTMLButtonElement>('reset'),
   optPrompt: $<HTMLInputElement>('opt-prompt'),
   optL2: $<HTMLInputElement>('opt-l2'),
+  optId: $<HTMLInputElement>('opt-id'),
   optLr: $<HTMLInputElement>('opt-lr'),
   optSteps: $<HTMLInputElement>('opt-steps'),
   optStart: $<HTMLButtonElement>('opt-start'),
@@ -274,7 +275,7 @@ function runJob(ui: JobUi, id: string, onDone: (data: Record<string, unknown>) =
         const steps = Number(data.steps);
         ui.progress.max = steps;
         ui.progress.value = step;
-        const terms = ['loss', 'clip', 'l2'].map((k) => `${k} ${Number(data[k]).toFixed(4)}`).join(', ');
+        const terms = ['loss', 'clip', 'l2', 'id'].filter((k) => data[k] !== undefined).map((k) => `${k} ${Number(data[k]).toFixed(4)}`).join(', ');
         ui.status.textContent = `step ${step}/${steps}: ${terms}`;
         if (typeof data.image === 'string') showAfter(data.image, `step ${step}`);
         break;
@@ -306,6 +307,7 @@ el.optStart.addEventListener('click', () => {
         steps,
         lr: numberOf(el.optLr, 'lr'),
         lambdaL2: numberOf(el.optL2, 'λ_L2'),
+        lambdaId: numberOf(el.optId, 'λ_ID'),
         saveEvery: Math.max(1, Math.round(steps / 25)),
         client,
       };
@@ -385,6 +387,7 @@ async function init(): Promise<void> {
   el.optSteps.value = String(info.defaults.optimize.steps);
   el.optLr.value = String(info.defaults.optimize.lr);
   el.optL2.value = String(info.defaults.optimize.lambdaL2);
+  el.optId.value = String(info.defaults.optimize.lambdaId);
   el.trainSteps.value = String(info.defaults.mapperTrain.steps);
   el.trainL2.value = String(info.defaults.mapperTrain.lambdaL2);
   if (!info.global) {

@@ -6,7 +6,8 @@ import {readdirSync} from 'node:fs';
 import path from 'node:path';
 import {beforeAll, describe, expect, it} from 'vitest';
 import {editTargets} from '../../src/demo/attributes.js';
-import {demoAssetPath, demoMapperDir, mapperSlug} from '../../src/demo/assets.js';
+import {DEMO_MAPPER_TRAINING, demoAssetPath, demoMapperDir, mapperSlug} from '../../src/demo/assets.js';
+import {demoBundleFiles} from '../../src/server/bundle.js';
 import {neutralPrompt, promptFor} from '../../src/demo/captions.js';
 import {loadDemoClassifier} from '../../src/demo/classifier.js';
 import {GlobalEditor, editDefaultsOf} from '../../src/edit/global-directions.js';
@@ -41,6 +42,11 @@ beforeAll(async () => {
 }, 120_000);
 
 describe('shipped demo models', () => {
+  it('the web app trains mappers with the demo settings on the demo generator only', () => {
+    expect(demoBundleFiles().mapperTraining).toEqual(DEMO_MAPPER_TRAINING);
+    expect(demoBundleFiles({generator: 'other.pt'}).mapperTraining).toBeUndefined();
+  });
+
   it('the relevance belongs to the demo generator and recommends auto β', () => {
     const d = editDefaultsOf(editor.relevance);
     expect(d.minChannels).toBeGreaterThan(0);

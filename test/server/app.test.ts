@@ -245,6 +245,21 @@ describe('jobs', () => {
     expect(resumed.map((e) => e.event)).toEqual(['done']);
   });
 
+  it('optimises with the identity loss when λ_ID > 0 (face-api), reporting the id term; refuses a bad λ_ID', async () => {
+    const a = await sample(6);
+    const r = await post('/api/optimize', {latentId: a.latentId, prompt: 'a face with grey hair', steps: 3, saveEvery: 3, lr: 0.05, lambdaId: 0.005, client: 'id-test'});
+    expect(r.status).toBe(202);
+    const events = await readSse(await web.app.request(`/api/jobs/${r.body.job as string}/events`));
+    expect(events.at(-1)!.event).toBe('done');
+    const progress = events.filter((e) => e.event === 'progress').map((e) => e.data);
+    // Step 1 starts at the input image, so its identity term is 1 − cos(x, x) = 0; later steps move away from it.
+    expect(Math.abs(progress[0]!.id as number)).toBeLessThan(1e-4);
+    expect(progress.at(-1)!.id as number).toBeGreaterThan(0);
+    const bad = await post('/api/optimize', {latentId: a.latentId, prompt: 'x', steps: 3, lambdaId: 2, client: 'id-test'});
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatch(/'lambdaId' must be in/);
+  }, 60_000);
+
   it('optimises a StyleSpace latent (after a global edit) in S', async () => {
     const a = await sample(6);
     const acc = await post('/api/global/accept', {latentId: a.latentId, ...GREY, alpha: 4, beta: 0.1});
