@@ -376,10 +376,14 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
     let dataSec = 0;
     let stepSec = 0;
     // Prefetch: render step s+1 while ORT runs step s.
+    // Loss weights and auxiliary labels are only computed per batch when their term is on; otherwise the graph
+    // inputs are constant (unit weights; labels that the zero-weighted auxiliary term never reads).
+    const unitWeights = attributeWeight > 0 ? null : new Float32Array(N * cfg.size * cfg.size).fill(1);
+    const unusedLabels = auxWeight > 0 ? null : new Float32Array(N * attributeNames.reduce((a, n) => a + attributeSchema[n].values.length, 0));
     const batchAt = (i: number) => {
       const z = latentBatch(seed, i, N, D);
       const target = renderLatents(z, D, cfg.size);
-      return {z, target, weight: attributeWeights(z, D, cfg.size, target, attributeWeight), labels: attributeLabels(z, D)};
+      return {z, target, weight: unitWeights ?? attributeWeights(z, D, cfg.size, target, attributeWeight), labels: unusedLabels ?? attributeLabels(z, D)};
     };
     let next = batchAt(start);
     let s = start;
