@@ -42,6 +42,8 @@ interface Step {
 
 const G = path.join(DEMO, 'generator.safetensors');
 const CLIP = path.join(DEMO, 'toonclip.safetensors');
+/** Weight of ToonGAN's auxiliary W-attribute cross-entropy. */
+const AUX_WEIGHT = '0.5';
 const steps: Step[] = [
   {name: 'classifier', outputs: [path.join(DEMO, 'classifier.safetensors')], commands: [tsx('scripts/train-classifier.ts')]},
   ...(['clip', 'clip-eval'] as const).map((name) => {
@@ -67,10 +69,10 @@ const steps: Step[] = [
     name: 'gan',
     outputs: [G],
     commands: [
-      tsx('scripts/train-gan.ts', '--steps', '12000', '--checkpoint', path.join(ROOT, '.train', 'toongan.ckpt.safetensors'), '--out', G),
-      // Fine-tuning from that asset with 9× loss weight on the small attributes' pixels (glasses, beard, mouth,
-      // lipstick) at a lower learning rate.
-      tsx('scripts/train-gan.ts', '--init-from', G, '--attribute-weight', '8', '--lr', '0.002', '--steps', '6000', '--checkpoint', path.join(ROOT, '.train', 'toongan-ft.ckpt.safetensors'), '--out', G),
+      // One run from scratch (see src/demo/train-gan.ts): L1 pixel losses with 9× weight on the pixels of the small
+      // attributes (glasses, beard, mouth, lipstick), plus the auxiliary loss that keeps every decoded attribute
+      // linearly readable from W (without it the mapping network drops beard, mouth and lipstick).
+      tsx('scripts/train-gan.ts', '--steps', '11000', '--attribute-weight', '8', '--aux', AUX_WEIGHT, '--checkpoint', path.join(ROOT, '.train', 'toongan-aux.ckpt.safetensors'), '--out', G),
     ],
   },
   {
@@ -114,7 +116,9 @@ for (const step of steps) {
   // A step is done when its marker exists (written after all its commands succeeded); shipped assets alone do not
   // count, so a fresh clone retrains everything from scratch.
   const marker = path.join(ROOT, '.train', `done-${step.name}`);
-  if (force.has(step.name)) for (const f of [marker, ...step.commands.map((_, i) => `${marker}-${i}`)]) rmSync(f, {force: true});
+  // --force redoes the step from scratch: its markers and outputs go (a relevance file doubles as the resumable
+  // state of `global prepare`, which refuses to continue one made with another generator).
+  if (force.has(step.name)) for (const f of [marker, ...step.commands.map((_, i) => `${marker}-${i}`), ...step.outputs]) rmSync(f, {force: true});
   if (existsSync(marker) && step.outputs.every((o) => existsSync(o))) {
     console.log(`[train:demo] ${step.name}: done (${step.outputs.map((o) => path.relative(ROOT, o)).join(', ')})`);
     continue;

@@ -256,20 +256,55 @@ async function runForward(prog: Program, params: Params, z: Float32Array): Promi
   return out!.data as Float32Array;
 }
 
-/** latent_avg: mean of mapping(z) over many z. */
-async function latentAverage(cfg: StyleGAN2Config, params: Params, n: number, seed: number): Promise<Float32Array> {
+/** latent_avg (mean of mapping(z) over many z) and W's scale (RMS over coordinates of the per-coordinate std). */
+async function latentStats(cfg: StyleGAN2Config, params: Params, n: number, seed: number): Promise<{avg: Float32Array; std: number}> {
   const g = generatorFromParams(cfg, params);
   const B = 1000;
   const z = input('z', [B, cfg.styleDim]);
   const prog = await compile([...params.names.map((k) => params.get(k)), z], [g.mapping(z)]);
-  const acc = new Float64Array(cfg.styleDim);
+  const D = cfg.styleDim;
+  const acc = new Float64Array(D);
+  const sq = new Float64Array(D);
   const chunks = Math.ceil(n / B);
   for (let c = 0; c < chunks; c++) {
-    const [w] = await prog.run([...params.values, latentBatch(hashSeed(seed, 0xa7e), c, B, cfg.styleDim)]);
+    const [w] = await prog.run([...params.values, latentBatch(hashSeed(seed, 0xa7e), c, B, D)]);
     const d = w!.data as Float32Array;
-    for (let i = 0; i < d.length; i++) acc[i % cfg.styleDim]! += d[i]!;
+    for (let i = 0; i < d.length; i++) {
+      acc[i % D]! += d[i]!;
+      sq[i % D]! += d[i]! * d[i]!;
+    }
   }
-  return Float32Array.from(acc, (v) => v / (chunks * B));
+  const m = chunks * B;
+  let variance = 0;
+  for (let i = 0; i < D; i++) variance += sq[i]! / m - (acc[i]! / m) ** 2;
+  return {avg: Float32Array.from(acc, (v) => v / m), std: Math.sqrt(variance / D)};
+}
+
+/**
+ * The power of two c that brings W's scale closest to 1 (W → W / c). The auxiliary W-attribute loss lets W grow
+ * (the shipped run ended at a per-coordinate std of 3.8), and the edit methods' official step sizes (latent
+ * optimisation's lr 0.1, the mapper's 0.1·M(w) residual, the W+ L2 weights) are calibrated on a W of unit order.
+ */
+export function wScaleDivisor(std: number): number {
+  return 2 ** Math.max(0, Math.round(Math.log2(std)));
+}
+
+/**
+ * Rescale W by 1/c without changing any image: the last mapping layer (linear + leaky ReLU, positively
+ * homogeneous) gets weight and bias / c, every style modulation weight × c. With c a power of two this is exact
+ * in fp16 and fp32 (z → S, hence every image, is bit-identical).
+ */
+export function rescaleW(sd: StateDict, cfg: StyleGAN2Config, c: number): StateDict {
+  if (c === 1) return sd;
+  const out: StateDict = new Map(sd);
+  const scale = (k: string, f: number) => {
+    const t = sd.get(k)!;
+    out.set(k, {...t, data: Float32Array.from(toFloat32(t), (v) => v * f)});
+  };
+  scale(`style.${cfg.nMlp}.weight`, 1 / c);
+  scale(`style.${cfg.nMlp}.bias`, 1 / c);
+  for (const k of sd.keys()) if (k.endsWith('.modulation.weight')) scale(k, c);
+  return out;
 }
 
 function toHalf(t: HostTensor): HostTensor {
@@ -289,8 +324,10 @@ export function exportStateDict(cfg: StyleGAN2Config, params: Params): StateDict
 }
 
 /** Write the asset atomically: weights fp16, latent_avg fp32, metadata. */
-export function writeGeneratorAsset(file: string, cfg: StyleGAN2Config, params: Params, latentAvg: Float32Array, meta: Record<string, string>): number {
-  const sd = exportStateDict(cfg, params);
+export function writeGeneratorAsset(file: string, cfg: StyleGAN2Config, params: Params, stats: {avg: Float32Array; std: number}, meta: Record<string, string>): number {
+  const c = wScaleDivisor(stats.std);
+  const sd = rescaleW(exportStateDict(cfg, params), cfg, c);
+  const latentAvg = stats.avg.map((v) => v / c);
   const out = new Map<string, HostTensor>();
   for (const [k, t] of sd) out.set(k, toHalf(t));
   out.set('latent_avg', {dtype: 'float32', shape: [cfg.styleDim], data: latentAvg});
@@ -302,6 +339,7 @@ export function writeGeneratorAsset(file: string, cfg: StyleGAN2Config, params: 
       `z' = PixelNorm(z); q_i = CDF of a sqrt(D)-scaled uniform-sphere coordinate at z'_i; z'[0..8] -> attributes (${attributeNames.join(', ')}) by the schema's cumulative probabilities; ` +
       `z'[9..${USED_DIMS - 1}] -> renderer jitter slots (geometric slots 0-18 narrowed to ${GEOMETRY_RANGE} of their range around the middle, rotation = 0.04*${GEOMETRY_RANGE}*Phi^-1(q), curl texture seed fixed); z'[${USED_DIMS}..] unused`,
     config: JSON.stringify(cfg),
+    w_scale_divisor: String(c),
     ...meta,
   });
   mkdirSync(path.dirname(path.resolve(file)), {recursive: true});
@@ -431,8 +469,8 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
       }
     }
     await writeSamples(s);
-    const avg = await latentAverage(cfg, params, avgSamples, seed);
-    const bytes = writeGeneratorAsset(opts.out, cfg, params, avg, {steps: String(steps), seed: String(seed), batch: String(N)});
+    const stats = await latentStats(cfg, params, avgSamples, seed);
+    const bytes = writeGeneratorAsset(opts.out, cfg, params, stats, {steps: String(steps), seed: String(seed), batch: String(N), lr: String(lr), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight)});
     log(`wrote ${opts.out} (${(bytes / 1e6).toFixed(2)} MB)`);
     return {finished: true, step: steps};
   } finally {
@@ -446,8 +484,9 @@ export async function exportFromCheckpoint(checkpoint: string, out: string, {avg
   const ck = loadCheckpoint(checkpoint);
   const params = initialParams(config, 0, 1, [...ck.params.keys()].some((k) => k.startsWith('aux.')));
   restore(ck, params, null);
-  const avg = await latentAverage(config, params, avgSamples, Number(ck.meta.seed ?? 1));
-  const bytes = writeGeneratorAsset(out, config, params, avg, {steps: String(ck.step), seed: ck.meta.seed ?? '1', batch: ck.meta.batch ?? ''});
+  const stats = await latentStats(config, params, avgSamples, Number(ck.meta.seed ?? 1));
+  const trained = Object.fromEntries(['lr', 'attribute_weight', 'aux_weight'].flatMap((k) => (ck.meta[k] !== undefined ? [[k, ck.meta[k]!]] : [])));
+  const bytes = writeGeneratorAsset(out, config, params, stats, {steps: String(ck.step), seed: ck.meta.seed ?? '1', batch: ck.meta.batch ?? '', ...trained});
   return {bytes, step: ck.step};
 }
 
