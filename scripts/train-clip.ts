@@ -8,8 +8,8 @@
  * Options: --steps N --batch B --lr X --threads T (default 1) --checkpoint FILE (default
  * .train/toonclip-<seed>.ckpt.safetensors) --checkpoint-every N (steps, default 25) --eval-n N (default 1000).
  * Rerunning the same command resumes from the checkpoint; once all steps are done it only exports and evaluates.
- * Phases: --stop-at N ends a run at step N of its --steps schedule (no export); --init-from CKPT starts a new run
- * (own schedule, fresh optimizer) from another run's checkpoint; --counterfactual 0.5 trains on hard-negative
+ * Phases: --stop-at N ends a run at step N of its --steps schedule (no export); --init-from FILE starts a new run
+ * (own schedule, fresh optimizer) from another run's checkpoint or from a ToonCLIP asset; --counterfactual 0.5 trains on hard-negative
  * pairs (see ToonClipTrainOptions); --warmup N sets the warmup steps; --counterfactual-weights beard=3,mouth=3
  * weights the attribute changed in a pair (unlisted attributes weigh 1; default uniform).
  */
@@ -24,6 +24,7 @@ import {type AttributeName, attributeNames} from '../src/demo/attributes.js';
 import {TOONCLIP_CONFIG} from '../src/demo/toon-clip.js';
 import {configureEngine} from '../src/engine/session.js';
 import {readBytes, writeFileAtomic} from '../src/io/files.js';
+import {parseSafetensors} from '../src/io/safetensors.js';
 import {clipFromBytes} from '../src/models/clip/load.js';
 import type {CLIP} from '../src/models/clip/model.js';
 import {loadDefaultTokenizer} from '../src/models/clip/tokenizer.js';
@@ -119,9 +120,21 @@ async function main(): Promise<void> {
   const init = initToonClipStateDict(cfg, opts.seed);
   const params = trainingParams(init, vocab);
   if (initFrom) {
-    // Start from the weights of an earlier run's checkpoint (a previous phase); the optimizer starts fresh.
-    restore(loadCheckpoint(initFrom), params, null);
-    log(`initialised from ${initFrom} (step ${loadCheckpoint(initFrom).step})`);
+    // Start from the weights of an earlier run's checkpoint (a previous phase) or of a ToonCLIP asset (its full
+    // token table is cut down to the training vocabulary's rows); the optimizer starts fresh.
+    const {tensors, metadata} = parseSafetensors(readBytes(initFrom, 'ToonCLIP weights'), {what: `'${initFrom}'`});
+    if (tensors.has('token_embedding.weight')) {
+      const asset = trainingParams(tensors, vocab);
+      params.names.forEach((n, i) => {
+        const k = asset.names.indexOf(n);
+        if (k < 0 || asset.shapes[k]!.join() !== params.shapes[i]!.join()) throw new Error(`'${initFrom}' does not match ToonCLIP's architecture (parameter ${n})`);
+        params.values[i]!.set(asset.values[k]!);
+      });
+      log(`initialised from the asset ${initFrom}`);
+    } else {
+      restore(loadCheckpoint(initFrom), params, null);
+      log(`initialised from ${initFrom} (step ${metadata.step ?? '?'})`);
+    }
   }
   log(`ToonCLIP seed ${opts.seed}: ${params.count.toLocaleString()} trained parameters (${vocab.length} of ${cfg.vocabSize} token rows), batch ${opts.batch}, ${opts.steps} steps, options ${JSON.stringify(opts)}`);
   const tc = performance.now();
