@@ -76,3 +76,9 @@ function printRow(r: BenchResult): void {
   const ratio = (b: number | null) => (b === null ? '    —' : (r.medianS / b).toFixed(2).padStart(5));
   console.log([r.name.padEnd(36), f(r.medianS), f(r.minS), f(r.baselineS, 9), ratio(r.baselineS), f(r.tunedS, 7), ratio(r.tunedS)].join('  '));
 }
+
+/** `--name VALUE` from the command line, or `dflt` when absent. */
+export function flag(name: string, dflt: string, args: readonly string[] = process.argv.slice(2)): string {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : dflt;
+}

@@ -7,6 +7,7 @@
  * Flags: --seeds N (30), --seed S (777), --alphas 3,4.1,6 , --channels 10,20,40 (auto β: the k most relevant
  * channels), --betas 0.2,0.3 , --relevance FILE, --generator FILE, --clip FILE, --threads N.
  */
+import {flag} from './common.js';
 import {configureEngine} from '../src/engine/session.js';
 import {GlobalEditor} from '../src/edit/global-directions.js';
 import {loadRelevance} from '../src/edit/global-prepare.js';
@@ -20,11 +21,6 @@ import {demoAssetPath} from '../src/demo/assets.js';
 import {neutralPrompt, promptFor} from '../src/demo/captions.js';
 import {loadDemoClassifier, topValues} from '../src/demo/classifier.js';
 
-const args = process.argv.slice(2);
-const flag = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : dflt;
-};
 const list = (name: string, dflt: string) => flag(name, dflt).split(',').filter((s) => s !== '').map(Number);
 configureEngine({threads: Number(flag('threads', '2'))});
 

@@ -17,6 +17,7 @@ import {createHash} from 'node:crypto';
 import {existsSync, mkdirSync, statSync, writeFileSync} from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
+import {flag} from './common.js';
 import {configureEngine, compile} from '../src/engine/session.js';
 import {input} from '../src/engine/tensor.js';
 import {GlobalEditor} from '../src/edit/global-directions.js';
@@ -42,19 +43,14 @@ import {loadDemoClassifier, topValues} from '../src/demo/classifier.js';
 
 type Method = 'global' | 'mapper' | 'optimization';
 
-const args = process.argv.slice(2);
-const flag = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : dflt;
-};
 const SEEDS = Number(flag('seeds', '20'));
 const OPT_STEPS = Number(flag('opt-steps', '300'));
 const OUT = flag('out', 'bench-results/quality.json');
 const GRID = flag('grid', 'bench-results/quality-grid.png');
 const METHODS = flag('methods', 'global,mapper,optimization').split(',') as Method[];
 configureEngine({threads: Number(flag('threads', '2'))});
-/** --cache DIR: keep each (method, prompt)'s edited images, keyed by the settings and the model files (size, mtime,
- *  first bytes' hash), so an interrupted or partial run (--methods …) is completed later without recomputing. */
+/** --cache DIR: keep each (method, prompt)'s edited images, keyed by the settings and the model files (path, size,
+ *  mtime), so an interrupted or partial run (--methods …) is completed later without recomputing. */
 const CACHE = flag('cache', '');
 
 function cacheFile(method: Method, prompt: string, inputs: string[]): string {
