@@ -21,7 +21,7 @@ import {parseSafetensors, serializeSafetensors} from '../io/safetensors.js';
 import {StyleGAN2, type StyleGAN2Config, expectedStateDict, mulberry32Normal, randomStateDict} from '../models/stylegan2.js';
 import {avgPool2d, logSoftmax} from '../nn/functional.js';
 import {Adam, Params, loadCheckpoint, restore, saveCheckpoint} from '../train/trainer.js';
-import {type AttributeName, attributeNames, attributeSchema, isAttributeVisible} from './attributes.js';
+import {type AttributeName, attributeNames, attributeSchema, encodeAttributes, isAttributeVisible} from './attributes.js';
 import {hashSeed} from './rng.js';
 import {renderFaceTensor} from './render.js';
 import {GEOMETRY_RANGE, LATENT_DECODING_VERSION, USED_DIMS, decodeLatent, renderLatents, toonGanConfig} from './toon-gan.js';
@@ -166,18 +166,21 @@ export function auxHeadParams(D: number, seed: number): [string, {shape: number[
   });
 }
 
+/** Number of values of each attribute (schema order): the widths of the one-hot label blocks. */
+const LABEL_WIDTHS = attributeNames.map((n) => attributeSchema[n].values.length);
+/** Width of a one-hot label row (all attributes): ΣK. */
+const LABEL_WIDTH = LABEL_WIDTHS.reduce((a, b) => a + b, 0);
+
 /** One-hot attribute labels of a batch, attributes concatenated in schema order: [N, ΣK]. */
 export function attributeLabels(z: Float32Array, D: number): Float32Array {
   const N = z.length / D;
-  const widths = attributeNames.map((n) => attributeSchema[n].values.length);
-  const total = widths.reduce((a, b) => a + b, 0);
-  const out = new Float32Array(N * total);
+  const out = new Float32Array(N * LABEL_WIDTH);
   for (let n = 0; n < N; n++) {
-    const {attributes} = decodeLatent(z.subarray(n * D, (n + 1) * D), D);
+    const classes = encodeAttributes(decodeLatent(z.subarray(n * D, (n + 1) * D), D).attributes);
     let off = 0;
-    attributeNames.forEach((name, i) => {
-      out[n * total + off + (attributeSchema[name].values as readonly string[]).indexOf(attributes[name])] = 1;
-      off += widths[i]!;
+    classes.forEach((k, i) => {
+      out[n * LABEL_WIDTH + off + k] = 1;
+      off += LABEL_WIDTHS[i]!;
     });
   }
   return out;
@@ -191,14 +194,13 @@ export function lrAt(step: number, total: number, base: number): number {
   return base * warm * decay;
 }
 
-/** Build and compile the training step: [params…, z, target] → [loss, l1, l1_4, grads…]. */
+/** Build and compile the training step: [params…, z, target, pixel weights, labels] → [loss, l1, l1_4, aux CE, grads…]. */
 async function compileTrainStep(cfg: StyleGAN2Config, params: Params, N: number, mseWeight: number, auxWeight: number) {
   const g = generatorFromParams(cfg, params);
   const z = input('z', [N, cfg.styleDim]);
   const target = input('target', [N, 3, cfg.size, cfg.size]);
   const weight = input('weight', [N, 1, cfg.size, cfg.size]);
-  const widths = attributeNames.map((n) => attributeSchema[n].values.length);
-  const labels = input('labels', [N, widths.reduce((a, b) => a + b, 0)]);
+  const labels = input('labels', [N, LABEL_WIDTH]);
   const w = g.mapping(z);
   const img = g.synthesis(g.styles(g.broadcast(w)), zeroNoise(g));
   let aux: Tensor = F.zeros([]);
@@ -206,9 +208,9 @@ async function compileTrainStep(cfg: StyleGAN2Config, params: Params, N: number,
     let off = 0;
     attributeNames.forEach((name, i) => {
       const logits = F.add(F.matmul(w, F.transpose(params.get(`aux.${name}.weight`), [1, 0])), params.get(`aux.${name}.bias`));
-      const y = F.slice(labels, {1: [off, off + widths[i]!]});
+      const y = F.slice(labels, {1: [off, off + LABEL_WIDTHS[i]!]});
       aux = F.sub(aux, F.div(F.sum(F.mul(y, logSoftmax(logits, -1))), N));
-      off += widths[i]!;
+      off += LABEL_WIDTHS[i]!;
     });
   }
   const l1 = F.mean(F.mul(F.abs(F.sub(img, target)), weight));
@@ -417,7 +419,7 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
     // Loss weights and auxiliary labels are only computed per batch when their term is on; otherwise the graph
     // inputs are constant (unit weights; labels that the zero-weighted auxiliary term never reads).
     const unitWeights = attributeWeight > 0 ? null : new Float32Array(N * cfg.size * cfg.size).fill(1);
-    const unusedLabels = auxWeight > 0 ? null : new Float32Array(N * attributeNames.reduce((a, n) => a + attributeSchema[n].values.length, 0));
+    const unusedLabels = auxWeight > 0 ? null : new Float32Array(N * LABEL_WIDTH);
     const batchAt = (i: number) => {
       const z = latentBatch(seed, i, N, D);
       const target = renderLatents(z, D, cfg.size);
