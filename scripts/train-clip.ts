@@ -122,19 +122,11 @@ async function main(): Promise<void> {
   if (initFrom) {
     // Start from the weights of an earlier run's checkpoint (a previous phase) or of a ToonCLIP asset (its full
     // token table is cut down to the training vocabulary's rows); the optimizer starts fresh.
-    const {tensors, metadata} = parseSafetensors(readBytes(initFrom, 'ToonCLIP weights'), {what: `'${initFrom}'`});
-    if (tensors.has('token_embedding.weight')) {
-      const asset = trainingParams(tensors, vocab);
-      params.names.forEach((n, i) => {
-        const k = asset.names.indexOf(n);
-        if (k < 0 || asset.shapes[k]!.join() !== params.shapes[i]!.join()) throw new Error(`'${initFrom}' does not match ToonCLIP's architecture (parameter ${n})`);
-        params.values[i]!.set(asset.values[k]!);
-      });
-      log(`initialised from the asset ${initFrom}`);
-    } else {
-      restore(loadCheckpoint(initFrom), params, null);
-      log(`initialised from ${initFrom} (step ${metadata.step ?? '?'})`);
-    }
+    const {tensors} = parseSafetensors(readBytes(initFrom, 'ToonCLIP weights'), {what: `'${initFrom}'`});
+    const isAsset = tensors.has('token_embedding.weight');
+    const ck = isAsset ? {params: trainingParams(tensors, vocab).toStateDict(), adam: null, step: 0, meta: {}} : loadCheckpoint(initFrom);
+    restore(ck, params, null);
+    log(`initialised from ${isAsset ? 'the asset ' : ''}${initFrom}${isAsset ? '' : ` (step ${ck.step})`}`);
   }
   log(`ToonCLIP seed ${opts.seed}: ${params.count.toLocaleString()} trained parameters (${vocab.length} of ${cfg.vocabSize} token rows), batch ${opts.batch}, ${opts.steps} steps, options ${JSON.stringify(opts)}`);
   const tc = performance.now();
