@@ -64,6 +64,8 @@ export function createApp(bundle: ModelBundle, opts: AppOptions = {}): WebApp {
   const editor = bundle.relevance ? new GlobalEditor(g, clip, tokenizer, bundle.relevance) : null;
   // Mapper training defaults: the bundle's (the demo's), else a short run with the official lr and λ_L2.
   const mapperTrainDefaults = bundle.mapperTraining ?? {steps: 200, batch: 2, samples: 500, lr: 0.5, lambdaL2: 0.8};
+  // Latent optimisation defaults (official lr and λ_L2; a shorter run than the official 300 steps for the UI).
+  const optimizeDefaults = {steps: 100, lr: 0.1, lambdaL2: 0.008, lambdaId: 0, saveEvery: 10};
   let faceNet: IdentityNet | undefined;
   const identityNet = (): IdentityNet => (faceNet ??= loadFaceRecognitionNet());
   const web: StaticFiles | null = opts.webRoot === null ? null : staticFiles(opts.webRoot ?? defaultWebRoot());
@@ -168,7 +170,7 @@ export function createApp(bundle: ModelBundle, opts: AppOptions = {}): WebApp {
         beta: editor ? (editor.defaults.beta ?? null) : GLOBAL_DEFAULTS.beta,
         minChannels: editor?.defaults.minChannels ?? null,
         neutral: 'a face',
-        optimize: {steps: 100, lr: 0.1, lambdaL2: 0.008, lambdaId: 0, saveEvery: 10},
+        optimize: optimizeDefaults,
         mapperTrain: mapperTrainDefaults,
       },
       limits: {alpha: [-10, 10], beta: [0.08, 0.4], maxUploadBytes: maxUpload, maxPrompt: MAX_PROMPT},
@@ -298,13 +300,14 @@ export function createApp(bundle: ModelBundle, opts: AppOptions = {}): WebApp {
     const f = await jsonBody(c, ['latentId', 'prompt', 'steps', 'lr', 'lambdaL2', 'lambdaId', 'space', 'saveEvery', 'client']);
     const entry = latentOf(f.id('latentId'));
     const prompt = f.text('prompt', MAX_PROMPT);
-    const steps = f.int('steps', 1, 2000, 100);
-    const lr = f.number('lr', 1e-4, 1, 0.1);
-    const lambdaL2 = f.number('lambdaL2', 0, 10, 0.008);
+    const o = optimizeDefaults;
+    const steps = f.int('steps', 1, 2000, o.steps);
+    const lr = f.number('lr', 1e-4, 1, o.lr);
+    const lambdaL2 = f.number('lambdaL2', 0, 10, o.lambdaL2);
     // The identity loss uses face-api's FaceRecognitionNet (shipped with @vladmandic/face-api; StyleCLIP uses 0.005).
-    const lambdaId = f.number('lambdaId', 0, 1, 0);
+    const lambdaId = f.number('lambdaId', 0, 1, o.lambdaId);
     const space = f.choice('space', ['w+', 's'] as const, entry.wPlus ? 'w+' : 's');
-    const saveEvery = f.int('saveEvery', 1, 1000, 10);
+    const saveEvery = f.int('saveEvery', 1, 1000, o.saveEvery);
     const client = clientOf(f);
     if (space === 'w+' && !entry.wPlus) throw badRequest("this latent is StyleSpace only (after a global edit); optimise it with space 's'");
     const job = runner.submit('optimize', client, async (j, signal) => {
