@@ -133,7 +133,8 @@ describe('W rescaling at export', () => {
     const rng = mulberry32Normal(8);
     for (const [k, t] of sd) if (/^style\.\d+\.bias$/.test(k)) sd.set(k, {...t, data: Float32Array.from(toFloat32(t), () => rng())});
     const a = StyleGAN2.fromStateDict(sd, {config: cfg});
-    const b = StyleGAN2.fromStateDict(rescaleW(sd, cfg, 4), {config: cfg});
+    const scaled = rescaleW(sd, cfg, 4);
+    const b = StyleGAN2.fromStateDict(scaled, {config: cfg});
     const n = 3;
     const z = heldOutLatents(n, D, 3);
     const run = async (g: StyleGAN2) => {
@@ -146,7 +147,10 @@ describe('W rescaling at export', () => {
     expect([...ib!]).toEqual([...ia!]);
     expect([...wb!]).toEqual([...wa!].map((v) => v / 4));
     // Only the last mapping layer and the modulations change.
-    const changed = [...sd.keys()].filter((k) => toFloat32(sd.get(k)!).some((v, i) => v !== toFloat32(rescaleW(sd, cfg, 4).get(k)!)[i]));
+    const changed = [...sd.keys()].filter((k) => {
+      const after = toFloat32(scaled.get(k)!);
+      return toFloat32(sd.get(k)!).some((v, i) => v !== after[i]);
+    });
     expect(changed.every((k) => k.startsWith(`style.${cfg.nMlp}.`) || k.endsWith('.modulation.weight'))).toBe(true);
     expect(changed).toContain(`style.${cfg.nMlp}.bias`);
   });
