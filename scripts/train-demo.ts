@@ -114,12 +114,15 @@ const steps: Step[] = [
 ];
 
 const timingsFile = path.join(DEMO, 'TRAINING.md');
-const timings = new Map<string, string>();
-if (existsSync(timingsFile)) {
+/** The timing rows of TRAINING.md as they are now (read just before each update, so rows edited while a step ran survive). */
+function readTimings(): Map<string, string> {
+  const timings = new Map<string, string>();
+  if (!existsSync(timingsFile)) return timings;
   for (const line of readFileSync(timingsFile, 'utf8').split('\n')) {
     const m = line.match(/^\| (\S+) \| (.+) \|$/);
     if (m && m[1] !== 'step' && !m[1]!.startsWith('-')) timings.set(m[1]!, m[2]!);
   }
+  return timings;
 }
 
 mkdirSync(path.join(DEMO, 'mappers'), {recursive: true});
@@ -150,6 +153,7 @@ for (const step of steps) {
   }
   writeFileSync(marker, new Date().toISOString());
   const minutes = (Date.now() - t0) / 60000;
+  const timings = readTimings();
   timings.set(step.name, `${minutes.toFixed(1)} min (this run, ${new Date().toISOString().slice(0, 10)})`);
   writeFileSync(
     timingsFile,
