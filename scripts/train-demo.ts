@@ -52,7 +52,7 @@ const steps: Step[] = [
     const ck = (phase: string) => path.join(ROOT, '.train', `toonclip-${seed}${phase}.ckpt.safetensors`);
     // Phases (see src/demo/train-clip.ts): 1 captions, 2–3 counterfactual pairs (one attribute changed); seed 1 (the
     // editing model) has a 4th with the changed attribute drawn more often among beard/mouth/hair style/glasses. Then
-    // both seeds get two short fine-tunes on the small attributes the earlier phases left at the majority rate:
+    // both seeds get three short fine-tunes on the attributes the earlier phases left at or near the majority rate:
     // 5 mouth-heavy (seed 1: mouth 47 → 77 % zero-shot, but beard 82 → 75), 6 beard-heavy at a lower lr (beard
     // → 91 %, mouth → 81 %): the two compete within one 1000-step phase, in sequence both hold.
     const last = seed === '1' ? ck('-phase4') : ck('');
@@ -65,9 +65,7 @@ const steps: Step[] = [
         tsx('scripts/train-clip.ts', '--seed', seed, '--steps', '1100', '--stop-at', '675', '--checkpoint', ck('-phase1'), '--out', out),
         tsx('scripts/train-clip.ts', '--seed', seed, '--counterfactual', '0.5', '--lr', '7e-4', '--warmup', '30', '--steps', '800', '--stop-at', '450', '--init-from', ck('-phase1'), '--checkpoint', ck('-phase2'), '--out', out),
         tsx('scripts/train-clip.ts', '--seed', seed, '--counterfactual', '0.5', '--lr', '7e-4', '--warmup', '30', '--steps', '1100', '--init-from', ck('-phase2'), '--checkpoint', ck(''), '--out', out),
-        ...(seed === '1'
-          ? [tsx('scripts/train-clip.ts', '--seed', seed, '--counterfactual', '0.5', '--counterfactual-weights', 'beard=3,mouth=3,hairStyle=2,glasses=2', '--lr', '5e-4', '--warmup', '30', '--steps', '1000', '--init-from', ck(''), '--checkpoint', ck('-phase4'), '--out', out)]
-          : []),
+        ...(seed === '1' ? [fineTune('-phase4', ck(''), 'beard=3,mouth=3,hairStyle=2,glasses=2', '5e-4')] : []),
         fineTune('-phase5', last, 'beard=4,mouth=6', '5e-4'),
         fineTune('-phase6', ck('-phase5'), 'beard=6,mouth=3,glasses=2', '3e-4'),
         // Phase 7 at a lower lr. Seed 1: after phase 6 its global-direction relevance turned "grey hair" into
