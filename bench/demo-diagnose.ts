@@ -1,0 +1,146 @@
+/**
+ * `npm run bench:diagnose`: where a failed demo edit fails — in the generator or in the CLIP that guides it.
+ *
+ * For each benchmark prompt, on validation faces (seed 777, ψ 0.7, disjoint from bench:quality's 1234):
+ *   - oracle: move each face's W (all layers) from the mean W of its current value to the mean W of the target
+ *     value. The means come from generator samples labelled by the generator's own training target (the ToonGAN
+ *     latent decoding, decode(z)), so neither a CLIP nor the classifier picks the direction. If the oracle
+ *     succeeds, the generator can show the edit along a straight line in W;
+ *   - optimisation (official defaults, --opt-steps 300, on the first --opt-faces faces): success, the editing
+ *     ToonCLIP's cosine to the prompt, and the squared W+ distance moved, beside the same for the oracle. An
+ *     optimisation that scores a higher cosine than the oracle after a much shorter move, yet fails, means the
+ *     CLIP is fooled by a small move (an adversarial direction), not that the generator lacks the edit.
+ * All scoring is the evaluation classifier's, as in bench:quality.
+ *
+ * Flags: --seeds N (30), --seed S (777), --samples N (4000 labelled samples for the means), --opt-faces N (12,
+ * 0 skips optimisation), --opt-steps N (300), --generator FILE, --clip FILE, --threads N (2), --only "mohawk,…".
+ */
+import {flag} from './common.js';
+import {configureEngine} from '../src/engine/session.js';
+import {generate, sampleZ, toWPlus} from '../src/generate.js';
+import type {HostTensor} from '../src/io/host-tensor.js';
+import {loadClip} from '../src/models/clip/load.js';
+import {encodeTexts} from '../src/models/clip/encode.js';
+import {clipInputFromGenerated} from '../src/models/clip/preprocess.js';
+import {loadDefaultTokenizer} from '../src/models/clip/tokenizer.js';
+import {loadGenerator} from '../src/models/load-generator.js';
+import {optimizeLatent} from '../src/edit/optimize.js';
+import {compile} from '../src/engine/session.js';
+import {input} from '../src/engine/tensor.js';
+import {type EditTarget, type FaceAttributes, editTargets} from '../src/demo/attributes.js';
+import {scoreEdit} from '../src/demo/edit-quality.js';
+import {demoAssetPath} from '../src/demo/assets.js';
+import {promptFor} from '../src/demo/captions.js';
+import {loadDemoClassifier, topValues} from '../src/demo/classifier.js';
+import {decodeLatent} from '../src/demo/toon-gan.js';
+
+configureEngine({threads: Number(flag('threads', '2'))});
+const SEEDS = Number(flag('seeds', '30'));
+const SAMPLES = Number(flag('samples', '4000'));
+const OPT_FACES = Math.min(SEEDS, Number(flag('opt-faces', '12')));
+const OPT_STEPS = Number(flag('opt-steps', '300'));
+const only = flag('only', '').split(',').filter((s) => s !== '');
+
+const g = loadGenerator(flag('generator', demoAssetPath('generator')));
+const clip = loadClip(flag('clip', demoAssetPath('clip')));
+const tokenizer = loadDefaultTokenizer();
+const classifier = loadDemoClassifier();
+const [L, D] = [g.nLatent, g.config.styleDim];
+
+// Labelled W samples: W of z (ψ 1) and the attributes decode(z) the generator was trained to draw for it.
+const z = sampleZ(g, SAMPLES, 99);
+const wSamples = (await toWPlus(g, z, 'z', 1)).data as Float32Array;
+const zData = z.data as Float32Array;
+const labels = Array.from({length: SAMPLES}, (_, i) => decodeLatent(zData.subarray(i * D, (i + 1) * D), D).attributes);
+const meanCache = new Map<string, Float64Array>();
+function meanW(attribute: keyof FaceAttributes, value: string): Float64Array {
+  const key = `${attribute}=${value}`;
+  let m = meanCache.get(key);
+  if (!m) {
+    m = new Float64Array(D);
+    let n = 0;
+    for (let i = 0; i < SAMPLES; i++) {
+      if (labels[i]![attribute] !== value) continue;
+      n++;
+      for (let d = 0; d < D; d++) m[d]! += wSamples[i * L * D + d]!;
+    }
+    if (n === 0) throw new Error(`no sample decodes to ${key}; raise --samples`);
+    for (let d = 0; d < D; d++) m[d]! /= n;
+    meanCache.set(key, m);
+  }
+  return m;
+}
+
+const w0 = await toWPlus(g, sampleZ(g, SEEDS, Number(flag('seed', '777'))), 'z', 0.7);
+const base = await generate(g, {latent: w0, space: 'w+'});
+const before = (await classifier.classify(base.image)).map(topValues) as FaceAttributes[];
+
+// The editing CLIP's image features of generated images, preprocessed as the edit methods do.
+const imgIn = input('image', [SEEDS, 3, g.config.size, g.config.size]);
+const encodeGenerated = await compile([imgIn], [clip.encodeImage(clipInputFromGenerated(imgIn, clip.config.imageResolution))]);
+async function cosines(image: HostTensor, text: Float32Array): Promise<number[]> {
+  const [f] = await encodeGenerated.run([image.data as Float32Array]);
+  const E = clip.config.embedDim;
+  const x = f!.data as Float32Array;
+  const tn = Math.hypot(...text);
+  return Array.from({length: image.shape[0]!}, (_, i) => {
+    let dot = 0;
+    let nn = 0;
+    for (let e = 0; e < E; e++) {
+      dot += x[i * E + e]! * text[e]!;
+      nn += x[i * E + e]! ** 2;
+    }
+    return dot / (Math.sqrt(nn) * tn);
+  });
+}
+function sqDistance(a: Float32Array, b: Float32Array, face: number): number {
+  let s = 0;
+  for (let j = face * L * D; j < (face + 1) * L * D; j++) s += (a[j]! - b[j]!) ** 2;
+  return s;
+}
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
+
+const targets = editTargets.filter((t) => only.length === 0 || only.includes(t.name));
+const rows: string[][] = [];
+for (const t of targets as readonly EditTarget[]) {
+  const target = meanW(t.attribute, t.value);
+  const moved = new Float32Array(w0.data as Float32Array);
+  before.forEach((b, f) => {
+    const from = meanW(t.attribute, b[t.attribute]);
+    for (let l = 0; l < L; l++) for (let d = 0; d < D; d++) moved[(f * L + l) * D + d]! += target[d]! - from[d]!;
+  });
+  const oracle = await generate(g, {latent: {dtype: 'float32', shape: w0.shape, data: moved}, space: 'w+'});
+  const oracleAfter = (await classifier.classify(oracle.image)).map(topValues) as FaceAttributes[];
+  const q = scoreEdit(before, oracleAfter, t);
+  const row = [t.name, `${pct(q.success)} / ${pct(q.preservation)}`];
+  if (OPT_FACES > 0) {
+    const [text] = [await encodeTexts(clip, tokenizer, [promptFor(t.attribute, t.value as never)])];
+    const sub = {dtype: 'float32' as const, shape: [OPT_FACES, L, D], data: (w0.data as Float32Array).slice(0, OPT_FACES * L * D)};
+    const opt = await optimizeLatent(g, clip, {text: text!, latent: sub, steps: OPT_STEPS});
+    const optAfter = (await classifier.classify(opt.image)).map(topValues) as FaceAttributes[];
+    const qo = scoreEdit(before.slice(0, OPT_FACES), optAfter, t);
+    const qOracleSub = scoreEdit(before.slice(0, OPT_FACES), oracleAfter.slice(0, OPT_FACES), t);
+    const pad = (img: HostTensor): HostTensor => {
+      const data = new Float32Array(SEEDS * 3 * g.config.size ** 2);
+      data.set(img.data as Float32Array);
+      return {dtype: 'float32', shape: [SEEDS, 3, g.config.size, g.config.size], data};
+    };
+    const [cb, co, cp] = [await cosines(base.image, text!), await cosines(oracle.image, text!), await cosines(pad(opt.image), text!)];
+    const counted = qo.rows;
+    const at = (c: number[]) => mean(counted.map((i) => c[i]!)).toFixed(3);
+    const dist = (w: Float32Array, src: Float32Array) => mean(counted.map((i) => sqDistance(w, src, i))).toFixed(1);
+    row.push(
+      `${pct(qOracleSub.success)} / ${pct(qo.success)}`,
+      `${at(cb)} → ${at(co)} / ${at(cp)}`,
+      `${dist(moved, w0.data as Float32Array)} / ${dist(opt.wPlus!.data as Float32Array, sub.data)}`,
+    );
+  }
+  rows.push(row);
+  console.log(row.join('  |  '));
+}
+
+const header = ['prompt', `oracle success / preservation (${SEEDS} faces)`];
+if (OPT_FACES > 0) header.push(`success oracle / optimisation (${OPT_FACES} faces)`, 'ToonCLIP cos: input → oracle / optimisation', '|ΔW+|² oracle / optimisation');
+console.log(`\n| ${header.join(' | ')} |\n| ${header.map(() => '---').join(' | ')} |`);
+for (const r of rows) console.log(`| ${r.join(' | ')} |`);
