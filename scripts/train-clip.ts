@@ -11,20 +11,15 @@
  * Phases: --stop-at N ends a run at step N of its --steps schedule (no export); --init-from FILE starts a new run
  * (own schedule, fresh optimizer) from another run's checkpoint or from a ToonCLIP asset; --counterfactual 0.5 trains on hard-negative
  * pairs (see ToonClipTrainOptions); --warmup N sets the warmup steps; --counterfactual-weights beard=3,mouth=3
- * weights the attribute changed in a pair (unlisted attributes weigh 1; default uniform); --generator-every K
- * --generator FILE makes every K-th step a counterfactual batch of that generator's samples (see generatorBatch).
+ * weights the attribute changed in a pair (unlisted attributes weigh 1; default uniform).
  */
 import {existsSync, mkdirSync} from 'node:fs';
 import path from 'node:path';
 import {parseArgs} from 'node:util';
 import {
   DEFAULT_TRAIN_OPTIONS, MaskedAdamW, type ToonClipTrainOptions, compileToonClipStep, editDirectionAgreement, fullStateDict, initToonClipStateDict,
-  generatorBatch, isDecayed, isGeneratorStep, learningRate, serializeToonClip, trainingBatch, trainingParams, trainingVocabulary, zeroShotAccuracy,
+  isDecayed, learningRate, serializeToonClip, trainingBatch, trainingParams, trainingVocabulary, zeroShotAccuracy,
 } from '../src/demo/train-clip.js';
-import {forward} from '../src/demo/train-gan.js';
-import {compile} from '../src/engine/session.js';
-import {input} from '../src/engine/tensor.js';
-import {loadGenerator} from '../src/models/load-generator.js';
 import {type AttributeName, attributeNames} from '../src/demo/attributes.js';
 import {TOONCLIP_CONFIG} from '../src/demo/toon-clip.js';
 import {configureEngine} from '../src/engine/session.js';
@@ -46,8 +41,6 @@ const {values: args} = parseArgs({
     counterfactual: {type: 'string'},
     'counterfactual-weights': {type: 'string'},
     'init-from': {type: 'string'},
-    generator: {type: 'string'},
-    'generator-every': {type: 'string'},
     'stop-at': {type: 'string'},
     threads: {type: 'string', default: '1'},
     checkpoint: {type: 'string'},
@@ -106,10 +99,7 @@ async function main(): Promise<void> {
     warmup: int(args.warmup, DEFAULT_TRAIN_OPTIONS.warmup),
     counterfactual: args.counterfactual ? Number(args.counterfactual) : DEFAULT_TRAIN_OPTIONS.counterfactual,
     ...(args['counterfactual-weights'] ? {counterfactualWeights: parseWeights(args['counterfactual-weights'])} : {}),
-    ...(args['generator-every'] ? {generatorEvery: int(args['generator-every'], 0)} : {}),
   };
-  if ((opts.generatorEvery !== undefined) !== (args.generator !== undefined)) throw new Error('--generator-every and --generator go together');
-  if (opts.generatorEvery !== undefined && !(opts.generatorEvery >= 1)) throw new Error(`--generator-every must be a positive integer, got '${args['generator-every']}'`);
   // --stop-at: end this run early (the schedule still spans --steps); a later run with the same flags can go on.
   const stopAt = Math.min(opts.steps, int(args['stop-at'], opts.steps));
   const cfg = TOONCLIP_CONFIG;
@@ -119,10 +109,10 @@ async function main(): Promise<void> {
   const vocab = trainingVocabulary(tok);
   const compact = new Map([...vocab].map((id, r) => [id, r]));
   const initFrom = args['init-from'];
-  const meta = {options: JSON.stringify(opts), vocab: JSON.stringify([...vocab]), init_from: initFrom ?? '', ...(args.generator ? {generator: args.generator} : {})};
+  const meta = {options: JSON.stringify(opts), vocab: JSON.stringify([...vocab]), init_from: initFrom ?? ''};
   if (existsSync(ckFile)) {
     const ck = loadCheckpoint(ckFile);
-    if (ck.meta.options !== meta.options || ck.meta.vocab !== meta.vocab || (ck.meta.init_from ?? '') !== meta.init_from || (ck.meta.generator ?? '') !== (args.generator ?? '')) {
+    if (ck.meta.options !== meta.options || ck.meta.vocab !== meta.vocab || (ck.meta.init_from ?? '') !== meta.init_from) {
       throw new Error(`checkpoint '${ckFile}' was made with other options (${ck.meta.options}); use the same flags or another --checkpoint`);
     }
     log(`resuming from ${ckFile} at step ${ck.step}/${opts.steps}`);
@@ -142,16 +132,6 @@ async function main(): Promise<void> {
   const tc = performance.now();
   const step = await compileToonClipStep(cfg, params, opts.batch, opts.textLength);
   log(`compiled the training step in ${fmt((performance.now() - tc) / 1000)}`);
-  // Generator samples for --generator-every: z [B·D] → images [B, 3, S, S], one compiled forward pass.
-  let sample: ((z: Float32Array) => Promise<Float32Array>) | null = null;
-  let zDim = 0;
-  if (args.generator) {
-    const g = loadGenerator(args.generator);
-    zDim = g.config.styleDim;
-    const zIn = input('z', [opts.batch, zDim]);
-    const prog = await compile([zIn], [forward(g, zIn)]);
-    sample = async (z) => (await prog.run([z]))[0]!.data as Float32Array;
-  }
   const adam = new MaskedAdamW(params.values.map((v) => v.length), params.names.map(isDecayed), opts.weightDecay, {betas: [0.9, 0.98], eps: 1e-6});
 
   const t0 = performance.now();
@@ -163,9 +143,9 @@ async function main(): Promise<void> {
   await trainLoop(step, params, adam, {
     steps: stopAt,
     lr: (s) => learningRate(s, opts),
-    batch: async (s) => {
+    batch: (s) => {
       const td = performance.now();
-      const b = sample && isGeneratorStep(s, opts) ? await generatorBatch(s, opts, tok, compact, zDim, sample) : trainingBatch(s, opts, tok, compact);
+      const b = trainingBatch(s, opts, tok, compact);
       dataSeconds += (performance.now() - td) / 1000;
       return [b.images, b.tokens as unknown as Float32Array, b.eot, b.imageTargets, b.textTargets];
     },

@@ -35,7 +35,6 @@ import {type CaptionConstraints, caption, captionConstraints, neutralPrompt, pro
 import {renderBatch, renderFaceTensor} from './render.js';
 import {Rng, hashSeed} from './rng.js';
 import {toonClipConfigJson} from './toon-clip.js';
-import {ATTRIBUTE_DIMS, decodeLatent} from './toon-gan.js';
 
 export interface ToonClipTrainOptions {
   /** Seeds the initialisation and the data stream. */
@@ -71,11 +70,6 @@ export interface ToonClipTrainOptions {
   counterfactualWeights?: Partial<Record<AttributeName, number>>;
   /** In counterfactual batches, probability that a pair member's caption is the prompt of the changed attribute. */
   focusProb: number;
-  /**
-   * When set to k, every k-th step (steps k−1, 2k−1, …) trains on a counterfactual batch of the demo generator's
-   * own samples instead of renders (see generatorBatch); absent: renders only.
-   */
-  generatorEvery?: number;
 }
 
 export const DEFAULT_TRAIN_OPTIONS: Readonly<ToonClipTrainOptions> = Object.freeze({
@@ -177,15 +171,10 @@ function weightedChoice(rng: Rng, names: readonly AttributeName[], weights: Part
   return names[names.length - 1]!;
 }
 
-/** The attribute a counterfactual pair changes: a visible one, drawn by `counterfactualWeights` (default uniform). */
-function counterfactualAttribute(attrs: FaceAttributes, rng: Rng, opts: Pick<ToonClipTrainOptions, 'counterfactualWeights'>): AttributeName {
-  const candidates = attributeNames.filter((n) => n !== 'hairColor' || attrs.hairStyle !== 'bald').filter((n) => n !== 'eyeColor' || attrs.glasses !== 'sunglasses');
-  return opts.counterfactualWeights ? weightedChoice(rng, candidates, opts.counterfactualWeights) : rng.choice(candidates);
-}
-
 /** The batch of step `step`: a pure function of (options, step). */
 export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: ClipTokenizer, compact: Map<number, number>, size = 64): TrainingBatch {
   const B = opts.batch;
+  const L = opts.textLength;
   const batchSeed = trainBatchSeed(opts.seed, step);
   let images: Float32Array;
   let attributes: FaceAttributes[];
@@ -199,7 +188,8 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
     attributes = [];
     base.attributes.forEach((attrs, k) => {
       const rng = new Rng(hashSeed(batchSeed, k, 0xcf));
-      const a = counterfactualAttribute(attrs, rng, opts);
+      const candidates = attributeNames.filter((n) => n !== 'hairColor' || attrs.hairStyle !== 'bald').filter((n) => n !== 'eyeColor' || attrs.glasses !== 'sunglasses');
+      const a = opts.counterfactualWeights ? weightedChoice(rng, candidates, opts.counterfactualWeights) : rng.choice(candidates);
       const values = attributeValues(a) as readonly string[];
       let v: string = attrs[a];
       while (v === attrs[a]) v = rng.choice(values);
@@ -213,60 +203,6 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
   } else {
     ({images, attributes} = renderBatch(B, batchSeed, size));
   }
-  return captionedBatch(images, attributes, changed, batchSeed, opts, tok, compact);
-}
-
-/** Whether step `step` trains on generator samples (ToonClipTrainOptions.generatorEvery). */
-export function isGeneratorStep(step: number, opts: Pick<ToonClipTrainOptions, 'generatorEvery'>): boolean {
-  return opts.generatorEvery !== undefined && opts.generatorEvery > 0 && step % opts.generatorEvery === opts.generatorEvery - 1;
-}
-
-/**
- * A counterfactual batch of the demo generator's samples: B/2 latents z, each followed by a z' whose decoding
- * (decodeLatent, what the generator was trained to draw) differs in one attribute only — z's coordinate of that
- * attribute redrawn until the value changes and no other attribute does — captioned with the decoded attributes.
- * The generator's images (blurrier than renders, with its own rendering of each attribute) are what the edit
- * methods show ToonCLIP. `sample` maps z [B·D] to images [B, 3, S, S]. A pure function of (options, step) given
- * `sample`; its stream is disjoint from the render batches'.
- */
-export async function generatorBatch(step: number, opts: ToonClipTrainOptions, tok: ClipTokenizer, compact: Map<number, number>, D: number, sample: (z: Float32Array) => Promise<Float32Array>): Promise<TrainingBatch> {
-  const B = opts.batch;
-  check(B % 2 === 0, 'generator batches need an even batch size');
-  const batchSeed = hashSeed(0x6e7, opts.seed, step) & 0x7fffffff;
-  const z = new Float32Array(B * D);
-  const attributes: FaceAttributes[] = [];
-  const changed: (AttributeName | null)[] = [];
-  for (let k = 0; k < B / 2; k++) {
-    const rng = new Rng(hashSeed(batchSeed, k, 0x6a));
-    for (;;) {
-      const z1 = Float32Array.from({length: D}, () => rng.normal());
-      const attrs = decodeLatent(z1, D).attributes;
-      const a = counterfactualAttribute(attrs, rng, opts);
-      const z2 = Float32Array.from(z1);
-      let variant: FaceAttributes | null = null;
-      for (let tries = 0; tries < 50 && !variant; tries++) {
-        z2[ATTRIBUTE_DIMS[a]] = rng.normal();
-        const v = decodeLatent(z2, D).attributes;
-        if (v[a] !== attrs[a] && attributeNames.every((n) => n === a || v[n] === attrs[n])) variant = v;
-      }
-      if (!variant) continue; // another draw (rare: z sits on a boundary of another attribute)
-      z.set(z1, 2 * k * D);
-      z.set(z2, (2 * k + 1) * D);
-      attributes.push(attrs, variant);
-      changed.push(a, a);
-      break;
-    }
-  }
-  return captionedBatch(await sample(z), attributes, changed, batchSeed, opts, tok, compact);
-}
-
-/**
- * Captions and contrastive targets for a batch of images with known attributes: `changed[i]` names the attribute a
- * counterfactual pair differs in (null outside pairs); captions draw from `batchSeed`.
- */
-function captionedBatch(images: Float32Array, attributes: FaceAttributes[], changed: readonly (AttributeName | null)[], batchSeed: number, opts: ToonClipTrainOptions, tok: ClipTokenizer, compact: Map<number, number>): TrainingBatch {
-  const B = attributes.length;
-  const L = opts.textLength;
   const texts: string[] = [];
   const constraints: CaptionConstraints[] = [];
   const raw = new Int32Array(B * L);
