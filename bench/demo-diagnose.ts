@@ -10,10 +10,14 @@
  *     ToonCLIP's cosine to the prompt, and the squared W+ distance moved, beside the same for the oracle. An
  *     optimisation that scores a higher cosine than the oracle after a much shorter move, yet fails, means the
  *     CLIP is fooled by a small move (an adversarial direction), not that the generator lacks the edit.
+ *   - StyleSpace spread: the oracle's mean change of the relevance's channels in units of their σ, and the share
+ *     of its energy in its 20 and 100 largest channels (global directions move the 20 most relevant channels);
+ *     also how many of those 20 the relevance picks for the prompt.
  * All scoring is the evaluation classifier's, as in bench:quality.
  *
  * Flags: --seeds N (30), --seed S (777), --samples N (4000 labelled samples for the means), --opt-faces N (12,
- * 0 skips optimisation), --opt-steps N (300), --generator FILE, --clip FILE, --threads N (2), --only "mohawk,…".
+ * 0 skips optimisation), --opt-steps N (300), --generator FILE, --clip FILE, --relevance FILE, --threads N (2),
+ * --only "mohawk,…".
  */
 import {flag} from './common.js';
 import {configureEngine} from '../src/engine/session.js';
@@ -25,12 +29,15 @@ import {clipInputFromGenerated} from '../src/models/clip/preprocess.js';
 import {loadDefaultTokenizer} from '../src/models/clip/tokenizer.js';
 import {loadGenerator} from '../src/models/load-generator.js';
 import {optimizeLatent} from '../src/edit/optimize.js';
+import {relevanceScores, sOffsets} from '../src/edit/global-directions.js';
+import {loadRelevance} from '../src/edit/global-prepare.js';
+import {promptDirection} from '../src/models/clip/encode.js';
 import {compile} from '../src/engine/session.js';
 import {input} from '../src/engine/tensor.js';
 import {type EditTarget, type FaceAttributes, editTargets} from '../src/demo/attributes.js';
 import {scoreEdit} from '../src/demo/edit-quality.js';
 import {demoAssetPath} from '../src/demo/assets.js';
-import {promptFor} from '../src/demo/captions.js';
+import {neutralPrompt, promptFor} from '../src/demo/captions.js';
 import {loadDemoClassifier, topValues} from '../src/demo/classifier.js';
 import {decodeLatent} from '../src/demo/toon-gan.js';
 
@@ -45,6 +52,7 @@ const g = loadGenerator(flag('generator', demoAssetPath('generator')));
 const clip = loadClip(flag('clip', demoAssetPath('clip')));
 const tokenizer = loadDefaultTokenizer();
 const classifier = loadDemoClassifier();
+const relevance = loadRelevance(flag('relevance', demoAssetPath('relevance')));
 const [L, D] = [g.nLatent, g.config.styleDim];
 
 // Labelled W samples: W of z (ψ 1) and the attributes decode(z) the generator was trained to draw for it.
@@ -72,7 +80,17 @@ function meanW(attribute: keyof FaceAttributes, value: string): Float64Array {
 }
 
 const w0 = await toWPlus(g, sampleZ(g, SEEDS, Number(flag('seed', '777'))), 'z', 0.7);
-const base = await generate(g, {latent: w0, space: 'w+'});
+const base = await generate(g, {latent: w0, space: 'w+', returnStyles: true});
+const offsets = sOffsets(g);
+/** Face f's value of flat S channel c. */
+function styleAt(styles: readonly HostTensor[], f: number, c: number): number {
+  let k = 0;
+  while (c >= offsets[k + 1]!) k++;
+  const C = g.layers[k]!.inChannels;
+  return (styles[k]!.data as Float32Array)[f * C + c - offsets[k]!]!;
+}
+/** Indices of the k largest |x|. */
+const topK = (x: ArrayLike<number>, k: number) => Array.from(x, (v, i) => [Math.abs(v), i] as const).sort((a, b) => b[0] - a[0]).slice(0, k).map((p) => p[1]);
 const before = (await classifier.classify(base.image)).map(topValues) as FaceAttributes[];
 
 // The editing CLIP's image features of generated images, preprocessed as the edit methods do.
@@ -110,10 +128,15 @@ for (const t of targets as readonly EditTarget[]) {
     const from = meanW(t.attribute, b[t.attribute]);
     for (let l = 0; l < L; l++) for (let d = 0; d < D; d++) moved[(f * L + l) * D + d]! += target[d]! - from[d]!;
   });
-  const oracle = await generate(g, {latent: {dtype: 'float32', shape: w0.shape, data: moved}, space: 'w+'});
+  const oracle = await generate(g, {latent: {dtype: 'float32', shape: w0.shape, data: moved}, space: 'w+', returnStyles: true});
   const oracleAfter = (await classifier.classify(oracle.image)).map(topValues) as FaceAttributes[];
   const q = scoreEdit(before, oracleAfter, t);
-  const row = [t.name, `${pct(q.success)} / ${pct(q.preservation)}`];
+  // Mean ΔS/σ of the oracle over the counted faces, on the relevance's channels.
+  const dS = Float64Array.from(relevance.channels, (c) => mean(q.rows.map((f) => styleAt(oracle.styles!, f, c) - styleAt(base.styles!, f, c))) / relevance.sStd[c]!);
+  const energy = dS.reduce((a, v) => a + v * v, 0);
+  const share = (k: number) => pct(topK(dS, k).reduce((a, i) => a + dS[i]! ** 2, 0) / energy);
+  const picked = new Set(topK(relevanceScores(relevance, await promptDirection(clip, tokenizer, neutralPrompt, promptFor(t.attribute, t.value as never))), 20));
+  const row = [t.name, `${pct(q.success)} / ${pct(q.preservation)}`, `${share(20)} / ${share(100)}`, `${topK(dS, 20).filter((i) => picked.has(i)).length}`];
   if (OPT_FACES > 0) {
     const [text] = [await encodeTexts(clip, tokenizer, [promptFor(t.attribute, t.value as never)])];
     const sub = {dtype: 'float32' as const, shape: [OPT_FACES, L, D], data: (w0.data as Float32Array).slice(0, OPT_FACES * L * D)};
@@ -140,7 +163,7 @@ for (const t of targets as readonly EditTarget[]) {
   console.log(row.join('  |  '));
 }
 
-const header = ['prompt', `oracle success / preservation (${SEEDS} faces)`];
+const header = ['prompt', `oracle success / preservation (${SEEDS} faces)`, 'oracle ΔS energy in top 20 / 100 channels', 'of its top 20, picked by the relevance'];
 if (OPT_FACES > 0) header.push(`success oracle / optimisation (${OPT_FACES} faces)`, 'ToonCLIP cos: input → oracle / optimisation', '|ΔW+|² oracle / optimisation');
 console.log(`\n| ${header.join(' | ')} |\n| ${header.map(() => '---').join(' | ')} |`);
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);
