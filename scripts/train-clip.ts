@@ -11,15 +11,18 @@
  * Phases: --stop-at N ends a run at step N of its --steps schedule (no export); --init-from FILE starts a new run
  * (own schedule, fresh optimizer) from another run's checkpoint or from a ToonCLIP asset; --counterfactual 0.5 trains on hard-negative
  * pairs (see ToonClipTrainOptions); --warmup N sets the warmup steps; --counterfactual-weights beard=3,mouth=3
- * weights the attribute changed in a pair (unlisted attributes weigh 1; default uniform).
+ * weights the attribute changed in a pair (unlisted attributes weigh 1; default uniform); --fooling-pool A,B adds
+ * the ranking term against fooling images (pools from scripts/fooling-pool.ts; --rank-units 16 per step, weight
+ * --rank-weight 1).
  */
 import {existsSync, mkdirSync} from 'node:fs';
 import path from 'node:path';
 import {parseArgs} from 'node:util';
 import {
   DEFAULT_TRAIN_OPTIONS, MaskedAdamW, type ToonClipTrainOptions, compileToonClipStep, editDirectionAgreement, fullStateDict, initToonClipStateDict,
-  isDecayed, learningRate, serializeToonClip, trainingBatch, trainingParams, trainingVocabulary, zeroShotAccuracy,
+  isDecayed, learningRate, rankingBatch, serializeToonClip, trainingBatch, trainingParams, trainingVocabulary, zeroShotAccuracy,
 } from '../src/demo/train-clip.js';
+import {readFoolingPools} from '../src/demo/fooling.js';
 import {type AttributeName, attributeNames} from '../src/demo/attributes.js';
 import {TOONCLIP_CONFIG} from '../src/demo/toon-clip.js';
 import {configureEngine} from '../src/engine/session.js';
@@ -41,6 +44,9 @@ const {values: args} = parseArgs({
     counterfactual: {type: 'string'},
     'counterfactual-weights': {type: 'string'},
     'init-from': {type: 'string'},
+    'fooling-pool': {type: 'string'},
+    'rank-units': {type: 'string', default: '16'},
+    'rank-weight': {type: 'string', default: '1'},
     'stop-at': {type: 'string'},
     threads: {type: 'string', default: '1'},
     checkpoint: {type: 'string'},
@@ -109,10 +115,14 @@ async function main(): Promise<void> {
   const vocab = trainingVocabulary(tok);
   const compact = new Map([...vocab].map((id, r) => [id, r]));
   const initFrom = args['init-from'];
-  const meta = {options: JSON.stringify(opts), vocab: JSON.stringify([...vocab]), init_from: initFrom ?? ''};
+  const poolFiles = args['fooling-pool'] ? args['fooling-pool'].split(',') : [];
+  const ranking = poolFiles.length ? {units: int(args['rank-units'], 16), weight: Number(args['rank-weight'])} : undefined;
+  if (ranking && !(ranking.units >= 1 && ranking.weight >= 0)) throw new Error('--rank-units must be ≥ 1 and --rank-weight ≥ 0');
+  const pool = poolFiles.length ? readFoolingPools(poolFiles) : null;
+  const meta = {options: JSON.stringify(opts), vocab: JSON.stringify([...vocab]), init_from: initFrom ?? '', ...(ranking ? {ranking: JSON.stringify({pools: poolFiles, ...ranking})} : {})};
   if (existsSync(ckFile)) {
     const ck = loadCheckpoint(ckFile);
-    if (ck.meta.options !== meta.options || ck.meta.vocab !== meta.vocab || (ck.meta.init_from ?? '') !== meta.init_from) {
+    if (ck.meta.options !== meta.options || ck.meta.vocab !== meta.vocab || (ck.meta.init_from ?? '') !== meta.init_from || (ck.meta.ranking ?? '') !== (meta.ranking ?? '')) {
       throw new Error(`checkpoint '${ckFile}' was made with other options (${ck.meta.options}); use the same flags or another --checkpoint`);
     }
     log(`resuming from ${ckFile} at step ${ck.step}/${opts.steps}`);
@@ -130,7 +140,7 @@ async function main(): Promise<void> {
   }
   log(`ToonCLIP seed ${opts.seed}: ${params.count.toLocaleString()} trained parameters (${vocab.length} of ${cfg.vocabSize} token rows), batch ${opts.batch}, ${opts.steps} steps, options ${JSON.stringify(opts)}`);
   const tc = performance.now();
-  const step = await compileToonClipStep(cfg, params, opts.batch, opts.textLength);
+  const step = await compileToonClipStep(cfg, params, opts.batch, opts.textLength, ranking);
   log(`compiled the training step in ${fmt((performance.now() - tc) / 1000)}`);
   const adam = new MaskedAdamW(params.values.map((v) => v.length), params.names.map(isDecayed), opts.weightDecay, {betas: [0.9, 0.98], eps: 1e-6});
 
@@ -147,7 +157,8 @@ async function main(): Promise<void> {
       const td = performance.now();
       const b = trainingBatch(s, opts, tok, compact);
       dataSeconds += (performance.now() - td) / 1000;
-      return [b.images, b.tokens as unknown as Float32Array, b.eot, b.imageTargets, b.textTargets];
+      const feeds = [b.images, b.tokens as unknown as Float32Array, b.eot, b.imageTargets, b.textTargets];
+      return pool && ranking ? [...feeds, ...rankingBatch(s, pool, ranking.units, tok, compact, opts.textLength)] : feeds;
     },
     checkpoint: {file: ckFile, every, meta},
     onStep: ({step: s, loss, metrics, lr}) => {
@@ -159,8 +170,9 @@ async function main(): Promise<void> {
       if (now - lastLog > 30_000 || s + 1 === stopAt || done <= 3) {
         lastLog = now;
         const sps = done / ((now - t0) / 1000);
+        const rank = metrics.rank === undefined ? '' : `rank ${metrics.rank.toFixed(3)} (${(100 * metrics.rank_acc!).toFixed(0)}% right) `;
         console.log(
-          `[${new Date().toISOString().slice(11, 19)}] step ${s + 1}/${opts.steps} loss ${loss.toFixed(3)} (ema ${ema.loss.toFixed(3)}) ` +
+          `[${new Date().toISOString().slice(11, 19)}] step ${s + 1}/${opts.steps} loss ${loss.toFixed(3)} (ema ${ema.loss.toFixed(3)}) ${rank}` +
             `acc ${(100 * acc).toFixed(0)}% (ema ${(100 * ema.acc).toFixed(1)}%) scale ${metrics.scale!.toFixed(1)} lr ${lr.toExponential(2)} ` +
             `${sps.toFixed(3)} steps/s (data ${((100 * dataSeconds) / ((now - t0) / 1000)).toFixed(0)}%) ETA ${fmt((stopAt - s - 1) / sps)}`,
         );

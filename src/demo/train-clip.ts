@@ -34,6 +34,7 @@ import {
 import {type CaptionConstraints, caption, captionConstraints, neutralPrompt, promptFor, satisfies} from './captions.js';
 import {renderBatch, renderFaceTensor} from './render.js';
 import {Rng, hashSeed} from './rng.js';
+import type {FoolingPool} from './fooling.js';
 import {toonClipConfigJson} from './toon-clip.js';
 
 export interface ToonClipTrainOptions {
@@ -378,8 +379,46 @@ export function contrastiveLoss(clip: CLIP, logitScaleParam: Tensor, images: Ten
   return {loss, metrics: {acc_i2t: hit(1, imageTargets), acc_t2i: hit(0, textTargets), scale: F.reshape(scale, [])}};
 }
 
+/**
+ * The fooling ranking term (see fooling.ts): for each unit, −log σ(τ·(cos(genuine, prompt) − cos(fool, prompt))) at
+ * the model's temperature τ — the two-way softmax that ranks the generator's genuine edit above the latent
+ * optimisation that fooled the CLIP; and the share of units ranked right.
+ */
+export function rankingLoss(clip: CLIP, logitScaleParam: Tensor, fool: Tensor, genuine: Tensor, promptTokens: Tensor, promptEot: Tensor): {loss: Tensor; accuracy: Tensor} {
+  const R = clip.config.imageResolution;
+  const fp = normalize(clip.encodeText(promptTokens, promptEot));
+  const cosine = (x: Tensor) => F.sum(F.mul(normalize(clip.encodeImage(clipInputFromGenerated(x, R, 'normalized'))), fp), [1]);
+  const [sf, sg] = [cosine(fool), cosine(genuine)];
+  const scale = F.exp(F.minimum(logitScaleParam, LOGIT_SCALE_MAX));
+  // softplus(τ(sf − sg)); |τ(sf − sg)| ≤ 200, so exp stays finite in float32.
+  const loss = F.mean(F.log(F.add(F.exp(F.mul(F.sub(sf, sg), scale)), 1)));
+  return {loss: F.reshape(loss, []), accuracy: F.reshape(F.mean(F.cast(F.greater(sg, sf), 'float32')), [])};
+}
+
+/** The ranking units of step `step`: `units` draws from the pool (a pure function of the step), prompts tokenized. */
+export function rankingBatch(step: number, pool: FoolingPool, units: number, tok: ClipTokenizer, compact: Map<number, number>, textLength: number): Float32Array[] {
+  const plane = pool.fool.length / pool.size;
+  const rng = new Rng(hashSeed(0xadb, step));
+  const fool = new Float32Array(units * plane);
+  const genuine = new Float32Array(units * plane);
+  const raw = new Int32Array(units * textLength);
+  for (let m = 0; m < units; m++) {
+    const i = Math.floor(rng.next() * pool.size);
+    fool.set(pool.fool.subarray(i * plane, (i + 1) * plane), m * plane);
+    genuine.set(pool.genuine.subarray(i * plane, (i + 1) * plane), m * plane);
+    raw.set(tok.tokenize([pool.prompts[i]!], {contextLength: textLength}), m * textLength);
+  }
+  const eot = eotSelector(raw, units, textLength);
+  const tokens = Int32Array.from(raw, (id) => {
+    const c = compact.get(id);
+    if (c === undefined) throw new StyleclipError(`internal: token ${id} of a pool prompt is not in the training vocabulary`);
+    return c;
+  });
+  return [fool, genuine, tokens as unknown as Float32Array, eot];
+}
+
 /** Compile the training step for a config and batch geometry. */
-export async function compileToonClipStep(cfg: ClipConfig, params: Params, B: number, textLength: number) {
+export async function compileToonClipStep(cfg: ClipConfig, params: Params, B: number, textLength: number, ranking?: {units: number; weight: number}) {
   check(textLength <= cfg.contextLength, `text length ${textLength} exceeds the context ${cfg.contextLength}`);
   return compileStep(params, () => {
     const images = input('images', [B, 3, cfg.imageResolution, cfg.imageResolution]);
@@ -395,7 +434,18 @@ export async function compileToonClipStep(cfg: ClipConfig, params: Params, B: nu
     }
     const clip = CLIP.withParams({...cfg, contextLength: textLength}, map);
     const {loss, metrics} = contrastiveLoss(clip, params.get('logit_scale'), images, tokens, eot, imageTargets, textTargets);
-    return {loss, metrics, dataInputs: [images, tokens, eot, imageTargets, textTargets]};
+    if (!ranking) return {loss, metrics, dataInputs: [images, tokens, eot, imageTargets, textTargets]};
+    const M = ranking.units;
+    const fool = input('fool', [M, 3, cfg.imageResolution, cfg.imageResolution]);
+    const genuine = input('genuine', [M, 3, cfg.imageResolution, cfg.imageResolution]);
+    const promptTokens = input('prompt_tokens', [M, textLength], 'int32');
+    const promptEot = input('prompt_eot', [M, textLength]);
+    const r = rankingLoss(clip, params.get('logit_scale'), fool, genuine, promptTokens, promptEot);
+    return {
+      loss: F.add(loss, F.mul(r.loss, ranking.weight)),
+      metrics: {...metrics, rank: r.loss, rank_acc: r.accuracy},
+      dataInputs: [images, tokens, eot, imageTargets, textTargets, fool, genuine, promptTokens, promptEot],
+    };
   });
 }
 
