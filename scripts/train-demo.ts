@@ -4,14 +4,13 @@
  * continues from its checkpoints in .train/; the shipped assets are overwritten). Writes the measured duration of each step to assets/demo/TRAINING.md.
  *
  *   1. evaluation classifier      → assets/demo/classifier.safetensors
- *   2. ToonCLIP (seed 1)          → .train/toonclip-1-phase7.safetensors   (phases 1–7 of the editing model)
+ *   2. ToonCLIP (seed 1)          → assets/demo/toonclip.safetensors       (used by the edit methods)
  *   3. ToonCLIP (seed 2)          → assets/demo/toonclip-eval.safetensors  (used only to evaluate edits)
  *   4. ToonGAN                    → assets/demo/generator.safetensors
- *   5. ToonCLIP adversarial phases → assets/demo/toonclip.safetensors      (needs the generator)
- *   6. global-direction relevance → assets/demo/relevance.safetensors
- *   7. one latent mapper per edit → assets/demo/mappers/<slug>.safetensors
+ *   5. global-direction relevance → assets/demo/relevance.safetensors
+ *   6. one latent mapper per edit → assets/demo/mappers/<slug>.safetensors
  *
- * Flags: --force STEP (redo one step: classifier, clip, clip-eval, gan, clip-robust, relevance, mappers), --only STEP,
+ * Flags: --force STEP (redo one step: classifier, clip, clip-eval, gan, relevance, mappers), --only STEP,
  * --mapper-steps N (default 800), --relevance-images K (default 100, the official count), --relevance-samples N (default 20000).
  */
 import {spawnSync} from 'node:child_process';
@@ -45,20 +44,11 @@ const G = path.join(DEMO, 'generator.safetensors');
 const CLIP = path.join(DEMO, 'toonclip.safetensors');
 /** Weight of ToonGAN's auxiliary W-attribute cross-entropy. */
 const AUX_WEIGHT = '0.5';
-const CLIP_PHASE7 = path.join(ROOT, '.train', 'toonclip-1-phase7.safetensors');
-const clipCk = (phase: string) => path.join(ROOT, '.train', `toonclip-1${phase}.ckpt.safetensors`);
-const CLIP_PHASE8 = path.join(ROOT, '.train', 'toonclip-1-phase8.safetensors');
-const FOOLING = (k: number) => path.join(ROOT, '.train', `fooling-${k}.safetensors`);
-/** A 400-step phase of the editing ToonCLIP with phase 7's pair weights plus the fooling ranking term. */
-const robustPhase = (phase: string, from: string, pools: string[], out: string) =>
-  tsx('scripts/train-clip.ts', '--seed', '1', '--counterfactual', '0.5', '--counterfactual-weights', 'hairColor=4,hairStyle=4,beard=2,mouth=2', '--lr', '2e-4', '--warmup', '30', '--steps', '400', '--fooling-pool', pools.join(','), '--init-from', from, '--checkpoint', clipCk(phase), '--out', out);
 const steps: Step[] = [
   {name: 'classifier', outputs: [path.join(DEMO, 'classifier.safetensors')], commands: [tsx('scripts/train-classifier.ts')]},
   ...(['clip', 'clip-eval'] as const).map((name) => {
     const seed = name === 'clip' ? '1' : '2';
-    // The editing model's last phases need the generator (the clip-robust step below), so this step ends at an
-    // intermediate export.
-    const out = name === 'clip' ? CLIP_PHASE7 : path.join(DEMO, 'toonclip-eval.safetensors');
+    const out = name === 'clip' ? CLIP : path.join(DEMO, 'toonclip-eval.safetensors');
     const ck = (phase: string) => path.join(ROOT, '.train', `toonclip-${seed}${phase}.ckpt.safetensors`);
     // Phases (see src/demo/train-clip.ts): 1 captions, 2–3 counterfactual pairs (one attribute changed); seed 1 (the
     // editing model) has a 4th with the changed attribute drawn more often among beard/mouth/hair style/glasses. Then
@@ -94,20 +84,6 @@ const steps: Step[] = [
       // attributes (glasses, beard, mouth, lipstick), plus the auxiliary loss that keeps every decoded attribute
       // linearly readable from W (without it the mapping network drops beard, mouth and lipstick).
       tsx('scripts/train-gan.ts', '--steps', '11000', '--attribute-weight', '8', '--aux', AUX_WEIGHT, '--checkpoint', path.join(ROOT, '.train', 'toongan-aux.ckpt.safetensors'), '--out', G),
-    ],
-  },
-  {
-    // Adversarial fine-tune of the editing ToonCLIP against its own fooling edits (src/demo/fooling.ts): latent
-    // optimisation found muddy hair blends that it scored above the generator's genuine mohawks, curls and beards
-    // (`npm run bench:diagnose`). Two rounds: a pool of 640 attacks on the phase-7 model, a 400-step phase with the
-    // ranking term, a second pool of attacks on that model, a last phase on both pools.
-    name: 'clip-robust',
-    outputs: [CLIP],
-    commands: [
-      tsx('scripts/fooling-pool.ts', '--generator', G, '--clip', CLIP_PHASE7, '--rounds', '40', '--first-round', '0', '--out', FOOLING(1)),
-      robustPhase('-phase8', clipCk('-phase7'), [FOOLING(1)], CLIP_PHASE8),
-      tsx('scripts/fooling-pool.ts', '--generator', G, '--clip', CLIP_PHASE8, '--rounds', '40', '--first-round', '40', '--out', FOOLING(2)),
-      robustPhase('-phase9', clipCk('-phase8'), [FOOLING(1), FOOLING(2)], CLIP),
     ],
   },
   {
