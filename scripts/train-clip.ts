@@ -187,7 +187,7 @@ async function main(): Promise<void> {
   }
 
   const sd = fullStateDict(params, vocab, init);
-  const bytes = serializeToonClip(sd, cfg, {format: 'toonclip', seed: String(opts.seed), steps: String(opts.steps), options: JSON.stringify(opts)});
+  const bytes = serializeToonClip(sd, cfg, {format: 'toonclip', seed: String(opts.seed), steps: String(opts.steps), options: JSON.stringify(opts), ...(meta.ranking ? {ranking: meta.ranking} : {})});
   mkdirSync(path.dirname(args.out), {recursive: true});
   writeFileAtomic(args.out, bytes, 'ToonCLIP weights');
   log(`wrote ${args.out} (${(bytes.byteLength / 1e6).toFixed(2)} MB, fp16)`);
