@@ -24,22 +24,19 @@ import {configureEngine} from '../src/engine/session.js';
 import {generate, sampleZ, toWPlus} from '../src/generate.js';
 import type {HostTensor} from '../src/io/host-tensor.js';
 import {loadClip} from '../src/models/clip/load.js';
-import {encodeTexts} from '../src/models/clip/encode.js';
-import {clipInputFromGenerated} from '../src/models/clip/preprocess.js';
+import {encodeTexts, promptDirection} from '../src/models/clip/encode.js';
 import {loadDefaultTokenizer} from '../src/models/clip/tokenizer.js';
 import {loadGenerator} from '../src/models/load-generator.js';
 import {optimizeLatent} from '../src/edit/optimize.js';
 import {relevanceScores, sOffsets} from '../src/edit/global-directions.js';
 import {loadRelevance} from '../src/edit/global-prepare.js';
-import {promptDirection} from '../src/models/clip/encode.js';
-import {compile} from '../src/engine/session.js';
-import {input} from '../src/engine/tensor.js';
 import {type EditTarget, type FaceAttributes, editTargets} from '../src/demo/attributes.js';
 import {scoreEdit} from '../src/demo/edit-quality.js';
 import {demoAssetPath} from '../src/demo/assets.js';
 import {neutralPrompt, promptFor} from '../src/demo/captions.js';
 import {loadDemoClassifier, topValues} from '../src/demo/classifier.js';
 import {decodeLatent} from '../src/demo/toon-gan.js';
+import {embedRenders} from '../src/demo/train-clip.js';
 
 configureEngine({threads: Number(flag('threads', '2'))});
 const SEEDS = Number(flag('seeds', '30'));
@@ -54,6 +51,7 @@ const tokenizer = loadDefaultTokenizer();
 const classifier = loadDemoClassifier();
 const relevance = loadRelevance(flag('relevance', demoAssetPath('relevance')));
 const [L, D] = [g.nLatent, g.config.styleDim];
+if (g.config.size !== clip.config.imageResolution) throw new Error(`bench:diagnose needs a generator at the CLIP's resolution (${clip.config.imageResolution} px), got ${g.config.size} px`);
 
 // Labelled W samples: W of z (ψ 1) and the attributes decode(z) the generator was trained to draw for it.
 const z = sampleZ(g, SAMPLES, 99);
@@ -93,22 +91,15 @@ function styleAt(styles: readonly HostTensor[], f: number, c: number): number {
 const topK = (x: ArrayLike<number>, k: number) => Array.from(x, (v, i) => [Math.abs(v), i] as const).sort((a, b) => b[0] - a[0]).slice(0, k).map((p) => p[1]);
 const before = (await classifier.classify(base.image)).map(topValues) as FaceAttributes[];
 
-// The editing CLIP's image features of generated images, preprocessed as the edit methods do.
-const imgIn = input('image', [SEEDS, 3, g.config.size, g.config.size]);
-const encodeGenerated = await compile([imgIn], [clip.encodeImage(clipInputFromGenerated(imgIn, clip.config.imageResolution))]);
+/** The editing CLIP's cosine of each image [N, 3, S, S] (generator output, preprocessed as the edit methods do) with a text. */
 async function cosines(image: HostTensor, text: Float32Array): Promise<number[]> {
-  const [f] = await encodeGenerated.run([image.data as Float32Array]);
   const E = clip.config.embedDim;
-  const x = f!.data as Float32Array;
+  const x = await embedRenders(clip, image.data as Float32Array, image.shape[0]!);
   const tn = Math.hypot(...text);
   return Array.from({length: image.shape[0]!}, (_, i) => {
     let dot = 0;
-    let nn = 0;
-    for (let e = 0; e < E; e++) {
-      dot += x[i * E + e]! * text[e]!;
-      nn += x[i * E + e]! ** 2;
-    }
-    return dot / (Math.sqrt(nn) * tn);
+    for (let e = 0; e < E; e++) dot += x[i * E + e]! * text[e]!;
+    return dot / tn;
   });
 }
 function sqDistance(a: Float32Array, b: Float32Array, face: number): number {
@@ -144,12 +135,7 @@ for (const t of targets as readonly EditTarget[]) {
     const optAfter = (await classifier.classify(opt.image)).map(topValues) as FaceAttributes[];
     const qo = scoreEdit(before.slice(0, OPT_FACES), optAfter, t);
     const qOracleSub = scoreEdit(before.slice(0, OPT_FACES), oracleAfter.slice(0, OPT_FACES), t);
-    const pad = (img: HostTensor): HostTensor => {
-      const data = new Float32Array(SEEDS * 3 * g.config.size ** 2);
-      data.set(img.data as Float32Array);
-      return {dtype: 'float32', shape: [SEEDS, 3, g.config.size, g.config.size], data};
-    };
-    const [cb, co, cp] = [await cosines(base.image, text!), await cosines(oracle.image, text!), await cosines(pad(opt.image), text!)];
+    const [cb, co, cp] = [await cosines(base.image, text!), await cosines(oracle.image, text!), await cosines(opt.image, text!)];
     const counted = qo.rows;
     const at = (c: number[]) => mean(counted.map((i) => c[i]!)).toFixed(3);
     const dist = (w: Float32Array, src: Float32Array) => mean(counted.map((i) => sqDistance(w, src, i))).toFixed(1);

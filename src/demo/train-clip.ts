@@ -221,12 +221,7 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
     raw.set(tok.tokenize([text], {contextLength: L}), i * L);
   });
   const eot = eotSelector(raw, B, L);
-  const tokens = new Int32Array(B * L);
-  raw.forEach((id, k) => {
-    const c = compact.get(id);
-    if (c === undefined) throw new StyleclipError(`internal: token ${id} of '${texts[Math.floor(k / L)]}' is not in the training vocabulary`);
-    tokens[k] = c;
-  });
+  const tokens = compactTokens(raw, compact, (row) => texts[row]!, L);
   // match[i][j]: caption j is true of image i (always on the diagonal).
   const match = new Float32Array(B * B);
   for (let i = 0; i < B; i++) {
@@ -244,6 +239,15 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
     }
   }
   return {images, tokens, eot, texts, attributes, imageTargets, textTargets};
+}
+
+/** Token ids [rows·L] remapped to the compact training vocabulary; `textOf(row)` names a text in the error. */
+function compactTokens(raw: Int32Array, compact: Map<number, number>, textOf: (row: number) => string, L: number): Int32Array {
+  return Int32Array.from(raw, (id, k) => {
+    const c = compact.get(id);
+    if (c === undefined) throw new StyleclipError(`internal: token ${id} of '${textOf(Math.floor(k / L))}' is not in the training vocabulary`);
+    return c;
+  });
 }
 
 /** What a caption says: attribute -> the values it allows ('not none' for "man", which implies facial hair). */
@@ -402,18 +406,16 @@ export function rankingBatch(step: number, pool: FoolingPool, units: number, tok
   const fool = new Float32Array(units * plane);
   const genuine = new Float32Array(units * plane);
   const raw = new Int32Array(units * textLength);
+  const picked: number[] = [];
   for (let m = 0; m < units; m++) {
     const i = Math.floor(rng.next() * pool.size);
+    picked.push(i);
     fool.set(pool.fool.subarray(i * plane, (i + 1) * plane), m * plane);
     genuine.set(pool.genuine.subarray(i * plane, (i + 1) * plane), m * plane);
     raw.set(tok.tokenize([pool.prompts[i]!], {contextLength: textLength}), m * textLength);
   }
   const eot = eotSelector(raw, units, textLength);
-  const tokens = Int32Array.from(raw, (id) => {
-    const c = compact.get(id);
-    if (c === undefined) throw new StyleclipError(`internal: token ${id} of a pool prompt is not in the training vocabulary`);
-    return c;
-  });
+  const tokens = compactTokens(raw, compact, (row) => pool.prompts[picked[row]!]!, textLength);
   return [fool, genuine, tokens as unknown as Float32Array, eot];
 }
 

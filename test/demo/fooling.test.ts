@@ -11,21 +11,20 @@ import {attributeNames} from '../../src/demo/attributes.js';
 import {promptFor} from '../../src/demo/captions.js';
 import {FOOLING_TARGETS, type FoolingPool, readFoolingPools, roundLatents, writeFoolingPool} from '../../src/demo/fooling.js';
 import {ATTRIBUTE_DIMS, decodeLatent} from '../../src/demo/toon-gan.js';
-import {DEFAULT_TRAIN_OPTIONS, compileToonClipStep, fullStateDict, initToonClipStateDict, rankingBatch, trainingBatch, trainingParams, trainingVocabulary} from '../../src/demo/train-clip.js';
+import {DEFAULT_TRAIN_OPTIONS, compileToonClipStep, fullStateDict, initToonClipStateDict, rankingBatch, trainingBatch, trainingParams} from '../../src/demo/train-clip.js';
 import {configureEngine} from '../../src/engine/session.js';
 import {serializeSafetensors} from '../../src/io/safetensors.js';
 import {encodeImages, encodeTexts} from '../../src/models/clip/encode.js';
-import {CLIP, type ClipConfig} from '../../src/models/clip/model.js';
-import {type ClipTokenizer, loadDefaultTokenizer} from '../../src/models/clip/tokenizer.js';
+import {CLIP} from '../../src/models/clip/model.js';
+import type {ClipTokenizer} from '../../src/models/clip/tokenizer.js';
+import {TINY_TOONCLIP, trainingTokens} from '../helpers/toon-clip-training.js';
 
 let tok: ClipTokenizer;
 let vocab: Int32Array;
 let compact: Map<number, number>;
 beforeAll(() => {
   configureEngine({threads: 1});
-  tok = loadDefaultTokenizer();
-  vocab = trainingVocabulary(tok);
-  compact = new Map([...vocab].map((id, r) => [id, r]));
+  ({tok, vocab, compact} = trainingTokens());
 });
 
 /** A pool of n units of S×S images whose pixels encode the unit: fool = offset + i, genuine = −(offset + i). */
@@ -100,10 +99,7 @@ describe('fooling pools', () => {
 
 describe('ranking term', () => {
   it("adds −log σ(τ(cos(genuine, prompt) − cos(fool, prompt))) to the contrastive loss", async () => {
-    const tiny: ClipConfig = {
-      embedDim: 16, imageResolution: 16, visionLayers: 1, visionWidth: 64, visionPatchSize: 8, visionHeads: 1,
-      contextLength: 77, vocabSize: 49408, transformerWidth: 64, transformerHeads: 1, transformerLayers: 1,
-    };
+    const tiny = TINY_TOONCLIP;
     const init = initToonClipStateDict(tiny, 5);
     const params = trainingParams(init, vocab);
     const opts = {...DEFAULT_TRAIN_OPTIONS, batch: 4};

@@ -11,24 +11,22 @@ import {Rng, hashSeed} from '../../src/demo/rng.js';
 import {TOONCLIP_CONFIG, loadToonClip, toonClipPath} from '../../src/demo/toon-clip.js';
 import {
   DEFAULT_TRAIN_OPTIONS, EVAL_SEED_BASE, MaskedAdamW, compileToonClipStep, embedRenders, embedTexts, fullStateDict, initToonClipStateDict,
-  captionConstraints, isDecayed, learningRate, satisfies, serializeToonClip, trainingBatch, trainingCaption, trainingParams, trainingVocabulary,
+  captionConstraints, isDecayed, learningRate, satisfies, serializeToonClip, trainingBatch, trainingCaption, trainingParams,
 } from '../../src/demo/train-clip.js';
 import {renderBatch} from '../../src/demo/render.js';
 import {configureEngine} from '../../src/engine/session.js';
 import {parseSafetensors} from '../../src/io/safetensors.js';
 import {clipFromBytes, loadClip} from '../../src/models/clip/load.js';
-import type {ClipConfig} from '../../src/models/clip/model.js';
 import {IMAGENET_TEMPLATES, STYLECLIP_TEMPLATES} from '../../src/models/clip/prompts.js';
-import {type ClipTokenizer, loadDefaultTokenizer} from '../../src/models/clip/tokenizer.js';
+import type {ClipTokenizer} from '../../src/models/clip/tokenizer.js';
+import {TINY_TOONCLIP, trainingTokens} from '../helpers/toon-clip-training.js';
 
 let tok: ClipTokenizer;
 let vocab: Int32Array;
 let compact: Map<number, number>;
 beforeAll(() => {
   configureEngine({threads: 1});
-  tok = loadDefaultTokenizer();
-  vocab = trainingVocabulary(tok);
-  compact = new Map([...vocab].map((id, r) => [id, r]));
+  ({tok, vocab, compact} = trainingTokens());
 });
 
 describe('ToonCLIP training data', () => {
@@ -114,10 +112,7 @@ describe('ToonCLIP training data', () => {
 });
 
 describe('ToonCLIP training step and export', () => {
-  const tiny: ClipConfig = {
-    embedDim: 16, imageResolution: 16, visionLayers: 1, visionWidth: 64, visionPatchSize: 8, visionHeads: 1,
-    contextLength: 77, vocabSize: 49408, transformerWidth: 64, transformerHeads: 1, transformerLayers: 1,
-  };
+  const tiny = TINY_TOONCLIP;
 
   it('trains a tiny model a few steps and exports fp16 weights the loader reads without a config', async () => {
     const opts = {...DEFAULT_TRAIN_OPTIONS, batch: 8, steps: 3, warmup: 1, lr: 1e-3};
