@@ -13,13 +13,14 @@
  * pairs (see ToonClipTrainOptions); --warmup N sets the warmup steps; --counterfactual-weights beard=3,mouth=3
  * weights the attribute changed in a pair (unlisted attributes weigh 1; default uniform); --fooling-pool A,B adds
  * the ranking term against fooling images (pools from scripts/fooling-pool.ts; --rank-units 16 per step, weight
- * --rank-weight 1).
+ * --rank-weight 1); --adv-eps E trains on PGD-perturbed renders (L2 radius E per image in [-1, 1] pixel units,
+ * --adv-steps K, default 1) instead of the clean ones.
  */
 import {existsSync, mkdirSync} from 'node:fs';
 import path from 'node:path';
 import {parseArgs} from 'node:util';
 import {
-  DEFAULT_TRAIN_OPTIONS, MaskedAdamW, type ToonClipTrainOptions, compileToonClipStep, editDirectionAgreement, fullStateDict, initToonClipStateDict,
+  type AdversarialOptions, DEFAULT_TRAIN_OPTIONS, MaskedAdamW, adversarialImages, compileImageGradient, type ToonClipTrainOptions, compileToonClipStep, editDirectionAgreement, fullStateDict, initToonClipStateDict,
   isDecayed, learningRate, rankingBatch, serializeToonClip, trainingBatch, trainingParams, trainingVocabulary, zeroShotAccuracy,
 } from '../src/demo/train-clip.js';
 import {readFoolingPools} from '../src/demo/fooling.js';
@@ -47,6 +48,8 @@ const {values: args} = parseArgs({
     'fooling-pool': {type: 'string'},
     'rank-units': {type: 'string', default: '16'},
     'rank-weight': {type: 'string', default: '1'},
+    'adv-eps': {type: 'string'},
+    'adv-steps': {type: 'string', default: '1'},
     'stop-at': {type: 'string'},
     threads: {type: 'string', default: '1'},
     checkpoint: {type: 'string'},
@@ -119,10 +122,18 @@ async function main(): Promise<void> {
   const ranking = poolFiles.length ? {units: int(args['rank-units'], 16), weight: Number(args['rank-weight'])} : undefined;
   if (ranking && !(ranking.units >= 1 && ranking.weight >= 0)) throw new Error('--rank-units must be ≥ 1 and --rank-weight ≥ 0');
   const pool = poolFiles.length ? readFoolingPools(poolFiles) : null;
-  const meta = {options: JSON.stringify(opts), vocab: JSON.stringify([...vocab]), init_from: initFrom ?? '', ...(ranking ? {ranking: JSON.stringify({pools: poolFiles, ...ranking})} : {})};
+  const adv: AdversarialOptions | undefined = args['adv-eps'] ? {eps: Number(args['adv-eps']), steps: int(args['adv-steps'], 1)} : undefined;
+  if (adv && !(adv.eps > 0 && Number.isInteger(adv.steps) && adv.steps >= 1)) throw new Error('--adv-eps must be > 0 and --adv-steps a positive integer');
+  const meta = {
+    options: JSON.stringify(opts),
+    vocab: JSON.stringify([...vocab]),
+    init_from: initFrom ?? '',
+    ...(ranking ? {ranking: JSON.stringify({pools: poolFiles, ...ranking})} : {}),
+    ...(adv ? {adversarial: JSON.stringify(adv)} : {}),
+  };
   if (existsSync(ckFile)) {
     const ck = loadCheckpoint(ckFile);
-    if (ck.meta.options !== meta.options || ck.meta.vocab !== meta.vocab || (ck.meta.init_from ?? '') !== meta.init_from || (ck.meta.ranking ?? '') !== (meta.ranking ?? '')) {
+    if (ck.meta.options !== meta.options || ck.meta.vocab !== meta.vocab || (ck.meta.init_from ?? '') !== meta.init_from || (ck.meta.ranking ?? '') !== (meta.ranking ?? '') || (ck.meta.adversarial ?? '') !== (meta.adversarial ?? '')) {
       throw new Error(`checkpoint '${ckFile}' was made with other options (${ck.meta.options}); use the same flags or another --checkpoint`);
     }
     log(`resuming from ${ckFile} at step ${ck.step}/${opts.steps}`);
@@ -141,6 +152,7 @@ async function main(): Promise<void> {
   log(`ToonCLIP seed ${opts.seed}: ${params.count.toLocaleString()} trained parameters (${vocab.length} of ${cfg.vocabSize} token rows), batch ${opts.batch}, ${opts.steps} steps, options ${JSON.stringify(opts)}`);
   const tc = performance.now();
   const step = await compileToonClipStep(cfg, params, opts.batch, opts.textLength, ranking);
+  const imageGradient = adv ? await compileImageGradient(cfg, params, opts.batch, opts.textLength) : null;
   log(`compiled the training step in ${fmt((performance.now() - tc) / 1000)}`);
   const adam = new MaskedAdamW(params.values.map((v) => v.length), params.names.map(isDecayed), opts.weightDecay, {betas: [0.9, 0.98], eps: 1e-6});
 
@@ -153,11 +165,15 @@ async function main(): Promise<void> {
   await trainLoop(step, params, adam, {
     steps: stopAt,
     lr: (s) => learningRate(s, opts),
-    batch: (s) => {
+    batch: async (s) => {
       const td = performance.now();
       const b = trainingBatch(s, opts, tok, compact);
       dataSeconds += (performance.now() - td) / 1000;
-      const feeds = [b.images, b.tokens as unknown as Float32Array, b.eot, b.imageTargets, b.textTargets];
+      const rest = [b.tokens as unknown as Float32Array, b.eot, b.imageTargets, b.textTargets];
+      const images = imageGradient && adv
+        ? await adversarialImages(b.images, opts.batch, async (x) => (await imageGradient.run([...params.values, x, ...rest]))[0]!.data as Float32Array, adv)
+        : b.images;
+      const feeds = [images, ...rest];
       return pool && ranking ? [...feeds, ...rankingBatch(s, pool, ranking.units, tok, compact, opts.textLength)] : feeds;
     },
     checkpoint: {file: ckFile, every, meta},
@@ -187,7 +203,7 @@ async function main(): Promise<void> {
   }
 
   const sd = fullStateDict(params, vocab, init);
-  const bytes = serializeToonClip(sd, cfg, {format: 'toonclip', seed: String(opts.seed), steps: String(opts.steps), options: JSON.stringify(opts), ...(meta.ranking ? {ranking: meta.ranking} : {})});
+  const bytes = serializeToonClip(sd, cfg, {format: 'toonclip', seed: String(opts.seed), steps: String(opts.steps), options: JSON.stringify(opts), ...(meta.ranking ? {ranking: meta.ranking} : {}), ...(meta.adversarial ? {adversarial: meta.adversarial} : {})});
   mkdirSync(path.dirname(args.out), {recursive: true});
   writeFileAtomic(args.out, bytes, 'ToonCLIP weights');
   log(`wrote ${args.out} (${(bytes.byteLength / 1e6).toFixed(2)} MB, fp16)`);

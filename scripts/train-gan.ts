@@ -6,6 +6,7 @@
  *        [--checkpoint .train/toongan.ckpt.safetensors] [--threads N] [--max-minutes M] [--eval N]
  *        [--attribute-weight K] [--init-from ASSET]   (fine-tuning with more weight on beard/mouth/lipstick/glasses)
  *        [--aux W]    (keep every attribute linearly readable from W: softmax heads on W, cross-entropy weight W)
+ *        [--mixing P] (style mixing on a share P of the faces, targets from decodeMixed)
  *   node --import tsx scripts/train-gan.ts --export-only      (write the asset from the current checkpoint)
  *   node --import tsx scripts/train-gan.ts --eval-only        (evaluate the asset at --out)
  *
@@ -33,6 +34,7 @@ const {values} = parseArgs({
     'attribute-weight': {type: 'string', default: '0'},
     'init-from': {type: 'string'},
     aux: {type: 'string', default: '0'},
+    mixing: {type: 'string', default: '0'},
     'max-minutes': {type: 'string'},
     eval: {type: 'string', default: '1000'},
     'export-only': {type: 'boolean', default: false},
@@ -74,6 +76,7 @@ if (values['export-only']) {
     attributeWeight: num('attribute-weight', values['attribute-weight'])!,
     initFrom: values['init-from'],
     auxWeight: num('aux', values.aux)!,
+    mixing: num('mixing', values.mixing)!,
     maxSeconds: maxMin === undefined ? undefined : maxMin * 60,
   });
   console.log(`training ${r.finished ? 'finished' : 'paused'} at step ${r.step} after ${secs()} s`);

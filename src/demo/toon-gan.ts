@@ -154,6 +154,37 @@ export function decodeLatent(z: ArrayLike<number>, D = z.length): DecodedLatent 
   return {attributes: attrs as FaceAttributes, jitter};
 }
 
+/**
+ * Style mixing for distillation. StyleGAN2 trains on mixed W+ latents (the layers below a crossover take w(z1), the
+ * rest w(z2)), so that every W+ it can be given — and every latent an edit method reaches by moving the layers
+ * apart — is a latent it was trained on. A distilled generator needs a target for such a latent: each attribute
+ * is owned by a W+ index and rendered from z1 when the crossover lies above its owner, else from z2. Coarse layers
+ * decide the shapes (hair style at 8 px, glasses and beard, the mouth at 16 px), the 32 px layers the colours, as
+ * StyleGAN's own layers come to do on faces. The face geometry (index 0) always comes from z1.
+ */
+export const MIX_OWNER: Readonly<Record<AttributeName, number>> = Object.freeze({
+  hairStyle: 1, glasses: 2, beard: 2, mouth: 3, hairColor: 5, skinTone: 5, background: 5, lipstick: 6, eyeColor: 7,
+});
+/** Owner of the colour jitter (shades, the glasses frame colour): the colour layers. */
+const COLOUR_JITTER_OWNER = 5;
+
+/**
+ * The renderer inputs of a mixed latent: W+ indices below `crossover` from z1, the rest from z2 (crossover in
+ * 1…L; crossover ≥ L, or any crossover above every owner, is decodeLatent(z1)).
+ */
+export function decodeMixed(z1: ArrayLike<number>, z2: ArrayLike<number>, crossover: number, D = z1.length): DecodedLatent {
+  if (!(Number.isInteger(crossover) && crossover >= 1)) throw new StyleclipError(`style-mixing crossover must be an integer ≥ 1, got ${crossover}`);
+  const a = decodeLatent(z1, D);
+  const b = decodeLatent(z2, D);
+  const attrs: Record<string, string> = {};
+  for (const name of attributeNames) attrs[name] = (crossover > MIX_OWNER[name] ? a : b).attributes[name];
+  const jitter = Float64Array.from(a.jitter);
+  if (crossover <= COLOUR_JITTER_OWNER) {
+    for (let slot = LAST_GEOMETRY_SLOT + 1; slot < JITTER_UNIFORMS; slot++) if (slot !== jitterSlots.textureSeed) jitter[slot] = b.jitter[slot]!;
+  }
+  return {attributes: attrs as FaceAttributes, jitter};
+}
+
 /** The target image of one latent: render(decode(z)) as CHW floats in [−1, 1]. */
 export function renderLatent(z: ArrayLike<number>, size = 64, D = z.length): Float32Array {
   const {attributes, jitter} = decodeLatent(z, D);

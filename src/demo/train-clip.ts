@@ -18,6 +18,7 @@
 import {logSoftmax} from '../nn/functional.js';
 import * as F from '../engine/ops.js';
 import {type Tensor, constant, input} from '../engine/tensor.js';
+import {grad} from '../engine/autodiff.js';
 import {compile} from '../engine/session.js';
 import {StyleclipError, check} from '../errors.js';
 import {type HostTensor, type StateDict, numberToHalfBits, toFloat32} from '../io/host-tensor.js';
@@ -419,6 +420,17 @@ export function rankingBatch(step: number, pool: FoolingPool, units: number, tok
   return [fool, genuine, tokens as unknown as Float32Array, eot];
 }
 
+/** The CLIP whose weights are the training parameters (compact token table, positions cut to the text length). */
+function trainingClip(cfg: ClipConfig, params: Params, textLength: number): CLIP {
+  const map = new Map<string, Tensor>();
+  for (const n of params.names) {
+    if (n === COMPACT_KEY) map.set('token_embedding.weight', params.get(n));
+    else if (n === 'positional_embedding') map.set(n, F.slice(params.get(n), {0: [0, textLength]}));
+    else map.set(n, params.get(n));
+  }
+  return CLIP.withParams({...cfg, contextLength: textLength}, map);
+}
+
 /** Compile the training step for a config and batch geometry. */
 export async function compileToonClipStep(cfg: ClipConfig, params: Params, B: number, textLength: number, ranking?: {units: number; weight: number}) {
   check(textLength <= cfg.contextLength, `text length ${textLength} exceeds the context ${cfg.contextLength}`);
@@ -428,13 +440,7 @@ export async function compileToonClipStep(cfg: ClipConfig, params: Params, B: nu
     const eot = input('eot', [B, textLength]);
     const imageTargets = input('image_targets', [B, B]);
     const textTargets = input('text_targets', [B, B]);
-    const map = new Map<string, Tensor>();
-    for (const n of params.names) {
-      if (n === COMPACT_KEY) map.set('token_embedding.weight', params.get(n));
-      else if (n === 'positional_embedding') map.set(n, F.slice(params.get(n), {0: [0, textLength]}));
-      else map.set(n, params.get(n));
-    }
-    const clip = CLIP.withParams({...cfg, contextLength: textLength}, map);
+    const clip = trainingClip(cfg, params, textLength);
     const {loss, metrics} = contrastiveLoss(clip, params.get('logit_scale'), images, tokens, eot, imageTargets, textTargets);
     if (!ranking) return {loss, metrics, dataInputs: [images, tokens, eot, imageTargets, textTargets]};
     const M = ranking.units;
@@ -449,6 +455,59 @@ export async function compileToonClipStep(cfg: ClipConfig, params: Params, B: nu
       dataInputs: [images, tokens, eot, imageTargets, textTargets, fool, genuine, promptTokens, promptEot],
     };
   });
+}
+
+/**
+ * Pixel-space adversarial training (Madry et al.'s PGD, L2 ball): the program giving ∂(contrastive loss)/∂images for
+ * the current parameters, from which `adversarialImages` moves each image uphill. A ToonCLIP trained on such images
+ * changes its embedding only for visible changes, so its gradients (and the StyleSpace channels it finds relevant)
+ * point at what the text names rather than at small off-target pixel changes.
+ */
+export async function compileImageGradient(cfg: ClipConfig, params: Params, B: number, textLength: number) {
+  const images = input('images', [B, 3, cfg.imageResolution, cfg.imageResolution]);
+  const tokens = input('tokens', [B, textLength], 'int32');
+  const eot = input('eot', [B, textLength]);
+  const imageTargets = input('image_targets', [B, B]);
+  const textTargets = input('text_targets', [B, B]);
+  const clip = trainingClip(cfg, params, textLength);
+  const {loss} = contrastiveLoss(clip, params.get('logit_scale'), images, tokens, eot, imageTargets, textTargets);
+  const [g] = grad(loss, [images]);
+  return compile([...params.names.map((n) => params.get(n)), images, tokens, eot, imageTargets, textTargets], [g!]);
+}
+
+export interface AdversarialOptions {
+  /** L2 radius per image, in the [-1, 1] pixel units of the renders. */
+  eps: number;
+  /** PGD steps (step size 2.5·eps/steps, as Madry et al.). */
+  steps: number;
+}
+
+/**
+ * PGD in the L2 ball of radius eps around each image (pixels kept in [-1, 1]): `gradient(x)` returns
+ * ∂loss/∂x for the whole batch. Deterministic: starts at the clean images.
+ */
+export async function adversarialImages(images: Float32Array, n: number, gradient: (x: Float32Array) => Promise<Float32Array>, {eps, steps}: AdversarialOptions): Promise<Float32Array> {
+  const per = images.length / n;
+  check(Number.isInteger(per), 'adversarialImages: the batch does not divide into n images');
+  const x = Float32Array.from(images);
+  const size = (2.5 * eps) / steps;
+  for (let k = 0; k < steps; k++) {
+    const g = await gradient(x);
+    for (let i = 0; i < n; i++) {
+      const o = i * per;
+      let norm = 0;
+      for (let j = 0; j < per; j++) norm += g[o + j]! ** 2;
+      norm = Math.sqrt(norm);
+      if (norm === 0) continue;
+      for (let j = 0; j < per; j++) x[o + j] = Math.max(-1, Math.min(1, x[o + j]! + (size * g[o + j]!) / norm));
+      // Project back onto the ball around the clean image.
+      let d = 0;
+      for (let j = 0; j < per; j++) d += (x[o + j]! - images[o + j]!) ** 2;
+      d = Math.sqrt(d);
+      if (d > eps) for (let j = 0; j < per; j++) x[o + j] = images[o + j]! + ((x[o + j]! - images[o + j]!) * eps) / d;
+    }
+  }
+  return x;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

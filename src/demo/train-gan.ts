@@ -24,7 +24,8 @@ import {Adam, Params, loadCheckpoint, restore, saveCheckpoint} from '../train/tr
 import {type AttributeName, attributeNames, attributeSchema, encodeAttributes, isAttributeVisible} from './attributes.js';
 import {hashSeed} from './rng.js';
 import {renderFaceTensor} from './render.js';
-import {GEOMETRY_RANGE, LATENT_DECODING_VERSION, USED_DIMS, decodeLatent, renderLatents, toonGanConfig} from './toon-gan.js';
+import {type DecodedLatent, GEOMETRY_RANGE, LATENT_DECODING_VERSION, USED_DIMS, decodeLatent, decodeMixed, renderLatents, toonGanConfig} from './toon-gan.js';
+import {Rng} from './rng.js';
 
 /** Keys that are not trained: FIR kernels (fixed), noise strengths (0: renders have no stochastic detail), noise buffers. */
 function isTrainable(key: string): boolean {
@@ -88,12 +89,17 @@ const SMALL_ATTRIBUTES = {beard: 'none', mouth: 'neutral', lipstick: 'none', gla
  * scale (and the learning rate) stays that of the unweighted L1.
  */
 export function attributeWeights(z: Float32Array, D: number, size: number, targets: Float32Array, k: number): Float32Array {
-  const N = z.length / D;
+  return attributeWeightsOf(Array.from({length: z.length / D}, (_, n) => decodeLatent(z.subarray(n * D, (n + 1) * D), D)), size, targets, k);
+}
+
+/** attributeWeights for faces given by their renderer inputs (e.g. the targets of mixed latents). */
+export function attributeWeightsOf(faces: readonly DecodedLatent[], size: number, targets: Float32Array, k: number): Float32Array {
+  const N = faces.length;
   const plane = size * size;
   const w = new Float32Array(N * plane).fill(1);
   if (k > 0) {
     for (let n = 0; n < N; n++) {
-      const {attributes, jitter} = decodeLatent(z.subarray(n * D, (n + 1) * D), D);
+      const {attributes, jitter} = faces[n]!;
       const bare = renderFaceTensor({...attributes, ...SMALL_ATTRIBUTES}, {size, jitter});
       const t = targets.subarray(n * 3 * plane, (n + 1) * 3 * plane);
       for (let p = 0; p < plane; p++) {
@@ -152,6 +158,34 @@ export interface TrainGanOptions {
    * 12 000-step generator's W carried no beard information at all); this term forbids that.
    */
   auxWeight?: number;
+  /**
+   * Style mixing: the share of each batch whose W+ is mixed from two latents at a uniform crossover, with targets
+   * from decodeMixed (StyleGAN2 mixes 90 % of its batches). Makes every layer own its attributes, so W+ moves
+   * that pull the layers apart (latent optimisation, mappers) land on latents the generator was trained on.
+   */
+  mixing?: number;
+}
+
+/**
+ * The style-mixing part of batch `index`: second latents z2 [N·D], and per face the crossover (nLatent for the
+ * faces that are not mixed). A pure function of (seed, index).
+ */
+export function mixingBatch(seed: number, index: number, N: number, D: number, nLatent: number, mixing: number): {z2: Float32Array; crossovers: number[]} {
+  const z2 = latentBatch(hashSeed(seed, 0x3a1), index, N, D);
+  const rng = new Rng(hashSeed(hashSeed(seed, 0x3a2), index));
+  const crossovers = Array.from({length: N}, () => {
+    const mixed = rng.next() < mixing;
+    const c = 1 + Math.floor(rng.next() * (nLatent - 1));
+    return mixed ? c : nLatent;
+  });
+  return {z2, crossovers};
+}
+
+/** The W+ selector of a batch: [N, nLatent, 1], 1 where the layer takes w(z1) (below the crossover), else 0. */
+export function mixingMask(crossovers: readonly number[], nLatent: number): Float32Array {
+  const m = new Float32Array(crossovers.length * nLatent);
+  crossovers.forEach((c, n) => m.fill(1, n * nLatent, n * nLatent + Math.min(c, nLatent)));
+  return m;
 }
 
 /** Auxiliary head parameters (not part of the generator): aux.<attribute>.weight [K, D], aux.<attribute>.bias [K]. */
@@ -194,15 +228,23 @@ export function lrAt(step: number, total: number, base: number): number {
   return base * warm * decay;
 }
 
-/** Build and compile the training step: [params…, z, target, pixel weights, labels] → [loss, l1, l1_4, aux CE, grads…]. */
-async function compileTrainStep(cfg: StyleGAN2Config, params: Params, N: number, mseWeight: number, auxWeight: number) {
+/** Mixed W+ [N, L, D]: w1 on the layers where `mask` [N, L, 1] is 1 (below each face's crossover), w2 elsewhere. */
+export function mixedWPlus(g: StyleGAN2, w1: Tensor, w2: Tensor, mask: Tensor): Tensor {
+  return F.add(F.mul(g.broadcast(w1), mask), F.mul(g.broadcast(w2), F.sub(1, mask)));
+}
+
+/** Build and compile the training step: [params…, z, target, pixel weights, labels(, z2, mixing mask)] → [loss, l1, l1_4, aux CE, grads…]. */
+async function compileTrainStep(cfg: StyleGAN2Config, params: Params, N: number, mseWeight: number, auxWeight: number, mixing: boolean) {
   const g = generatorFromParams(cfg, params);
   const z = input('z', [N, cfg.styleDim]);
   const target = input('target', [N, 3, cfg.size, cfg.size]);
   const weight = input('weight', [N, 1, cfg.size, cfg.size]);
   const labels = input('labels', [N, LABEL_WIDTH]);
+  const z2 = input('z2', [N, cfg.styleDim]);
+  const mask = input('mix', [N, g.nLatent, 1]);
   const w = g.mapping(z);
-  const img = g.synthesis(g.styles(g.broadcast(w)), zeroNoise(g));
+  const wPlus = mixing ? mixedWPlus(g, w, g.mapping(z2), mask) : g.broadcast(w);
+  const img = g.synthesis(g.styles(wPlus), zeroNoise(g));
   let aux: Tensor = F.zeros([]);
   if (auxWeight > 0) {
     let off = 0;
@@ -221,7 +263,7 @@ async function compileTrainStep(cfg: StyleGAN2Config, params: Params, N: number,
   const wrt = params.names.map((n) => params.get(n));
   const {grad} = await import('../engine/autodiff.js');
   const grads = grad(loss, wrt);
-  return compile([...wrt, z, target, weight, labels], [F.reshape(loss, [1]), F.reshape(l1, [1]), F.reshape(l14, [1]), F.reshape(aux, [1]), ...grads]);
+  return compile([...wrt, z, target, weight, labels, ...(mixing ? [z2, mask] : [])], [F.reshape(loss, [1]), F.reshape(l1, [1]), F.reshape(l14, [1]), F.reshape(aux, [1]), ...grads]);
 }
 
 /** Forward-only program (params as inputs) for samples and evaluation during training. */
@@ -359,7 +401,8 @@ function fmtTime(s: number): string {
 /** Train (or resume) ToonGAN; writes the asset when `steps` is reached. Returns whether it finished. */
 export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: boolean; step: number}> {
   const cfg = opts.config ?? toonGanConfig;
-  const {steps, batch: N = 16, lr = 0.002, mappingLrMul = 100, seed = 1, checkpointSeconds = 180, sampleEvery = 250, avgSamples = 10000, mseWeight = 1, rgbInit = 0.1, attributeWeight = 0, auxWeight = 0} = opts;
+  const {steps, batch: N = 16, lr = 0.002, mappingLrMul = 100, seed = 1, checkpointSeconds = 180, sampleEvery = 250, avgSamples = 10000, mseWeight = 1, rgbInit = 0.1, attributeWeight = 0, auxWeight = 0, mixing = 0} = opts;
+  if (!(mixing >= 0 && mixing <= 1)) throw new StyleclipError(`mixing must be a share in [0, 1], got ${mixing}`);
   const log = opts.log ?? ((l: string) => console.log(l));
   const D = cfg.styleDim;
   const params = initialParams(cfg, seed, rgbInit, auxWeight > 0);
@@ -383,9 +426,10 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
     start = ck.step;
     log(`resumed from ${opts.checkpoint} at step ${start}`);
   }
-  log(`ToonGAN: ${params.count.toLocaleString('en')} trainable parameters, batch ${N}, ${steps} steps, lr ${lr} (mapping raw ×${mappingLrMul}), loss ${attributeWeight ? `L1 (×${1 + attributeWeight} on beard/mouth/lipstick/glasses pixels)` : 'L1'} + 0.5·L1(pool4)${mseWeight ? ` + ${mseWeight}·MSE` : ''}`);
+  log(`ToonGAN: ${params.count.toLocaleString('en')} trainable parameters, batch ${N}, ${steps} steps, lr ${lr} (mapping raw ×${mappingLrMul}), loss ${attributeWeight ? `L1 (×${1 + attributeWeight} on beard/mouth/lipstick/glasses pixels)` : 'L1'} + 0.5·L1(pool4)${mseWeight ? ` + ${mseWeight}·MSE` : ''}${mixing > 0 ? `, style mixing on ${(100 * mixing).toFixed(0)} % of the faces` : ''}`);
   const t0 = performance.now();
-  const step = await compileTrainStep(cfg, params, N, mseWeight, auxWeight);
+  const step = await compileTrainStep(cfg, params, N, mseWeight, auxWeight, mixing > 0);
+  const nLatent = Math.log2(cfg.size) * 2 - 2;
   const SAMPLES = 8;
   const fwd = await compileForward(cfg, params, SAMPLES);
   log(`compiled in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -393,7 +437,7 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
   const sampleTargets = renderLatents(sampleZ, D, cfg.size);
   const dir = path.dirname(path.resolve(opts.checkpoint));
   mkdirSync(dir, {recursive: true});
-  const meta = {latent_decoding: LATENT_DECODING_VERSION, config: JSON.stringify(cfg), seed: String(seed), batch: String(N), lr: String(lr), mapping_lr_mul: String(mappingLrMul), mse_weight: String(mseWeight), rgb_init: String(rgbInit), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(opts.initFrom ? {init_from: path.basename(opts.initFrom)} : {})};
+  const meta = {latent_decoding: LATENT_DECODING_VERSION, config: JSON.stringify(cfg), seed: String(seed), batch: String(N), lr: String(lr), mapping_lr_mul: String(mappingLrMul), mse_weight: String(mseWeight), rgb_init: String(rgbInit), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(mixing > 0 ? {mixing: String(mixing)} : {}), ...(opts.initFrom ? {init_from: path.basename(opts.initFrom)} : {})};
   const writeSamples = async (s: number) => {
     const per = 3 * cfg.size * cfg.size * SAMPLES;
     const a = await runForward(fwd, params, sampleZ.subarray(0, SAMPLES * D));
@@ -422,15 +466,24 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
     const unusedLabels = auxWeight > 0 ? null : new Float32Array(N * LABEL_WIDTH);
     const batchAt = (i: number) => {
       const z = latentBatch(seed, i, N, D);
-      const target = renderLatents(z, D, cfg.size);
-      return {z, target, weight: unitWeights ?? attributeWeights(z, D, cfg.size, target, attributeWeight), labels: unusedLabels ?? attributeLabels(z, D)};
+      const labels = unusedLabels ?? attributeLabels(z, D);
+      if (mixing === 0) {
+        const target = renderLatents(z, D, cfg.size);
+        return {z, target, weight: unitWeights ?? attributeWeights(z, D, cfg.size, target, attributeWeight), labels, extra: []};
+      }
+      const {z2, crossovers} = mixingBatch(seed, i, N, D, nLatent, mixing);
+      const faces = crossovers.map((c, n) => decodeMixed(z.subarray(n * D, (n + 1) * D), z2.subarray(n * D, (n + 1) * D), c, D));
+      const plane = 3 * cfg.size * cfg.size;
+      const target = new Float32Array(N * plane);
+      faces.forEach((f, n) => target.set(renderFaceTensor(f.attributes, {size: cfg.size, jitter: f.jitter}), n * plane));
+      return {z, target, weight: unitWeights ?? attributeWeightsOf(faces, cfg.size, target, attributeWeight), labels, extra: [z2, mixingMask(crossovers, nLatent)]};
     };
     let next = batchAt(start);
     let s = start;
     for (; s < steps; s++) {
       const cur = next;
       const ta = performance.now();
-      const pending = step.run([...params.values, cur.z, cur.target, cur.weight, cur.labels]);
+      const pending = step.run([...params.values, cur.z, cur.target, cur.weight, cur.labels, ...cur.extra]);
       const tb = performance.now();
       if (s + 1 < steps) next = batchAt(s + 1);
       dataSec += (performance.now() - tb) / 1000;
@@ -472,7 +525,7 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
     }
     await writeSamples(s);
     const stats = await latentStats(cfg, params, avgSamples, seed);
-    const bytes = writeGeneratorAsset(opts.out, cfg, params, stats, {steps: String(steps), seed: String(seed), batch: String(N), lr: String(lr), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight)});
+    const bytes = writeGeneratorAsset(opts.out, cfg, params, stats, {steps: String(steps), seed: String(seed), batch: String(N), lr: String(lr), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(mixing > 0 ? {mixing: String(mixing)} : {})});
     log(`wrote ${opts.out} (${(bytes / 1e6).toFixed(2)} MB)`);
     return {finished: true, step: steps};
   } finally {

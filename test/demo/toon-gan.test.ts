@@ -3,8 +3,8 @@ import {beforeAll, describe, expect, it} from 'vitest';
 import {attributeNames, attributeSchema} from '../../src/demo/attributes.js';
 import {JITTER_UNIFORMS, renderFace, renderFaceTensor} from '../../src/demo/render.js';
 import {Rng} from '../../src/demo/rng.js';
-import {LATENT_DECODING_VERSION, USED_DIMS, decodeLatent, loadToonGan, normalQuantile, renderLatent, sphereCoordinateCdf, toonGanConfig} from '../../src/demo/toon-gan.js';
-import {attributeLabels, attributeWeights, forward, heldOutLatents, rescaleW, wScaleDivisor} from '../../src/demo/train-gan.js';
+import {LATENT_DECODING_VERSION, MIX_OWNER, USED_DIMS, decodeLatent, decodeMixed, loadToonGan, normalQuantile, renderLatent, sphereCoordinateCdf, toonGanConfig} from '../../src/demo/toon-gan.js';
+import {attributeLabels, attributeWeights, attributeWeightsOf, forward, heldOutLatents, mixedWPlus, mixingBatch, mixingMask, rescaleW, wScaleDivisor} from '../../src/demo/train-gan.js';
 import {compile} from '../../src/engine/session.js';
 import {input} from '../../src/engine/tensor.js';
 import {generate} from '../../src/generate.js';
@@ -122,6 +122,90 @@ describe('training targets', () => {
       const expected: number[] = attributeNames.flatMap((n) => attributeSchema[n].values.map((v) => (v === a[n] ? 1 : 0)));
       expect([...y.subarray(i * total, (i + 1) * total)]).toEqual(expected);
     });
+  });
+});
+
+describe('style-mixing targets', () => {
+  const L = Math.log2(toonGanConfig.size) * 2 - 2;
+  // Two latents whose faces differ in every attribute.
+  const pair = (() => {
+    const zs = latents(400, 11);
+    for (let i = 0; i < zs.length; i++) {
+      for (let j = i + 1; j < zs.length; j++) {
+        const [a, b] = [decodeLatent(zs[i]!).attributes, decodeLatent(zs[j]!).attributes];
+        if (attributeNames.every((n) => a[n] !== b[n])) return [zs[i]!, zs[j]!] as const;
+      }
+    }
+    throw new Error('no pair of latents differing in every attribute');
+  })();
+  const [z1, z2] = pair;
+  const [a1, a2] = [decodeLatent(z1), decodeLatent(z2)];
+
+  it('a crossover at (or past) the last layer is the plain decoding of z1', () => {
+    for (const c of [L, L + 3]) expect(decodeMixed(z1, z2, c)).toEqual(a1);
+  });
+
+  it('coarse layers own the shapes, the 32 px layers the colours; the geometry always follows z1', () => {
+    const from = (c: number) => decodeMixed(z1, z2, c);
+    // Crossover 1: only W+ index 0 from z1 — every attribute and the colour shades from z2.
+    expect(from(1).attributes).toEqual(a2.attributes);
+    // Crossover 4 (4–16 px layers from z1): hair style, glasses, beard and mouth from z1; all colours from z2.
+    const m = from(4).attributes;
+    for (const n of ['hairStyle', 'glasses', 'beard', 'mouth'] as const) expect(m[n]).toBe(a1.attributes[n]);
+    for (const n of ['hairColor', 'skinTone', 'background', 'lipstick', 'eyeColor'] as const) expect(m[n]).toBe(a2.attributes[n]);
+    for (let c = 1; c <= L; c++) {
+      const j = from(c).jitter;
+      // Slots 0–18: pose and shape (and the rotation sign in slot 4) always from z1.
+      for (let slot = 0; slot <= 18; slot++) expect(j[slot]).toBe(a1.jitter[slot]);
+      // Colour shades (19–32) follow the colour layers.
+      for (let slot = 19; slot <= 32; slot++) expect(j[slot]).toBe((c > 5 ? a1 : a2).jitter[slot]);
+    }
+    // Moving the crossover up only ever hands attributes from z2 to z1, never back.
+    for (let c = 1; c < L; c++) {
+      for (const n of attributeNames) if (from(c).attributes[n] === a1.attributes[n]) expect(from(c + 1).attributes[n]).toBe(a1.attributes[n]);
+    }
+    expect(Object.values(MIX_OWNER).every((o) => o >= 1 && o < L)).toBe(true);
+    expect(() => decodeMixed(z1, z2, 0)).toThrow(/crossover/);
+  });
+
+  it('mixing batches are a pure function of the step, mix about the asked share, and mask the layers below the crossover', () => {
+    const a = mixingBatch(1, 5, 400, D, L, 0.5);
+    expect(mixingBatch(1, 5, 400, D, L, 0.5)).toEqual(a);
+    expect(mixingBatch(1, 6, 400, D, L, 0.5).z2).not.toEqual(a.z2);
+    const mixed = a.crossovers.filter((c) => c < L);
+    expect(mixed.length / 400).toBeGreaterThan(0.4);
+    expect(mixed.length / 400).toBeLessThan(0.6);
+    expect(new Set(mixed)).toEqual(new Set(Array.from({length: L - 1}, (_, i) => i + 1)));
+    expect(mixingBatch(1, 5, 50, D, L, 0).crossovers.every((c) => c === L)).toBe(true);
+    // The second latents are not the first ones.
+    expect(a.z2).not.toEqual(Float32Array.from(latents(1, 1)[0]!));
+    const mask = mixingMask([1, 3, L], L);
+    expect(Array.from(mask.subarray(0, L))).toEqual([1, 0, 0, 0, 0, 0, 0, 0, 0, 0].slice(0, L));
+    expect(Array.from(mask.subarray(L, 2 * L))).toEqual(Array.from({length: L}, (_, l) => (l < 3 ? 1 : 0)));
+    expect(Array.from(mask.subarray(2 * L)).every((v) => v === 1)).toBe(true);
+  });
+
+  it('the mixed W+ takes w1 below each crossover and w2 from it on', async () => {
+    const g = StyleGAN2.fromStateDict(randomStateDict(toonGanConfig, 3), {config: toonGanConfig});
+    const [w1, w2, m] = [input('w1', [3, D]), input('w2', [3, D]), input('m', [3, L, 1])];
+    const prog = await compile([w1, w2, m], [mixedWPlus(g, w1, w2, m)]);
+    const [v1, v2] = [heldOutLatents(3, D, 1), heldOutLatents(3, D, 2)];
+    const crossovers = [1, 4, L];
+    const [out] = await prog.run([v1, v2, mixingMask(crossovers, L)]);
+    const wp = out!.data as Float32Array;
+    crossovers.forEach((c, n) => {
+      for (let l = 0; l < L; l++) {
+        const src = l < c ? v1 : v2;
+        expect(Array.from(wp.subarray((n * L + l) * D, (n * L + l + 1) * D))).toEqual(Array.from(src.subarray(n * D, (n + 1) * D)));
+      }
+    });
+  });
+
+  it('the attribute weights of decoded faces equal those of the latents they decode', () => {
+    const z = heldOutLatents(4, D);
+    const targets = Float32Array.from({length: 4 * 3 * 64 * 64}, (_, i) => Math.sin(i));
+    const faces = Array.from({length: 4}, (_, n) => decodeLatent(z.subarray(n * D, (n + 1) * D)));
+    expect(attributeWeightsOf(faces, 64, targets, 8)).toEqual(attributeWeights(z, D, 64, targets, 8));
   });
 });
 
