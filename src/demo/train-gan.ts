@@ -164,6 +164,23 @@ export interface TrainGanOptions {
    * that pull the layers apart (latent optimisation, mappers) land on latents the generator was trained on.
    */
   mixing?: number;
+  /**
+   * Layer noise: each face's W+ rows get independent Gaussian noise of std u·layerNoise (u uniform in [0, 1) per
+   * face) with the target unchanged, so the generator is flat along the small layer-inconsistent W+ moves that
+   * latent optimisation otherwise finds: images that no face looks like but that a small CLIP scores highly.
+   */
+  layerNoise?: number;
+}
+
+/** The layer noise of batch `index` (see TrainGanOptions.layerNoise): [N·nLatent·D], a pure function of (seed, index). */
+export function layerNoiseBatch(seed: number, index: number, N: number, D: number, nLatent: number, sigma: number): Float32Array {
+  const e = latentBatch(hashSeed(seed, 0x3a3), index, N, nLatent * D);
+  const rng = new Rng(hashSeed(hashSeed(seed, 0x3a4), index));
+  for (let n = 0; n < N; n++) {
+    const scale = sigma * rng.next();
+    for (let j = n * nLatent * D; j < (n + 1) * nLatent * D; j++) e[j]! *= scale;
+  }
+  return e;
 }
 
 /**
@@ -233,8 +250,8 @@ export function mixedWPlus(g: StyleGAN2, w1: Tensor, w2: Tensor, mask: Tensor): 
   return F.add(F.mul(g.broadcast(w1), mask), F.mul(g.broadcast(w2), F.sub(1, mask)));
 }
 
-/** Build and compile the training step: [params…, z, target, pixel weights, labels(, z2, mixing mask)] → [loss, l1, l1_4, aux CE, grads…]. */
-async function compileTrainStep(cfg: StyleGAN2Config, params: Params, N: number, mseWeight: number, auxWeight: number, mixing: boolean) {
+/** Build and compile the training step: [params…, z, target, pixel weights, labels(, z2, mixing mask)(, W+ noise)] → [loss, l1, l1_4, aux CE, grads…]. */
+async function compileTrainStep(cfg: StyleGAN2Config, params: Params, N: number, mseWeight: number, auxWeight: number, mixing: boolean, layerNoise: boolean) {
   const g = generatorFromParams(cfg, params);
   const z = input('z', [N, cfg.styleDim]);
   const target = input('target', [N, 3, cfg.size, cfg.size]);
@@ -243,7 +260,9 @@ async function compileTrainStep(cfg: StyleGAN2Config, params: Params, N: number,
   const z2 = input('z2', [N, cfg.styleDim]);
   const mask = input('mix', [N, g.nLatent, 1]);
   const w = g.mapping(z);
-  const wPlus = mixing ? mixedWPlus(g, w, g.mapping(z2), mask) : g.broadcast(w);
+  const noise = input('wplus_noise', [N, g.nLatent, cfg.styleDim]);
+  const mixed = mixing ? mixedWPlus(g, w, g.mapping(z2), mask) : g.broadcast(w);
+  const wPlus = layerNoise ? F.add(mixed, noise) : mixed;
   const img = g.synthesis(g.styles(wPlus), zeroNoise(g));
   let aux: Tensor = F.zeros([]);
   if (auxWeight > 0) {
@@ -263,7 +282,7 @@ async function compileTrainStep(cfg: StyleGAN2Config, params: Params, N: number,
   const wrt = params.names.map((n) => params.get(n));
   const {grad} = await import('../engine/autodiff.js');
   const grads = grad(loss, wrt);
-  return compile([...wrt, z, target, weight, labels, ...(mixing ? [z2, mask] : [])], [F.reshape(loss, [1]), F.reshape(l1, [1]), F.reshape(l14, [1]), F.reshape(aux, [1]), ...grads]);
+  return compile([...wrt, z, target, weight, labels, ...(mixing ? [z2, mask] : []), ...(layerNoise ? [noise] : [])], [F.reshape(loss, [1]), F.reshape(l1, [1]), F.reshape(l14, [1]), F.reshape(aux, [1]), ...grads]);
 }
 
 /** Forward-only program (params as inputs) for samples and evaluation during training. */
@@ -401,7 +420,8 @@ function fmtTime(s: number): string {
 /** Train (or resume) ToonGAN; writes the asset when `steps` is reached. Returns whether it finished. */
 export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: boolean; step: number}> {
   const cfg = opts.config ?? toonGanConfig;
-  const {steps, batch: N = 16, lr = 0.002, mappingLrMul = 100, seed = 1, checkpointSeconds = 180, sampleEvery = 250, avgSamples = 10000, mseWeight = 1, rgbInit = 0.1, attributeWeight = 0, auxWeight = 0, mixing = 0} = opts;
+  const {steps, batch: N = 16, lr = 0.002, mappingLrMul = 100, seed = 1, checkpointSeconds = 180, sampleEvery = 250, avgSamples = 10000, mseWeight = 1, rgbInit = 0.1, attributeWeight = 0, auxWeight = 0, mixing = 0, layerNoise = 0} = opts;
+  if (!(layerNoise >= 0)) throw new StyleclipError(`layer noise must be ≥ 0, got ${layerNoise}`);
   if (!(mixing >= 0 && mixing <= 1)) throw new StyleclipError(`mixing must be a share in [0, 1], got ${mixing}`);
   const log = opts.log ?? ((l: string) => console.log(l));
   const D = cfg.styleDim;
@@ -426,9 +446,9 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
     start = ck.step;
     log(`resumed from ${opts.checkpoint} at step ${start}`);
   }
-  log(`ToonGAN: ${params.count.toLocaleString('en')} trainable parameters, batch ${N}, ${steps} steps, lr ${lr} (mapping raw ×${mappingLrMul}), loss ${attributeWeight ? `L1 (×${1 + attributeWeight} on beard/mouth/lipstick/glasses pixels)` : 'L1'} + 0.5·L1(pool4)${mseWeight ? ` + ${mseWeight}·MSE` : ''}${mixing > 0 ? `, style mixing on ${(100 * mixing).toFixed(0)} % of the faces` : ''}`);
+  log(`ToonGAN: ${params.count.toLocaleString('en')} trainable parameters, batch ${N}, ${steps} steps, lr ${lr} (mapping raw ×${mappingLrMul}), loss ${attributeWeight ? `L1 (×${1 + attributeWeight} on beard/mouth/lipstick/glasses pixels)` : 'L1'} + 0.5·L1(pool4)${mseWeight ? ` + ${mseWeight}·MSE` : ''}${mixing > 0 ? `, style mixing on ${(100 * mixing).toFixed(0)} % of the faces` : ''}${layerNoise > 0 ? `, W+ layer noise up to σ ${layerNoise}` : ''}`);
   const t0 = performance.now();
-  const step = await compileTrainStep(cfg, params, N, mseWeight, auxWeight, mixing > 0);
+  const step = await compileTrainStep(cfg, params, N, mseWeight, auxWeight, mixing > 0, layerNoise > 0);
   const nLatent = Math.log2(cfg.size) * 2 - 2;
   const SAMPLES = 8;
   const fwd = await compileForward(cfg, params, SAMPLES);
@@ -437,7 +457,7 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
   const sampleTargets = renderLatents(sampleZ, D, cfg.size);
   const dir = path.dirname(path.resolve(opts.checkpoint));
   mkdirSync(dir, {recursive: true});
-  const meta = {latent_decoding: LATENT_DECODING_VERSION, config: JSON.stringify(cfg), seed: String(seed), batch: String(N), lr: String(lr), mapping_lr_mul: String(mappingLrMul), mse_weight: String(mseWeight), rgb_init: String(rgbInit), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(mixing > 0 ? {mixing: String(mixing)} : {}), ...(opts.initFrom ? {init_from: path.basename(opts.initFrom)} : {})};
+  const meta = {latent_decoding: LATENT_DECODING_VERSION, config: JSON.stringify(cfg), seed: String(seed), batch: String(N), lr: String(lr), mapping_lr_mul: String(mappingLrMul), mse_weight: String(mseWeight), rgb_init: String(rgbInit), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(mixing > 0 ? {mixing: String(mixing)} : {}), ...(layerNoise > 0 ? {layer_noise: String(layerNoise)} : {}), ...(opts.initFrom ? {init_from: path.basename(opts.initFrom)} : {})};
   const writeSamples = async (s: number) => {
     const per = 3 * cfg.size * cfg.size * SAMPLES;
     const a = await runForward(fwd, params, sampleZ.subarray(0, SAMPLES * D));
@@ -465,6 +485,10 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
     const unitWeights = attributeWeight > 0 ? null : new Float32Array(N * cfg.size * cfg.size).fill(1);
     const unusedLabels = auxWeight > 0 ? null : new Float32Array(N * LABEL_WIDTH);
     const batchAt = (i: number) => {
+      const b = unmixedOrMixedBatch(i);
+      return layerNoise > 0 ? {...b, extra: [...b.extra, layerNoiseBatch(seed, i, N, D, nLatent, layerNoise)]} : b;
+    };
+    const unmixedOrMixedBatch = (i: number) => {
       const z = latentBatch(seed, i, N, D);
       const labels = unusedLabels ?? attributeLabels(z, D);
       if (mixing === 0) {
@@ -525,7 +549,7 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
     }
     await writeSamples(s);
     const stats = await latentStats(cfg, params, avgSamples, seed);
-    const bytes = writeGeneratorAsset(opts.out, cfg, params, stats, {steps: String(steps), seed: String(seed), batch: String(N), lr: String(lr), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(mixing > 0 ? {mixing: String(mixing)} : {})});
+    const bytes = writeGeneratorAsset(opts.out, cfg, params, stats, {steps: String(steps), seed: String(seed), batch: String(N), lr: String(lr), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(mixing > 0 ? {mixing: String(mixing)} : {}), ...(layerNoise > 0 ? {layer_noise: String(layerNoise)} : {})});
     log(`wrote ${opts.out} (${(bytes / 1e6).toFixed(2)} MB)`);
     return {finished: true, step: steps};
   } finally {
