@@ -156,8 +156,7 @@ export function decodeLatent(z: ArrayLike<number>, D = z.length): DecodedLatent 
 
 /**
  * Style mixing for distillation. StyleGAN2 trains on mixed W+ latents (the layers below a crossover take w(z1), the
- * rest w(z2)), so that every W+ it can be given — and every latent an edit method reaches by moving the layers
- * apart — is a latent it was trained on. A distilled generator needs a target for such a latent: each attribute
+ * rest w(z2)), which ties each layer to what it controls. A distilled generator needs a target for such a latent: each attribute
  * is owned by a W+ index and rendered from z1 when the crossover lies above its owner, else from z2. Coarse layers
  * decide the shapes (hair style at 8 px, glasses and beard, the mouth at 16 px), the 32 px layers the colours, as
  * StyleGAN's own layers come to do on faces. The face geometry (index 0) always comes from z1.

@@ -431,15 +431,22 @@ function trainingClip(cfg: ClipConfig, params: Params, textLength: number): CLIP
   return CLIP.withParams({...cfg, contextLength: textLength}, map);
 }
 
+/** The graph inputs of one contrastive batch, in feed order (see TrainingBatch). */
+function batchInputs(cfg: ClipConfig, B: number, textLength: number) {
+  return {
+    images: input('images', [B, 3, cfg.imageResolution, cfg.imageResolution]),
+    tokens: input('tokens', [B, textLength], 'int32'),
+    eot: input('eot', [B, textLength]),
+    imageTargets: input('image_targets', [B, B]),
+    textTargets: input('text_targets', [B, B]),
+  };
+}
+
 /** Compile the training step for a config and batch geometry. */
 export async function compileToonClipStep(cfg: ClipConfig, params: Params, B: number, textLength: number, ranking?: {units: number; weight: number}) {
   check(textLength <= cfg.contextLength, `text length ${textLength} exceeds the context ${cfg.contextLength}`);
   return compileStep(params, () => {
-    const images = input('images', [B, 3, cfg.imageResolution, cfg.imageResolution]);
-    const tokens = input('tokens', [B, textLength], 'int32');
-    const eot = input('eot', [B, textLength]);
-    const imageTargets = input('image_targets', [B, B]);
-    const textTargets = input('text_targets', [B, B]);
+    const {images, tokens, eot, imageTargets, textTargets} = batchInputs(cfg, B, textLength);
     const clip = trainingClip(cfg, params, textLength);
     const {loss, metrics} = contrastiveLoss(clip, params.get('logit_scale'), images, tokens, eot, imageTargets, textTargets);
     if (!ranking) return {loss, metrics, dataInputs: [images, tokens, eot, imageTargets, textTargets]};
@@ -459,16 +466,12 @@ export async function compileToonClipStep(cfg: ClipConfig, params: Params, B: nu
 
 /**
  * Pixel-space adversarial training (Madry et al.'s PGD, L2 ball): the program giving ∂(contrastive loss)/∂images for
- * the current parameters, from which `adversarialImages` moves each image uphill. A ToonCLIP trained on such images
- * changes its embedding only for visible changes, so its gradients (and the StyleSpace channels it finds relevant)
- * point at what the text names rather than at small off-target pixel changes.
+ * the current parameters, from which `adversarialImages` moves each image uphill. Robust models' gradients tend to
+ * look like the class they point to; for ToonCLIP it cost zero-shot accuracy and left the latent-optimisation
+ * fooling as it was (README, Edit quality), so the demo recipe does not use it.
  */
 export async function compileImageGradient(cfg: ClipConfig, params: Params, B: number, textLength: number) {
-  const images = input('images', [B, 3, cfg.imageResolution, cfg.imageResolution]);
-  const tokens = input('tokens', [B, textLength], 'int32');
-  const eot = input('eot', [B, textLength]);
-  const imageTargets = input('image_targets', [B, B]);
-  const textTargets = input('text_targets', [B, B]);
+  const {images, tokens, eot, imageTargets, textTargets} = batchInputs(cfg, B, textLength);
   const clip = trainingClip(cfg, params, textLength);
   const {loss} = contrastiveLoss(clip, params.get('logit_scale'), images, tokens, eot, imageTargets, textTargets);
   const [g] = grad(loss, [images]);

@@ -160,14 +160,15 @@ export interface TrainGanOptions {
   auxWeight?: number;
   /**
    * Style mixing: the share of each batch whose W+ is mixed from two latents at a uniform crossover, with targets
-   * from decodeMixed (StyleGAN2 mixes 90 % of its batches). Makes every layer own its attributes, so W+ moves
-   * that pull the layers apart (latent optimisation, mappers) land on latents the generator was trained on.
+   * from decodeMixed (StyleGAN2 mixes 90 % of its batches), so every layer owns its attributes. On the demo it made
+   * the oracle edits and the global directions cleaner but did not stop latent optimisation's muddy moves (README).
    */
   mixing?: number;
   /**
    * Layer noise: each face's W+ rows get independent Gaussian noise of std u·layerNoise (u uniform in [0, 1) per
-   * face) with the target unchanged, so the generator is flat along the small layer-inconsistent W+ moves that
-   * latent optimisation otherwise finds: images that no face looks like but that a small CLIP scores highly.
+   * face) with the target unchanged: meant to flatten the generator along the small layer-inconsistent W+ moves
+   * that latent optimisation finds (images no face looks like that ToonCLIP scores highly). Half-way through a
+   * 3000-step fine-tune the moves still worked (README), so the demo recipe does not use it.
    */
   layerNoise?: number;
 }

@@ -5,16 +5,10 @@
 import {beforeAll, describe, expect, it} from 'vitest';
 import {DEFAULT_TRAIN_OPTIONS, adversarialImages, compileImageGradient, compileToonClipStep, initToonClipStateDict, trainingBatch, trainingParams} from '../../src/demo/train-clip.js';
 import {configureEngine} from '../../src/engine/session.js';
-import type {ClipTokenizer} from '../../src/models/clip/tokenizer.js';
 import {TINY_TOONCLIP, trainingTokens} from '../helpers/toon-clip-training.js';
 
-let tok: ClipTokenizer;
-let vocab: Int32Array;
-let compact: Map<number, number>;
-beforeAll(() => {
-  configureEngine({threads: 1});
-  ({tok, vocab, compact} = trainingTokens());
-});
+const {tok, vocab, compact} = trainingTokens();
+beforeAll(() => configureEngine({threads: 1}));
 
 const norm = (x: ArrayLike<number>) => Math.sqrt(Array.from(x).reduce((s, v) => s + v * v, 0));
 
