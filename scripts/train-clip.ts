@@ -14,7 +14,8 @@
  * weights the attribute changed in a pair (unlisted attributes weigh 1; default uniform); --fooling-pool A,B adds
  * the ranking term against fooling images (pools from scripts/fooling-pool.ts; --rank-units 16 per step, weight
  * --rank-weight 1); --adv-eps E trains on PGD-perturbed renders (L2 radius E per image in [-1, 1] pixel units,
- * --adv-steps K, default 1) instead of the clean ones.
+ * --adv-steps K, default 1) instead of the clean ones; --blend P replaces a share P of the counterfactual pairs' second
+ * images by in-between renders (see ToonClipTrainOptions.blend).
  */
 import {existsSync, mkdirSync} from 'node:fs';
 import path from 'node:path';
@@ -49,6 +50,7 @@ const {values: args} = parseArgs({
     'rank-units': {type: 'string', default: '16'},
     'rank-weight': {type: 'string', default: '1'},
     'adv-eps': {type: 'string'},
+    blend: {type: 'string'},
     'adv-steps': {type: 'string', default: '1'},
     'stop-at': {type: 'string'},
     threads: {type: 'string', default: '1'},
@@ -108,6 +110,7 @@ async function main(): Promise<void> {
     warmup: int(args.warmup, DEFAULT_TRAIN_OPTIONS.warmup),
     counterfactual: args.counterfactual ? Number(args.counterfactual) : DEFAULT_TRAIN_OPTIONS.counterfactual,
     ...(args['counterfactual-weights'] ? {counterfactualWeights: parseWeights(args['counterfactual-weights'])} : {}),
+    ...(args.blend ? {blend: Number(args.blend)} : {}),
   };
   // --stop-at: end this run early (the schedule still spans --steps); a later run with the same flags can go on.
   const stopAt = Math.min(opts.steps, int(args['stop-at'], opts.steps));

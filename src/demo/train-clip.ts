@@ -72,6 +72,12 @@ export interface ToonClipTrainOptions {
   counterfactualWeights?: Partial<Record<AttributeName, number>>;
   /** In counterfactual batches, probability that a pair member's caption is the prompt of the changed attribute. */
   focusProb: number;
+  /**
+   * Share of counterfactual pairs whose second image is replaced by an in-between render: the pair's two images
+   * blended with weight t ~ U(0.3, 0.7), captioned without the changed attribute, and a negative for every caption
+   * that names it (so "a face with a mohawk" must score low on a half-mohawk). Absent = 0.
+   */
+  blend?: number;
 }
 
 export const DEFAULT_TRAIN_OPTIONS: Readonly<ToonClipTrainOptions> = Object.freeze({
@@ -182,6 +188,8 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
   let attributes: FaceAttributes[];
   /** For counterfactual batches: the attribute changed between image 2k and 2k+1. */
   const changed: (AttributeName | null)[] = new Array<AttributeName | null>(B).fill(null);
+  /** For in-between images: the attribute they show half of (no caption naming it is true of them). */
+  const blended: (AttributeName | null)[] = new Array<AttributeName | null>(B).fill(null);
   if (opts.counterfactual > 0) {
     check(B % 2 === 0, 'counterfactual batches need an even batch size');
     const base = renderBatch(B / 2, batchSeed, size);
@@ -197,7 +205,16 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
       while (v === attrs[a]) v = rng.choice(values);
       const variant = {...attrs, [a]: v} as FaceAttributes;
       images.set(base.images.subarray(k * per, (k + 1) * per), 2 * k * per);
-      images.set(renderFaceTensor(variant, {size, seed: base.seeds[k]!}), (2 * k + 1) * per);
+      const other = renderFaceTensor(variant, {size, seed: base.seeds[k]!});
+      if (opts.blend && rng.bool(opts.blend)) {
+        const t = 0.3 + 0.4 * rng.next();
+        for (let j = 0; j < per; j++) other[j] = (1 - t) * base.images[k * per + j]! + t * other[j]!;
+        images.set(other, (2 * k + 1) * per);
+        attributes.push(attrs, attrs);
+        blended[2 * k + 1] = a;
+        return;
+      }
+      images.set(other, (2 * k + 1) * per);
       attributes.push(attrs, variant);
       changed[2 * k] = a;
       changed[2 * k + 1] = a;
@@ -212,6 +229,11 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
     const rng = new Rng(hashSeed(batchSeed, i, 0xca9));
     const a = changed[i];
     let {text, plain} = trainingCaptionParts(attrs, rng, tok, L, opts);
+    // An in-between image gets a caption that leaves its blended attribute out.
+    for (let tries = 0; blended[i] && captionConstraints(plain).has(blended[i]!); tries++) {
+      check(tries < 1000, `no caption without ${blended[i]} for an in-between image`);
+      ({text, plain} = trainingCaptionParts(attrs, rng, tok, L, opts));
+    }
     if (a && isAttributeVisible(attrs, a) && rng.bool(opts.focusProb)) {
       plain = promptFor(a, attrs[a] as never);
       const wrapped = rng.choice(IMAGENET_TEMPLATES).replace('{}', plain);
@@ -226,7 +248,10 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
   // match[i][j]: caption j is true of image i (always on the diagonal).
   const match = new Float32Array(B * B);
   for (let i = 0; i < B; i++) {
-    for (let j = 0; j < B; j++) match[i * B + j] = i === j || (opts.positives === 'multi' && satisfies(attributes[i]!, constraints[j]!)) ? 1 : 0;
+    for (let j = 0; j < B; j++) {
+      const trueOf = satisfies(attributes[i]!, constraints[j]!) && !(blended[i] && constraints[j]!.has(blended[i]!));
+      match[i * B + j] = i === j || (opts.positives === 'multi' && trueOf) ? 1 : 0;
+    }
   }
   const imageTargets = new Float32Array(B * B);
   const textTargets = new Float32Array(B * B);
