@@ -112,6 +112,7 @@ async function main(): Promise<void> {
     ...(args['counterfactual-weights'] ? {counterfactualWeights: parseWeights(args['counterfactual-weights'])} : {}),
     ...(args.blend ? {blend: Number(args.blend)} : {}),
   };
+  if (opts.blend !== undefined && !(opts.blend >= 0 && opts.blend <= 1)) throw new Error(`--blend must be a share in [0, 1], got '${args.blend}'`);
   // --stop-at: end this run early (the schedule still spans --steps); a later run with the same flags can go on.
   const stopAt = Math.min(opts.steps, int(args['stop-at'], opts.steps));
   const cfg = TOONCLIP_CONFIG;

@@ -22,10 +22,9 @@ import {StyleGAN2, type StyleGAN2Config, expectedStateDict, mulberry32Normal, ra
 import {avgPool2d, logSoftmax} from '../nn/functional.js';
 import {Adam, Params, loadCheckpoint, restore, saveCheckpoint} from '../train/trainer.js';
 import {type AttributeName, attributeNames, attributeSchema, encodeAttributes, isAttributeVisible} from './attributes.js';
-import {hashSeed} from './rng.js';
+import {Rng, hashSeed} from './rng.js';
 import {renderFaceTensor} from './render.js';
 import {type DecodedLatent, GEOMETRY_RANGE, LATENT_DECODING_VERSION, USED_DIMS, decodeLatent, decodeMixed, renderLatents, toonGanConfig} from './toon-gan.js';
-import {Rng} from './rng.js';
 
 /** Keys that are not trained: FIR kernels (fixed), noise strengths (0: renders have no stochastic detail), noise buffers. */
 function isTrainable(key: string): boolean {
