@@ -484,23 +484,20 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
     // inputs are constant (unit weights; labels that the zero-weighted auxiliary term never reads).
     const unitWeights = attributeWeight > 0 ? null : new Float32Array(N * cfg.size * cfg.size).fill(1);
     const unusedLabels = auxWeight > 0 ? null : new Float32Array(N * LABEL_WIDTH);
+    // Each face's renderer inputs (decoded once: they give the target and the pixel weights), and the extra feeds
+    // of style mixing and layer noise when those are on.
+    const plane = 3 * cfg.size * cfg.size;
     const batchAt = (i: number) => {
-      const b = unmixedOrMixedBatch(i);
-      return layerNoise > 0 ? {...b, extra: [...b.extra, layerNoiseBatch(seed, i, N, D, nLatent, layerNoise)]} : b;
-    };
-    const unmixedOrMixedBatch = (i: number) => {
       const z = latentBatch(seed, i, N, D);
-      const labels = unusedLabels ?? attributeLabels(z, D);
-      if (mixing === 0) {
-        const target = renderLatents(z, D, cfg.size);
-        return {z, target, weight: unitWeights ?? attributeWeights(z, D, cfg.size, target, attributeWeight), labels, extra: []};
-      }
-      const {z2, crossovers} = mixingBatch(seed, i, N, D, nLatent, mixing);
-      const faces = crossovers.map((c, n) => decodeMixed(z.subarray(n * D, (n + 1) * D), z2.subarray(n * D, (n + 1) * D), c, D));
-      const plane = 3 * cfg.size * cfg.size;
+      const mix = mixing > 0 ? mixingBatch(seed, i, N, D, nLatent, mixing) : null;
+      const faces = Array.from({length: N}, (_, n) => {
+        const zn = z.subarray(n * D, (n + 1) * D);
+        return mix ? decodeMixed(zn, mix.z2.subarray(n * D, (n + 1) * D), mix.crossovers[n]!, D) : decodeLatent(zn, D);
+      });
       const target = new Float32Array(N * plane);
       faces.forEach((f, n) => target.set(renderFaceTensor(f.attributes, {size: cfg.size, jitter: f.jitter}), n * plane));
-      return {z, target, weight: unitWeights ?? attributeWeightsOf(faces, cfg.size, target, attributeWeight), labels, extra: [z2, mixingMask(crossovers, nLatent)]};
+      const extra = [...(mix ? [mix.z2, mixingMask(mix.crossovers, nLatent)] : []), ...(layerNoise > 0 ? [layerNoiseBatch(seed, i, N, D, nLatent, layerNoise)] : [])];
+      return {z, target, weight: unitWeights ?? attributeWeightsOf(faces, cfg.size, target, attributeWeight), labels: unusedLabels ?? attributeLabels(z, D), extra};
     };
     let next = batchAt(start);
     let s = start;
