@@ -1,5 +1,5 @@
 /**
- * Training and evaluating ToonCLIP (SPEC.md §6) on the engine.
+ * Training and evaluating ToonCLIP on the engine.
  *
  * Training: symmetric InfoNCE (CLIP's loss) on fresh render/caption pairs every step. The data of step s is a
  * pure function of (seed, s), so a resumed run sees exactly the batches an uninterrupted one would. Images are
@@ -15,26 +15,26 @@
  * - Texts are padded to `textLength` (32) tokens rather than 77: the model is causal and pools at EOT, so the
  *   padding after EOT never changes the output; positions ≥ textLength are simply never trained.
  */
-import {logSoftmax} from '../nn/functional.js';
-import * as F from '../engine/ops.js';
-import {type Tensor, constant, input} from '../engine/tensor.js';
-import {grad} from '../engine/autodiff.js';
-import {compile} from '../engine/session.js';
-import {StyleclipError, check} from '../errors.js';
-import {type HostTensor, type StateDict, numberToHalfBits, toFloat32} from '../io/host-tensor.js';
-import {serializeSafetensors} from '../io/safetensors.js';
-import {encodeTexts, promptDirection} from '../models/clip/encode.js';
-import {CLIP, type ClipConfig, eotSelector, expectedClipStateDict, normalize} from '../models/clip/model.js';
-import {clipInputFromGenerated} from '../models/clip/preprocess.js';
-import {IMAGENET_TEMPLATES, STYLECLIP_TEMPLATES, normalizeVec} from '../models/clip/prompts.js';
-import type {ClipTokenizer} from '../models/clip/tokenizer.js';
-import {Adam, type AdamOptions, Params, compileStep} from '../train/trainer.js';
+import {logSoftmax} from '../../src/nn/functional.js';
+import * as F from '../../src/engine/ops.js';
+import {type Tensor, constant, input} from '../../src/engine/tensor.js';
+import {grad} from '../../src/engine/autodiff.js';
+import {compile} from '../../src/engine/session.js';
+import {StyleclipError, check} from '../../src/errors.js';
+import {type HostTensor, type StateDict, numberToHalfBits, toFloat32} from '../../src/io/host-tensor.js';
+import {serializeSafetensors} from '../../src/io/safetensors.js';
+import {encodeTexts, promptDirection} from '../../src/models/clip/encode.js';
+import {CLIP, type ClipConfig, eotSelector, expectedClipStateDict, normalize} from '../../src/models/clip/model.js';
+import {clipInputFromGenerated} from '../../src/models/clip/preprocess.js';
+import {IMAGENET_TEMPLATES, STYLECLIP_TEMPLATES, normalizeVec} from '../../src/models/clip/prompts.js';
+import type {ClipTokenizer} from '../../src/models/clip/tokenizer.js';
+import {Adam, type AdamOptions, Params, compileStep} from '../../src/train/trainer.js';
 import {
   type AttributeName, type FaceAttributes, attributeNames, attributeValues, editTargets, isAttributeVisible, sampleAttributes, valuePhrases,
-} from './attributes.js';
-import {type CaptionConstraints, caption, captionConstraints, neutralPrompt, promptFor, satisfies} from './captions.js';
-import {renderBatch, renderFaceTensor} from './render.js';
-import {Rng, hashSeed} from './rng.js';
+} from '../../src/demo/attributes.js';
+import {type CaptionConstraints, caption, captionConstraints, neutralPrompt, promptFor, satisfies} from '../../src/demo/captions.js';
+import {renderBatch, renderFaceTensor} from '../../src/demo/render.js';
+import {Rng, hashSeed} from '../../src/demo/rng.js';
 import type {FoolingPool} from './fooling.js';
 import {toonClipConfigJson} from './toon-clip.js';
 

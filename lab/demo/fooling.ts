@@ -1,5 +1,5 @@
 /**
- * Fooling pools for ToonCLIP's adversarial fine-tune (SPEC.md §6).
+ * Fooling pools for ToonCLIP's adversarial fine-tune.
  *
  * Latent optimisation with a small CLIP finds cheap W+ moves that raise the image–text cosine more than a genuine
  * edit does (muddy hair blends score higher for "a face with a mohawk" than the generator's own mohawks; see `npm
@@ -12,19 +12,19 @@
  * ToonCLIP then trains to rank the genuine edit above the fooling one for the prompt (train-clip.ts, ranking term).
  * No classifier is involved: the labels come from the generator's latent decoding.
  */
-import {StyleclipError, check} from '../errors.js';
-import type {HostTensor} from '../io/host-tensor.js';
-import {parseSafetensors, serializeSafetensors} from '../io/safetensors.js';
-import {readBytes, writeFileAtomic} from '../io/files.js';
-import {encodeTexts} from '../models/clip/encode.js';
-import type {CLIP} from '../models/clip/model.js';
-import type {ClipTokenizer} from '../models/clip/tokenizer.js';
-import type {StyleGAN2} from '../models/stylegan2.js';
-import {generate, toWPlus} from '../generate.js';
-import {optimizeLatent} from '../edit/optimize.js';
-import {type AttributeName, attributeNames, attributeValues, isAttributeVisible} from './attributes.js';
-import {promptFor} from './captions.js';
-import {Rng, hashSeed} from './rng.js';
+import {StyleclipError, check} from '../../src/errors.js';
+import type {HostTensor} from '../../src/io/host-tensor.js';
+import {parseSafetensors, serializeSafetensors} from '../../src/io/safetensors.js';
+import {readBytes, writeFileAtomic} from '../../src/io/files.js';
+import {encodeTexts} from '../../src/models/clip/encode.js';
+import type {CLIP} from '../../src/models/clip/model.js';
+import type {ClipTokenizer} from '../../src/models/clip/tokenizer.js';
+import type {StyleGAN2} from '../../src/models/stylegan2.js';
+import {generate, toWPlus} from '../../src/generate.js';
+import {optimizeLatent} from '../../src/edit/optimize.js';
+import {type AttributeName, attributeNames, attributeValues, isAttributeVisible} from '../../src/demo/attributes.js';
+import {promptFor} from '../../src/demo/captions.js';
+import {Rng, hashSeed} from '../../src/demo/rng.js';
 import {ATTRIBUTE_DIMS, decodeLatent} from './toon-gan.js';
 
 export interface FoolingPool {

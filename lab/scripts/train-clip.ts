@@ -1,9 +1,9 @@
 /**
  * Train a ToonCLIP from scratch (resumable), export it as fp16 safetensors and evaluate it zero-shot.
  *
- *   node --import tsx scripts/train-clip.ts --seed 1 --out assets/demo/toonclip.safetensors
- *   node --import tsx scripts/train-clip.ts --seed 2 --out assets/demo/toonclip-eval.safetensors
- *   node --import tsx scripts/train-clip.ts --eval assets/demo/toonclip.safetensors      (evaluate only)
+ *   node --import tsx lab/scripts/train-clip.ts --seed 1 --out assets/demo/toonclip.safetensors
+ *   node --import tsx lab/scripts/train-clip.ts --seed 2 --out assets/demo/toonclip-eval.safetensors
+ *   node --import tsx lab/scripts/train-clip.ts --eval assets/demo/toonclip.safetensors      (evaluate only)
  *
  * Options: --steps N --batch B --lr X --threads T (default 1) --checkpoint FILE (default
  * .train/toonclip-<seed>.ckpt.safetensors) --checkpoint-every N (steps, default 25) --eval-n N (default 1000).
@@ -12,7 +12,7 @@
  * (own schedule, fresh optimizer) from another run's checkpoint or from a ToonCLIP asset; --counterfactual 0.5 trains on hard-negative
  * pairs (see ToonClipTrainOptions); --warmup N sets the warmup steps; --counterfactual-weights beard=3,mouth=3
  * weights the attribute changed in a pair (unlisted attributes weigh 1; default uniform); --fooling-pool A,B adds
- * the ranking term against fooling images (pools from scripts/fooling-pool.ts; --rank-units 16 per step, weight
+ * the ranking term against fooling images (pools from lab/scripts/fooling-pool.ts; --rank-units 16 per step, weight
  * --rank-weight 1); --adv-eps E trains on PGD-perturbed renders (L2 radius E per image in [-1, 1] pixel units,
  * --adv-steps K, default 1) instead of the clean ones; --blend P replaces a share P of the counterfactual pairs' second
  * images by in-between renders (see ToonClipTrainOptions.blend).
@@ -23,17 +23,17 @@ import {parseArgs} from 'node:util';
 import {
   type AdversarialOptions, DEFAULT_TRAIN_OPTIONS, MaskedAdamW, adversarialImages, compileImageGradient, type ToonClipTrainOptions, compileToonClipStep, editDirectionAgreement, fullStateDict, initToonClipStateDict,
   isDecayed, learningRate, rankingBatch, serializeToonClip, trainingBatch, trainingParams, trainingVocabulary, zeroShotAccuracy,
-} from '../src/demo/train-clip.js';
-import {readFoolingPools} from '../src/demo/fooling.js';
-import {type AttributeName, attributeNames} from '../src/demo/attributes.js';
-import {TOONCLIP_CONFIG} from '../src/demo/toon-clip.js';
-import {configureEngine} from '../src/engine/session.js';
-import {readBytes, writeFileAtomic} from '../src/io/files.js';
-import {parseSafetensors} from '../src/io/safetensors.js';
-import {clipFromBytes} from '../src/models/clip/load.js';
-import type {CLIP} from '../src/models/clip/model.js';
-import {loadDefaultTokenizer} from '../src/models/clip/tokenizer.js';
-import {loadCheckpoint, restore, trainLoop} from '../src/train/trainer.js';
+} from '../demo/train-clip.js';
+import {readFoolingPools} from '../demo/fooling.js';
+import {type AttributeName, attributeNames} from '../../src/demo/attributes.js';
+import {TOONCLIP_CONFIG} from '../demo/toon-clip.js';
+import {configureEngine} from '../../src/engine/session.js';
+import {readBytes, writeFileAtomic} from '../../src/io/files.js';
+import {parseSafetensors} from '../../src/io/safetensors.js';
+import {clipFromBytes} from '../../src/models/clip/load.js';
+import type {CLIP} from '../../src/models/clip/model.js';
+import {loadDefaultTokenizer} from '../../src/models/clip/tokenizer.js';
+import {loadCheckpoint, restore, trainLoop} from '../../src/train/trainer.js';
 
 const {values: args} = parseArgs({
   options: {

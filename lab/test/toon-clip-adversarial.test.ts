@@ -3,9 +3,9 @@
  * and the image-gradient program against finite differences of the training step's own loss.
  */
 import {beforeAll, describe, expect, it} from 'vitest';
-import {DEFAULT_TRAIN_OPTIONS, adversarialImages, compileImageGradient, compileToonClipStep, initToonClipStateDict, trainingBatch, trainingParams} from '../../src/demo/train-clip.js';
+import {DEFAULT_TRAIN_OPTIONS, adversarialImages, compileImageGradient, compileToonClipStep, initToonClipStateDict, trainingBatch, trainingParams} from '../demo/train-clip.js';
 import {configureEngine} from '../../src/engine/session.js';
-import {TINY_TOONCLIP, trainingTokens} from '../helpers/toon-clip-training.js';
+import {TINY_TOONCLIP, trainingTokens} from './helpers/toon-clip-training.js';
 
 const {tok, vocab, compact} = trainingTokens();
 beforeAll(() => configureEngine({threads: 1}));

@@ -1,18 +1,18 @@
 /**
- * Build a fooling pool for ToonCLIP's adversarial fine-tune (see src/demo/fooling.ts):
+ * Build a fooling pool for ToonCLIP's adversarial fine-tune (see lab/demo/fooling.ts):
  *
- *   node --import tsx scripts/fooling-pool.ts --generator assets/demo/generator.safetensors \
+ *   node --import tsx lab/scripts/fooling-pool.ts --generator assets/demo/generator.safetensors \
  *     --clip .train/toonclip-1-phase7.safetensors --rounds 40 --first-round 0 --out .train/fooling-1.safetensors
  *
  * Options: --attack-steps N (latent-optimisation steps per attack, default 150), --threads T (default 1).
  * Each round (16 faces, one target) takes ~30 s on one core.
  */
 import {parseArgs} from 'node:util';
-import {makeFoolingPool, writeFoolingPool} from '../src/demo/fooling.js';
-import {configureEngine} from '../src/engine/session.js';
-import {loadClip} from '../src/models/clip/load.js';
-import {loadDefaultTokenizer} from '../src/models/clip/tokenizer.js';
-import {loadGenerator} from '../src/models/load-generator.js';
+import {makeFoolingPool, writeFoolingPool} from '../demo/fooling.js';
+import {configureEngine} from '../../src/engine/session.js';
+import {loadClip} from '../../src/models/clip/load.js';
+import {loadDefaultTokenizer} from '../../src/models/clip/tokenizer.js';
+import {loadGenerator} from '../../src/models/load-generator.js';
 
 const {values: args} = parseArgs({
   options: {

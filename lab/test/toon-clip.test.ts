@@ -8,18 +8,18 @@ import {beforeAll, describe, expect, it} from 'vitest';
 import {attributeNames, attributeValues, isAttributeVisible, sampleAttributes} from '../../src/demo/attributes.js';
 import {caption, neutralPrompt, promptFor} from '../../src/demo/captions.js';
 import {Rng, hashSeed} from '../../src/demo/rng.js';
-import {TOONCLIP_CONFIG, loadToonClip, toonClipPath} from '../../src/demo/toon-clip.js';
+import {TOONCLIP_CONFIG, loadToonClip, toonClipPath} from '../demo/toon-clip.js';
 import {
   DEFAULT_TRAIN_OPTIONS, EVAL_SEED_BASE, MaskedAdamW, compileToonClipStep, embedRenders, embedTexts, fullStateDict, initToonClipStateDict,
   captionConstraints, isDecayed, learningRate, satisfies, serializeToonClip, trainingBatch, trainingCaption, trainingParams,
-} from '../../src/demo/train-clip.js';
+} from '../demo/train-clip.js';
 import {renderBatch} from '../../src/demo/render.js';
 import {configureEngine} from '../../src/engine/session.js';
 import {parseSafetensors} from '../../src/io/safetensors.js';
 import {clipFromBytes, loadClip} from '../../src/models/clip/load.js';
 import {IMAGENET_TEMPLATES, STYLECLIP_TEMPLATES} from '../../src/models/clip/prompts.js';
 import type {ClipTokenizer} from '../../src/models/clip/tokenizer.js';
-import {TINY_TOONCLIP, trainingTokens} from '../helpers/toon-clip-training.js';
+import {TINY_TOONCLIP, trainingTokens} from './helpers/toon-clip-training.js';
 
 let tok: ClipTokenizer;
 let vocab: Int32Array;

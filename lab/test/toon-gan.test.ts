@@ -3,14 +3,14 @@ import {beforeAll, describe, expect, it} from 'vitest';
 import {attributeNames, attributeSchema} from '../../src/demo/attributes.js';
 import {JITTER_UNIFORMS, renderFace, renderFaceTensor} from '../../src/demo/render.js';
 import {Rng} from '../../src/demo/rng.js';
-import {LATENT_DECODING_VERSION, MIX_OWNER, USED_DIMS, decodeLatent, decodeMixed, loadToonGan, normalQuantile, renderLatent, sphereCoordinateCdf, toonGanConfig} from '../../src/demo/toon-gan.js';
-import {attributeLabels, attributeWeights, attributeWeightsOf, forward, heldOutLatents, layerNoiseBatch, mixedWPlus, mixingBatch, mixingMask, rescaleW, wScaleDivisor} from '../../src/demo/train-gan.js';
+import {LATENT_DECODING_VERSION, MIX_OWNER, USED_DIMS, decodeLatent, decodeMixed, loadToonGan, normalQuantile, renderLatent, sphereCoordinateCdf, toonGanConfig} from '../demo/toon-gan.js';
+import {attributeLabels, attributeWeights, attributeWeightsOf, forward, heldOutLatents, layerNoiseBatch, mixedWPlus, mixingBatch, mixingMask, rescaleW, wScaleDivisor} from '../demo/train-gan.js';
 import {compile} from '../../src/engine/session.js';
 import {input} from '../../src/engine/tensor.js';
 import {generate} from '../../src/generate.js';
 import {readBytes} from '../../src/io/files.js';
 import {parseSafetensors} from '../../src/io/safetensors.js';
-import {defaultToonGanPath} from '../../src/demo/toon-gan.js';
+import {defaultToonGanPath} from '../demo/toon-gan.js';
 import {StyleGAN2, mulberry32Normal, randomStateDict} from '../../src/models/stylegan2.js';
 import {toFloat32} from '../../src/io/host-tensor.js';
 

@@ -11,19 +11,19 @@
 import {existsSync, mkdirSync} from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import * as F from '../engine/ops.js';
-import {compile, type Program} from '../engine/session.js';
-import {type Tensor, constant, input} from '../engine/tensor.js';
-import {StyleclipError} from '../errors.js';
-import {readBytes, writeFileAtomic} from '../io/files.js';
-import {type HostTensor, type StateDict, numberToHalfBits, toFloat32} from '../io/host-tensor.js';
-import {parseSafetensors, serializeSafetensors} from '../io/safetensors.js';
-import {StyleGAN2, type StyleGAN2Config, expectedStateDict, mulberry32Normal, randomStateDict} from '../models/stylegan2.js';
-import {avgPool2d, logSoftmax} from '../nn/functional.js';
-import {Adam, Params, loadCheckpoint, restore, saveCheckpoint} from '../train/trainer.js';
-import {type AttributeName, attributeNames, attributeSchema, encodeAttributes, isAttributeVisible} from './attributes.js';
-import {Rng, hashSeed} from './rng.js';
-import {renderFaceTensor} from './render.js';
+import * as F from '../../src/engine/ops.js';
+import {compile, type Program} from '../../src/engine/session.js';
+import {type Tensor, constant, input} from '../../src/engine/tensor.js';
+import {StyleclipError} from '../../src/errors.js';
+import {readBytes, writeFileAtomic} from '../../src/io/files.js';
+import {type HostTensor, type StateDict, numberToHalfBits, toFloat32} from '../../src/io/host-tensor.js';
+import {parseSafetensors, serializeSafetensors} from '../../src/io/safetensors.js';
+import {StyleGAN2, type StyleGAN2Config, expectedStateDict, mulberry32Normal, randomStateDict} from '../../src/models/stylegan2.js';
+import {avgPool2d, logSoftmax} from '../../src/nn/functional.js';
+import {Adam, Params, loadCheckpoint, restore, saveCheckpoint} from '../../src/train/trainer.js';
+import {type AttributeName, attributeNames, attributeSchema, encodeAttributes, isAttributeVisible} from '../../src/demo/attributes.js';
+import {Rng, hashSeed} from '../../src/demo/rng.js';
+import {renderFaceTensor} from '../../src/demo/render.js';
 import {type DecodedLatent, GEOMETRY_RANGE, LATENT_DECODING_VERSION, USED_DIMS, decodeLatent, decodeMixed, renderLatents, toonGanConfig} from './toon-gan.js';
 
 /** Keys that are not trained: FIR kernels (fixed), noise strengths (0: renders have no stochastic detail), noise buffers. */
@@ -280,7 +280,7 @@ async function compileTrainStep(cfg: StyleGAN2Config, params: Params, N: number,
   if (mseWeight > 0) loss = F.add(loss, F.mul(F.mean(F.square(F.sub(img, target))), mseWeight));
   if (auxWeight > 0) loss = F.add(loss, F.mul(aux, auxWeight));
   const wrt = params.names.map((n) => params.get(n));
-  const {grad} = await import('../engine/autodiff.js');
+  const {grad} = await import('../../src/engine/autodiff.js');
   const grads = grad(loss, wrt);
   return compile([...wrt, z, target, weight, labels, ...(mixing ? [z2, mask] : []), ...(layerNoise ? [noise] : [])], [F.reshape(loss, [1]), F.reshape(l1, [1]), F.reshape(l14, [1]), F.reshape(aux, [1]), ...grads]);
 }
@@ -595,7 +595,7 @@ async function tryLoadClassifier(file?: string): Promise<ClassifierLike | null> 
   try {
     // Loaded by a computed specifier: the classifier is a separate demo asset/module and evaluation degrades
     // to the pixel metric without it.
-    const spec = './classifier.js';
+    const spec = '../../src/demo/classifier.js';
     const mod = (await import(spec)) as {loadDemoClassifier(file?: string): ClassifierLike};
     return mod.loadDemoClassifier(file);
   } catch {
