@@ -4,6 +4,7 @@
  */
 import type {
   AcceptResult,
+  ErrorBody,
   GlobalEditRequest,
   InfoResponse,
   JobEventName,
@@ -37,7 +38,7 @@ async function parse<T>(res: Response): Promise<T> {
     body = null;
   }
   if (!res.ok) {
-    const msg = body && typeof body === 'object' && 'error' in body ? String((body as {error: unknown}).error) : `HTTP ${res.status}`;
+    const msg = body && typeof body === 'object' && 'error' in body ? String((body as ErrorBody).error) : `HTTP ${res.status}`;
     throw new ApiError(res.status, msg);
   }
   return body as T;
