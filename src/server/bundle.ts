@@ -4,10 +4,11 @@
  */
 import {existsSync, readdirSync} from 'node:fs';
 import path from 'node:path';
-import {DEMO_MAPPER_TRAINING, demoAssetPath, demoMapperDir} from '../demo/assets.js';
+import {demoAssetPath, demoMapperDir} from '../demo/assets.js';
 import {StyleclipError} from '../errors.js';
 import {GlobalEditor, type Relevance, verifyGeneratorProbe} from '../edit/global-directions.js';
 import {loadRelevance} from '../edit/global-prepare.js';
+import {DEMO_MAPPER_DEFAULTS} from '../edit/mapper-defaults.js';
 import {readBytes} from '../io/files.js';
 import {loadClip} from '../models/clip/load.js';
 import type {CLIP} from '../models/clip/model.js';
@@ -16,6 +17,8 @@ import {loadDefaultTokenizer} from '../models/clip/tokenizer.js';
 import {loadGenerator} from '../models/load-generator.js';
 import {type LevelsMapper, mapperFromBytes} from '../models/mapper.js';
 import type {StyleGAN2} from '../models/stylegan2.js';
+import type {ExamplePrompt, MapperTrainSettings} from './api-types.js';
+import {demoExamples} from './examples.js';
 
 export interface ModelBundle {
   /** Shown in the UI and /api/info ('demo', a file name, 'tiny fixtures', …). */
@@ -28,15 +31,9 @@ export interface ModelBundle {
   /** Trained mappers by name (file stem); the server adds the ones it trains. */
   mappers: Map<string, LevelsMapper>;
   /** Defaults of the mapper-training panel (the official settings when absent). */
-  mapperTraining?: MapperTrainingDefaults;
-}
-
-export interface MapperTrainingDefaults {
-  steps: number;
-  batch: number;
-  samples: number;
-  lr: number;
-  lambdaL2: number;
+  mapperTraining?: MapperTrainSettings;
+  /** Example prompts these models can show (besides the mappers' prompts); the official StyleCLIP ones when absent. */
+  examples?: readonly ExamplePrompt[];
 }
 
 export interface BundleFiles {
@@ -47,7 +44,8 @@ export interface BundleFiles {
   /** A directory of mapper .safetensors / .pt files. */
   mappers?: string;
   name?: string;
-  mapperTraining?: MapperTrainingDefaults;
+  mapperTraining?: MapperTrainSettings;
+  examples?: readonly ExamplePrompt[];
 }
 
 /** Mapper names: file stems made of safe characters only (they become URL path segments and select options). */
@@ -90,7 +88,11 @@ export async function loadBundle(files: BundleFiles, warn: (msg: string) => void
     await checkRelevance(g, clip, tokenizer, relevance, `relevance file '${files.relevance}'`);
   }
   const mappers = files.mappers ? loadMapperDir(files.mappers, g, warn) : new Map<string, LevelsMapper>();
-  return {name: files.name ?? path.basename(files.generator), g, clip, tokenizer, relevance, mappers, ...(files.mapperTraining ? {mapperTraining: files.mapperTraining} : {})};
+  return {
+    name: files.name ?? path.basename(files.generator), g, clip, tokenizer, relevance, mappers,
+    ...(files.mapperTraining ? {mapperTraining: files.mapperTraining} : {}),
+    ...(files.examples ? {examples: files.examples} : {}),
+  };
 }
 
 /**
@@ -115,6 +117,6 @@ export function demoBundleFiles(overrides: Partial<BundleFiles> = {}): BundleFil
     ...(rel ? {relevance: rel} : {}),
     mappers: overrides.mappers ?? demoMapperDir(),
     // The demo generator is the one the demo settings were chosen for; another generator gets the official ones.
-    ...(overrides.generator === undefined ? {mapperTraining: {...DEMO_MAPPER_TRAINING}} : {}),
+    ...(overrides.generator === undefined ? {mapperTraining: {...DEMO_MAPPER_DEFAULTS}, examples: demoExamples()} : {}),
   };
 }

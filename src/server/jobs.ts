@@ -5,13 +5,10 @@
  * client is refused with 409, and a full queue with 429. Every job keeps its event log, so an SSE subscriber
  * that connects late still sees everything from the start.
  */
+import type {JobEventName, JobKind, JobState, JobSummary} from './api-types.js';
 import {HttpError} from './validate.js';
 import {newId} from './store.js';
 
-export type JobKind = 'optimize' | 'mapper-train';
-export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
-/** 'failed' rather than 'error': an SSE event named 'error' would be confused with EventSource's connection errors. */
-export type JobEventName = 'queued' | 'started' | 'progress' | 'done' | 'failed' | 'cancelled';
 
 export interface JobEvent {
   /** 0, 1, 2, … within the job (the SSE event id). */
@@ -61,7 +58,7 @@ export class Job {
     return () => this.listeners.delete(fn);
   }
 
-  summary(): Record<string, unknown> {
+  summary(): JobSummary {
     return {id: this.id, kind: this.kind, state: this.state, events: this.events.length};
   }
 }

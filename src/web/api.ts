@@ -1,43 +1,25 @@
-/** The server's JSON/SSE API as typed functions (the browser app does no model work itself). */
+/**
+ * The server's JSON/SSE API as typed functions (the browser app does no model work itself). The request and
+ * response types are the server's own (src/server/api-types.ts), so both sides change together.
+ */
+import type {
+  AcceptResult,
+  ErrorBody,
+  GlobalEditRequest,
+  InfoResponse,
+  JobEventName,
+  JobStarted,
+  LatentResult,
+  MapperApplyRequest,
+  MapperTrainRequest,
+  OptimizeRequest,
+  PreviewResult,
+  SampleRequest,
+} from '../server/api-types.js';
 
-export interface Info {
-  model: {name: string; size: number; styleDim: number; nLatent: number; styleLayers: number; hasLatentAvg: boolean};
-  clip: {embedDim: number; imageResolution: number};
-  global: {channels: number} | null;
-  mappers: {name: string; prompt: string | null}[];
-  defaults: {
-    truncation: number;
-    alpha: number;
-    /** Fixed β, or null when the default is auto β (minChannels). */
-    beta: number | null;
-    minChannels: number | null;
-    neutral: string;
-    optimize: {steps: number; lr: number; lambdaL2: number; lambdaId: number; saveEvery: number};
-    mapperTrain: {steps: number; batch: number; samples: number; lr: number; lambdaL2: number};
-  };
-  limits: {alpha: [number, number]; beta: [number, number]; maxUploadBytes: number; maxPrompt: number};
-}
+export type * from '../server/api-types.js';
 
-export interface LatentResult {
-  latentId: string;
-  image: string;
-  label: string;
-  wPlus: boolean;
-}
-
-export interface PreviewResult {
-  image: string;
-  channelsMoved: number;
-  beta: number;
-  maxScore: number;
-  alpha: number;
-}
-
-export interface JobStarted {
-  job: string;
-  position: number;
-}
-
+/** A refused request: the HTTP status (0 for a check made in the page) and the server's one-line message. */
 export class ApiError extends Error {
   override name = 'ApiError';
   readonly status: number;
@@ -56,27 +38,35 @@ async function parse<T>(res: Response): Promise<T> {
     body = null;
   }
   if (!res.ok) {
-    const msg = body && typeof body === 'object' && 'error' in body ? String((body as {error: unknown}).error) : `HTTP ${res.status}`;
+    const msg = body && typeof body === 'object' && 'error' in body ? String((body as ErrorBody).error) : `HTTP ${res.status}`;
     throw new ApiError(res.status, msg);
   }
   return body as T;
 }
 
-export async function getJson<T>(url: string): Promise<T> {
+async function getJson<T>(url: string): Promise<T> {
   return parse<T>(await fetch(url));
 }
 
-export async function postJson<T>(url: string, body: Record<string, unknown>): Promise<T> {
+async function postJson<T>(url: string, body: object): Promise<T> {
   return parse<T>(await fetch(url, {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)}));
 }
 
-export async function uploadLatent(file: File): Promise<LatentResult> {
-  const form = new FormData();
-  form.append('file', file, file.name);
-  return parse<LatentResult>(await fetch('/api/latent', {method: 'POST', body: form}));
-}
-
-export type JobEventName = 'queued' | 'started' | 'progress' | 'done' | 'failed' | 'cancelled';
+export const api = {
+  info: () => getJson<InfoResponse>('/api/info'),
+  sample: (req: SampleRequest) => postJson<LatentResult>('/api/sample', req),
+  preview: (req: GlobalEditRequest) => postJson<PreviewResult>('/api/global/preview', req),
+  accept: (req: GlobalEditRequest) => postJson<AcceptResult>('/api/global/accept', req),
+  optimize: (req: OptimizeRequest) => postJson<JobStarted>('/api/optimize', req),
+  applyMapper: (req: MapperApplyRequest) => postJson<LatentResult>('/api/mapper/apply', req),
+  trainMapper: (req: MapperTrainRequest) => postJson<JobStarted>('/api/mapper/train', req),
+  cancelJob: (id: string) => postJson<unknown>(`/api/jobs/${encodeURIComponent(id)}/cancel`, {}),
+  async uploadLatent(file: File): Promise<LatentResult> {
+    const form = new FormData();
+    form.append('file', file, file.name);
+    return parse<LatentResult>(await fetch('/api/latent', {method: 'POST', body: form}));
+  },
+};
 
 /** Follow a job's SSE stream until it ends; `on` gets every event's name and data. */
 export function followJob(id: string, on: (event: JobEventName, data: Record<string, unknown>) => void): () => void {

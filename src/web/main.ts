@@ -1,9 +1,20 @@
 /**
- * The StyleCLIP web app: plain DOM + the server API. State is one chain of latents: `origin` (sampled or uploaded,
- * the "before" image) and `current` (after accepted edits); the global-direction sliders preview edits of
- * `current` live, Accept makes the preview the new `current`, Reset goes back to `origin`.
+ * The StyleCLIP web app: plain DOM + the server API. State is the history of accepted edits: its first entry is
+ * the sampled or uploaded latent (the "before" image), its last the current one. The global-direction controls
+ * preview an edit of the current latent live (α starts at the default strength, so typing a target is enough);
+ * Accept, a mapper or a finished optimisation adds an entry; Undo and "Back to the original" step back.
  */
-import {ApiError, type Info, type JobStarted, type LatentResult, type PreviewResult, followJob, getJson, postJson, uploadLatent} from './api.js';
+import {
+  ApiError,
+  type ExamplePrompt,
+  type GlobalEditRequest,
+  type InfoResponse,
+  type JobProgress,
+  type LatentResult,
+  type MapperTrained,
+  api,
+  followJob,
+} from './api.js';
 
 function $<T extends HTMLElement = HTMLElement>(id: string): T {
   const el = document.getElementById(id);
@@ -16,18 +27,28 @@ const el = {
   before: $<HTMLImageElement>('before-img'),
   after: $<HTMLImageElement>('after-img'),
   afterKind: $('after-kind'),
+  compareFrame: $('compare-frame'),
+  compareBefore: $<HTMLImageElement>('compare-before'),
+  compareAfter: $<HTMLImageElement>('compare-after'),
+  compare: $<HTMLInputElement>('compare'),
   label: $('latent-label'),
   dlImage: $<HTMLAnchorElement>('download-image'),
   dlLatent: $<HTMLAnchorElement>('download-latent'),
   status: $('status'),
+  history: $<HTMLOListElement>('history'),
+  undo: $<HTMLButtonElement>('undo'),
+  reset: $<HTMLButtonElement>('reset'),
   seed: $<HTMLInputElement>('seed'),
   truncation: $<HTMLInputElement>('truncation'),
   sample: $<HTMLButtonElement>('sample'),
   random: $<HTMLButtonElement>('random'),
   upload: $<HTMLInputElement>('upload'),
+  sourceError: $('source-error'),
   globalPanel: $('global-panel'),
   neutral: $<HTMLInputElement>('neutral'),
   target: $<HTMLInputElement>('target'),
+  examples: $<HTMLUListElement>('examples'),
+  examplePrompts: $<HTMLDataListElement>('example-prompts'),
   alpha: $<HTMLInputElement>('alpha'),
   alphaValue: $<HTMLOutputElement>('alpha-value'),
   beta: $<HTMLInputElement>('beta'),
@@ -36,10 +57,11 @@ const el = {
   minChannels: $<HTMLInputElement>('min-channels'),
   channels: $<HTMLOutputElement>('channels'),
   accept: $<HTMLButtonElement>('accept'),
-  reset: $<HTMLButtonElement>('reset'),
+  globalError: $('global-error'),
   optPrompt: $<HTMLInputElement>('opt-prompt'),
   optL2: $<HTMLInputElement>('opt-l2'),
   optId: $<HTMLInputElement>('opt-id'),
+  optIdLabel: $('opt-id-label'),
   optLr: $<HTMLInputElement>('opt-lr'),
   optSteps: $<HTMLInputElement>('opt-steps'),
   optStart: $<HTMLButtonElement>('opt-start'),
@@ -48,6 +70,8 @@ const el = {
   optStatus: $('opt-status'),
   mapperSelect: $<HTMLSelectElement>('mapper-select'),
   mapperApply: $<HTMLButtonElement>('mapper-apply'),
+  mapperNote: $('mapper-note'),
+  mapperError: $('mapper-error'),
   trainPrompt: $<HTMLInputElement>('train-prompt'),
   trainSteps: $<HTMLInputElement>('train-steps'),
   trainL2: $<HTMLInputElement>('train-l2'),
@@ -68,81 +92,214 @@ const client = (() => {
   return id;
 })();
 
+type GlobalEdit = Omit<GlobalEditRequest, 'latentId'>;
+
+/** One accepted state. */
+interface HistoryEntry {
+  latent: LatentResult;
+  /** What the history list shows. */
+  label: string;
+  /**
+   * The latest W+ latent this one is made from and the global edits applied to it since, in order (a W+ latent
+   * is its own base with no edits); null when a step in between cannot be replayed (an optimisation in S).
+   * Mappers act on W+ only: applying one to an S-only latent applies it to the base and re-applies the edits.
+   */
+  base: {latent: LatentResult; edits: GlobalEdit[]} | null;
+}
+
 const state = {
-  info: null as Info | null,
-  origin: null as LatentResult | null,
-  current: null as LatentResult | null,
+  info: null as InfoResponse | null,
+  history: [] as HistoryEntry[],
   optJob: null as string | null,
   trainJob: null as string | null,
 };
 
-function setStatus(msg: string, kind: 'info' | 'error' = 'info'): void {
+const current = (): HistoryEntry | undefined => state.history.at(-1);
+
+// ---- messages: the page status line, and errors next to the control that caused them
+
+function setStatus(msg: string): void {
   el.status.textContent = msg;
-  el.status.className = kind;
 }
 
-function reportError(e: unknown): void {
-  setStatus(e instanceof ApiError ? e.message : `error: ${(e as Error).message}`, 'error');
+function messageOf(e: unknown): string {
+  return e instanceof ApiError ? e.message : `error: ${(e as Error).message}`;
 }
 
-function numberOf(input: HTMLInputElement, name: string): number {
+/** A panel's error line and the inputs an error message can name (API field name → input). */
+interface ErrorSlot {
+  line: HTMLElement;
+  fields: Record<string, HTMLElement>;
+}
+
+const slots = {
+  source: {line: el.sourceError, fields: {seed: el.seed, truncation: el.truncation, file: el.upload, index: el.upload, space: el.upload}},
+  global: {line: el.globalError, fields: {neutral: el.neutral, target: el.target, alpha: el.alpha, beta: el.beta, minChannels: el.minChannels}},
+  optimize: {line: el.optStatus, fields: {prompt: el.optPrompt, steps: el.optSteps, lr: el.optLr, lambdaL2: el.optL2, lambdaId: el.optId}},
+  mapper: {line: el.mapperError, fields: {mapper: el.mapperSelect}},
+  train: {line: el.trainStatus, fields: {prompt: el.trainPrompt, steps: el.trainSteps, lambdaL2: el.trainL2}},
+} satisfies Record<string, ErrorSlot>;
+
+/** Show an error on its panel's line; the input it names (`'alpha' must be …`) is marked invalid. */
+function showError(slot: ErrorSlot, e: unknown): void {
+  clearError(slot);
+  const msg = messageOf(e);
+  slot.line.textContent = msg;
+  slot.line.classList.add('error');
+  slot.line.classList.remove('muted');
+  const named = /'([A-Za-z]+)'/.exec(msg)?.[1];
+  const field = named ? slot.fields[named as keyof typeof slot.fields] : undefined;
+  (field as HTMLElement | undefined)?.setAttribute('aria-invalid', 'true');
+}
+
+function clearError(slot: ErrorSlot): void {
+  if (slot.line.classList.contains('error')) slot.line.textContent = '';
+  for (const f of Object.values(slot.fields)) (f as HTMLElement).removeAttribute('aria-invalid');
+}
+
+/** A number input's value; a page-side error in the server's wording when it is not a number. */
+function numberOf(input: HTMLInputElement, field: string): number {
   const v = Number(input.value);
-  if (input.value.trim() === '' || !Number.isFinite(v)) throw new ApiError(0, `${name} must be a number`);
+  if (input.value.trim() === '' || !Number.isFinite(v)) throw new ApiError(0, `'${field}' must be a number`);
   return v;
+}
+
+/** Run an action with its button disabled; errors go to the panel's error line. */
+async function withBusy(button: HTMLButtonElement, slot: ErrorSlot, fn: () => Promise<void>): Promise<void> {
+  button.disabled = true;
+  try {
+    await fn();
+    clearError(slot);
+  } catch (e) {
+    showError(slot, e);
+  } finally {
+    button.disabled = false;
+    updateMapperNote();
+  }
+}
+
+// ---- the view: before/after, the comparison slider, downloads
+
+function showBefore(url: string): void {
+  el.before.src = url;
+  el.compareBefore.src = url;
 }
 
 function showAfter(url: string, kind: string): void {
   el.after.src = url;
+  el.compareAfter.src = url;
   el.afterKind.textContent = kind ? `(${kind})` : '';
   el.dlImage.href = url;
 }
 
-/** Make `r` the current latent; `origin` also resets the "before" side. */
-function setCurrent(r: LatentResult, {origin = false} = {}): void {
-  state.current = r;
-  if (origin || !state.origin) {
-    state.origin = r;
-    el.before.src = r.image;
-  }
+function setSplit(percent: number): void {
+  el.compare.value = String(percent);
+  el.compareFrame.style.setProperty('--split', `${el.compare.value}%`);
+}
+
+el.compare.addEventListener('input', () => setSplit(Number(el.compare.value)));
+// Drag on the picture itself as well as on the slider.
+el.compareFrame.addEventListener('pointerdown', (ev) => {
+  el.compareFrame.setPointerCapture(ev.pointerId);
+  const move = (e: PointerEvent) => {
+    const r = el.compareFrame.getBoundingClientRect();
+    setSplit(Math.round(Math.min(1, Math.max(0, (e.clientX - r.left) / r.width)) * 100));
+  };
+  move(ev);
+  el.compareFrame.addEventListener('pointermove', move);
+  el.compareFrame.addEventListener('pointerup', () => el.compareFrame.removeEventListener('pointermove', move), {once: true});
+});
+
+// ---- history
+
+/** Show the current entry: after image, label, downloads; α back to the default; a typed target previews again. */
+function showCurrent(): void {
+  const entry = current();
+  if (!entry) return;
+  const r = entry.latent;
+  showBefore(state.history[0]!.latent.image);
   showAfter(r.image, '');
-  el.label.textContent = r.label;
+  el.label.textContent = entry.label;
   el.dlLatent.href = `/api/latents/${r.latentId}/download`;
   el.dlLatent.download = `latent-${r.latentId}.${r.wPlus ? 'npy' : 'safetensors'}`;
-  el.mapperApply.disabled = !r.wPlus || el.mapperSelect.options.length === 0;
-  setAlpha(0);
+  setAlpha(state.info?.defaults.alpha ?? 0);
   el.channels.textContent = '–';
+  renderHistory();
+  updateMapperNote();
+  schedulePreview(0);
 }
 
-function setAlpha(v: number): void {
-  el.alpha.value = String(v);
-  el.alphaValue.textContent = Number(el.alpha.value).toFixed(1);
+function renderHistory(): void {
+  const n = state.history.length;
+  el.history.replaceChildren(
+    ...state.history.map((h, i) => {
+      const li = document.createElement('li');
+      li.dataset.latentId = h.latent.latentId;
+      const img = document.createElement('img');
+      img.src = h.latent.image;
+      img.alt = '';
+      const text = document.createElement('span');
+      text.textContent = h.label;
+      li.append(img, text);
+      if (i === n - 1) {
+        li.setAttribute('aria-current', 'step');
+      } else {
+        const back = document.createElement('button');
+        back.type = 'button';
+        back.textContent = 'Go back';
+        back.setAttribute('aria-label', `go back to: ${h.label}`);
+        back.addEventListener('click', () => {
+          state.history.length = i + 1;
+          showCurrent();
+          setStatus(`back to: ${h.label}`);
+        });
+        li.append(back);
+      }
+      return li;
+    }),
+  );
+  el.undo.disabled = n < 2;
+  el.reset.disabled = n < 2;
 }
 
-async function withBusy(button: HTMLButtonElement, fn: () => Promise<void>): Promise<void> {
-  button.disabled = true;
-  try {
-    await fn();
-  } catch (e) {
-    reportError(e);
-  } finally {
-    button.disabled = false;
-  }
+/** A new image (sample, upload): the history starts again. */
+function startHistory(r: LatentResult): void {
+  state.history = [{latent: r, label: r.label, base: r.wPlus ? {latent: r, edits: []} : null}];
+  showCurrent();
 }
+
+function pushHistory(r: LatentResult, label: string, base: HistoryEntry['base']): void {
+  state.history.push({latent: r, label, base: r.wPlus ? {latent: r, edits: []} : base});
+  showCurrent();
+}
+
+el.undo.addEventListener('click', () => {
+  if (state.history.length < 2) return;
+  const undone = state.history.pop()!;
+  showCurrent();
+  setStatus(`undone: ${undone.label}`);
+});
+el.reset.addEventListener('click', () => {
+  if (state.history.length < 2) return;
+  state.history.length = 1;
+  showCurrent();
+  setStatus('back to the original image');
+});
 
 // ---- image source
 
 async function sample(): Promise<void> {
   const seed = numberOf(el.seed, 'seed');
-  const truncation = numberOf(el.truncation, 'ψ');
+  const truncation = numberOf(el.truncation, 'truncation');
   setStatus(`sampling seed ${seed}…`);
-  setCurrent(await postJson<LatentResult>('/api/sample', {seed, truncation}), {origin: true});
+  startHistory(await api.sample({seed, truncation}));
   setStatus(`seed ${seed}`);
 }
 
-el.sample.addEventListener('click', () => void withBusy(el.sample, sample));
+el.sample.addEventListener('click', () => void withBusy(el.sample, slots.source, sample));
 el.random.addEventListener('click', () => {
   el.seed.value = String(Math.floor(Math.random() * 100_000));
-  void withBusy(el.random, sample);
+  void withBusy(el.random, slots.source, sample);
 });
 el.upload.addEventListener('change', () => {
   const file = el.upload.files?.[0];
@@ -150,27 +307,29 @@ el.upload.addEventListener('change', () => {
   void (async () => {
     try {
       setStatus(`uploading ${file.name}…`);
-      setCurrent(await uploadLatent(file), {origin: true});
+      startHistory(await api.uploadLatent(file));
+      clearError(slots.source);
       setStatus(`loaded ${file.name}`);
     } catch (e) {
-      reportError(e);
+      showError(slots.source, e);
+      setStatus('');
     } finally {
       el.upload.value = '';
     }
   })();
 });
 
-// ---- global directions: live preview, at most one request in flight, the latest slider value wins
+// ---- global directions: live preview, at most one request in flight, the latest setting wins
 
 let previewBusy = false;
 let previewDirty = false;
 
-function globalParams(): Record<string, unknown> | null {
+function globalEdit(): GlobalEdit | null {
   const neutral = el.neutral.value.trim();
   const target = el.target.value.trim();
-  if (!state.current || !neutral || !target) return null;
+  if (!neutral || !target || !state.info?.global) return null;
   const threshold = el.betaAuto.checked ? {minChannels: Math.max(1, Math.round(Number(el.minChannels.value) || 1))} : {beta: Number(el.beta.value)};
-  return {latentId: state.current.latentId, neutral, target, alpha: Number(el.alpha.value), ...threshold};
+  return {neutral, target, alpha: Number(el.alpha.value), ...threshold};
 }
 
 async function preview(): Promise<void> {
@@ -178,18 +337,22 @@ async function preview(): Promise<void> {
     previewDirty = true;
     return;
   }
-  const params = globalParams();
-  if (!params) return;
+  const entry = current();
+  const edit = globalEdit();
+  if (!entry || !edit) return;
   previewBusy = true;
   try {
-    const r = await postJson<PreviewResult>('/api/global/preview', params);
-    showAfter(r.image, `preview α ${r.alpha.toFixed(1)}`);
-    el.channels.textContent = String(r.channelsMoved);
-    if (el.betaAuto.checked) el.betaValue.textContent = `${r.beta.toFixed(2)} (auto)`;
-    el.channels.title = `β ${r.beta.toFixed(3)}, max |R| ${r.maxScore.toFixed(3)}`;
-    if (el.status.className === 'error') setStatus('');
+    const r = await api.preview({latentId: entry.latent.latentId, ...edit});
+    // A newer history entry (undo, accept) makes this preview stale.
+    if (current() === entry) {
+      showAfter(r.image, `preview α ${r.alpha.toFixed(1)}`);
+      el.channels.textContent = String(r.channelsMoved);
+      if (el.betaAuto.checked) el.betaValue.textContent = `${r.beta.toFixed(2)} (auto)`;
+      el.channels.title = `β ${r.beta.toFixed(3)}, max |R| ${r.maxScore.toFixed(3)}`;
+    }
+    clearError(slots.global);
   } catch (e) {
-    reportError(e);
+    showError(slots.global, e);
   } finally {
     previewBusy = false;
   }
@@ -199,12 +362,17 @@ async function preview(): Promise<void> {
   }
 }
 
-let textTimer: ReturnType<typeof setTimeout> | undefined;
-for (const input of [el.neutral, el.target]) {
-  input.addEventListener('input', () => {
-    clearTimeout(textTimer);
-    textTimer = setTimeout(() => void preview(), 400);
-  });
+let previewTimer: ReturnType<typeof setTimeout> | undefined;
+function schedulePreview(delayMs: number): void {
+  clearTimeout(previewTimer);
+  previewTimer = setTimeout(() => void preview(), delayMs);
+}
+
+for (const input of [el.neutral, el.target]) input.addEventListener('input', () => schedulePreview(400));
+
+function setAlpha(v: number): void {
+  el.alpha.value = String(v);
+  el.alphaValue.textContent = Number(el.alpha.value).toFixed(1);
 }
 el.alpha.addEventListener('input', () => {
   el.alphaValue.textContent = Number(el.alpha.value).toFixed(1);
@@ -225,23 +393,48 @@ el.betaAuto.addEventListener('change', () => {
 });
 el.minChannels.addEventListener('input', () => void preview());
 
+function fillExamples(examples: ExamplePrompt[]): void {
+  el.examples.replaceChildren(
+    ...examples.map((ex) => {
+      const li = document.createElement('li');
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'example';
+      b.textContent = ex.target;
+      b.title = `neutral '${ex.neutral}' → target '${ex.target}'`;
+      b.addEventListener('click', () => {
+        el.neutral.value = ex.neutral;
+        el.target.value = ex.target;
+        schedulePreview(0);
+      });
+      li.append(b);
+      return li;
+    }),
+  );
+  el.examplePrompts.replaceChildren(
+    ...examples.map((ex) => {
+      const o = document.createElement('option');
+      o.value = ex.target;
+      return o;
+    }),
+  );
+}
+
 el.accept.addEventListener('click', () =>
-  void withBusy(el.accept, async () => {
-    const params = globalParams();
-    if (!params) throw new ApiError(0, 'type a neutral and a target text first');
-    const r = await postJson<LatentResult & {channelsMoved: number}>('/api/global/accept', params);
-    setCurrent(r);
+  void withBusy(el.accept, slots.global, async () => {
+    const entry = current();
+    const edit = globalEdit();
+    if (!entry) throw new ApiError(0, 'sample or upload an image first');
+    if (!edit) throw new ApiError(0, "type a neutral and a 'target' text first");
+    const r = await api.accept({latentId: entry.latent.latentId, ...edit});
+    // The edit is in the history now; clear the target so the next one is typed afresh.
+    el.target.value = '';
+    pushHistory(r, r.label, entry.base ? {latent: entry.base.latent, edits: [...entry.base.edits, edit]} : null);
     setStatus(`accepted: ${r.label} (${r.channelsMoved} channels)`);
   }),
 );
 
-el.reset.addEventListener('click', () => {
-  if (!state.origin) return;
-  setCurrent(state.origin, {origin: true});
-  setStatus('reset to the original image');
-});
-
-// ---- jobs (optimisation, mapper training) with SSE progress
+// ---- jobs (optimisation, mapper training) with SSE progress and a summary at the end
 
 interface JobUi {
   start: HTMLButtonElement;
@@ -250,46 +443,62 @@ interface JobUi {
   status: HTMLElement;
 }
 
-function runJob(ui: JobUi, id: string, onDone: (data: Record<string, unknown>) => void | Promise<void>, slot: 'optJob' | 'trainJob'): void {
+function lossTerms(p: JobProgress): string {
+  return (['clip', 'l2', 'id'] as const).filter((k) => p[k] !== undefined).map((k) => `${k} ${p[k]!.toFixed(4)}`).join(', ');
+}
+
+/** "100 steps in 12.3 s; final loss 0.7123 (clip 0.7042, l2 0.0081)" */
+function jobSummary(last: JobProgress | null, seconds: number, ofSteps?: number): string {
+  const steps = `${last?.step ?? 0}${ofSteps === undefined ? '' : `/${ofSteps}`} steps in ${seconds.toFixed(1)} s`;
+  return last ? `${steps}; final loss ${last.loss.toFixed(4)} (${lossTerms(last)})` : steps;
+}
+
+function runJob(ui: JobUi, id: string, slot: 'optJob' | 'trainJob', onDone: (data: Record<string, unknown>, summary: string) => void | Promise<void>): void {
   state[slot] = id;
   ui.start.disabled = true;
   ui.cancel.disabled = false;
   ui.progress.value = 0;
-  const end = (msg: string, kind: 'info' | 'error' = 'info') => {
+  ui.status.className = 'muted';
+  let started = performance.now();
+  let last: JobProgress | null = null;
+  const end = (msg: string, kind: 'muted' | 'error' | 'summary') => {
     state[slot] = null;
     ui.start.disabled = false;
     ui.cancel.disabled = true;
     ui.status.textContent = msg;
-    ui.status.className = kind === 'error' ? 'error' : 'muted';
+    ui.status.className = kind;
   };
+  const seconds = () => (performance.now() - started) / 1000;
   followJob(id, (event, data) => {
     switch (event) {
       case 'queued':
         ui.status.textContent = Number(data.position) > 0 ? `queued (position ${String(data.position)})` : 'starting…';
         break;
       case 'started':
+        started = performance.now();
         ui.status.textContent = 'started';
         break;
       case 'progress': {
-        const step = Number(data.step);
-        const steps = Number(data.steps);
-        ui.progress.max = steps;
-        ui.progress.value = step;
-        const terms = ['loss', 'clip', 'l2', 'id'].filter((k) => data[k] !== undefined).map((k) => `${k} ${Number(data[k]).toFixed(4)}`).join(', ');
-        ui.status.textContent = `step ${step}/${steps}: ${terms}`;
-        if (typeof data.image === 'string') showAfter(data.image, `step ${step}`);
+        const p = data as unknown as JobProgress;
+        last = p;
+        ui.progress.max = p.steps;
+        ui.progress.value = p.step;
+        ui.status.textContent = `step ${p.step}/${p.steps}: loss ${p.loss.toFixed(4)}, ${lossTerms(p)}`;
+        if (typeof p.image === 'string') showAfter(p.image, `step ${p.step}`);
         break;
       }
-      case 'done':
-        end('done');
-        void Promise.resolve(onDone(data)).catch(reportError);
+      case 'done': {
+        const summary = `done: ${jobSummary(last, seconds())}`;
+        end(summary, 'summary');
+        void Promise.resolve(onDone(data, summary)).catch((e: unknown) => end(messageOf(e), 'error'));
         break;
+      }
       case 'failed':
-        end(`failed: ${String(data.message)}`, 'error');
+        end(`failed after ${jobSummary(last, seconds())}: ${String(data.message)}`, 'error');
         break;
       case 'cancelled':
-        end('cancelled');
-        if (state.current) showAfter(state.current.image, '');
+        end(`cancelled after ${jobSummary(last, seconds(), last?.steps)}`, 'summary');
+        if (current()) showAfter(current()!.latent.image, '');
         break;
     }
   });
@@ -299,36 +508,39 @@ const optUi: JobUi = {start: el.optStart, cancel: el.optCancel, progress: el.opt
 el.optStart.addEventListener('click', () => {
   void (async () => {
     try {
-      if (!state.current) throw new ApiError(0, 'sample or upload an image first');
+      clearError(slots.optimize);
+      const entry = current();
+      if (!entry) throw new ApiError(0, 'sample or upload an image first');
       const steps = numberOf(el.optSteps, 'steps');
-      const body = {
-        latentId: state.current.latentId,
-        prompt: el.optPrompt.value,
+      const prompt = el.optPrompt.value;
+      const r = await api.optimize({
+        latentId: entry.latent.latentId,
+        prompt,
         steps,
         lr: numberOf(el.optLr, 'lr'),
-        lambdaL2: numberOf(el.optL2, 'λ_L2'),
-        lambdaId: numberOf(el.optId, 'λ_ID'),
+        lambdaL2: numberOf(el.optL2, 'lambdaL2'),
+        lambdaId: numberOf(el.optId, 'lambdaId'),
         saveEvery: Math.max(1, Math.round(steps / 25)),
         client,
-      };
-      const r = await postJson<JobStarted>('/api/optimize', body);
-      runJob(optUi, r.job, (data) => {
-        setCurrent(data as unknown as LatentResult);
-        setStatus(`optimized: ${String(data.label)}`);
-      }, 'optJob');
+      });
+      runJob(optUi, r.job, 'optJob', (data, summary) => {
+        const latent = data as unknown as LatentResult;
+        pushHistory(latent, latent.label, null);
+        el.optStatus.textContent = summary;
+        setStatus(`optimized: ${latent.label}`);
+      });
     } catch (e) {
-      el.optStatus.textContent = e instanceof Error ? e.message : String(e);
-      el.optStatus.className = 'error';
+      showError(slots.optimize, e);
     }
   })();
 });
 el.optCancel.addEventListener('click', () => {
-  if (state.optJob) void postJson(`/api/jobs/${state.optJob}/cancel`, {}).catch(reportError);
+  if (state.optJob) void api.cancelJob(state.optJob).catch((e: unknown) => showError(slots.optimize, e));
 });
 
 // ---- mappers
 
-function fillMappers(info: Info, select?: string): void {
+function fillMappers(info: InfoResponse, select?: string): void {
   el.mapperSelect.replaceChildren(
     ...info.mappers.map((m) => {
       const o = document.createElement('option');
@@ -338,15 +550,49 @@ function fillMappers(info: Info, select?: string): void {
     }),
   );
   if (select) el.mapperSelect.value = select;
-  el.mapperApply.disabled = info.mappers.length === 0 || !state.current?.wPlus;
+  updateMapperNote();
+}
+
+/** Whether Apply can act on the current image, and if it does something other than the plain thing, say what. */
+function updateMapperNote(): void {
+  const entry = current();
+  let note = '';
+  let can = el.mapperSelect.options.length > 0 && entry !== undefined;
+  if (el.mapperSelect.options.length === 0) {
+    note = 'No mappers are loaded; train one below.';
+  } else if (entry && !entry.latent.wPlus) {
+    if (entry.base) {
+      const n = entry.base.edits.length;
+      note = `Mappers act on W+ latents, and this image's last ${n === 1 ? 'edit is a global direction' : `${n} edits are global directions`} (StyleSpace only): Apply runs the mapper on the image before ${n === 1 ? 'it' : 'them'}, then re-applies ${n === 1 ? 'it' : 'them'}.`;
+    } else {
+      can = false;
+      note = "Mappers act on W+ latents, and this image was optimised in StyleSpace (after a global edit), which has no W+ to return to: undo the optimisation to apply a mapper.";
+    }
+  }
+  el.mapperNote.textContent = note;
+  el.mapperApply.disabled = !can;
 }
 
 el.mapperApply.addEventListener('click', () =>
-  void withBusy(el.mapperApply, async () => {
-    if (!state.current) throw new ApiError(0, 'sample or upload an image first');
-    const r = await postJson<LatentResult>('/api/mapper/apply', {latentId: state.current.latentId, mapper: el.mapperSelect.value});
-    setCurrent(r);
-    setStatus(`applied ${r.label}`);
+  void withBusy(el.mapperApply, slots.mapper, async () => {
+    const entry = current();
+    if (!entry) throw new ApiError(0, 'sample or upload an image first');
+    const mapper = el.mapperSelect.value;
+    if (entry.latent.wPlus) {
+      const r = await api.applyMapper({latentId: entry.latent.latentId, mapper});
+      pushHistory(r, r.label, null);
+      setStatus(`applied ${r.label}`);
+      return;
+    }
+    if (!entry.base) throw new ApiError(0, 'this image has no W+ latent to apply a mapper to (it was optimised in StyleSpace); undo the optimisation first');
+    // A global edit moves StyleSpace by a fixed amount whatever the image, so mapper-then-edits is well defined.
+    const mapped = await api.applyMapper({latentId: entry.base.latent.latentId, mapper});
+    let r = mapped;
+    for (const edit of entry.base.edits) r = await api.accept({latentId: r.latentId, ...edit});
+    const n = entry.base.edits.length;
+    const label = `${mapped.label}, then ${n === 1 ? 'the global edit' : `the ${n} global edits`} again`;
+    pushHistory(r, label, {latent: mapped, edits: entry.base.edits});
+    setStatus(`applied ${mapped.label} to the image before its global edit${n === 1 ? '' : 's'}, then re-applied ${n === 1 ? 'it' : 'them'}`);
   }),
 );
 
@@ -354,49 +600,57 @@ const trainUi: JobUi = {start: el.trainStart, cancel: el.trainCancel, progress: 
 el.trainStart.addEventListener('click', () => {
   void (async () => {
     try {
-      const body = {prompt: el.trainPrompt.value, steps: numberOf(el.trainSteps, 'steps'), lambdaL2: numberOf(el.trainL2, 'λ_L2'), client};
-      const r = await postJson<JobStarted>('/api/mapper/train', body);
-      runJob(trainUi, r.job, async (data) => {
-        state.info = await getJson<Info>('/api/info');
-        fillMappers(state.info, String(data.mapper));
-        el.trainStatus.textContent = `trained ${String(data.mapper)}`;
-      }, 'trainJob');
+      clearError(slots.train);
+      const r = await api.trainMapper({prompt: el.trainPrompt.value, steps: numberOf(el.trainSteps, 'steps'), lambdaL2: numberOf(el.trainL2, 'lambdaL2'), client});
+      runJob(trainUi, r.job, 'trainJob', async (data, summary) => {
+        const done = data as unknown as MapperTrained;
+        state.info = await api.info();
+        fillMappers(state.info, done.mapper);
+        el.trainStatus.textContent = `mapper ${done.mapper} trained: ${summary.replace(/^done: /, '')}; selected above`;
+      });
     } catch (e) {
-      el.trainStatus.textContent = e instanceof Error ? e.message : String(e);
-      el.trainStatus.className = 'error';
+      showError(slots.train, e);
     }
   })();
 });
 el.trainCancel.addEventListener('click', () => {
-  if (state.trainJob) void postJson(`/api/jobs/${state.trainJob}/cancel`, {}).catch(reportError);
+  if (state.trainJob) void api.cancelJob(state.trainJob).catch((e: unknown) => showError(slots.train, e));
 });
 
-// ---- start-up
+// ---- start-up: every default and range comes from /api/info
 
 async function init(): Promise<void> {
-  const info = await getJson<Info>('/api/info');
+  const info = await api.info();
   state.info = info;
+  const d = info.defaults;
   el.modelInfo.textContent = `${info.model.name} · ${info.model.size}px · CLIP ${info.clip.embedDim}-d${info.global ? '' : ' · no relevance file'}`;
-  el.truncation.value = String(info.defaults.truncation);
-  el.neutral.value = info.defaults.neutral;
-  // Auto β when the relevance file recommends it (the demo models), else the fixed β slider.
-  el.betaAuto.checked = info.defaults.minChannels !== null;
-  if (info.defaults.minChannels !== null) el.minChannels.value = String(info.defaults.minChannels);
-  el.beta.value = String(info.defaults.beta ?? 0.15);
+  el.truncation.value = String(d.truncation);
+  el.neutral.value = d.neutral;
+  for (const input of [el.neutral, el.target, el.optPrompt, el.trainPrompt]) input.maxLength = info.limits.maxPrompt;
+  [el.alpha.min, el.alpha.max] = info.limits.alpha.map(String) as [string, string];
+  [el.beta.min, el.beta.max] = info.limits.beta.map(String) as [string, string];
+  setAlpha(d.alpha);
+  // Auto β when the relevance file recommends it (the demo models), else the fixed β slider at the default.
+  el.betaAuto.checked = d.minChannels !== null;
+  el.minChannels.value = String(d.minChannels ?? 20);
+  el.beta.value = String(d.beta ?? d.official.global.beta);
   syncBetaMode();
-  el.optSteps.value = String(info.defaults.optimize.steps);
-  el.optLr.value = String(info.defaults.optimize.lr);
-  el.optL2.value = String(info.defaults.optimize.lambdaL2);
-  el.optId.value = String(info.defaults.optimize.lambdaId);
-  el.trainSteps.value = String(info.defaults.mapperTrain.steps);
-  el.trainL2.value = String(info.defaults.mapperTrain.lambdaL2);
+  el.optSteps.value = String(d.optimize.steps);
+  el.optLr.value = String(d.optimize.lr);
+  el.optL2.value = String(d.optimize.lambdaL2);
+  el.optId.value = String(d.optimize.lambdaId);
+  el.optIdLabel.title = `identity loss weight (face-api's FaceRecognitionNet; StyleCLIP uses ${d.official.optimize.lambdaId} for faces)`;
+  el.trainSteps.value = String(d.mapperTrain.steps);
+  el.trainL2.value = String(d.mapperTrain.lambdaL2);
+  fillExamples(info.examples);
   if (!info.global) {
     el.globalPanel.classList.add('disabled');
     for (const c of el.globalPanel.querySelectorAll<HTMLInputElement | HTMLButtonElement>('input, button')) c.disabled = true;
   }
+  setSplit(50);
   fillMappers(info);
   await sample();
   document.body.dataset.ready = 'true';
 }
 
-void init().catch(reportError);
+void init().catch((e: unknown) => setStatus(messageOf(e)));

@@ -2,10 +2,13 @@
 /**
  * The web app end to end in a real headless Chromium (playwright-core driving Debian's /usr/bin/chromium; no
  * browser download): build the UI with Vite, start `styleclip serve`'s server on a free localhost port, then as
- * a user: load the page, type a target, move the α slider, see the preview change, accept, start a short
- * optimisation, see progress and an intermediate image arrive, cancel it. Bad requests against the live server
- * get 4xx and it keeps serving. Uses the demo models when they are trained (a real grey-hair edit), otherwise
- * the tiny fixture models, and says which. Screenshot: test-artifacts/webapp-grey-hair.png.
+ * a user: α starts at the default strength, so clicking an example prompt previews an edit; move α and the
+ * comparison slider; accept (the history grows); apply a mapper after the global edit (it runs on the image before
+ * the edit, which is re-applied) and undo it; see an error next to the control that caused it; run optimisations
+ * (progress, an intermediate image, cancel, a short run to the end with its summary) and a short mapper training.
+ * Bad requests against the live server get 4xx and it keeps serving. Uses the demo models when they are trained
+ * (a real grey-hair edit), otherwise the tiny fixture models, and says which. Screenshots in test-artifacts/:
+ * webapp-grey-hair.png (the whole page with the grey-hair preview) and one per panel (webapp-panel-*.png).
  */
 import {existsSync, mkdirSync, mkdtempSync, rmSync} from 'node:fs';
 import http from 'node:http';
@@ -16,13 +19,15 @@ import {type BrowserContext, type Page, chromium} from 'playwright-core';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {DEMO_FILES} from '../../src/demo/assets.js';
 import {type ModelBundle, demoBundleFiles, loadBundle} from '../../src/server/bundle.js';
+import type {InfoResponse} from '../../src/server/api-types.js';
 import {MAX_UPLOAD_BYTES} from '../../src/server/app.js';
 import {type RunningServer, startServer} from '../../src/server/serve.js';
 import {CHROMIUM, ensureChromium} from '../setup/browser.js';
 import {tinyBundle} from '../server/tiny-bundle.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SCREENSHOT = path.join(ROOT, 'test-artifacts', 'webapp-grey-hair.png');
+const ARTIFACTS = path.join(ROOT, 'test-artifacts');
+const SCREENSHOT = path.join(ARTIFACTS, 'webapp-grey-hair.png');
 const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'styleclip-e2e-'));
@@ -70,6 +75,24 @@ afterAll(async () => {
   rmSync(tmp, {recursive: true, force: true});
 });
 
+/** Screenshot of one element into test-artifacts/webapp-panel-NAME.png. */
+async function panelShot(selector: string, name: string): Promise<void> {
+  mkdirSync(ARTIFACTS, {recursive: true});
+  const file = path.join(ARTIFACTS, `webapp-panel-${name}.png`);
+  await page.locator(selector).screenshot({path: file});
+  console.log(`screenshot of ${selector}: ${path.relative(ROOT, file)}`);
+}
+
+async function apiJson<T>(p: string, body?: unknown): Promise<T> {
+  const init: RequestInit = body === undefined ? {} : {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)};
+  const res = await fetch(new URL(p, server.url), init);
+  expect(res.status, p).toBe(200);
+  return (await res.json()) as T;
+}
+
+const historyLength = () => page.locator('#history li').count();
+const afterSrc = async () => (await page.getAttribute('#after-img', 'src'))!;
+
 async function imageBytes(src: string): Promise<Buffer> {
   const res = await fetch(new URL(src, server.url));
   expect(res.status).toBe(200);
@@ -77,40 +100,124 @@ async function imageBytes(src: string): Promise<Buffer> {
 }
 
 describe('the web app in headless Chromium', () => {
-  it('global directions: type a target, move α, see the preview change, accept', async () => {
+  let info: InfoResponse;
+  /** The global edit the page accepted (for checking the mapper step against the API). */
+  let accepted: {neutral: string; target: string; alpha: number; minChannels?: number; beta?: number; image: string};
+
+  it('global directions: α starts at the default, an example prompt previews an edit, α and the comparison slider move, accept adds to the history', async () => {
     await page.goto(server.url);
     await page.waitForSelector('body[data-ready="true"]', {timeout: 60_000});
+    info = await apiJson<InfoResponse>('/api/info');
     const before = await page.getAttribute('#before-img', 'src');
     expect(before).toMatch(/^\/api\/images\/.+\.png$/);
     expect(await page.$eval('#after-img', (img) => (img as HTMLImageElement).naturalWidth)).toBeGreaterThan(0);
+    // Smooth upscaling of the small generator's images, not blocks.
+    expect(await page.$eval('#after-img', (img) => getComputedStyle(img).imageRendering)).toBe('auto');
+    expect(await historyLength()).toBe(1);
 
-    await page.fill('#neutral', 'a face');
-    await page.fill('#target', 'a face with grey hair');
+    // α starts at the default strength, so choosing a target is enough for a preview.
+    const alpha0 = Number(await page.inputValue('#alpha'));
+    expect(alpha0).toBeCloseTo(info.defaults.alpha, 5);
+    expect(alpha0).not.toBe(0);
+    expect(await page.locator('#examples button').allTextContents()).toEqual(info.examples.map((e) => e.target));
+    const grey = page.locator('#examples button', {hasText: /^a face with grey hair$/});
+    if ((await grey.count()) === 1) {
+      await grey.click();
+    } else {
+      await page.fill('#neutral', 'a face');
+      await page.fill('#target', 'a face with grey hair');
+    }
+    expect(await page.inputValue('#target')).toBe('a face with grey hair');
+    await page.waitForFunction((a) => document.getElementById('after-kind')!.textContent === `(preview α ${a.toFixed(1)})`, alpha0, {timeout: 60_000});
+    expect(Number(await page.textContent('#channels'))).toBeGreaterThan(0);
+    expect(await imageBytes(await afterSrc())).not.toEqual(await imageBytes(before!));
+
     // Drag-free slider move: click at 80 % of the α track (−10…10 → about +6).
     const box = (await page.locator('#alpha').boundingBox())!;
     await page.mouse.click(box.x + box.width * 0.8, box.y + box.height / 2);
     const alpha = Number(await page.inputValue('#alpha'));
-    expect(alpha).toBeGreaterThan(3);
+    expect(alpha).toBeGreaterThan(alpha0);
     await page.waitForFunction((a) => document.getElementById('after-kind')!.textContent === `(preview α ${a.toFixed(1)})`, alpha, {timeout: 60_000});
     await page.waitForFunction(() => (document.getElementById('after-img') as HTMLImageElement).complete);
     const channels = Number(await page.textContent('#channels'));
     expect(channels).toBeGreaterThan(0);
-    const after = (await page.getAttribute('#after-img', 'src'))!;
+    const after = await afterSrc();
     expect(after).not.toBe(before);
     expect(await imageBytes(after)).not.toEqual(await imageBytes(before!));
 
-    mkdirSync(path.dirname(SCREENSHOT), {recursive: true});
+    // The comparison frame shows the same two images; a click at 30 % of it moves the split there.
+    expect(await page.getAttribute('#compare-before', 'src')).toBe(before);
+    expect(await page.getAttribute('#compare-after', 'src')).toBe(after);
+    const frame = (await page.locator('#compare-frame').boundingBox())!;
+    await page.mouse.click(frame.x + frame.width * 0.3, frame.y + frame.height / 2);
+    expect(Number(await page.inputValue('#compare'))).toBeCloseTo(30, -1);
+    expect(await page.$eval('#compare-frame', (f) => getComputedStyle(f).getPropertyValue('--split').trim())).toBe(`${await page.inputValue('#compare')}%`);
+
+    await page.waitForFunction(() => Array.from(document.querySelectorAll("img"), (i) => i.complete).every(Boolean));
+    mkdirSync(ARTIFACTS, {recursive: true});
     await page.screenshot({path: SCREENSHOT, fullPage: true});
     console.log(`screenshot of the grey-hair edit (${models} models, α ${alpha}, ${channels} channels): ${path.relative(ROOT, SCREENSHOT)}`);
+    await panelShot('#view', 'view-compare');
+    await panelShot('#global-panel', 'global');
 
+    const threshold = (await page.isChecked('#beta-auto')) ? {minChannels: Number(await page.inputValue('#min-channels'))} : {beta: Number(await page.inputValue('#beta'))};
+    accepted = {neutral: await page.inputValue('#neutral'), target: 'a face with grey hair', alpha, ...threshold, image: after};
     await page.click('#accept');
     await page.waitForFunction(() => /^accepted/.test(document.getElementById('status')!.textContent ?? ''), undefined, {timeout: 60_000});
     expect(await page.textContent('#latent-label')).toMatch(/^global 'a face' → 'a face with grey hair'/);
-    expect(await page.inputValue('#alpha')).toBe('0');
-    expect(await imageBytes((await page.getAttribute('#after-img', 'src'))!)).toEqual(await imageBytes(after));
+    // Ready for the next edit: α back at the default, the target cleared, the accepted image shown.
+    expect(Number(await page.inputValue('#alpha'))).toBeCloseTo(info.defaults.alpha, 5);
+    expect(await page.inputValue('#target')).toBe('');
+    expect(await imageBytes(await afterSrc())).toEqual(await imageBytes(after));
+    expect(await historyLength()).toBe(2);
+    expect(await page.textContent('#history li[aria-current="step"]')).toMatch(/a face with grey hair/);
+    expect(await page.isEnabled('#undo')).toBe(true);
+    await panelShot('#history-panel', 'history');
   });
 
-  it('optimisation: start, see progress and an intermediate image arrive, cancel', async () => {
+  it('a mapper after a global edit runs on the image before the edit and re-applies it; undo goes back', async () => {
+    expect(await page.textContent('#mapper-note')).toMatch(/Mappers act on W\+ latents.*Apply runs the mapper on the image before it, then re-applies it/);
+    expect(await page.isEnabled('#mapper-apply')).toBe(true);
+    const names = await page.locator('#mapper-select option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+    const mapper = names.includes('glasses') ? 'glasses' : names[0]!;
+    await page.selectOption('#mapper-select', mapper);
+    await panelShot('#mapper-panel', 'mapper');
+    const acceptedSrc = await afterSrc();
+
+    await page.click('#mapper-apply');
+    await page.waitForFunction(() => /^applied .* before its global edit/.test(document.getElementById('status')!.textContent ?? ''), undefined, {timeout: 60_000});
+    expect(await historyLength()).toBe(3);
+    expect(await page.textContent('#latent-label')).toMatch(new RegExp(`^mapper ${mapper}.*then the global edit again$`));
+    // The same as applying the mapper to the original image and then the accepted edit, through the API.
+    const originId = (await page.getAttribute('#history li:first-child', 'data-latent-id'))!;
+    const mapped = await apiJson<{latentId: string}>('/api/mapper/apply', {latentId: originId, mapper});
+    const {image: _image, ...edit} = accepted;
+    const expected = await apiJson<{image: string}>('/api/global/accept', {latentId: mapped.latentId, ...edit});
+    expect(await imageBytes(await afterSrc())).toEqual(await imageBytes(expected.image));
+    expect(await imageBytes(await afterSrc())).not.toEqual(await imageBytes(acceptedSrc));
+
+    await page.click('#undo');
+    expect(await historyLength()).toBe(2);
+    expect(await afterSrc()).toBe(acceptedSrc);
+  });
+
+  it('an error shows next to the control that caused it', async () => {
+    await page.fill('#seed', '-5');
+    await page.click('#sample');
+    await page.waitForFunction(() => /'seed' must be in/.test(document.getElementById('source-error')!.textContent ?? ''), undefined, {timeout: 30_000});
+    expect(await page.getAttribute('#seed', 'aria-invalid')).toBe('true');
+    expect(await page.textContent('#global-error')).toBe('');
+    // The browser logs the refused request; that one is expected.
+    expect(pageErrors.splice(0)).toEqual([expect.stringMatching(/status of 400 .*\/api\/sample\)$/)]);
+    await panelShot('#source-panel', 'image');
+    await page.fill('#seed', '1');
+    await page.click('#sample');
+    await page.waitForFunction(() => document.getElementById('source-error')!.textContent === '', undefined, {timeout: 60_000});
+    expect(await page.getAttribute('#seed', 'aria-invalid')).toBeNull();
+    expect(await historyLength()).toBe(1);
+  });
+
+  it('optimisation: progress and an intermediate image, cancel with a summary; a short run ends with a summary and joins the history', async () => {
     await page.fill('#opt-prompt', 'a face with grey hair');
     await page.fill('#opt-steps', '500');
     await page.click('#opt-start');
@@ -120,10 +227,28 @@ describe('the web app in headless Chromium', () => {
     expect(await page.isEnabled('#opt-cancel')).toBe(true);
     expect(await page.isDisabled('#opt-start')).toBe(true);
     await page.click('#opt-cancel');
-    await page.waitForFunction(() => document.getElementById('opt-status')!.textContent === 'cancelled', undefined, {timeout: 60_000});
+    await page.waitForFunction(() => /^cancelled after \d+\/500 steps in [\d.]+ s; final loss [\d.]+ \(clip /.test(document.getElementById('opt-status')!.textContent ?? ''), undefined, {timeout: 60_000});
     expect(await page.isEnabled('#opt-start')).toBe(true);
+    expect(await historyLength()).toBe(1);
+
+    await page.fill('#opt-steps', '4');
+    await page.click('#opt-start');
+    await page.waitForFunction(() => /^done: 4 steps in [\d.]+ s; final loss [\d.]+ \(clip [\d.]+, l2 [\d.]+\)$/.test(document.getElementById('opt-status')!.textContent ?? ''), undefined, {timeout: 200_000});
+    expect(await historyLength()).toBe(2);
+    expect(await page.textContent('#latent-label')).toBe("optimize 'a face with grey hair' (4 steps)");
+    await panelShot('#optimize-panel', 'optimize');
+  }, 400_000);
+
+  it('mapper training: a short run ends with a summary and the new mapper selected', async () => {
+    await page.click('#train-details summary');
+    await page.fill('#train-prompt', 'a face with purple hair');
+    await page.fill('#train-steps', '3');
+    await page.click('#train-start');
+    await page.waitForFunction(() => /^mapper trained-1-a-face-with-purple-hair trained: 3 steps in [\d.]+ s; final loss [\d.]+ \(clip /.test(document.getElementById('train-status')!.textContent ?? ''), undefined, {timeout: 300_000});
+    expect(await page.inputValue('#mapper-select')).toBe('trained-1-a-face-with-purple-hair');
+    await panelShot('#mapper-panel', 'mapper-train');
     expect(pageErrors).toEqual([]);
-  }, 300_000);
+  }, 400_000);
 
   it('bad requests to the live server get 4xx and it keeps serving', async () => {
     const api = (p: string, init?: RequestInit) => fetch(new URL(p, server.url), init);
