@@ -20,7 +20,7 @@ import {encodeTexts} from '../models/clip/encode.js';
 import type {CLIP} from '../models/clip/model.js';
 import type {ClipTokenizer} from '../models/clip/tokenizer.js';
 import type {StyleGAN2} from '../models/stylegan2.js';
-import {generate, toWPlus} from '../generate.js';
+import {generate, toWPlus} from '../models/generate.js';
 import {optimizeLatent} from '../edit/optimize.js';
 import {type AttributeName, attributeNames, attributeValues, isAttributeVisible} from './attributes.js';
 import {promptFor} from './captions.js';

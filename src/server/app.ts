@@ -9,10 +9,12 @@ import type {Context} from 'hono';
 import {bodyLimit} from 'hono/body-limit';
 import {streamSSE} from 'hono/streaming';
 import {StyleclipError} from '../errors.js';
-import {GLOBAL_DEFAULTS, GlobalEditor} from '../edit/global-directions.js';
+import {GLOBAL_DEFAULTS} from '../edit/global-defaults.js';
+import {GlobalEditor} from '../edit/global-edit.js';
 import {trainMapper} from '../edit/mapper-train.js';
 import {optimizeLatent, type StepInfo} from '../edit/optimize.js';
-import {generate, stylesFromTensors, stylesToTensors, toWPlus} from '../generate.js';
+import {generate, toWPlus} from '../models/generate.js';
+import {holdsStyles, stylesFromTensors, stylesToTensors} from '../models/stylespace.js';
 import {type HostTensor, toFloat32} from '../io/host-tensor.js';
 import {encodePng} from '../io/image.js';
 import {serializeNpy} from '../io/npy.js';
@@ -210,7 +212,7 @@ export function createApp(bundle: ModelBundle, opts: AppOptions = {}): WebApp {
     const format = detectWeightsFormat(bytes);
     if (format === 'safetensors') {
       const {tensors} = parseSafetensors(bytes, {what});
-      if (space === 's' || (space === 'auto' && [...tensors.keys()].some((k) => /^s_\d+$/.test(k)))) {
+      if (space === 's' || (space === 'auto' && holdsStyles(tensors))) {
         const styles = stylesFromTensors(g, tensors, what).map((t) => pickRow(t, index, 2, what));
         return c.json(await addLatent(null, styles, null, label));
       }
