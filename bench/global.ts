@@ -3,28 +3,23 @@
  * through a ViT-B/32 text tower), the relevance product (R = fs3·Δt over 5376 channels, threshold, Δs), one
  * generation from S; a full uncached edit and a slider move (cached direction) at 1024 and 256 px.
  */
-import {
-  GlobalEditor,
-  type Relevance,
-  applyStyleDelta,
-  defaultRelevanceLayers,
-  generatorFingerprint,
-  relevanceScores,
-  selectedChannels,
-  styleDelta,
-} from '../src/edit/global-directions.js';
-import {generate} from '../src/generate.js';
+import {GlobalEditor, applyStyleDelta, relevanceScores, styleDelta} from '../src/edit/global-edit.js';
+import {type Relevance, generatorFingerprint} from '../src/edit/global-relevance-file.js';
+import {defaultRelevanceLayers} from '../src/edit/global-relevance.js';
+import {generate} from '../src/models/generate.js';
 import {promptDirection} from '../src/models/clip/encode.js';
 import {CLIP, VIT_B_32, randomClipStateDict} from '../src/models/clip/model.js';
 import {loadDefaultTokenizer} from '../src/models/clip/tokenizer.js';
-import {StyleGAN2, mulberry32Normal, randomStateDict, standardConfig} from '../src/models/stylegan2.js';
+import {StyleGAN2, randomStateDict, standardConfig} from '../src/models/stylegan2.js';
+import {layerChannels} from '../src/models/stylespace.js';
+import {mulberry32Normal} from '../src/random.js';
 import {type BenchResult, printHeader, timeIt} from './common.js';
 
 /** Random unit fs3 rows and positive σ for the default selection of g. */
 function randomRelevance(g: StyleGAN2, E: number): Relevance {
   const rng = mulberry32Normal(1);
   const layers = defaultRelevanceLayers(g);
-  const channels = selectedChannels(g, layers);
+  const channels = layerChannels(g, layers);
   const C = channels.length;
   const fs3 = new Float32Array(C * E);
   for (let c = 0; c < C; c++) {

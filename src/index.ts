@@ -26,7 +26,19 @@ export {
   randomStateDict,
 } from './models/stylegan2.js';
 export {loadGenerator, generatorFromBytes} from './models/load-generator.js';
-export {generate, sampleZ, toWPlus, stylesFromTensors, stylesToTensors, type GenerateOptions, type GenerateResult, type LatentSpace} from './generate.js';
+export {generate, sampleZ, toWPlus, type GenerateOptions, type GenerateResult, type LatentSpace} from './models/generate.js';
+export {
+  StyleShapeError,
+  styleName,
+  styleOffsets,
+  locateChannel,
+  layerChannels,
+  checkStyles,
+  flattenStyles,
+  unflattenStyles,
+  stylesFromTensors,
+  stylesToTensors,
+} from './models/stylespace.js';
 
 // Weight and image I/O.
 export {type HostTensor, type StateDict, toFloat32} from './io/host-tensor.js';
@@ -57,24 +69,23 @@ export {optimizeLatent, rampdownLr, type OptimizeOptions, type OptimizeResult, t
 export {LevelsMapper, runMapper, mapperFromBytes, serializeMapper, type MapperConfig} from './models/mapper.js';
 export {trainMapper, type MapperTrainOptions, type MapperTrainResult} from './edit/mapper-train.js';
 export {Ranger} from './edit/ranger.js';
+export {GLOBAL_DEFAULTS} from './edit/global-defaults.js';
+export {computeSStats, computeChannelRelevance} from './edit/global-relevance.js';
 export {
-  computeSStats,
-  computeChannelRelevance,
-  editStyles,
-  globalEdit,
-  GlobalEditor,
-  autoBeta,
-  relevanceScores,
   parseRelevance,
   serializeRelevance,
   mergeRelevance,
   relevanceFromOfficial,
-  GLOBAL_DEFAULTS,
-  editDefaultsOf,
+  loadRelevance,
+  loadOfficialRelevance,
+  mergeRelevanceFiles,
+  setEditDefaults,
+  RelevanceMismatchError,
   type EditDefaults,
   type Relevance,
-} from './edit/global-directions.js';
-export {prepareRelevance, loadRelevance, loadOfficialRelevance, mergeRelevanceFiles, setEditDefaults} from './edit/global-prepare.js';
+} from './edit/global-relevance-file.js';
+export {editStyles, globalEdit, GlobalEditor, autoBeta, relevanceScores, editDefaultsOf} from './edit/global-edit.js';
+export {prepareRelevance} from './edit/global-prepare.js';
 
 // Training utilities.
 export {Params, Adam, compileStep, trainLoop, saveCheckpoint, loadCheckpoint} from './train/trainer.js';

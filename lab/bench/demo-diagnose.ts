@@ -21,15 +21,16 @@
  */
 import {flag} from '../../bench/common.js';
 import {configureEngine} from '../../src/engine/session.js';
-import {generate, sampleZ, toWPlus} from '../../src/generate.js';
+import {generate, sampleZ, toWPlus} from '../../src/models/generate.js';
 import type {HostTensor} from '../../src/io/host-tensor.js';
 import {loadClip} from '../../src/models/clip/load.js';
 import {encodeTexts, promptDirection} from '../../src/models/clip/encode.js';
 import {loadDefaultTokenizer} from '../../src/models/clip/tokenizer.js';
 import {loadGenerator} from '../../src/models/load-generator.js';
+import {locateChannel} from '../../src/models/stylespace.js';
 import {optimizeLatent} from '../../src/edit/optimize.js';
-import {relevanceScores, sOffsets} from '../../src/edit/global-directions.js';
-import {loadRelevance} from '../../src/edit/global-prepare.js';
+import {relevanceScores} from '../../src/edit/global-edit.js';
+import {loadRelevance} from '../../src/edit/global-relevance-file.js';
 import {type EditTarget, type FaceAttributes, editTargets} from '../../src/demo/attributes.js';
 import {scoreEdit} from '../../src/demo/edit-quality.js';
 import {demoAssetPath} from '../../src/demo/assets.js';
@@ -79,13 +80,10 @@ function meanW(attribute: keyof FaceAttributes, value: string): Float64Array {
 
 const w0 = await toWPlus(g, sampleZ(g, SEEDS, Number(flag('seed', '777'))), 'z', 0.7);
 const base = await generate(g, {latent: w0, space: 'w+', returnStyles: true});
-const offsets = sOffsets(g);
 /** Face f's value of flat S channel c. */
 function styleAt(styles: readonly HostTensor[], f: number, c: number): number {
-  let k = 0;
-  while (c >= offsets[k + 1]!) k++;
-  const C = g.layers[k]!.inChannels;
-  return (styles[k]!.data as Float32Array)[f * C + c - offsets[k]!]!;
+  const {layer, index} = locateChannel(g, c);
+  return (styles[layer]!.data as Float32Array)[f * g.layers[layer]!.inChannels + index]!;
 }
 /** Indices of the k largest |x|. */
 const topK = (x: ArrayLike<number>, k: number) => Array.from(x, (v, i) => [Math.abs(v), i] as const).sort((a, b) => b[0] - a[0]).slice(0, k).map((p) => p[1]);

@@ -9,9 +9,9 @@
  */
 import {flag} from '../../bench/common.js';
 import {configureEngine} from '../../src/engine/session.js';
-import {GlobalEditor} from '../../src/edit/global-directions.js';
-import {loadRelevance} from '../../src/edit/global-prepare.js';
-import {generate, sampleZ, toWPlus} from '../../src/generate.js';
+import {GlobalEditor} from '../../src/edit/global-edit.js';
+import {loadRelevance} from '../../src/edit/global-relevance-file.js';
+import {generate, sampleZ, toWPlus} from '../../src/models/generate.js';
 import {loadClip} from '../../src/models/clip/load.js';
 import {loadDefaultTokenizer} from '../../src/models/clip/tokenizer.js';
 import {loadGenerator} from '../../src/models/load-generator.js';

@@ -7,11 +7,12 @@ import {LATENT_DECODING_VERSION, MIX_OWNER, USED_DIMS, decodeLatent, decodeMixed
 import {attributeLabels, attributeWeights, attributeWeightsOf, forward, heldOutLatents, mixedWPlus, mixingBatch, mixingMask, rescaleW, wScaleDivisor} from '../demo/train-gan.js';
 import {compile} from '../../src/engine/session.js';
 import {input} from '../../src/engine/tensor.js';
-import {generate} from '../../src/generate.js';
+import {generate} from '../../src/models/generate.js';
 import {readBytes} from '../../src/io/files.js';
 import {parseSafetensors} from '../../src/io/safetensors.js';
 import {defaultToonGanPath} from '../demo/toon-gan.js';
-import {StyleGAN2, mulberry32Normal, randomStateDict} from '../../src/models/stylegan2.js';
+import {StyleGAN2, randomStateDict} from '../../src/models/stylegan2.js';
+import {mulberry32Normal} from '../../src/random.js';
 import {toFloat32} from '../../src/io/host-tensor.js';
 
 const D = toonGanConfig.styleDim;

@@ -1,7 +1,8 @@
 /** `styleclip generate`: images from a StyleGAN2 checkpoint, from a seed, z, W/W+ or S. */
 import type {Command} from 'commander';
 import {StyleclipError, check} from '../errors.js';
-import {type LatentSpace, generate, stylesFromTensors} from '../generate.js';
+import {type LatentSpace, generate} from '../models/generate.js';
+import {stylesFromTensors} from '../models/stylespace.js';
 import {readBytes, writeFileAtomic} from '../io/files.js';
 import type {HostTensor} from '../io/host-tensor.js';
 import {encodePng} from '../io/image.js';

@@ -5,28 +5,20 @@
 import type {Command} from 'commander';
 import {demoAssetPath} from '../demo/assets.js';
 import {StyleclipError, check} from '../errors.js';
-import {
-  AUTO_BETA_MIN_CHANNELS,
-  GLOBAL_DEFAULTS,
-  GlobalEditor,
-  type Relevance,
-  checkBeta,
-  editDefaultsOf,
-  defaultRelevanceLayers,
-  parseChannelRange,
-  parseLayerList,
-  selectedChannels,
-  verifyGeneratorProbe,
-} from '../edit/global-directions.js';
-import {loadOfficialRelevance, loadRelevance, mergeRelevanceFiles, prepareRelevance, setEditDefaults} from '../edit/global-prepare.js';
-import {generate, stylesFromTensors, stylesToTensors} from '../generate.js';
+import {AUTO_BETA_MIN_CHANNELS, GLOBAL_DEFAULTS} from '../edit/global-defaults.js';
+import {GlobalEditor, checkBeta, editDefaultsOf} from '../edit/global-edit.js';
+import {parseChannelRange, prepareRelevance} from '../edit/global-prepare.js';
+import {defaultRelevanceLayers} from '../edit/global-relevance.js';
+import {type Relevance, loadOfficialRelevance, loadRelevance, mergeRelevanceFiles, setEditDefaults, verifyGeneratorProbe} from '../edit/global-relevance-file.js';
 import {readBytes, writeFileAtomic} from '../io/files.js';
 import type {HostTensor} from '../io/host-tensor.js';
 import {encodePng} from '../io/image.js';
 import {parseSafetensors} from '../io/safetensors.js';
 import {detectWeightsFormat, loadLatent} from '../io/weights.js';
 import type {ClipInputMode} from '../models/clip/preprocess.js';
+import {generate} from '../models/generate.js';
 import type {StyleGAN2} from '../models/stylegan2.js';
+import {holdsStyles, layerChannels, parseLayerList, stylesFromTensors, stylesToTensors} from '../models/stylespace.js';
 import {addModelOptions, loadClipFromFlags, loadGeneratorFromFlags, type ModelFlags} from './models.js';
 import {type Progress, createProgress} from './progress.js';
 import {parseChoice, parseFloatStrict, parseIntStrict, writeTensorFile} from './util.js';
@@ -191,7 +183,7 @@ async function runPrepare(flags: PrepareFlags): Promise<void> {
   const t0 = performance.now();
   const g = loadGeneratorFromFlags(flags);
   const layers = flags.layers !== undefined ? parseLayerList(g, flags.layers) : defaultRelevanceLayers(g);
-  const total = selectedChannels(g, layers).length;
+  const total = layerChannels(g, layers).length;
   const channels = flags.channels !== undefined ? parseChannelRange(flags.channels, total) : undefined;
   const {clip} = loadClipFromFlags(flags);
   const bars = phaseBars(flags.json === true);
@@ -275,7 +267,7 @@ async function startStyles(g: StyleGAN2, flags: EditFlags): Promise<HostTensor[]
   const what = `latent file '${flags.latent}'`;
   if (detectWeightsFormat(bytes) === 'safetensors') {
     const tensors = parseSafetensors(bytes, {what}).tensors;
-    if (tensors.has('s_00')) return stylesFromTensors(g, tensors, what);
+    if (holdsStyles(tensors)) return stylesFromTensors(g, tensors, what);
   }
   const t = loadLatent(bytes, {what});
   if (t.dtype !== 'float32') throw new StyleclipError(`${what} holds ${t.dtype} data; latents must be float32`);

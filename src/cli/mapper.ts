@@ -4,7 +4,7 @@ import path from 'node:path';
 import type {Command} from 'commander';
 import {demoMapperDir, mapperSlug} from '../demo/assets.js';
 import {StyleclipError, check} from '../errors.js';
-import {generate, sampleZ, toWPlus} from '../generate.js';
+import {generate, sampleZ, toWPlus} from '../models/generate.js';
 import {type MapperTrainOptions, trainMapper} from '../edit/mapper-train.js';
 import {readBytes, writeFileAtomic} from '../io/files.js';
 import {type HostTensor, toFloat32} from '../io/host-tensor.js';

@@ -8,7 +8,7 @@ import {encodePng} from '../io/image.js';
 import {readBytes} from '../io/files.js';
 import {loadLatent} from '../io/weights.js';
 import {encodeTexts} from '../models/clip/encode.js';
-import {stylesToTensors} from '../generate.js';
+import {stylesToTensors} from '../models/stylespace.js';
 import {addIdentityOption, addModelOptions, loadIdentity, loadModelsFromFlags, type ModelFlags} from './models.js';
 import {createProgress} from './progress.js';
 import {parseChoice, parseFloatStrict, parseIntStrict, writeTensorFile} from './util.js';

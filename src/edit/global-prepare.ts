@@ -20,28 +20,20 @@ import {parseSafetensors, serializeSafetensors} from '../io/safetensors.js';
 import type {CLIP} from '../models/clip/model.js';
 import type {ClipInputMode} from '../models/clip/preprocess.js';
 import type {NoiseMode, StyleGAN2} from '../models/stylegan2.js';
+import {layerChannels} from '../models/stylespace.js';
+import {GLOBAL_DEFAULTS} from './global-defaults.js';
+import {type GlobalProgress, computeChannelRelevance, computeSStats, defaultRelevanceLayers} from './global-relevance.js';
 import {
-  type EditDefaults,
-  GLOBAL_DEFAULTS,
-  type GlobalProgress,
-  checkEditDefaults,
-  type OfficialRelevanceFiles,
   type Relevance,
   type RelevanceMeta,
   RelevanceMismatchError,
   clipProbe,
-  computeChannelRelevance,
-  computeSStats,
-  defaultRelevanceLayers,
   generatorFingerprint,
   generatorProbe,
-  mergeRelevance,
   parseRelevance,
-  relevanceFromOfficial,
-  selectedChannels,
   serializeRelevance,
   settingsDiff,
-} from './global-directions.js';
+} from './global-relevance-file.js';
 
 export interface PrepareOptions {
   /** Output relevance file (.safetensors); the journal lives in `<out>.parts/`. */
@@ -109,6 +101,33 @@ function describeRange(m: RelevanceMeta): string {
 
 /** Compute (or resume) a channel-relevance file. See the file header for the journal layout. */
 export async function prepareRelevance(g: StyleGAN2, clip: CLIP, opts: PrepareOptions): Promise<PrepareResult> {
+  const run = await startRun(g, clip, opts);
+  if (existsSync(opts.out)) return finishedOutput(run);
+  openJournal(run);
+  const stats = await statistics(g, run);
+  const rows = readChunks(run);
+  const resumedChannels = run.chunks.reduce((a, [s, e]) => a + (rows.has(s) ? e - s : 0), 0);
+  await computeChunks(g, clip, run, stats, rows, resumedChannels);
+  return writeOutput(run, stats, rows, resumedChannels);
+}
+
+/** A prepare run's settings: the options with defaults filled in, the selected channels and the recorded meta. */
+interface Run {
+  opts: PrepareOptions;
+  meta: RelevanceMeta;
+  /** Flat S index of every selected channel. */
+  sel: Int32Array;
+  /** This shard's half-open range over sel, and the chunks that tile it. */
+  range: [number, number];
+  chunks: [number, number][];
+  chunkChannels: number;
+  batch: number;
+  clipInput: ClipInputMode;
+  dir: string;
+}
+
+/** Check the options, select the channels and fingerprint the models. */
+async function startRun(g: StyleGAN2, clip: CLIP, opts: PrepareOptions): Promise<Run> {
   const {
     samples = GLOBAL_DEFAULTS.samples,
     seed = GLOBAL_DEFAULTS.seed,
@@ -126,15 +145,15 @@ export async function prepareRelevance(g: StyleGAN2, clip: CLIP, opts: PrepareOp
   check(Number.isInteger(batch) && batch >= 1, `batch must be a positive integer, got ${batch}`);
   const layers = opts.layers ? [...opts.layers].sort((a, b) => a - b) : defaultRelevanceLayers(g);
   check(layers.length > 0, 'no layers selected');
-  for (const l of layers) check(Number.isInteger(l) && l >= 0 && l < g.layers.length, `layer ${l} does not exist: this generator has S layers 0…${g.layers.length - 1}`);
-  const sel = selectedChannels(g, layers);
+  const sel = layerChannels(g, layers);
   const [A, B] = opts.channels ?? [0, sel.length];
   if (!(Number.isInteger(A) && Number.isInteger(B) && A >= 0 && A < B && B <= sel.length)) {
     throw new StyleclipError(`bad channel range ${A}:${B}: expected 0 ≤ A < B ≤ ${sel.length} (the number of selected channels)`);
   }
   const chunkChannels = opts.chunkChannels ?? Math.max(1, Math.round(256 / (2 * images)));
   check(Number.isInteger(chunkChannels) && chunkChannels >= 1, `chunkChannels must be a positive integer, got ${chunkChannels}`);
-
+  const chunks: [number, number][] = [];
+  for (let s = A; s < B; s += chunkChannels) chunks.push([s, Math.min(B, s + chunkChannels)]);
   const meta: RelevanceMeta = {
     generator: generatorFingerprint(g),
     generatorProbe: await generatorProbe(g),
@@ -153,107 +172,119 @@ export async function prepareRelevance(g: StyleGAN2, clip: CLIP, opts: PrepareOp
     selectedTotal: sel.length,
     source: 'styleclip-ts',
   };
-  const E = meta.clipEmbedDim;
-  const dir = partsDir(opts.out);
-  const mismatch = (where: string, diff: string) =>
-    new RelevanceMismatchError(`${where} was made with different settings or models (${diff}); rerun with the same flags, or delete it to start over`);
+  return {opts, meta, sel, range: [A, B], chunks, chunkChannels, batch, clipInput, dir: partsDir(opts.out)};
+}
 
-  // A finished output with the same settings: nothing to do.
-  if (existsSync(opts.out)) {
-    const done = parseRelevance(readBytes(opts.out, 'relevance file'), `relevance file '${opts.out}'`);
-    const diff = settingsDiff(done.meta, meta) || (describeRange(done.meta) !== describeRange(meta) ? `channel range ${describeRange(done.meta)} vs ${describeRange(meta)}` : '');
-    if (diff) throw mismatch(`existing output '${opts.out}'`, diff);
-    rmSync(dir, {recursive: true, force: true});
-    return {relevance: done, out: opts.out, computedChannels: 0, resumedChannels: B - A, alreadyComplete: true, statsResumed: true};
-  }
+function mismatch(where: string, diff: string): RelevanceMismatchError {
+  return new RelevanceMismatchError(`${where} was made with different settings or models (${diff}); rerun with the same flags, or delete it to start over`);
+}
 
-  // Journal: create, or check that it belongs to this run.
+/** The output exists: nothing to do if it was made with the same settings (a named error otherwise). */
+function finishedOutput(run: Run): PrepareResult {
+  const {out} = run.opts;
+  const done = parseRelevance(readBytes(out, 'relevance file'), `relevance file '${out}'`);
+  const diff = settingsDiff(done.meta, run.meta) || (describeRange(done.meta) !== describeRange(run.meta) ? `channel range ${describeRange(done.meta)} vs ${describeRange(run.meta)}` : '');
+  if (diff) throw mismatch(`existing output '${out}'`, diff);
+  rmSync(run.dir, {recursive: true, force: true});
+  return {relevance: done, out, computedChannels: 0, resumedChannels: run.range[1] - run.range[0], alreadyComplete: true, statsResumed: true};
+}
+
+/** Create the journal, or check that the one there belongs to this run. */
+function openJournal(run: Run): void {
+  const {dir, meta, chunkChannels} = run;
   mkdirSync(dir, {recursive: true});
   const manifestPath = path.join(dir, 'manifest.json');
-  if (existsSync(manifestPath)) {
-    let m: Manifest;
-    try {
-      m = JSON.parse(new TextDecoder().decode(readBytes(manifestPath, 'prepare manifest'))) as Manifest;
-    } catch {
-      throw new StyleclipError(`prepare journal '${manifestPath}' is not valid JSON; delete '${dir}' to start over`);
-    }
-    const diff =
-      settingsDiff(m.meta, meta) ||
-      (describeRange(m.meta) !== describeRange(meta) ? `channel range ${describeRange(m.meta)} vs ${describeRange(meta)}` : '') ||
-      (m.chunkChannels !== chunkChannels ? `chunk size ${m.chunkChannels} vs ${chunkChannels}` : '');
-    if (diff) throw mismatch(`the unfinished run in '${dir}'`, diff);
-  } else {
+  if (!existsSync(manifestPath)) {
     const m: Manifest = {format: 'styleclip-global-prepare/1', meta, chunkChannels};
     writeFileAtomic(manifestPath, new TextEncoder().encode(JSON.stringify(m, null, 1)), 'prepare manifest');
+    return;
   }
+  let m: Manifest;
+  try {
+    m = JSON.parse(new TextDecoder().decode(readBytes(manifestPath, 'prepare manifest'))) as Manifest;
+  } catch {
+    throw new StyleclipError(`prepare journal '${manifestPath}' is not valid JSON; delete '${dir}' to start over`);
+  }
+  const diff =
+    settingsDiff(m.meta, meta) ||
+    (describeRange(m.meta) !== describeRange(meta) ? `channel range ${describeRange(m.meta)} vs ${describeRange(meta)}` : '') ||
+    (m.chunkChannels !== chunkChannels ? `chunk size ${m.chunkChannels} vs ${chunkChannels}` : '');
+  if (diff) throw mismatch(`the unfinished run in '${dir}'`, diff);
+}
 
-  // 1. Statistics (and the relevance images' S).
+/** S mean, std [S_total] and the relevance images' flat S [K, S_total]; resumed: read from the journal. */
+interface Stats {
+  mean: Float32Array;
+  std: Float32Array;
+  images: Float32Array;
+  resumed: boolean;
+}
+
+/** The S statistics: from the journal, else computed and journalled. */
+async function statistics(g: StyleGAN2, run: Run): Promise<Stats> {
+  const {opts, meta} = run;
   const total = g.sDim();
-  const statsPath = path.join(dir, 'stats.safetensors');
-  let sMean: Float32Array;
-  let sStd: Float32Array;
-  let imgS: Float32Array;
-  let statsResumed = false;
+  const statsPath = path.join(run.dir, 'stats.safetensors');
   if (existsSync(statsPath)) {
     const t = parseSafetensors(readBytes(statsPath, 'prepare statistics'), {what: `prepare statistics '${statsPath}'`}).tensors;
     const get = (k: string, n: number) => {
       const v = t.get(k);
-      check(v && v.dtype === 'float32' && v.data.length === n, `prepare statistics '${statsPath}' lacks '${k}' (${n} values); delete '${dir}' to start over`);
+      check(v && v.dtype === 'float32' && v.data.length === n, `prepare statistics '${statsPath}' lacks '${k}' (${n} values); delete '${run.dir}' to start over`);
       return Float32Array.from(v.data as Float32Array);
     };
-    sMean = get('s_mean', total);
-    sStd = get('s_std', total);
-    imgS = get('images', images * total);
-    statsResumed = true;
-  } else {
-    const st = await computeSStats(g, {
-      samples,
-      seed,
-      truncation,
-      keep: images,
-      ...(opts.statsBatch !== undefined ? {batch: opts.statsBatch} : {}),
-      ...(opts.signal ? {signal: opts.signal} : {}),
-      onProgress: (p) => opts.onProgress?.({...p, channelsDone: 0, channelsTotal: B - A}),
-    });
-    [sMean, sStd, imgS] = [st.mean, st.std, st.kept];
-    const tensors = new Map<string, HostTensor>([
-      ['s_mean', {dtype: 'float32', shape: [total], data: sMean}],
-      ['s_std', {dtype: 'float32', shape: [total], data: sStd}],
-      ['images', {dtype: 'float32', shape: [images, total], data: imgS}],
-    ]);
-    writeFileAtomic(statsPath, serializeSafetensors(tensors), 'prepare statistics');
+    return {mean: get('s_mean', total), std: get('s_std', total), images: get('images', meta.images * total), resumed: true};
   }
+  const st = await computeSStats(g, {
+    samples: meta.samples,
+    seed: meta.seed,
+    truncation: meta.truncation,
+    keep: meta.images,
+    ...(opts.statsBatch !== undefined ? {batch: opts.statsBatch} : {}),
+    ...(opts.signal ? {signal: opts.signal} : {}),
+    onProgress: (p) => opts.onProgress?.({...p, channelsDone: 0, channelsTotal: meta.rangeEnd - meta.rangeStart}),
+  });
+  const tensors = new Map<string, HostTensor>([
+    ['s_mean', {dtype: 'float32', shape: [total], data: st.mean}],
+    ['s_std', {dtype: 'float32', shape: [total], data: st.std}],
+    ['images', {dtype: 'float32', shape: [meta.images, total], data: st.kept}],
+  ]);
+  writeFileAtomic(statsPath, serializeSafetensors(tensors), 'prepare statistics');
+  return {mean: st.mean, std: st.std, images: st.kept, resumed: false};
+}
 
-  // 2. Relevance, chunk by chunk.
-  const chunks: [number, number][] = [];
-  for (let s = A; s < B; s += chunkChannels) chunks.push([s, Math.min(B, s + chunkChannels)]);
+/** fs3 rows of the chunks an interrupted run finished, by chunk start. */
+function readChunks(run: Run): Map<number, Float32Array> {
+  const E = run.meta.clipEmbedDim;
   const rows = new Map<number, Float32Array>();
-  let resumedChannels = 0;
-  for (const [s, e] of chunks) {
-    const p = path.join(dir, chunkName(s, e));
+  for (const [s, e] of run.chunks) {
+    const p = path.join(run.dir, chunkName(s, e));
     if (!existsSync(p)) continue;
     try {
       const t = parseSafetensors(readBytes(p, 'relevance chunk'), {what: `relevance chunk '${p}'`}).tensors.get('fs3');
-      if (t && t.dtype === 'float32' && t.shape[0] === e - s && t.shape[1] === E) {
-        rows.set(s, Float32Array.from(t.data as Float32Array));
-        resumedChannels += e - s;
-      }
+      if (t && t.dtype === 'float32' && t.shape[0] === e - s && t.shape[1] === E) rows.set(s, Float32Array.from(t.data as Float32Array));
     } catch {
       // unreadable chunk (should not happen with atomic writes): compute it again
     }
   }
-  const todo = chunks.filter(([s]) => !rows.has(s));
-  const passesTotal = todo.reduce((a, [s, e]) => a + 2 * images * (e - s), 0);
+  return rows;
+}
+
+/** Compute the missing chunks, journalling each as soon as it is done. */
+async function computeChunks(g: StyleGAN2, clip: CLIP, run: Run, stats: Stats, rows: Map<number, Float32Array>, resumedChannels: number): Promise<void> {
+  const {opts, meta} = run;
+  const [A, B] = run.range;
+  const todo = run.chunks.filter(([s]) => !rows.has(s));
+  const passesTotal = todo.reduce((a, [s, e]) => a + 2 * meta.images * (e - s), 0);
   let passesDone = 0;
   let channelsDone = resumedChannels;
   const t0 = performance.now();
   for (const [s, e] of todo) {
     if (opts.signal?.aborted) throw new StyleclipError('relevance computation cancelled');
-    const fs3 = await computeChannelRelevance(g, clip, {mean: sMean, std: sStd}, imgS, sel.subarray(s, e), {
-      alphaP,
-      batch,
-      clipInput,
-      noise,
+    const fs3 = await computeChannelRelevance(g, clip, stats, stats.images, run.sel.subarray(s, e), {
+      alphaP: meta.alphaP,
+      batch: run.batch,
+      clipInput: run.clipInput,
+      noise: meta.noise,
       ...(opts.signal ? {signal: opts.signal} : {}),
       onProgress: (pr) => {
         const done = passesDone + pr.done;
@@ -261,20 +292,26 @@ export async function prepareRelevance(g: StyleGAN2, clip: CLIP, opts: PrepareOp
         opts.onProgress?.({phase: 'relevance', done, total: passesTotal, elapsedS, etaS: (elapsedS / done) * (passesTotal - done), channelsDone, channelsTotal: B - A});
       },
     });
-    writeFileAtomic(path.join(dir, chunkName(s, e)), serializeSafetensors(new Map([['fs3', {dtype: 'float32', shape: [e - s, E], data: fs3}]]), {start: String(s), end: String(e)}), 'relevance chunk');
+    const E = meta.clipEmbedDim;
+    writeFileAtomic(path.join(run.dir, chunkName(s, e)), serializeSafetensors(new Map([['fs3', {dtype: 'float32', shape: [e - s, E], data: fs3}]]), {start: String(s), end: String(e)}), 'relevance chunk');
     rows.set(s, fs3);
-    passesDone += 2 * images * (e - s);
+    passesDone += 2 * meta.images * (e - s);
     channelsDone += e - s;
     await opts.onChunk?.({start: s, end: e, done: channelsDone, total: B - A});
   }
+}
 
-  // 3. Assemble, write, clean up.
+/** Assemble the chunks, write the relevance file and remove the journal. */
+function writeOutput(run: Run, stats: Stats, rows: Map<number, Float32Array>, resumedChannels: number): PrepareResult {
+  const {out} = run.opts;
+  const [A, B] = run.range;
+  const E = run.meta.clipEmbedDim;
   const fs3 = new Float32Array((B - A) * E);
-  for (const [s] of chunks) fs3.set(rows.get(s)!, (s - A) * E);
-  const relevance: Relevance = {fs3, channels: sel.slice(A, B), sMean, sStd, meta};
-  writeFileAtomic(opts.out, serializeRelevance(relevance), 'relevance file');
-  rmSync(dir, {recursive: true, force: true});
-  return {relevance, out: opts.out, computedChannels: B - A - resumedChannels, resumedChannels, alreadyComplete: false, statsResumed};
+  for (const [s] of run.chunks) fs3.set(rows.get(s)!, (s - A) * E);
+  const relevance: Relevance = {fs3, channels: run.sel.slice(A, B), sMean: stats.mean, sStd: stats.std, meta: run.meta};
+  writeFileAtomic(out, serializeRelevance(relevance), 'relevance file');
+  rmSync(run.dir, {recursive: true, force: true});
+  return {relevance, out, computedChannels: B - A - resumedChannels, resumedChannels, alreadyComplete: false, statsResumed: stats.resumed};
 }
 
 /** Chunk files present in a prepare journal (for inspection and tests). */
@@ -284,38 +321,12 @@ export function journalChunks(out: string): string[] {
   return readdirSync(dir).filter((f) => /^chunk-\d+-\d+\.safetensors$/.test(f)).sort();
 }
 
-/** Read a relevance file. */
-export function loadRelevance(file: string): Relevance {
-  return parseRelevance(readBytes(file, 'relevance file'), `relevance file '${file}'`);
-}
-
-/**
- * Rewrite a relevance file's recommended edit settings (RelevanceMeta.editDefaults) atomically; null removes
- * them (edits then use the official α 4.1, β 0.15). Returns the updated relevance.
- */
-export function setEditDefaults(file: string, defaults: EditDefaults | null): Relevance {
-  const rel = loadRelevance(file);
-  const meta: RelevanceMeta = {...rel.meta};
-  if (defaults === null) delete meta.editDefaults;
-  else {
-    checkEditDefaults(defaults, 'edit defaults');
-    meta.editDefaults = Object.fromEntries(Object.entries(defaults).filter(([, v]) => v !== undefined)) as EditDefaults;
-  }
-  const updated = {...rel, meta};
-  writeFileAtomic(file, serializeRelevance(updated), 'relevance file');
-  return updated;
-}
-
-/** Read official fs3.npy plus S mean/std .npy files (see relevanceFromOfficial for the layout). */
-export function loadOfficialRelevance(g: StyleGAN2, files: {fs3: string; mean: string; std: string}): Relevance {
-  const bytes: OfficialRelevanceFiles = {fs3: readBytes(files.fs3, 'fs3 file'), mean: readBytes(files.mean, 'S mean file'), std: readBytes(files.std, 'S std file')};
-  return relevanceFromOfficial(g, bytes, `fs3 file '${files.fs3}'`);
-}
-
-/** Merge shard files into one relevance file (checks coverage and fingerprints; see mergeRelevance). */
-export function mergeRelevanceFiles(files: readonly string[], out: string, {requireComplete = true} = {}): Relevance {
-  check(files.length > 0, 'nothing to merge: give at least one relevance shard');
-  const merged = mergeRelevance(files.map(loadRelevance), files.map((f) => `'${f}'`), {requireComplete});
-  writeFileAtomic(out, serializeRelevance(merged), 'merged relevance file');
-  return merged;
+/** Parse "A:B" (0 ≤ A < B ≤ total) into a half-open channel range over the selected set (a shard). */
+export function parseChannelRange(spec: string, total: number): [number, number] {
+  const m = /^\s*(\d+)\s*:\s*(\d+)\s*$/.exec(spec);
+  if (!m) throw new StyleclipError(`bad channel range '${spec}': expected A:B with integers 0 ≤ A < B ≤ ${total}`);
+  const a = Number(m[1]);
+  const b = Number(m[2]);
+  check(a < b && b <= total, `bad channel range '${spec}': expected 0 ≤ A < B ≤ ${total} (the number of selected channels)`);
+  return [a, b];
 }

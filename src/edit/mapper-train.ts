@@ -13,7 +13,7 @@ import * as F from '../engine/ops.js';
 import {compile} from '../engine/session.js';
 import {type Tensor, constant, input} from '../engine/tensor.js';
 import {StyleclipError, check} from '../errors.js';
-import {sampleZ, toWPlus} from '../generate.js';
+import {sampleZ, toWPlus} from '../models/generate.js';
 import type {HostTensor, StateDict} from '../io/host-tensor.js';
 import {assertFinite, toFloat32} from '../io/host-tensor.js';
 import {parseSafetensors, serializeSafetensors} from '../io/safetensors.js';

@@ -15,7 +15,8 @@ import {type HostTensor, assertFinite} from '../io/host-tensor.js';
 import type {CLIP} from '../models/clip/model.js';
 import type {ClipInputMode} from '../models/clip/preprocess.js';
 import type {NoiseMode, StyleGAN2} from '../models/stylegan2.js';
-import {generate, sampleZ, toWPlus} from '../generate.js';
+import {generate, sampleZ, toWPlus} from '../models/generate.js';
+import {checkStyles, styleName} from '../models/stylespace.js';
 import {Adam} from '../train/trainer.js';
 import {clipLoss, l2Loss} from './losses.js';
 
@@ -116,10 +117,8 @@ export async function optimizeLatent(g: StyleGAN2, clip: CLIP, opts: OptimizeOpt
   let start: {image: HostTensor; styles: HostTensor[] | null};
   if (opts.styles) {
     check(space === 's' || opts.space === undefined, 'a start in S (styles) needs space "s"');
-    const s0 = opts.styles;
-    check(s0.length === g.layers.length, `an S latent needs ${g.layers.length} tensors (one per StyleSpace layer), got ${s0.length}`);
-    s0.forEach((t, k) => assertFinite(t, `S layer s_${String(k).padStart(2, '0')}`));
-    start = await generate(g, {latent: [...s0], space: 's', noise});
+    checkStyles(g, opts.styles);
+    start = await generate(g, {latent: [...opts.styles], space: 's', noise});
   } else {
     if (opts.latent) {
       const t = opts.latent;
@@ -150,7 +149,7 @@ export async function optimizeLatent(g: StyleGAN2, clip: CLIP, opts: OptimizeOpt
   let vars: Tensor[];
   let img: Tensor;
   if (space === 's') {
-    vars = varLayers.map((l) => input(`s_${String(l.sIndex).padStart(2, '0')}`, [N, l.inChannels]));
+    vars = varLayers.map((l) => input(styleName(l.sIndex), [N, l.inChannels]));
     const s = g.layers.map((l) => (l.kind === 'torgb' ? constant(start.styles![l.sIndex]!.data as Float32Array, [N, l.inChannels]) : vars[varLayers.indexOf(l)]!));
     img = g.synthesis(s, nz);
   } else {

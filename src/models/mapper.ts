@@ -26,7 +26,7 @@ import {serializeSafetensors} from '../io/safetensors.js';
 import {checkStateDict} from '../io/state-dict.js';
 import {loadWeights} from '../io/weights.js';
 import {equalLinear, pixelNorm} from '../nn/layers.js';
-import {mulberry32Normal} from './stylegan2.js';
+import {mulberry32Normal} from '../random.js';
 
 export const MAPPER_GROUPS = ['coarse', 'medium', 'fine'] as const;
 export type MapperGroup = (typeof MAPPER_GROUPS)[number];

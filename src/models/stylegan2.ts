@@ -13,7 +13,8 @@ import {type HostTensor, type StateDict, toFloat32} from '../io/host-tensor.js';
 import {checkStateDict} from '../io/state-dict.js';
 import {modulatedConv2d, makeKernel, upfirdn2d} from '../nn/conv.js';
 import {equalLinear, fusedLeakyRelu, pixelNorm} from '../nn/layers.js';
-import {mulberry32} from '../random.js';
+import {mulberry32Normal} from '../random.js';
+import {styleName} from './stylespace.js';
 
 export interface StyleGAN2Config {
   /** Output resolution (power of two, ≥ 8). */
@@ -51,7 +52,7 @@ export interface StyleLayer {
 export type NoiseMode = 'const' | 'random' | 'zero';
 
 /** rosinality's default channel table for a channel multiplier. */
-export function defaultChannels(channelMultiplier = 2): Record<number, number> {
+function defaultChannels(channelMultiplier = 2): Record<number, number> {
   const cm = channelMultiplier;
   return {4: 512, 8: 512, 16: 512, 32: 512, 64: 256 * cm, 128: 128 * cm, 256: 64 * cm, 512: 32 * cm, 1024: 16 * cm};
 }
@@ -90,13 +91,7 @@ export function expectedStateDict(cfg: StyleGAN2Config): [string, number[]][] {
     j += 2;
     inC = oc;
   }
-  inC = c4;
-  for (let r = 3; r <= logSize; r++) {
-    const oc = channels[2 ** r]!;
-    toRgb(`to_rgbs.${r - 3}`, oc, true);
-    inC = oc;
-  }
-  void inC;
+  for (let r = 3; r <= logSize; r++) toRgb(`to_rgbs.${r - 3}`, channels[2 ** r]!, true);
   const numLayers = (logSize - 2) * 2 + 1;
   for (let i = 0; i < numLayers; i++) {
     const res = 2 ** (Math.floor((i + 5) / 2));
@@ -220,11 +215,6 @@ export class StyleGAN2 {
     return new StyleGAN2(config, params, latentAvg, noise);
   }
 
-  /** The parameter tensor for a state-dict key. */
-  param(key: string): Tensor {
-    return this.p(key);
-  }
-
   /** Total StyleSpace channels (with or without the ToRGB layers). */
   sDim({withToRgb = true} = {}): number {
     return this.layers.filter((l) => withToRgb || l.kind !== 'torgb').reduce((p, l) => p + l.inChannels, 0);
@@ -301,7 +291,7 @@ export class StyleGAN2 {
     check(s.length === this.layers.length, `expected ${this.layers.length} style vectors, got ${s.length}`);
     check(noise.length === this.numNoise, `expected ${this.numNoise} noise inputs, got ${noise.length}`);
     const N = s[0]!.shape[0]!;
-    this.layers.forEach((l, i) => assertShape(s[i]!, [N, l.inChannels], `style vector s_${String(i).padStart(2, '0')} (${l.name})`));
+    this.layers.forEach((l, i) => assertShape(s[i]!, [N, l.inChannels], `style vector ${styleName(i)} (${l.name})`));
     const c4 = this.config.channels[4]!;
     let x = F.expand(this.p('input.input'), [N, c4, 4, 4]); // constant input                   [N,C,4,4]
     debug?.set('dbg.const_input', x);
@@ -351,25 +341,6 @@ export class StyleGAN2 {
       return out;
     });
   }
-}
-
-/** A seeded standard-normal generator (mulberry32 uniform + Box–Muller). */
-export function mulberry32Normal(seed: number): () => number {
-  const uniform = mulberry32(seed);
-  let spare: number | null = null;
-  return () => {
-    if (spare !== null) {
-      const v = spare;
-      spare = null;
-      return v;
-    }
-    let u = 0;
-    while (u === 0) u = uniform();
-    const v = uniform();
-    const r = Math.sqrt(-2 * Math.log(u));
-    spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
-  };
 }
 
 /**

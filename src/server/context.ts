@@ -3,10 +3,11 @@
  * runner, the limits and panel defaults, and the few operations several routes need (look up a latent, render and
  * store one, encode a prompt, run a preview). Routes hold no other state.
  */
-import {GLOBAL_DEFAULTS, GlobalEditor} from '../edit/global-directions.js';
+import {GLOBAL_DEFAULTS} from '../edit/global-defaults.js';
+import {GlobalEditor} from '../edit/global-edit.js';
 import {MAPPER_DEFAULTS} from '../edit/mapper-defaults.js';
 import {OPTIMIZE_DEFAULTS} from '../edit/optimize-defaults.js';
-import {generate} from '../generate.js';
+import {generate} from '../models/generate.js';
 import type {HostTensor} from '../io/host-tensor.js';
 import {encodePng} from '../io/image.js';
 import {encodeTexts} from '../models/clip/encode.js';

@@ -6,7 +6,7 @@ import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node
 import os from 'node:os';
 import path from 'node:path';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {parseRelevance} from '../../src/edit/global-directions.js';
+import {parseRelevance} from '../../src/edit/global-relevance-file.js';
 import {prepareRelevance} from '../../src/edit/global-prepare.js';
 import {parseSafetensors, serializeSafetensors} from '../../src/io/safetensors.js';
 import {serializeNpy} from '../../src/io/npy.js';

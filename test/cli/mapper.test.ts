@@ -8,7 +8,7 @@ import {toFloat32} from '../../src/io/host-tensor.js';
 import {parseNpy, serializeNpy} from '../../src/io/npy.js';
 import {parseSafetensors} from '../../src/io/safetensors.js';
 import {LevelsMapper, mapperFromBytes, runMapper, serializeMapper} from '../../src/models/mapper.js';
-import {sampleZ, toWPlus} from '../../src/generate.js';
+import {sampleZ, toWPlus} from '../../src/models/generate.js';
 import {expectAllClose} from '../helpers/allclose.js';
 import {expectOneLineError, runCli} from '../helpers/cli.js';
 import {fixturePath} from '../helpers/fixtures.js';

@@ -10,9 +10,9 @@ import {DEMO_MAPPER_TRAINING, demoAssetPath, demoMapperDir, mapperSlug} from '..
 import {demoBundleFiles} from '../../src/server/bundle.js';
 import {neutralPrompt, promptFor} from '../../src/demo/captions.js';
 import {loadDemoClassifier} from '../../src/demo/classifier.js';
-import {GlobalEditor, editDefaultsOf} from '../../src/edit/global-directions.js';
-import {loadRelevance} from '../../src/edit/global-prepare.js';
-import {type GenerateResult, generate, sampleZ, toWPlus} from '../../src/generate.js';
+import {GlobalEditor, editDefaultsOf} from '../../src/edit/global-edit.js';
+import {loadRelevance} from '../../src/edit/global-relevance-file.js';
+import {type GenerateResult, generate, sampleZ, toWPlus} from '../../src/models/generate.js';
 import {readBytes} from '../../src/io/files.js';
 import type {HostTensor} from '../../src/io/host-tensor.js';
 import {loadClip} from '../../src/models/clip/load.js';

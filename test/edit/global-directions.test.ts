@@ -7,37 +7,29 @@ import {existsSync, mkdtempSync, rmSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {GlobalEditor, applyStyleDelta, autoBeta, editStyles, relevanceScores, styleDelta} from '../../src/edit/global-edit.js';
+import {journalChunks, parseChannelRange, partsDir, prepareRelevance} from '../../src/edit/global-prepare.js';
+import {computeSStats, defaultRelevanceLayers} from '../../src/edit/global-relevance.js';
 import {
-  GlobalEditor,
   RelevanceMismatchError,
   type Relevance,
-  applyStyleDelta,
-  autoBeta,
-  computeSStats,
-  defaultRelevanceLayers,
-  editStyles,
-  flattenStyles,
+  loadRelevance,
   mergeRelevance,
-  parseChannelRange,
-  parseLayerList,
   parseRelevance,
   relevanceFromOfficial,
-  relevanceScores,
-  selectedChannels,
   serializeRelevance,
-  styleDelta,
   verifyGeneratorProbe,
-} from '../../src/edit/global-directions.js';
-import {journalChunks, loadRelevance, partsDir, prepareRelevance} from '../../src/edit/global-prepare.js';
+} from '../../src/edit/global-relevance-file.js';
 import {compile} from '../../src/engine/session.js';
 import {input} from '../../src/engine/tensor.js';
-import {generate, sampleZ} from '../../src/generate.js';
 import type {HostTensor} from '../../src/io/host-tensor.js';
 import {serializeNpy} from '../../src/io/npy.js';
 import type {CLIP} from '../../src/models/clip/model.js';
 import {clipInputFromGenerated} from '../../src/models/clip/preprocess.js';
 import {type ClipTokenizer, loadDefaultTokenizer} from '../../src/models/clip/tokenizer.js';
+import {generate, sampleZ} from '../../src/models/generate.js';
 import {StyleGAN2, randomStateDict} from '../../src/models/stylegan2.js';
+import {flattenStyles, layerChannels, parseLayerList} from '../../src/models/stylespace.js';
 import {expectAllClose} from '../helpers/allclose.js';
 import {tinyClip, tinyG} from '../helpers/tiny-models.js';
 
@@ -71,7 +63,7 @@ async function baseStyles(seed = 1, n = 1): Promise<HostTensor[]> {
 describe('selection helpers', () => {
   it('selects non-ToRGB layers at ≤ 128 px and parses layer lists and channel ranges', () => {
     expect(defaultRelevanceLayers(g)).toEqual([0, 2, 3, 5, 6, 8, 9]);
-    expect(selectedChannels(g, defaultRelevanceLayers(g)).length).toBe(192);
+    expect(layerChannels(g, defaultRelevanceLayers(g)).length).toBe(192);
     expect(parseLayerList(g, 'convs.0, 0')).toEqual([0, 2]);
     expect(() => parseLayerList(g, '11')).toThrow(/layer 11 does not exist/);
     expect(() => parseLayerList(g, 'convs.9')).toThrow(/unknown layer 'convs.9'/);
@@ -102,7 +94,7 @@ describe('channel relevance', () => {
   it('gives a unit vector per channel with the recorded metadata', () => {
     expect(full.fs3.length).toBe(24 * 32);
     for (let c = 0; c < 24; c++) expect(norm(full.fs3.subarray(c * 32, (c + 1) * 32))).toBeCloseTo(1, 5);
-    expect(Array.from(full.channels)).toEqual(Array.from(selectedChannels(g, defaultRelevanceLayers(g)).subarray(0, 24)));
+    expect(Array.from(full.channels)).toEqual(Array.from(layerChannels(g, defaultRelevanceLayers(g)).subarray(0, 24)));
     expect(full.sMean.length).toBe(296);
     expect(full.meta).toMatchObject({alphaP: 5, images: 2, samples: 200, seed: 5, rangeStart: 0, rangeEnd: 24, selectedTotal: 192, clipEmbedDim: 32});
     const again = parseRelevance(serializeRelevance(full));

@@ -15,6 +15,7 @@ import {parseSafetensors} from '../../src/io/safetensors.js';
 import type {CLIP} from '../../src/models/clip/model.js';
 import {generatorFromBytes} from '../../src/models/load-generator.js';
 import type {StyleGAN2} from '../../src/models/stylegan2.js';
+import {styleInputs} from '../../src/models/stylespace.js';
 import {expectAllClose} from '../helpers/allclose.js';
 import {fixtureBytes} from '../helpers/fixtures.js';
 import {greyHairTextFeatures, tinyClip} from '../helpers/tiny-models.js';
@@ -82,7 +83,7 @@ describe('gradient parity (gradcheck_tiny)', () => {
   });
 
   it('variant C: StyleSpace variables, L = Σ(1 − logits/100) + 0.008·Σ_k Σ(s0_k − s_k)²', async () => {
-    const s = g.layers.map((l, k) => input(`s${k}`, [2, l.inChannels]));
+    const s = styleInputs(g, 2);
     const {nz, feeds} = noise(2);
     const img = g.synthesis(s, nz);
     const clipTerm = F.sum(clipLoss(clip, img, textFeatures, 'legacy'));

@@ -3,7 +3,7 @@ import {beforeAll, describe, expect, it} from 'vitest';
 import {input} from '../../src/engine/tensor.js';
 import {optimizeLatent, rampdownLr} from '../../src/edit/optimize.js';
 import {Adam} from '../../src/train/trainer.js';
-import {generate} from '../../src/generate.js';
+import {generate} from '../../src/models/generate.js';
 import {toFloat32} from '../../src/io/host-tensor.js';
 import {parseSafetensors} from '../../src/io/safetensors.js';
 import type {CLIP} from '../../src/models/clip/model.js';

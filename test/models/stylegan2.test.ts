@@ -7,7 +7,7 @@ import {beforeAll, describe, expect, it} from 'vitest';
 import * as F from '../../src/engine/ops.js';
 import {compile} from '../../src/engine/session.js';
 import {type Tensor, input} from '../../src/engine/tensor.js';
-import {generate} from '../../src/generate.js';
+import {generate} from '../../src/models/generate.js';
 import {type HostTensor, type StateDict, toFloat32} from '../../src/io/host-tensor.js';
 import {parseSafetensors} from '../../src/io/safetensors.js';
 import {extractStateDict, loadTorch} from '../../src/io/torch.js';

@@ -7,7 +7,7 @@ import {mkdtempSync, rmSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {GLOBAL_DEFAULTS} from '../../src/edit/global-directions.js';
+import {GLOBAL_DEFAULTS} from '../../src/edit/global-defaults.js';
 import {MAPPER_DEFAULTS} from '../../src/edit/mapper-defaults.js';
 import {OPTIMIZE_DEFAULTS} from '../../src/edit/optimize-defaults.js';
 import {ALL_GROUPS, LevelsMapper} from '../../src/models/mapper.js';

@@ -1,6 +1,6 @@
 /** GET /api/info: the models, their defaults (panel settings and the official ones), example prompts and limits. */
 import type {Hono} from 'hono';
-import {GLOBAL_DEFAULTS} from '../../edit/global-directions.js';
+import {GLOBAL_DEFAULTS} from '../../edit/global-defaults.js';
 import {MAPPER_DEFAULTS} from '../../edit/mapper-defaults.js';
 import {OPTIMIZE_DEFAULTS} from '../../edit/optimize-defaults.js';
 import type {InfoResponse} from '../api-types.js';

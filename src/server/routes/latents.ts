@@ -1,7 +1,8 @@
 /** Latents and their images: sample from a seed, upload a file, read one, download it, serve rendered PNGs. */
 import type {Hono} from 'hono';
 import {bodyLimit} from 'hono/body-limit';
-import {generate, stylesFromTensors, stylesToTensors, toWPlus} from '../../generate.js';
+import {generate, toWPlus} from '../../models/generate.js';
+import {holdsStyles, stylesFromTensors, stylesToTensors} from '../../models/stylespace.js';
 import {type HostTensor, toFloat32} from '../../io/host-tensor.js';
 import {serializeNpy} from '../../io/npy.js';
 import {parseSafetensors, serializeSafetensors} from '../../io/safetensors.js';
@@ -83,7 +84,7 @@ async function uploadedLatent(ctx: AppContext, bytes: Uint8Array, name: string, 
   const format = detectWeightsFormat(bytes);
   if (format === 'safetensors') {
     const {tensors} = parseSafetensors(bytes, {what});
-    if (space === 's' || (space === 'auto' && [...tensors.keys()].some((k) => /^s_\d+$/.test(k)))) {
+    if (space === 's' || (space === 'auto' && holdsStyles(tensors))) {
       const styles = stylesFromTensors(g, tensors, what).map((t) => pickRow(t, index, 2, what));
       return ctx.addLatent(null, styles, null, label);
     }

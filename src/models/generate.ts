@@ -2,11 +2,13 @@
  * Image generation with a StyleGAN2 generator: from z (or a seed), from W / W+, or directly from StyleSpace S.
  * Compiled programs are cached per (generator, batch size), so repeated calls only run ORT.
  */
-import {compile} from './engine/session.js';
-import {input} from './engine/tensor.js';
-import {StyleclipError, check} from './errors.js';
-import {type HostTensor, assertFinite} from './io/host-tensor.js';
-import {type NoiseMode, type StyleGAN2, mulberry32Normal} from './models/stylegan2.js';
+import {compile} from '../engine/session.js';
+import {input} from '../engine/tensor.js';
+import {check} from '../errors.js';
+import {type HostTensor, assertFinite} from '../io/host-tensor.js';
+import {mulberry32Normal} from '../random.js';
+import type {NoiseMode, StyleGAN2} from './stylegan2.js';
+import {checkStyles, styleInputs} from './stylespace.js';
 
 export type LatentSpace = 'z' | 'w' | 'w+' | 's';
 
@@ -104,35 +106,10 @@ export async function generate(g: StyleGAN2, opts: GenerateOptions = {}): Promis
 }
 
 async function generateFromStyles(g: StyleGAN2, s: HostTensor[], noise: NoiseMode, noiseSeed: number): Promise<GenerateResult> {
-  check(s.length === g.layers.length, `an S latent needs ${g.layers.length} tensors (one per StyleSpace layer), got ${s.length}`);
-  const N = s[0]!.shape[0]!;
-  g.layers.forEach((l, k) => {
-    const t = s[k]!;
-    check(t.shape.length === 2 && t.shape[0] === N && t.shape[1] === l.inChannels, `S layer s_${String(k).padStart(2, '0')} (${l.name}) must have shape [${N}, ${l.inChannels}], got ${shapeStr(t.shape)}`);
-    assertFinite(t, `S layer s_${String(k).padStart(2, '0')}`);
-  });
-  const sIn = g.layers.map((l, k) => input(`s_${String(k).padStart(2, '0')}`, [N, l.inChannels]));
+  const N = checkStyles(g, s);
+  const sIn = styleInputs(g, N);
   const nz = g.noiseInputs(N);
   const prog = await compile([...sIn, ...nz], [g.synthesis(sIn, nz)]);
   const out = await prog.run([...s.map((t) => t.data as Float32Array), ...g.noiseArrays(noise, N, noiseSeed)]);
   return {image: {dtype: 'float32', shape: out[0]!.shape, data: out[0]!.data as Float32Array}, wPlus: null, styles: s};
-}
-
-/** Pick the StyleSpace tensors s_00, s_01, … (execution order) out of a tensor file's contents, strictly. */
-export function stylesFromTensors(g: StyleGAN2, tensors: ReadonlyMap<string, HostTensor>, what = 'S latent file'): HostTensor[] {
-  const names = g.layers.map((_, k) => `s_${String(k).padStart(2, '0')}`);
-  const missing = names.filter((n) => !tensors.has(n));
-  const extra = [...tensors.keys()].filter((k) => !names.includes(k));
-  if (missing.length || extra.length) {
-    const parts = [];
-    if (missing.length) parts.push(`missing ${missing.join(', ')}`);
-    if (extra.length) parts.push(`unexpected ${extra.slice(0, 8).join(', ')}${extra.length > 8 ? ', …' : ''}`);
-    throw new StyleclipError(`${what} must hold tensors s_00 … s_${String(names.length - 1).padStart(2, '0')} for this ${g.config.size}px generator: ${parts.join('; ')}`);
-  }
-  return names.map((n) => tensors.get(n)!);
-}
-
-/** The StyleSpace tensors as a name → tensor map (s_00, s_01, …) for writing. */
-export function stylesToTensors(styles: readonly HostTensor[]): Map<string, HostTensor> {
-  return new Map(styles.map((s, k) => [`s_${String(k).padStart(2, '0')}`, s]));
 }
