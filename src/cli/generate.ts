@@ -8,8 +8,9 @@ import {encodePng} from '../io/image.js';
 import {loadLatent} from '../io/weights.js';
 import {parseSafetensors} from '../io/safetensors.js';
 import type {NoiseMode} from '../models/stylegan2.js';
-import {addGeneratorOption, loadGeneratorFromFlags} from './models.js';
-import {parseChoice, parseFloatStrict, parseIntStrict, writeTensorFile} from './util.js';
+import {addGeneratorOption, loadGeneratorFromFlags} from './load-models.js';
+import {parseChoice, parseFloatStrict, parseIntStrict} from './options.js';
+import {writeTensorFile} from './tensor-files.js';
 
 interface GenerateFlags {
   generator?: string;

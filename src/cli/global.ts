@@ -27,9 +27,10 @@ import {parseSafetensors} from '../io/safetensors.js';
 import {detectWeightsFormat, loadLatent} from '../io/weights.js';
 import type {ClipInputMode} from '../models/clip/preprocess.js';
 import type {StyleGAN2} from '../models/stylegan2.js';
-import {addModelOptions, loadClipFromFlags, loadGeneratorFromFlags, type ModelFlags} from './models.js';
+import {addModelOptions, loadClipFromFlags, loadGeneratorFromFlags, type ModelFlags} from './load-models.js';
 import {type Progress, createProgress} from './progress.js';
-import {parseChoice, parseFloatStrict, parseIntStrict, writeTensorFile} from './util.js';
+import {parseChoice, parseFloatStrict, parseIntStrict} from './options.js';
+import {writeTensorFile} from './tensor-files.js';
 
 interface PrepareFlags extends ModelFlags {
   samples: number;

@@ -12,9 +12,10 @@ import {encodePng} from '../io/image.js';
 import {loadLatent} from '../io/weights.js';
 import {encodeTexts} from '../models/clip/encode.js';
 import {mapperFromBytes, runMapper, serializeMapper} from '../models/mapper.js';
-import {addGeneratorOption, addIdentityOption, addModelOptions, loadGeneratorFromFlags, loadIdentity, loadModelsFromFlags, type ModelFlags} from './models.js';
+import {addGeneratorOption, addIdentityOption, addModelOptions, loadGeneratorFromFlags, loadIdentity, loadModelsFromFlags, type ModelFlags} from './load-models.js';
 import {createProgress} from './progress.js';
-import {parseChoice, parseFloatStrict, parseIntStrict, writeTensorFile} from './util.js';
+import {parseChoice, parseFloatStrict, parseIntStrict} from './options.js';
+import {writeTensorFile} from './tensor-files.js';
 
 interface TrainFlags extends ModelFlags {
   prompt: string;

@@ -9,9 +9,10 @@ import {readBytes} from '../io/files.js';
 import {loadLatent} from '../io/weights.js';
 import {encodeTexts} from '../models/clip/encode.js';
 import {stylesToTensors} from '../generate.js';
-import {addIdentityOption, addModelOptions, loadIdentity, loadModelsFromFlags, type ModelFlags} from './models.js';
+import {addIdentityOption, addModelOptions, loadIdentity, loadModelsFromFlags, type ModelFlags} from './load-models.js';
 import {createProgress} from './progress.js';
-import {parseChoice, parseFloatStrict, parseIntStrict, writeTensorFile} from './util.js';
+import {parseChoice, parseFloatStrict, parseIntStrict} from './options.js';
+import {writeTensorFile} from './tensor-files.js';
 
 interface OptimizeFlags extends ModelFlags {
   prompt: string;
