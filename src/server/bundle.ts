@@ -4,10 +4,11 @@
  */
 import {existsSync, readdirSync} from 'node:fs';
 import path from 'node:path';
-import {DEMO_MAPPER_TRAINING, demoAssetPath, demoMapperDir} from '../demo/assets.js';
+import {demoAssetPath, demoMapperDir} from '../demo/assets.js';
 import {StyleclipError} from '../errors.js';
 import {GlobalEditor, type Relevance, verifyGeneratorProbe} from '../edit/global-directions.js';
 import {loadRelevance} from '../edit/global-prepare.js';
+import {DEMO_MAPPER_DEFAULTS} from '../edit/mapper-defaults.js';
 import {readBytes} from '../io/files.js';
 import {loadClip} from '../models/clip/load.js';
 import type {CLIP} from '../models/clip/model.js';
@@ -115,6 +116,6 @@ export function demoBundleFiles(overrides: Partial<BundleFiles> = {}): BundleFil
     ...(rel ? {relevance: rel} : {}),
     mappers: overrides.mappers ?? demoMapperDir(),
     // The demo generator is the one the demo settings were chosen for; another generator gets the official ones.
-    ...(overrides.generator === undefined ? {mapperTraining: {...DEMO_MAPPER_TRAINING}} : {}),
+    ...(overrides.generator === undefined ? {mapperTraining: {...DEMO_MAPPER_DEFAULTS}} : {}),
   };
 }
