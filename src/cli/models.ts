@@ -171,7 +171,6 @@ async function download(entry: ModelEntry, target: string, flags: FetchFlags): P
     const progress = createProgress(`${entry.file} (MB)`, expected ? Math.max(1, Math.ceil(expected / MB)) : 1, {quiet: flags.quiet ?? false});
     const hash = createHash('sha256');
     let received = 0;
-    let shown = 0;
     const fh = await open(tmp, 'wx');
     try {
       try {
@@ -181,16 +180,14 @@ async function download(entry: ModelEntry, target: string, flags: FetchFlags): P
           while (off < chunk.byteLength) off += (await fh.write(chunk, off, chunk.byteLength - off)).bytesWritten;
           received += chunk.byteLength;
           const mb = expected ? Math.min(Math.floor(received / MB), Math.ceil(expected / MB)) : 0;
-          if (mb > shown) progress.update(mb);
-          shown = Math.max(shown, mb);
+          progress.update(mb, {received: formatBytes(received)});
         }
       } catch (err) {
         if (err instanceof StyleclipError) throw err;
         throw new StyleclipError(`download of ${entry.name} broke off after ${formatBytes(received)}: ${networkReason(err)}`);
       }
       await fh.sync();
-      const total = expected ? Math.ceil(expected / MB) : 1;
-      if (shown < total) progress.update(total);
+      progress.update(expected ? Math.ceil(expected / MB) : 1, {received: formatBytes(received)});
     } finally {
       await fh.close();
       progress.stop();

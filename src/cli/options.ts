@@ -1,5 +1,6 @@
-/** Option parsing shared by the commands: strict numbers and choices, each error naming the flag. */
-import {InvalidArgumentError} from 'commander';
+/** Option parsing shared by the commands: strict numbers and choices (each error names the flag), and the shared truncation. */
+import {InvalidArgumentError, Option} from 'commander';
+import {SAMPLE_TRUNCATION} from '../edit/truncation.js';
 
 export function parseIntStrict(name: string, {min = -Infinity} = {}) {
   return (v: string): number => {
@@ -23,4 +24,17 @@ export function parseChoice<T extends string>(name: string, choices: readonly T[
     if (!choices.includes(v as T)) throw new InvalidArgumentError(`${name} must be one of ${choices.join(', ')}, got '${v}'`);
     return v as T;
   };
+}
+
+/**
+ * --truncation for faces sampled from a seed; `generate` and every edit command share its default, so one seed
+ * shows one face in each. `what` says what is sampled.
+ */
+export function truncationOption(what = 'faces sampled from --seed'): Option {
+  return new Option('--truncation <psi>', `truncation ψ of ${what} (default: ${SAMPLE_TRUNCATION}; 1 for a generator without latent_avg)`).argParser(parseFloatStrict('--truncation'));
+}
+
+/** The ψ to sample at: the one given, else SAMPLE_TRUNCATION where the generator has latent_avg, else 1. */
+export function sampleTruncation(g: {readonly latentAvg: Float32Array | null}, psi: number | undefined): number {
+  return psi ?? (g.latentAvg ? SAMPLE_TRUNCATION : 1);
 }

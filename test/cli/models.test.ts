@@ -128,6 +128,8 @@ describe('styleclip models fetch', () => {
     expect(summary).toMatchObject({status: 'downloaded', bytes: PAYLOAD.byteLength, sha256: SHA, verified: true, file: path.join(dir, 'good.pt')});
     expect(new Uint8Array(readFileSync(path.join(dir, 'good.pt')))).toEqual(PAYLOAD);
     expect(readdirSync(dir)).toEqual(['good.pt']);
+    // Without a TTY the progress is plain lines on stderr, the last one at the end.
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(/^good\.pt \(MB\) 2\/2  received 1\.50 MB  elapsed \d+\.\ds  eta 0\.0s$/);
 
     const again = await fetchCli(['good', '--dir', dir, '--json']);
     expect(again.code, again.stderr).toBe(0);
