@@ -29,7 +29,7 @@ import type {ClipInputMode} from '../models/clip/preprocess.js';
 import type {StyleGAN2} from '../models/stylegan2.js';
 import {addModelOptions, loadClipFromFlags, loadGeneratorFromFlags, type ModelFlags} from './load-models.js';
 import {type Progress, createProgress} from './progress.js';
-import {truncationOption, parseChoice, parseFloatStrict, parseIntStrict, sampleTruncation} from './options.js';
+import {parseChoice, parseFloatStrict, parseIntStrict, sampleTruncation, truncationOption} from './options.js';
 import {writeTensorFile} from './tensor-files.js';
 
 interface PrepareFlags extends ModelFlags {

@@ -209,6 +209,7 @@ async function runTrain(flags: TrainFlags): Promise<void> {
     loss: first && last ? {first: first.loss, last: last.loss} : null,
     clipLoss: first && last ? {first: first.clip, last: last.clip} : null,
     ...(lambdaId && first && last ? {idLoss: {first: first.id, last: last.id}} : {}),
+    settings: {samples: opts.latents ? opts.latents.shape[0] : opts.samples, batch: opts.batch, lr: opts.lr, optimizer: opts.optimizer, lambdaL2: opts.lambdaL2, lambdaId},
     groups: r.mapper.config.groups,
     split: r.mapper.config.split,
     ...(lastCkpt !== null ? {checkpoint: ckptFile} : {}),
