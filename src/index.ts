@@ -66,8 +66,11 @@ export {FaceRecognitionNet, loadFaceRecognitionNet} from './models/identity/face
 // The three StyleCLIP methods.
 export {clipLoss, l2Loss} from './edit/losses.js';
 export {optimizeLatent, rampdownLr, type OptimizeOptions, type OptimizeResult, type StepInfo} from './edit/optimize.js';
+export {OPTIMIZE_DEFAULTS} from './edit/optimize-defaults.js';
+export {SAMPLE_TRUNCATION} from './edit/truncation.js';
 export {LevelsMapper, runMapper, mapperFromBytes, serializeMapper, type MapperConfig} from './models/mapper.js';
 export {trainMapper, type MapperTrainOptions, type MapperTrainResult} from './edit/mapper-train.js';
+export {MAPPER_DEFAULTS, DEMO_MAPPER_DEFAULTS} from './edit/mapper-defaults.js';
 export {Ranger} from './edit/ranger.js';
 export {GLOBAL_DEFAULTS} from './edit/global-defaults.js';
 export {computeSStats, computeChannelRelevance} from './edit/global-relevance.js';

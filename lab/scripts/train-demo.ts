@@ -18,8 +18,9 @@ import {existsSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:f
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {editTargets} from '../../src/demo/attributes.js';
-import {DEMO_MAPPER_TRAINING, mapperSlug} from '../../src/demo/assets.js';
+import {mapperSlug} from '../../src/demo/assets.js';
 import {promptFor} from '../../src/demo/captions.js';
+import {DEMO_MAPPER_DEFAULTS} from '../../src/edit/mapper-defaults.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DEMO = path.join(ROOT, 'assets/demo');
@@ -105,7 +106,7 @@ const steps: Step[] = [
       // Demo settings (the official ones are lr 0.5, λ_L2 0.8, 50 000 steps of batch 2 on FFHQ): ToonCLIP's loss
       // gradients are small next to the W+ L2 term at λ 0.8, which then keeps ŵ within ~0.1 of w and nothing
       // visible changes; λ 0.15 and a larger Ranger step learn a visible edit in 800 steps of batch 8.
-      const d = DEMO_MAPPER_TRAINING;
+      const d = DEMO_MAPPER_DEFAULTS;
       return cli('mapper', 'train', '--generator', G, '--clip', CLIP, '--prompt', promptFor(t.attribute, t.value as never), '--samples', String(d.samples), '--steps', opt('mapper-steps', String(d.steps)), '--batch', String(d.batch), '--lr', String(d.lr), '--lambda-l2', String(d.lambdaL2), '--checkpoint-every', '100', '--checkpoint', path.join(ROOT, '.train', `mapper-${mapperSlug(t.name)}.ckpt.safetensors`), '--out', out);
     }),
   },

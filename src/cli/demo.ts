@@ -1,4 +1,4 @@
-/** `styleclip demo …`: commands of the offline demo world (SPEC.md §6). `demo classify` runs the evaluation classifier. */
+/** `styleclip demo …`: commands of the offline demo world. `demo classify` runs the evaluation classifier. */
 import type {Command} from 'commander';
 import {attributeNames} from '../demo/attributes.js';
 import {type AttributeProbabilities, loadDemoClassifier, topValues} from '../demo/classifier.js';
@@ -13,7 +13,7 @@ export function registerDemo(program: Command): Command {
     .description("predict every attribute of demo-world face images with the evaluation classifier (measures edits; no edit method uses it)")
     .argument('<images...>', 'PNG/JPEG/WebP images (any size; resized to the classifier input by area averaging)')
     .option('--classifier <file>', 'classifier safetensors (default: the shipped assets/demo/classifier.safetensors)')
-    .option('--json', 'print JSON: one object per image, {attribute: {value: probability}}')
+    .option('--json', 'print JSON: one object per image, in order, {file, probabilities: {attribute: {value: probability}}}')
     .addHelpText(
       'after',
       `
@@ -43,7 +43,7 @@ async function runClassify(files: string[], flags: {classifier?: string; json?: 
   const results: AttributeProbabilities[] = [];
   for (const img of images) results.push((await classifier.classify({dtype: 'float32', ...img}))[0]!);
   if (flags.json) {
-    console.log(JSON.stringify(results));
+    console.log(JSON.stringify(results.map((probabilities, i) => ({file: files[i]!, probabilities}))));
     return;
   }
   const width = Math.max(...attributeNames.map((a) => a.length));

@@ -6,8 +6,8 @@ import type {HostTensor} from '../io/host-tensor.js';
 import {parseNpy} from '../io/npy.js';
 import {encodeImages, encodeTexts} from '../models/clip/encode.js';
 import {preprocessImageFile} from '../models/clip/preprocess.js';
-import {addClipOptions, loadClipFromFlags, type ModelFlags} from './models.js';
-import {writeTensorFile} from './util.js';
+import {addClipOptions, loadClipFromFlags, type ModelFlags} from './load-models.js';
+import {writeTensorFile} from './tensor-files.js';
 
 interface EmbedFlags extends ModelFlags {
   text: string[];

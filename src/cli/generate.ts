@@ -9,8 +9,10 @@ import {encodePng} from '../io/image.js';
 import {loadLatent} from '../io/weights.js';
 import {parseSafetensors} from '../io/safetensors.js';
 import type {NoiseMode} from '../models/stylegan2.js';
-import {addGeneratorOption, loadGeneratorFromFlags} from './models.js';
-import {parseChoice, parseFloatStrict, parseIntStrict, writeTensorFile} from './util.js';
+import {addGeneratorOption, loadGeneratorFromFlags} from './load-models.js';
+import {SAMPLE_TRUNCATION} from '../edit/truncation.js';
+import {parseChoice, parseFloatStrict, parseIntStrict, sampleTruncation} from './options.js';
+import {writeTensorFile} from './tensor-files.js';
 
 interface GenerateFlags {
   generator?: string;
@@ -18,7 +20,7 @@ interface GenerateFlags {
   z?: string;
   latent?: string;
   space: 'w' | 'w+' | 's';
-  truncation: number;
+  truncation?: number;
   noise: NoiseMode;
   noiseSeed: number;
   batch: number;
@@ -35,7 +37,11 @@ export function registerGenerate(program: Command): void {
     .option('--z <file>', 'z latents: float32 [N, style_dim] (.npy, .safetensors or .pt)')
     .option('--latent <file>', 'W/W+ latent (.npy, .safetensors, .pt) or, with --space s, a .safetensors of s_00, s_01, …')
     .option('--space <space>', 'space of --latent: w [N, D], w+ [N, n_latent, D] or s', parseChoice('--space', ['w', 'w+', 's'] as const), 'w+')
-    .option('--truncation <psi>', 'truncation ψ around latent_avg (z and W inputs)', parseFloatStrict('--truncation'), 1)
+    .option(
+      '--truncation <psi>',
+      `truncation ψ around latent_avg: of --seed and --z (default: ${SAMPLE_TRUNCATION}, as the edit commands; 1 for a generator without latent_avg) and of a W --latent (default: 1, as given)`,
+      parseFloatStrict('--truncation'),
+    )
     .option('--noise <mode>', 'noise: const (checkpoint buffers), random (seeded) or zero', parseChoice('--noise', ['const', 'random', 'zero'] as const), 'const')
     .option('--noise-seed <n>', 'seed for --noise random', parseIntStrict('--noise-seed', {min: 0}), 0)
     .option('--batch <n>', 'number of images when sampling from --seed', parseIntStrict('--batch', {min: 1}), 1)
@@ -48,7 +54,7 @@ export function registerGenerate(program: Command): void {
       `
 Examples:
   styleclip generate --seed 7 --out demo.png                     (the shipped demo generator)
-  styleclip generate --generator stylegan2-ffhq-config-f.pt --seed 42 --truncation 0.7 --out face.png
+  styleclip generate --generator stylegan2-ffhq-config-f.pt --seed 42 --truncation 0.5 --out face.png
   styleclip generate --generator ffhq.pt --seed 1 --batch 4 --out grid.png --save-latent w.npy
   styleclip generate --generator ffhq.pt --latent w.npy --space w+ --out again.png
   styleclip generate --generator ffhq.pt --latent styles.safetensors --space s --out edited.png`,
@@ -81,7 +87,8 @@ async function runGenerate(flags: GenerateFlags): Promise<void> {
   }
   const res = await generate(g, {
     ...(latent ? {latent, space} : {seed: flags.seed ?? 0, batch: flags.batch}),
-    truncation: flags.truncation,
+    // A face sampled from a seed or z gets the edit commands' ψ; a given W is used as it is unless --truncation says otherwise.
+    truncation: space === 'z' ? sampleTruncation(g, flags.truncation) : (flags.truncation ?? 1),
     noise: flags.noise,
     noiseSeed: flags.noiseSeed,
   });

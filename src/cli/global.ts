@@ -19,9 +19,10 @@ import type {ClipInputMode} from '../models/clip/preprocess.js';
 import {generate} from '../models/generate.js';
 import type {StyleGAN2} from '../models/stylegan2.js';
 import {holdsStyles, layerChannels, parseLayerList, stylesFromTensors, stylesToTensors} from '../models/stylespace.js';
-import {addModelOptions, loadClipFromFlags, loadGeneratorFromFlags, type ModelFlags} from './models.js';
+import {addModelOptions, loadClipFromFlags, loadGeneratorFromFlags, type ModelFlags} from './load-models.js';
 import {type Progress, createProgress} from './progress.js';
-import {parseChoice, parseFloatStrict, parseIntStrict, writeTensorFile} from './util.js';
+import {parseChoice, parseFloatStrict, parseIntStrict, sampleTruncation, truncationOption} from './options.js';
+import {writeTensorFile} from './tensor-files.js';
 
 interface PrepareFlags extends ModelFlags {
   samples: number;
@@ -64,7 +65,7 @@ interface EditFlags extends ModelFlags {
   minChannels?: number;
   latent?: string;
   seed?: number;
-  truncation: number;
+  truncation?: number;
   out: string;
   saveLatent?: string;
   json?: boolean;
@@ -140,7 +141,7 @@ Examples:
     .option('--min-channels <k>', `auto β: the largest β that moves ≥ k channels (official k: ${AUTO_BETA_MIN_CHANNELS.faces} faces, ${AUTO_BETA_MIN_CHANNELS.other} otherwise)`, parseIntStrict('--min-channels', {min: 1}))
     .option('--latent <file>', 'start latent: W [N, D] or W+ [N, n_latent, D] (.npy/.safetensors/.pt, used as is), or S (.safetensors of s_00…, e.g. a previous edit)')
     .option('--seed <n>', 'sample z from this seed instead (default 0)', parseIntStrict('--seed', {min: 0}))
-    .option('--truncation <psi>', 'truncation ψ for --seed', parseFloatStrict('--truncation'), 0.7)
+    .addOption(truncationOption())
     .requiredOption('--out <file.png>', 'edited image (PNG)')
     .option('--save-latent <file.safetensors>', 'write the edited S (s_00, s_01, …) to chain further edits')
     .option('--json', 'print a JSON summary')
@@ -262,7 +263,7 @@ function loadRelevanceFromFlags(g: StyleGAN2, flags: EditFlags): Relevance {
 }
 
 async function startStyles(g: StyleGAN2, flags: EditFlags): Promise<HostTensor[]> {
-  if (flags.latent === undefined) return (await generate(g, {seed: flags.seed ?? 0, truncation: flags.truncation, returnStyles: true})).styles!;
+  if (flags.latent === undefined) return (await generate(g, {seed: flags.seed ?? 0, truncation: sampleTruncation(g, flags.truncation), returnStyles: true})).styles!;
   const bytes = readBytes(flags.latent, 'latent file');
   const what = `latent file '${flags.latent}'`;
   if (detectWeightsFormat(bytes) === 'safetensors') {

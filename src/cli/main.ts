@@ -7,11 +7,12 @@ import {registerEmbed} from './embed.js';
 import {registerGenerate} from './generate.js';
 import {registerGlobal} from './global.js';
 import {registerMapper} from './mapper.js';
-import {registerModels} from './models-command.js';
+import {registerModels} from './models.js';
 import {registerTokenize} from './tokenize.js';
 import {registerOptimize} from './optimize.js';
 import {registerServe} from './serve.js';
-import {parseIntStrict, reportError} from './util.js';
+import {StyleclipError} from '../errors.js';
+import {parseIntStrict} from './options.js';
 
 const program = new Command('styleclip')
   .description('StyleCLIP: text-driven editing of StyleGAN2 images with CLIP, on ONNX Runtime')
@@ -39,6 +40,15 @@ registerMapper(program);
 registerDemo(program);
 registerServe(program);
 registerModels(program);
+
+/** Print a user error as one line and exit non-zero; anything unexpected also gets one line (stack with STYLECLIP_DEBUG=1). */
+function reportError(err: unknown): never {
+  if (process.env.STYLECLIP_DEBUG) console.error(err);
+  const msg = err instanceof Error ? err.message : String(err);
+  const prefix = err instanceof StyleclipError ? 'error' : 'internal error';
+  process.stderr.write(`${prefix}: ${msg.split('\n')[0]}\n`);
+  process.exit(1);
+}
 
 try {
   await program.parseAsync(process.argv);

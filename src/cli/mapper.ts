@@ -5,6 +5,7 @@ import type {Command} from 'commander';
 import {demoMapperDir, mapperSlug} from '../demo/assets.js';
 import {StyleclipError, check} from '../errors.js';
 import {generate, sampleZ, toWPlus} from '../models/generate.js';
+import {DEMO_MAPPER_DEFAULTS, MAPPER_DEFAULTS} from '../edit/mapper-defaults.js';
 import {type MapperTrainOptions, trainMapper} from '../edit/mapper-train.js';
 import {readBytes, writeFileAtomic} from '../io/files.js';
 import {type HostTensor, toFloat32} from '../io/host-tensor.js';
@@ -12,21 +13,22 @@ import {encodePng} from '../io/image.js';
 import {loadLatent} from '../io/weights.js';
 import {encodeTexts} from '../models/clip/encode.js';
 import {mapperFromBytes, runMapper, serializeMapper} from '../models/mapper.js';
-import {addGeneratorOption, addIdentityOption, addModelOptions, loadGeneratorFromFlags, loadIdentity, loadModelsFromFlags, type ModelFlags} from './models.js';
+import {addGeneratorOption, addIdentityOption, addModelOptions, loadGeneratorFromFlags, loadIdentity, loadModelsFromFlags, type ModelFlags} from './load-models.js';
 import {createProgress} from './progress.js';
-import {parseChoice, parseFloatStrict, parseIntStrict, writeTensorFile} from './util.js';
+import {parseChoice, parseFloatStrict, parseIntStrict, sampleTruncation, truncationOption} from './options.js';
+import {writeTensorFile} from './tensor-files.js';
 
 interface TrainFlags extends ModelFlags {
   prompt: string;
   latents?: string;
-  samples: number;
+  samples?: number;
   seed: number;
-  truncation: number;
-  steps: number;
-  batch: number;
-  lr: number;
+  truncation?: number;
+  steps?: number;
+  batch?: number;
+  lr?: number;
   optimizer: 'ranger' | 'adam';
-  lambdaL2: number;
+  lambdaL2?: number;
   lambdaId?: number;
   identity?: string;
   coarse: boolean;
@@ -45,10 +47,23 @@ interface ApplyFlags extends ModelFlags {
   latent?: string;
   seed?: number;
   batch: number;
-  truncation: number;
+  truncation?: number;
   out: string;
   saveLatent?: string;
   json?: boolean;
+}
+
+type DemoSetting = keyof typeof DEMO_MAPPER_DEFAULTS;
+
+/** "(default: 50000; 800 on the demo generator)" for a setting the demo generator trains with its own value. */
+function byGenerator(key: DemoSetting): string {
+  return `(default: ${MAPPER_DEFAULTS[key]}; ${DEMO_MAPPER_DEFAULTS[key]} on the demo generator)`;
+}
+
+/** "steps 800, batch 8, …" for the settings the demo generator overrides. */
+function listSettings(d: Readonly<Record<DemoSetting, number>>): string {
+  const names: Record<DemoSetting, string> = {steps: 'steps', batch: 'batch', samples: 'samples', lr: 'lr', lambdaL2: 'λ_L2'};
+  return (Object.keys(names) as DemoSetting[]).map((k) => `${names[k]} ${d[k]}`).join(', ');
 }
 
 export function registerMapper(program: Command): void {
@@ -58,19 +73,19 @@ export function registerMapper(program: Command): void {
   addIdentityOption(addModelOptions(train))
     .requiredOption('--prompt <text>', 'the text the edited images should match, e.g. "a face with purple hair"')
     .option('--latents <file>', 'training latents W+ [N, n_latent, D] (.pt, .npy, .safetensors); default: sample --samples of them')
-    .option('--samples <n>', 'latents to sample (z → W at --truncation → W+) when --latents is not given', parseIntStrict('--samples', {min: 1}), 5000)
-    .option('--seed <n>', 'seed of the sampled latents, the batch shuffle and the mapper initialisation', parseIntStrict('--seed', {min: 0}), 0)
-    .option('--truncation <psi>', 'truncation ψ of the sampled latents', parseFloatStrict('--truncation'), 0.7)
-    .option('--steps <n>', 'training steps', parseIntStrict('--steps', {min: 1}), 50000)
-    .option('--batch <n>', 'batch size', parseIntStrict('--batch', {min: 1}), 2)
-    .option('--lr <lr>', 'learning rate (constant)', parseFloatStrict('--lr'), 0.5)
-    .option('--optimizer <kind>', 'ranger (RAdam + Lookahead + GC, official) or adam', parseChoice('--optimizer', ['ranger', 'adam'] as const), 'ranger')
-    .option('--lambda-l2 <x>', 'weight of MSE(ŵ, w)', parseFloatStrict('--lambda-l2'), 0.8)
-    .option('--lambda-id <x>', 'weight of the identity loss (default 0.1 with --identity, as the official faces setting; else 0)', parseFloatStrict('--lambda-id'))
+    .option('--samples <n>', `latents to sample (z → W at --truncation → W+) when --latents is not given ${byGenerator('samples')}`, parseIntStrict('--samples', {min: 1}))
+    .option('--seed <n>', 'seed of the sampled latents, the batch shuffle and the mapper initialisation', parseIntStrict('--seed', {min: 0}), MAPPER_DEFAULTS.seed)
+    .addOption(truncationOption('the sampled training latents'))
+    .option('--steps <n>', `training steps ${byGenerator('steps')}`, parseIntStrict('--steps', {min: 1}))
+    .option('--batch <n>', `batch size ${byGenerator('batch')}`, parseIntStrict('--batch', {min: 1}))
+    .option('--lr <lr>', `learning rate, constant ${byGenerator('lr')}`, parseFloatStrict('--lr'))
+    .option('--optimizer <kind>', 'ranger (RAdam + Lookahead + GC, official) or adam', parseChoice('--optimizer', ['ranger', 'adam'] as const), MAPPER_DEFAULTS.optimizer)
+    .option('--lambda-l2 <x>', `weight of MSE(ŵ, w) ${byGenerator('lambdaL2')}`, parseFloatStrict('--lambda-l2'))
+    .option('--lambda-id <x>', `weight of the identity loss (default ${MAPPER_DEFAULTS.lambdaId} with --identity, as the official faces setting; else 0)`, parseFloatStrict('--lambda-id'))
     .option('--no-coarse', 'do not train the coarse group (W+ rows 0–3 of 18); it outputs zeros')
     .option('--no-medium', 'do not train the medium group (rows 4–7 of 18)')
     .option('--no-fine', 'do not train the fine group (rows 8+ of 18)')
-    .option('--clip-input <mode>', "normalized (CLIP's mean/std, default) or legacy (raw [-1, 1] as the official code)", parseChoice('--clip-input', ['normalized', 'legacy'] as const), 'normalized')
+    .option('--clip-input <mode>', "normalized (CLIP's mean/std) or legacy (raw [-1, 1] as the official code)", parseChoice('--clip-input', ['normalized', 'legacy'] as const), MAPPER_DEFAULTS.clipInput)
     .option('--checkpoint-every <n>', 'write a resumable checkpoint every N steps (0 = never; also written on Ctrl-C)', parseIntStrict('--checkpoint-every', {min: 0}), 2000)
     .option('--checkpoint <file.safetensors>', 'checkpoint file (default: OUT with .ckpt.safetensors)')
     .option('--resume <ckpt>', 'continue from a checkpoint written by --checkpoint-every (same settings)')
@@ -79,7 +94,12 @@ export function registerMapper(program: Command): void {
     .addHelpText(
       'after',
       `
+Defaults: with --generator the official settings (${listSettings(MAPPER_DEFAULTS)});
+on the shipped demo generator (no --generator) the demo settings (${listSettings(DEMO_MAPPER_DEFAULTS)}),
+which give a visible edit in about 1.5 min on 2 cores. A flag given overrides either.
+
 Examples:
+  styleclip mapper train --prompt "a face with purple hair" --out purple.safetensors        (demo generator, demo settings)
   styleclip mapper train --generator ffhq.pt --clip ViT-B-32.pt --prompt "a face with purple hair" --steps 10000 --out purple.safetensors
   styleclip mapper train --generator ffhq.pt --clip ViT-B-32.pt --prompt "a surprised face" --latents train_faces.pt --identity model_ir_se50.pth --no-fine --out surprised.safetensors
   styleclip mapper train --generator ffhq.pt --clip ViT-B-32.pt --prompt "a surprised face" --resume surprised.ckpt.safetensors --out surprised.safetensors`,
@@ -92,7 +112,7 @@ Examples:
     .option('--latent <file>', 'W+ [N, n_latent, D] or W [N, D] latents (.npy, .safetensors, .pt)')
     .option('--seed <n>', 'otherwise sample z with this seed (default 0) at --truncation', parseIntStrict('--seed', {min: 0}))
     .option('--batch <n>', 'number of latents to sample with --seed', parseIntStrict('--batch', {min: 1}), 1)
-    .option('--truncation <psi>', 'truncation ψ of sampled latents', parseFloatStrict('--truncation'), 0.7)
+    .addOption(truncationOption('latents sampled from --seed'))
     .requiredOption('--out <file.png>', 'the edited image (a grid for N > 1)')
     .option('--save-latent <file>', 'write the edited latent ŵ [N, n_latent, D] (.npy or .safetensors)')
     .option('--json', 'print a JSON summary')
@@ -126,7 +146,7 @@ async function runTrain(flags: TrainFlags): Promise<void> {
   check(ckptFile.toLowerCase().endsWith('.safetensors'), `--checkpoint must be a .safetensors file, got '${ckptFile}'`);
   if (flags.checkpointEvery > 0) checkOutputDir(ckptFile, '--checkpoint');
   check(flags.coarse || flags.medium || flags.fine, '--no-coarse, --no-medium and --no-fine together leave nothing to train');
-  const lambdaId = flags.lambdaId ?? (flags.identity ? 0.1 : 0);
+  const lambdaId = flags.lambdaId ?? (flags.identity ? MAPPER_DEFAULTS.lambdaId : 0);
   check(!lambdaId || flags.identity, '--lambda-id needs an identity network: pass --identity CKPT or --identity face-api');
   const t0 = performance.now();
   const resume = flags.resume ? readBytes(flags.resume, 'resume checkpoint') : undefined;
@@ -138,19 +158,22 @@ async function runTrain(flags: TrainFlags): Promise<void> {
   const ac = new AbortController();
   const onSigint = () => ac.abort();
   process.once('SIGINT', onSigint);
-  const bar = createProgress('mapper', flags.steps, {quiet: flags.json === true});
+  // Official settings with --generator, the demo ones on the demo generator; flags given override either.
+  const d = {...MAPPER_DEFAULTS, ...(flags.generator === undefined ? DEMO_MAPPER_DEFAULTS : {})};
+  const steps = flags.steps ?? d.steps;
+  const bar = createProgress('mapper', steps, {quiet: flags.json === true});
   let lastCkpt: number | null = null;
   const opts: MapperTrainOptions = {
     text,
     prompt: flags.prompt,
-    samples: flags.samples,
+    samples: flags.samples ?? d.samples,
     seed: flags.seed,
-    truncation: flags.truncation,
-    steps: flags.steps,
-    batch: flags.batch,
-    lr: flags.lr,
+    truncation: sampleTruncation(g, flags.truncation),
+    steps,
+    batch: flags.batch ?? d.batch,
+    lr: flags.lr ?? d.lr,
     optimizer: flags.optimizer,
-    lambdaL2: flags.lambdaL2,
+    lambdaL2: flags.lambdaL2 ?? d.lambdaL2,
     lambdaId,
     identity,
     groups: {coarse: flags.coarse, medium: flags.medium, fine: flags.fine},
@@ -186,6 +209,7 @@ async function runTrain(flags: TrainFlags): Promise<void> {
     loss: first && last ? {first: first.loss, last: last.loss} : null,
     clipLoss: first && last ? {first: first.clip, last: last.clip} : null,
     ...(lambdaId && first && last ? {idLoss: {first: first.id, last: last.id}} : {}),
+    settings: {samples: opts.latents ? opts.latents.shape[0] : opts.samples, batch: opts.batch, lr: opts.lr, optimizer: opts.optimizer, lambdaL2: opts.lambdaL2, lambdaId},
     groups: r.mapper.config.groups,
     split: r.mapper.config.split,
     ...(lastCkpt !== null ? {checkpoint: ckptFile} : {}),
@@ -226,7 +250,7 @@ async function runApply(flags: ApplyFlags): Promise<void> {
       w = t;
     }
   } else {
-    w = await toWPlus(g, sampleZ(g, flags.batch, flags.seed ?? 0), 'z', flags.truncation);
+    w = await toWPlus(g, sampleZ(g, flags.batch, flags.seed ?? 0), 'z', sampleTruncation(g, flags.truncation));
   }
   const {wHat} = await runMapper(m, w);
   const res = await generate(g, {latent: wHat, space: 'w+', noise: 'const'});

@@ -3,15 +3,17 @@ import path from 'node:path';
 import type {Command} from 'commander';
 import {check} from '../errors.js';
 import {type OptimizeOptions, optimizeLatent} from '../edit/optimize.js';
+import {OPTIMIZE_DEFAULTS as D} from '../edit/optimize-defaults.js';
 import {writeFileAtomic} from '../io/files.js';
 import {encodePng} from '../io/image.js';
 import {readBytes} from '../io/files.js';
 import {loadLatent} from '../io/weights.js';
 import {encodeTexts} from '../models/clip/encode.js';
 import {stylesToTensors} from '../models/stylespace.js';
-import {addIdentityOption, addModelOptions, loadIdentity, loadModelsFromFlags, type ModelFlags} from './models.js';
+import {addIdentityOption, addModelOptions, loadIdentity, loadModelsFromFlags, type ModelFlags} from './load-models.js';
 import {createProgress} from './progress.js';
-import {parseChoice, parseFloatStrict, parseIntStrict, writeTensorFile} from './util.js';
+import {parseChoice, parseFloatStrict, parseIntStrict, sampleTruncation, truncationOption} from './options.js';
+import {writeTensorFile} from './tensor-files.js';
 
 interface OptimizeFlags extends ModelFlags {
   prompt: string;
@@ -24,11 +26,11 @@ interface OptimizeFlags extends ModelFlags {
   lambdaL2: number;
   lambdaId?: number;
   identity?: string;
-  truncation: number;
+  truncation?: number;
   clipInput: 'normalized' | 'legacy';
   optimizer: 'adam' | 'sgd';
   lrSchedule: 'rampdown' | 'constant';
-  saveEvery: number;
+  saveEvery?: number;
   out: string;
   saveLatent?: string;
   json?: boolean;
@@ -40,17 +42,22 @@ export function registerOptimize(program: Command): void {
     .requiredOption('--prompt <text>', 'the text the image should match, e.g. "a face with grey hair"')
     .option('--latent <file>', 'start from this W+ latent [N, n_latent, D] (.npy, .safetensors, .pt); N latents are optimised together')
     .option('--seed <n>', 'otherwise start from z sampled with this seed (default 0) at --truncation', parseIntStrict('--seed', {min: 0}))
-    .option('--mode <mode>', 'edit (CLIP + L2 + ID) or free_generation (CLIP only, from the mean latent)', parseChoice('--mode', ['edit', 'free_generation'] as const), 'edit')
-    .option('--space <space>', 'optimise W+ or S (StyleSpace without ToRGB layers)', parseChoice('--space', ['w+', 's'] as const), 'w+')
-    .option('--steps <n>', 'optimisation steps', parseIntStrict('--steps', {min: 1}), 300)
-    .option('--lr <lr>', 'learning rate', parseFloatStrict('--lr'), 0.1)
-    .option('--lambda-l2 <x>', 'weight of Σ(w − w_s)²', parseFloatStrict('--lambda-l2'), 0.008)
-    .option('--lambda-id <x>', 'weight of the identity loss (default 0.005 with --identity, else 0)', parseFloatStrict('--lambda-id'))
-    .option('--truncation <psi>', 'truncation ψ of the sampled start latent', parseFloatStrict('--truncation'), 0.7)
-    .option('--clip-input <mode>', "normalized (CLIP's mean/std, default) or legacy (raw [-1, 1] as the official code)", parseChoice('--clip-input', ['normalized', 'legacy'] as const), 'normalized')
-    .option('--optimizer <kind>', 'adam or sgd', parseChoice('--optimizer', ['adam', 'sgd'] as const), 'adam')
-    .option('--lr-schedule <kind>', 'rampdown (official: 5 % ramp-up, cosine ramp-down over the last 25 %) or constant', parseChoice('--lr-schedule', ['rampdown', 'constant'] as const), 'rampdown')
-    .option('--save-every <n>', 'write an intermediate image OUT-stepNNNNN.png every N steps (0 = off)', parseIntStrict('--save-every', {min: 0}), 20)
+    .option('--mode <mode>', 'edit (CLIP + L2 + ID) or free_generation (CLIP only, from the mean latent)', parseChoice('--mode', ['edit', 'free_generation'] as const), D.mode)
+    .option('--space <space>', 'optimise W+ or S (StyleSpace without ToRGB layers)', parseChoice('--space', ['w+', 's'] as const), D.space)
+    .option('--steps <n>', 'optimisation steps', parseIntStrict('--steps', {min: 1}), D.steps)
+    .option('--lr <lr>', 'learning rate', parseFloatStrict('--lr'), D.lr)
+    .option('--lambda-l2 <x>', 'weight of Σ(w − w_s)²', parseFloatStrict('--lambda-l2'), D.lambdaL2)
+    .option('--lambda-id <x>', `weight of the identity loss (default ${D.lambdaId} with --identity, else 0)`, parseFloatStrict('--lambda-id'))
+    .addOption(truncationOption('the start latent sampled from --seed'))
+    .option('--clip-input <mode>', "normalized (CLIP's mean/std) or legacy (raw [-1, 1] as the official code)", parseChoice('--clip-input', ['normalized', 'legacy'] as const), D.clipInput)
+    .option('--optimizer <kind>', 'adam or sgd', parseChoice('--optimizer', ['adam', 'sgd'] as const), D.optimizer)
+    .option(
+      '--lr-schedule <kind>',
+      `rampdown (official: linear ramp-up over the first ${D.lrRampUp * 100} % of steps, cosine ramp-down over the last ${D.lrRampDown * 100} %) or constant`,
+      parseChoice('--lr-schedule', ['rampdown', 'constant'] as const),
+      D.lrSchedule,
+    )
+    .option('--save-every <n>', 'also write an intermediate image OUT-stepNNNNN.png every N steps (default, or 0: only the final image)', parseIntStrict('--save-every', {min: 0}))
     .requiredOption('--out <file.png>', 'the edited image (a grid for N > 1)')
     .option('--save-latent <file>', 'write the final latent: W+ (.npy/.safetensors), or S as .safetensors s_00, s_01, … with --space s')
     .option('--json', 'print a JSON summary')
@@ -81,13 +88,13 @@ async function runOptimize(flags: OptimizeFlags): Promise<void> {
     steps: flags.steps,
     lr: flags.lr,
     lambdaL2: flags.lambdaL2,
-    lambdaId: flags.lambdaId ?? (flags.identity ? 0.005 : 0),
+    lambdaId: flags.lambdaId ?? (flags.identity ? D.lambdaId : 0),
     identity: flags.identity ? loadIdentity(flags.identity) : null,
-    truncation: flags.truncation,
+    truncation: sampleTruncation(g, flags.truncation),
     clipInput: flags.clipInput,
     optimizer: flags.optimizer,
     lrSchedule: flags.lrSchedule,
-    saveEvery: flags.saveEvery,
+    saveEvery: flags.saveEvery ?? 0,
   };
   check(!flags.lambdaId || flags.identity, '--lambda-id needs an identity network: pass --identity CKPT or --identity face-api');
   if (flags.latent) {

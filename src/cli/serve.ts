@@ -4,8 +4,8 @@ import {demoAssetPath} from '../demo/assets.js';
 import {StyleclipError, check} from '../errors.js';
 import {type BundleFiles, demoBundleFiles, loadBundle} from '../server/bundle.js';
 import {isLoopback, startServer} from '../server/serve.js';
-import {addModelOptions, type ModelFlags} from './models.js';
-import {parseIntStrict} from './util.js';
+import {addModelOptions, type ModelFlags} from './load-models.js';
+import {parseIntStrict} from './options.js';
 
 interface ServeFlags extends ModelFlags {
   port: number;

@@ -34,10 +34,3 @@ export function demoMapperDir(): string {
 export function mapperSlug(name: string): string {
   return name.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
 }
-
-/**
- * Mapper training settings for the demo models (`npm run train:demo` and the web app's defaults on the demo).
- * The official ones (lr 0.5, λ_L2 0.8, 50 000 steps of batch 2) are for FFHQ with ViT-B/32: with ToonCLIP's small
- * loss gradients λ_L2 0.8 keeps ŵ within ~0.1 of w and nothing visible changes.
- */
-export const DEMO_MAPPER_TRAINING = {steps: 800, batch: 8, samples: 2000, lr: 3, lambdaL2: 0.15} as const;

@@ -1,35 +1,49 @@
-/** Latent-mapper training settings, read by the CLI, the server and the web app. */
+/**
+ * Latent-mapper training settings: the official ones (StyleCLIP mapper/training/coach.py and train_options.py
+ * @ f87a47f), used by `trainMapper` for every option left out, and the demo ones for the shipped demo models.
+ */
+import {SAMPLE_TRUNCATION} from './truncation.js';
 
-/** The official settings (StyleCLIP mapper/options/train_options.py), chosen for FFHQ with CLIP ViT-B/32. */
 export const MAPPER_DEFAULTS = {
   /** Training steps. */
   steps: 50_000,
   /** Latents per step. */
   batch: 2,
-  /** Training latents sampled (z → W at `truncation` → W+) when none are given. */
-  samples: 5000,
   /** Learning rate (constant). */
   lr: 0.5,
+  /** Ranger (RAdam + Lookahead + gradient centralisation), or Adam. */
+  optimizer: 'ranger',
+  /** Weight of the CLIP loss. */
+  lambdaClip: 1,
   /** Weight of MSE(ŵ, w). */
   lambdaL2: 0.8,
-  /** Weight of the identity loss when an identity network is given (the official faces setting). */
+  /** Weight of the identity loss when an identity network is given (0 without one). */
   lambdaId: 0.1,
-  /** Truncation ψ of the sampled training latents. */
-  truncation: 0.7,
+  /** Training latents sampled when none are given (official train_dataset_size). */
+  samples: 5000,
+  /** Truncation ψ of the sampled training latents (1 for a generator without latent_avg). */
+  truncation: SAMPLE_TRUNCATION,
+  /** Seed of the sampled latents, the batch shuffle and the mapper initialisation. */
+  seed: 0,
+  /** How CLIP sees the image: normalized (CLIP's mean/std) or legacy (raw [-1, 1], as the official code). */
+  clipInput: 'normalized',
+  /** Generator noise: the checkpoint's constant buffers. */
+  noise: 'const',
 } as const;
 
 /**
- * The settings for the demo models (`npm run train:demo` and the defaults on the demo generator). With ToonCLIP's
- * small loss gradients the official λ_L2 0.8 keeps ŵ within ~0.1 of w and nothing visible changes.
+ * Mapper training on the demo models (`npm run train:demo`, and the CLI's and web app's defaults on the demo
+ * generator); the rest as MAPPER_DEFAULTS. The official settings are for FFHQ with ViT-B/32: with ToonCLIP's small
+ * loss gradients λ_L2 0.8 keeps ŵ within ~0.1 of w and nothing visible changes.
  */
 export const DEMO_MAPPER_DEFAULTS = {
   /** Training steps. */
   steps: 800,
   /** Latents per step. */
   batch: 8,
-  /** Training latents sampled. */
+  /** Sampled training latents. */
   samples: 2000,
-  /** Learning rate (constant). */
+  /** Learning rate (constant, Ranger). */
   lr: 3,
   /** Weight of MSE(ŵ, w). */
   lambdaL2: 0.15,

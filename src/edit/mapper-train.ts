@@ -39,6 +39,7 @@ import {
 import type {NoiseMode, StyleGAN2} from '../models/stylegan2.js';
 import {mulberry32} from '../random.js';
 import {clipLoss} from './losses.js';
+import {MAPPER_DEFAULTS} from './mapper-defaults.js';
 import type {IdentityFeatures} from './optimize.js';
 import {Adam} from '../train/trainer.js';
 import {type HostStatefulOptimizer, Ranger} from './ranger.js';
@@ -184,7 +185,7 @@ async function trainingLatents(g: StyleGAN2, opts: MapperTrainOptions, seed: num
     assertFinite(data, 'training latents');
     return {n: t.shape[0]!, row: (i, out, at) => out.set(data.subarray(i * L * D, (i + 1) * L * D), at)};
   }
-  const {samples = 5000, truncation = 0.7} = opts;
+  const {samples = MAPPER_DEFAULTS.samples, truncation = MAPPER_DEFAULTS.truncation} = opts;
   check(Number.isInteger(samples) && samples >= 1, `samples must be a positive integer, got ${samples}`);
   const z = sampleZ(g, samples, seed);
   const w = new Float32Array(samples * D);
@@ -261,18 +262,18 @@ export function mapperTrainingGraph(g: StyleGAN2, clip: CLIP, cfg: MapperConfig,
 /** Train a levels mapper for a prompt. See MapperTrainOptions for the (official) defaults. */
 export async function trainMapper(g: StyleGAN2, clip: CLIP, opts: MapperTrainOptions): Promise<MapperTrainResult> {
   const {
-    steps = 50000,
-    batch = 2,
-    lr = 0.5,
-    optimizer = 'ranger',
-    lambdaClip = 1,
-    lambdaL2 = 0.8,
-    lambdaId = opts.identity ? 0.1 : 0,
+    steps = MAPPER_DEFAULTS.steps,
+    batch = MAPPER_DEFAULTS.batch,
+    lr = MAPPER_DEFAULTS.lr,
+    optimizer = MAPPER_DEFAULTS.optimizer,
+    lambdaClip = MAPPER_DEFAULTS.lambdaClip,
+    lambdaL2 = MAPPER_DEFAULTS.lambdaL2,
+    lambdaId = opts.identity ? MAPPER_DEFAULTS.lambdaId : 0,
     identity = null,
-    clipInput = 'normalized',
-    noise = 'const',
+    clipInput = MAPPER_DEFAULTS.clipInput,
+    noise = MAPPER_DEFAULTS.noise,
     checkpointEvery = 0,
-    seed = 0,
+    seed = MAPPER_DEFAULTS.seed,
   } = opts;
   const E = clip.config.embedDim;
   const [L, D] = [g.nLatent, g.config.styleDim];
@@ -288,7 +289,7 @@ export async function trainMapper(g: StyleGAN2, clip: CLIP, opts: MapperTrainOpt
 
   const data = await trainingLatents(g, opts, seed);
   check(data.n >= batch, `need at least batch = ${batch} training latents, got ${data.n}`);
-  const meta = runMeta({optimizer, batch, seed, n: data.n, latentSource: opts.latents ? 'file' : `sampled psi=${g.latentAvg ? (opts.truncation ?? 0.7) : 1}`});
+  const meta = runMeta({optimizer, batch, seed, n: data.n, latentSource: opts.latents ? 'file' : `sampled psi=${g.latentAvg ? (opts.truncation ?? MAPPER_DEFAULTS.truncation) : 1}`});
 
   // The mapper: fresh, or from the checkpoint (whose settings must match this run's).
   const groups = {...ALL_GROUPS, ...opts.groups};

@@ -1,13 +1,36 @@
-/** The official latent-optimisation settings (StyleCLIP main.py), read by the CLI, the server and the web app. */
+/**
+ * The official latent-optimisation settings (StyleCLIP optimization/run_optimization.py @ f87a47f), used by
+ * `optimizeLatent` for every option left out and shown by the CLI, the server and the web page.
+ */
+import {SAMPLE_TRUNCATION} from './truncation.js';
+
 export const OPTIMIZE_DEFAULTS = {
+  /** edit (CLIP + L2 + ID from a start latent) or free_generation (CLIP only, from the mean latent). */
+  mode: 'edit',
+  /** Optimise W+ (or S, StyleSpace without the ToRGB layers). */
+  space: 'w+',
   /** Optimisation steps. */
   steps: 300,
-  /** Adam learning rate (peak of the ramp-up / cosine ramp-down schedule). */
+  /** Peak learning rate. */
   lr: 0.1,
-  /** Weight of Σ(w − w_s)², which keeps the edit near the start latent. */
+  /** Adam (or plain SGD). */
+  optimizer: 'adam',
+  /** rampdown (the ramps below) or constant. */
+  lrSchedule: 'rampdown',
+  /** Share of the steps over which the learning rate ramps up linearly from 0. */
+  lrRampUp: 0.05,
+  /** Share of the steps, at the end, over which it ramps down to 0 along a cosine. */
+  lrRampDown: 0.25,
+  /** Weight of Σ(w − w_s)². */
   lambdaL2: 0.008,
-  /** Weight of the identity loss when an identity network is given (the official faces setting). */
+  /** Weight of the identity loss when an identity network is given (0 without one). */
   lambdaId: 0.005,
-  /** Truncation ψ of a start latent sampled from a seed. */
-  truncation: 0.7,
+  /** Truncation ψ of a start latent sampled from a seed (1 for a generator without latent_avg). */
+  truncation: SAMPLE_TRUNCATION,
+  /** How CLIP sees the image: normalized (CLIP's mean/std) or legacy (raw [-1, 1], as the official code). */
+  clipInput: 'normalized',
+  /** Generator noise: the checkpoint's constant buffers. */
+  noise: 'const',
+  /** An intermediate image every N steps through onStep (official save_intermediate_image_every; 0 = never). */
+  saveEvery: 20,
 } as const;

@@ -19,6 +19,7 @@ import {generate, sampleZ, toWPlus} from '../models/generate.js';
 import {checkStyles, styleName} from '../models/stylespace.js';
 import {Adam} from '../train/trainer.js';
 import {clipLoss, l2Loss} from './losses.js';
+import {OPTIMIZE_DEFAULTS} from './optimize-defaults.js';
 
 /** Any identity network: L2-normalised features of [-1, 1] images. */
 export interface IdentityFeatures {
@@ -82,7 +83,7 @@ export interface OptimizeResult {
 }
 
 /** The official learning-rate schedule: lr · ramp, ramp = min(1, t/0.05) · (0.5 − 0.5·cos(π·min(1, (1 − t)/0.25))). */
-export function rampdownLr(t: number, lr: number, rampdown = 0.25, rampup = 0.05): number {
+export function rampdownLr(t: number, lr: number, rampdown: number = OPTIMIZE_DEFAULTS.lrRampDown, rampup: number = OPTIMIZE_DEFAULTS.lrRampUp): number {
   let ramp = Math.min(1, (1 - t) / rampdown);
   ramp = 0.5 - 0.5 * Math.cos(ramp * Math.PI);
   return lr * ramp * Math.min(1, t / rampup);
@@ -91,19 +92,19 @@ export function rampdownLr(t: number, lr: number, rampdown = 0.25, rampup = 0.05
 /** Run StyleCLIP latent optimisation. See OptimizeOptions for the defaults (the official ones). */
 export async function optimizeLatent(g: StyleGAN2, clip: CLIP, opts: OptimizeOptions): Promise<OptimizeResult> {
   const {
-    mode = 'edit',
-    space = opts.styles ? 's' : 'w+',
-    steps = 300,
-    lr = 0.1,
-    lambdaL2 = 0.008,
-    lambdaId = opts.identity ? 0.005 : 0,
+    mode = OPTIMIZE_DEFAULTS.mode,
+    space = opts.styles ? 's' : OPTIMIZE_DEFAULTS.space,
+    steps = OPTIMIZE_DEFAULTS.steps,
+    lr = OPTIMIZE_DEFAULTS.lr,
+    lambdaL2 = OPTIMIZE_DEFAULTS.lambdaL2,
+    lambdaId = opts.identity ? OPTIMIZE_DEFAULTS.lambdaId : 0,
     identity = null,
-    truncation = 0.7,
-    clipInput = 'normalized',
-    optimizer = 'adam',
-    lrSchedule = 'rampdown',
-    noise = 'const',
-    saveEvery = 20,
+    truncation = OPTIMIZE_DEFAULTS.truncation,
+    clipInput = OPTIMIZE_DEFAULTS.clipInput,
+    optimizer = OPTIMIZE_DEFAULTS.optimizer,
+    lrSchedule = OPTIMIZE_DEFAULTS.lrSchedule,
+    noise = OPTIMIZE_DEFAULTS.noise,
+    saveEvery = OPTIMIZE_DEFAULTS.saveEvery,
   } = opts;
   const E = clip.config.embedDim;
   check(opts.text.length === E, `text features have ${opts.text.length} values, CLIP's embedding is ${E}`);

@@ -19,6 +19,7 @@ import {JobRunner} from './jobs.js';
 import {type StaticFiles, defaultWebRoot, staticFiles} from './static.js';
 import {type LatentEntry, type Stores, createStores} from './store.js';
 import {HttpError, checkId} from './validate.js';
+import {SAMPLE_TRUNCATION} from '../edit/truncation.js';
 
 export const MAX_UPLOAD_BYTES = 64 * 2 ** 20;
 export const MAX_JSON_BYTES = 64 * 1024;
@@ -71,7 +72,7 @@ export class AppContext {
     this.editor = bundle.relevance ? new GlobalEditor(bundle.g, bundle.clip, bundle.tokenizer, bundle.relevance) : null;
     this.web = opts.webRoot === null ? null : staticFiles(opts.webRoot ?? defaultWebRoot());
     this.defaults = {
-      truncation: bundle.g.latentAvg ? 0.7 : 1,
+      truncation: bundle.g.latentAvg ? SAMPLE_TRUNCATION : 1,
       optimize: WEB_OPTIMIZE,
       // The bundle's (the demo's on the demo generator), else a short run with the official settings.
       mapperTrain: bundle.mapperTraining ?? WEB_MAPPER_TRAIN,

@@ -1,5 +1,5 @@
 /** `styleclip embed` and `styleclip optimize` on the tiny fixture models, through the real CLI entry point. */
-import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
+import {existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {afterAll, describe, expect, it} from 'vitest';
@@ -61,6 +61,16 @@ describe('styleclip optimize', () => {
     expect(s.clipLoss.last).toBeLessThan(s.clipLoss.first);
     expect(existsSync(out) && existsSync(lat)).toBe(true);
     expect(existsSync(path.join(tmp, 'opt-step00005.png')) && existsSync(path.join(tmp, 'opt-step00010.png'))).toBe(true);
+  });
+
+  it('writes only the final image unless --save-every is given, and prints plain progress lines without a TTY', async () => {
+    const dir = mkdtempSync(path.join(tmp, 'final-only-'));
+    const out = path.join(dir, 'final.png');
+    const r = await runCli('optimize', ...G, ...CLIP, '--prompt', 'a face with grey hair', '--seed', '2', '--steps', '21', '--lr', '0.05', '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(dir)).toEqual(['final.png']);
+    // stderr is a pipe here: plain lines, the last one at the end with every loss term.
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(/^optimize 21\/21  loss \S+  clip \S+  l2 \S+  lr \S+  elapsed \d+\.\ds  eta 0\.0s$/);
   });
 
   it('adds the ID loss with --identity (tiny IR-SE checkpoint), reported as a loss term', async () => {

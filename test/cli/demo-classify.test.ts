@@ -35,12 +35,15 @@ beforeAll(async () => {
 });
 
 describe('styleclip demo classify', () => {
-  it('prints per-image attribute probabilities as JSON with the right top values', async () => {
-    const r = await runCli('demo', 'classify', ...files, '--json');
+  it('prints per-image attribute probabilities as JSON, each named by its file, with the right top values', async () => {
+    // The files in reverse order: each result carries the name of the file it belongs to.
+    const order = [files[1]!, files[0]!];
+    const r = await runCli('demo', 'classify', ...order, '--json');
     expect(r.code, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as Record<string, Record<string, number>>[];
-    expect(out).toHaveLength(2);
-    out.forEach((probs, i) => {
+    const out = JSON.parse(r.stdout) as {file: string; probabilities: Record<string, Record<string, number>>}[];
+    expect(out.map((o) => o.file)).toEqual(order);
+    out.forEach(({file, probabilities: probs}) => {
+      const i = files.indexOf(file);
       expect(Object.keys(probs)).toEqual(attributeNames);
       for (const a of attributeNames) {
         expect(Object.keys(probs[a]!)).toEqual([...attributeValues(a)]);

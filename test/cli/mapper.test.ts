@@ -1,4 +1,5 @@
 /** `styleclip mapper train|apply` end to end on the tiny models: round trip, resume, official checkpoints, errors. */
+import {spawn} from 'node:child_process';
 import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,7 +11,7 @@ import {parseSafetensors} from '../../src/io/safetensors.js';
 import {LevelsMapper, mapperFromBytes, runMapper, serializeMapper} from '../../src/models/mapper.js';
 import {sampleZ, toWPlus} from '../../src/models/generate.js';
 import {expectAllClose} from '../helpers/allclose.js';
-import {expectOneLineError, runCli} from '../helpers/cli.js';
+import {ROOT, expectOneLineError, runCli} from '../helpers/cli.js';
 import {fixturePath} from '../helpers/fixtures.js';
 import {TINY_CLIP_PATH, TINY_G_PATH, tinyG, writeTinyClipConfig} from '../helpers/tiny-models.js';
 
@@ -105,4 +106,54 @@ describe('styleclip mapper', () => {
     expectOneLineError(await runCli('mapper', 'train', ...MODELS, '--prompt', 'x', '--latents', badLatent, '--steps', '1', '--out', m), /training latents must be W\+ \[N, 8, 64\]/, {noFile: m});
     expectOneLineError(await runCli('mapper', 'train', ...MODELS, '--prompt', 'x', '--out', path.join(tmp, 'no-such-dir', 'm.safetensors')), /does not exist/);
   }, 60_000);
+});
+
+/** Start `styleclip …args`, wait for its first progress line on stderr (a pipe: plain lines), stop it, return the line. */
+function firstProgressLine(args: string[], pattern: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {cwd: ROOT, env: {...process.env, STYLECLIP_DEBUG: ''}});
+    let err = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d: string) => {
+      err += d;
+      const m = pattern.exec(err);
+      if (m) {
+        child.kill('SIGKILL');
+        resolve(m[0]);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`exited (${code}) before a progress line: ${err}`)));
+  });
+}
+
+describe('styleclip mapper train: which defaults apply', () => {
+  it('the demo settings on the demo generator, the official ones with --generator; flags given override either', async () => {
+    type Settings = {samples: number; batch: number; lr: number; optimizer: string; lambdaL2: number; lambdaId: number};
+    const run = async (...args: string[]) => {
+      const r = await runCli('mapper', 'train', '--prompt', 'a face with grey hair', '--steps', '1', '--checkpoint-every', '0', '--json', ...args);
+      expect(r.code, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as {settings: Settings}).settings;
+    };
+    const [demo, demoLr, official] = await Promise.all([
+      run('--out', f('demo-defaults.safetensors')),
+      run('--lr', '1', '--samples', '16', '--out', f('demo-lr.safetensors')),
+      run(...MODELS, '--out', f('official-defaults.safetensors')),
+    ]);
+    expect(demo).toEqual({samples: 2000, batch: 8, lr: 3, optimizer: 'ranger', lambdaL2: 0.15, lambdaId: 0});
+    expect(demoLr).toEqual({samples: 16, batch: 8, lr: 1, optimizer: 'ranger', lambdaL2: 0.15, lambdaId: 0});
+    expect(official).toEqual({samples: 5000, batch: 2, lr: 0.5, optimizer: 'ranger', lambdaL2: 0.8, lambdaId: 0});
+  }, 120_000);
+
+  it('trains 800 steps on the demo generator and 50 000 with --generator unless --steps says otherwise; --help says so', async () => {
+    // Without a TTY a progress line comes within seconds even before the first step; it names the total.
+    const [demo, official] = await Promise.all([
+      firstProgressLine(['mapper', 'train', '--prompt', 'a face with grey hair', '--out', f('demo-steps.safetensors')], /^mapper \d+\/\d+/m),
+      firstProgressLine(['mapper', 'train', ...MODELS, '--prompt', 'a face', '--samples', '4', '--out', f('official-steps.safetensors')], /^mapper \d+\/\d+/m),
+    ]);
+    expect(demo).toMatch(/\/800$/);
+    expect(official).toMatch(/\/50000$/);
+    const help = await runCli('mapper', 'train', '--help');
+    expect(help.stdout).toMatch(/--steps <n>\s+training steps \(default: 50000; 800 on the\s+demo generator\)/);
+    expect(help.stdout).toMatch(/on the shipped demo generator \(no --generator\) the demo settings \(steps 800, batch 8, samples 2000, lr 3, λ_L2 0\.15\)/);
+  }, 120_000);
 });

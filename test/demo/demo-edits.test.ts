@@ -6,7 +6,8 @@ import {readdirSync} from 'node:fs';
 import path from 'node:path';
 import {beforeAll, describe, expect, it} from 'vitest';
 import {editTargets} from '../../src/demo/attributes.js';
-import {DEMO_MAPPER_TRAINING, demoAssetPath, demoMapperDir, mapperSlug} from '../../src/demo/assets.js';
+import {demoAssetPath, demoMapperDir, mapperSlug} from '../../src/demo/assets.js';
+import {DEMO_MAPPER_DEFAULTS} from '../../src/edit/mapper-defaults.js';
 import {demoBundleFiles} from '../../src/server/bundle.js';
 import {neutralPrompt, promptFor} from '../../src/demo/captions.js';
 import {loadDemoClassifier} from '../../src/demo/classifier.js';
@@ -43,7 +44,7 @@ beforeAll(async () => {
 
 describe('shipped demo models', () => {
   it('the web app trains mappers with the demo settings on the demo generator only', () => {
-    expect(demoBundleFiles().mapperTraining).toEqual(DEMO_MAPPER_TRAINING);
+    expect(demoBundleFiles().mapperTraining).toEqual(DEMO_MAPPER_DEFAULTS);
     expect(demoBundleFiles({generator: 'other.pt'}).mapperTraining).toBeUndefined();
   });
 

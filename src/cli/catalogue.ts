@@ -39,7 +39,7 @@ export interface ModelEntry {
 
 const CLIP_BASE = 'https://openaipublic.azureedge.net/clip/models';
 
-export const MODEL_REGISTRY: readonly ModelEntry[] = [
+export const MODEL_CATALOGUE: readonly ModelEntry[] = [
   // Source: orpatashnik/StyleCLIP README.md ("Editing via Latent Vector Optimization" → Setup) and utils.py
   // (google_drive_paths['stylegan2-ffhq-config-f.pt']); the same Drive file is listed as "FFHQ StyleGAN" in
   // omertov/encoder4editing README.md and yuval-alaluf/restyle-encoder README.md. No sha256 or size published.
@@ -179,11 +179,11 @@ export const MODEL_REGISTRY: readonly ModelEntry[] = [
 ];
 
 /**
- * Test-only: `STYLECLIP_REGISTRY_OVERRIDE=/path/to/entries.json` replaces the registry with the JSON array in that
+ * Test-only: `STYLECLIP_CATALOGUE_OVERRIDE=/path/to/entries.json` replaces the catalogue with the JSON array in that
  * file (same fields as ModelEntry; http:// URLs allowed so tests can serve files from 127.0.0.1). Not a user
  * feature: it exists so the download path can be tested without the internet.
  */
-export const REGISTRY_OVERRIDE_ENV = 'STYLECLIP_REGISTRY_OVERRIDE';
+export const CATALOGUE_OVERRIDE_ENV = 'STYLECLIP_CATALOGUE_OVERRIDE';
 
 const KINDS: readonly ModelKind[] = ['generator', 'clip', 'identity'];
 const SHA256_RE = /^[0-9a-f]{64}$/;
@@ -214,26 +214,26 @@ export function entryProblems(e: unknown, {allowHttp = false} = {}): string[] {
   return problems;
 }
 
-/** The registry in effect: the built-in table, or the test-only override file named by STYLECLIP_REGISTRY_OVERRIDE. */
-export function loadRegistry(env: NodeJS.ProcessEnv = process.env): readonly ModelEntry[] {
-  const file = env[REGISTRY_OVERRIDE_ENV];
-  if (!file) return MODEL_REGISTRY;
+/** The catalogue in effect: the built-in table, or the test-only override file named by STYLECLIP_CATALOGUE_OVERRIDE. */
+export function loadCatalogue(env: NodeJS.ProcessEnv = process.env): readonly ModelEntry[] {
+  const file = env[CATALOGUE_OVERRIDE_ENV];
+  if (!file) return MODEL_CATALOGUE;
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new StyleclipError(`${REGISTRY_OVERRIDE_ENV} file '${file}' cannot be read as JSON: ${(err as Error).message.split('\n')[0]}`);
+    throw new StyleclipError(`${CATALOGUE_OVERRIDE_ENV} file '${file}' cannot be read as JSON: ${(err as Error).message.split('\n')[0]}`);
   }
-  if (!Array.isArray(parsed)) throw new StyleclipError(`${REGISTRY_OVERRIDE_ENV} file '${file}' must hold a JSON array of entries`);
+  if (!Array.isArray(parsed)) throw new StyleclipError(`${CATALOGUE_OVERRIDE_ENV} file '${file}' must hold a JSON array of entries`);
   parsed.forEach((e, i) => {
     const p = entryProblems(e, {allowHttp: true});
-    if (p.length) throw new StyleclipError(`${REGISTRY_OVERRIDE_ENV} file '${file}' entry ${i}: ${p.join('; ')}`);
+    if (p.length) throw new StyleclipError(`${CATALOGUE_OVERRIDE_ENV} file '${file}' entry ${i}: ${p.join('; ')}`);
   });
   return parsed as ModelEntry[];
 }
 
 /** The entry called `name` (case-insensitive); a StyleclipError listing the known names otherwise. */
-export function findModel(name: string, entries: readonly ModelEntry[] = MODEL_REGISTRY): ModelEntry {
+export function findModel(name: string, entries: readonly ModelEntry[] = MODEL_CATALOGUE): ModelEntry {
   const e = entries.find((x) => x.name === name.toLowerCase());
   if (!e) throw new StyleclipError(`unknown model '${name}'; known models: ${entries.map((x) => x.name).join(', ')}`);
   return e;

@@ -1,7 +1,7 @@
 /**
  * `styleclip models` and `styleclip models fetch` through the real CLI entry point. Downloads are tested against
- * an HTTP server on 127.0.0.1 started here, with the registry replaced through the test-only
- * STYLECLIP_REGISTRY_OVERRIDE file; nothing leaves the machine.
+ * an HTTP server on 127.0.0.1 started here, with the catalogue replaced through the test-only
+ * STYLECLIP_CATALOGUE_OVERRIDE file; nothing leaves the machine.
  */
 import {execFile} from 'node:child_process';
 import {createHash} from 'node:crypto';
@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {promisify} from 'node:util';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {MODEL_REGISTRY, type ModelEntry} from '../../src/models/registry.js';
+import {MODEL_CATALOGUE, type ModelEntry} from '../../src/cli/catalogue.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -38,7 +38,7 @@ async function cli(args: string[], env: Record<string, string> = {}): Promise<{c
   }
 }
 
-const fetchCli = (args: string[]) => cli(['models', 'fetch', ...args], {STYLECLIP_REGISTRY_OVERRIDE: override});
+const fetchCli = (args: string[]) => cli(['models', 'fetch', ...args], {STYLECLIP_CATALOGUE_OVERRIDE: override});
 
 function expectOneLineError(r: {code: number; stderr: string}, pattern: RegExp) {
   expect(r.code).not.toBe(0);
@@ -84,7 +84,7 @@ beforeAll(async () => {
     notes: [],
     source: 'test',
   });
-  override = path.join(tmp, 'registry.json');
+  override = path.join(tmp, 'catalogue.json');
   writeFileSync(
     override,
     JSON.stringify([
@@ -103,13 +103,13 @@ afterAll(async () => {
 });
 
 describe('styleclip models', () => {
-  it('--json lists every registry entry with all its fields; the table names them all', async () => {
+  it('--json lists every catalogue entry with all its fields; the table names them all', async () => {
     const [json, text] = await Promise.all([cli(['models', '--json']), cli(['models'])]);
     expect(json.code, json.stderr).toBe(0);
     const listed = (JSON.parse(json.stdout) as {models: ModelEntry[]}).models;
-    expect(listed).toEqual(MODEL_REGISTRY);
+    expect(listed).toEqual(MODEL_CATALOGUE);
     expect(text.code, text.stderr).toBe(0);
-    for (const e of MODEL_REGISTRY) {
+    for (const e of MODEL_CATALOGUE) {
       expect(text.stdout).toContain(e.name);
       expect(text.stdout).toContain(e.url);
       expect(text.stdout).toContain(e.usage);
@@ -128,6 +128,8 @@ describe('styleclip models fetch', () => {
     expect(summary).toMatchObject({status: 'downloaded', bytes: PAYLOAD.byteLength, sha256: SHA, verified: true, file: path.join(dir, 'good.pt')});
     expect(new Uint8Array(readFileSync(path.join(dir, 'good.pt')))).toEqual(PAYLOAD);
     expect(readdirSync(dir)).toEqual(['good.pt']);
+    // Without a TTY the progress is plain lines on stderr, the last one at the end.
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(/^good\.pt \(MB\) 2\/2  received 1\.50 MB  elapsed \d+\.\ds  eta 0\.0s$/);
 
     const again = await fetchCli(['good', '--dir', dir, '--json']);
     expect(again.code, again.stderr).toBe(0);

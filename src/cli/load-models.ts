@@ -1,0 +1,61 @@
+/** Shared model flags for the CLI (--generator, --clip, --clip-config) and loading them. */
+import type {Command} from 'commander';
+import {demoAssetPath} from '../demo/assets.js';
+import {loadClip} from '../models/clip/load.js';
+import type {CLIP} from '../models/clip/model.js';
+import {type ClipTokenizer, loadDefaultTokenizer} from '../models/clip/tokenizer.js';
+import {loadFaceRecognitionNet} from '../models/identity/face-api.js';
+import {loadIrse} from '../models/identity/irse.js';
+import type {IdentityNet} from '../models/identity/types.js';
+import {loadGenerator} from '../models/load-generator.js';
+import type {StyleGAN2} from '../models/stylegan2.js';
+
+export interface ModelFlags {
+  generator?: string;
+  clip?: string;
+  clipConfig?: string;
+}
+
+export function addGeneratorOption(cmd: Command): Command {
+  return cmd.option('--generator <ckpt>', 'StyleGAN2 checkpoint (rosinality .pt {g_ema, latent_avg}, state dict .pt, or .safetensors); default: the shipped demo generator');
+}
+
+export function addClipOptions(cmd: Command): Command {
+  return cmd
+    .option('--clip <ckpt>', 'CLIP checkpoint: OpenAI TorchScript .pt (ViT-B-32.pt), torch.save state dict, or HuggingFace model.safetensors (+ config.json beside it); default: the shipped demo ToonCLIP')
+    .option('--clip-config <json>', "CLIP hyperparameters with openai's names (embed_dim, vision_heads, transformer_heads, …); overrides inference from the weights");
+}
+
+export function addModelOptions(cmd: Command, {clip = true} = {}): Command {
+  addGeneratorOption(cmd);
+  return clip ? addClipOptions(cmd) : cmd;
+}
+
+export interface LoadedModels {
+  g: StyleGAN2;
+  clip: CLIP;
+  tokenizer: ClipTokenizer;
+}
+
+export function loadGeneratorFromFlags(flags: ModelFlags): StyleGAN2 {
+  return loadGenerator(flags.generator ?? demoAssetPath('generator'));
+}
+
+export function loadClipFromFlags(flags: ModelFlags): {clip: CLIP; tokenizer: ClipTokenizer} {
+  const clip = loadClip(flags.clip ?? demoAssetPath('clip'), flags.clipConfig ? {configPath: flags.clipConfig} : {});
+  return {clip, tokenizer: loadDefaultTokenizer()};
+}
+
+export function loadModelsFromFlags(flags: ModelFlags): LoadedModels {
+  const g = loadGeneratorFromFlags(flags);
+  return {g, ...loadClipFromFlags(flags)};
+}
+
+export function addIdentityOption(cmd: Command): Command {
+  return cmd.option('--identity <ckpt|face-api>', "identity network for the ID loss: an IR-SE50 checkpoint (model_ir_se50.pth) or 'face-api' (FaceRecognitionNet shipped with @vladmandic/face-api)");
+}
+
+/** The identity network named by --identity: 'face-api' or an IR-SE checkpoint path. */
+export function loadIdentity(spec: string): IdentityNet {
+  return spec === 'face-api' ? loadFaceRecognitionNet() : loadIrse(spec);
+}
