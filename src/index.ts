@@ -47,16 +47,15 @@ export {IMAGENET_TEMPLATES, STYLECLIP_TEMPLATES, fillTemplates, averageEmbedding
 export {CLIP_MEAN, CLIP_STD, styleclipResize, clipInputFromGenerated, preprocessImageFile, areaResizeMatrix, type ClipInputMode} from './models/clip/preprocess.js';
 
 // Identity networks.
-export {type IdentityNet, identityLoss} from './models/identity/types.js';
+export {type IdentityNet} from './models/identity/types.js';
 export {IRSE, loadIrse, irseFromBytes} from './models/identity/irse.js';
 export {FaceRecognitionNet, loadFaceRecognitionNet} from './models/identity/face-api.js';
 
 // The three StyleCLIP methods.
-export {clipLoss, l2Loss} from './edit/losses.js';
+export {clipLoss, l2Loss, identityLoss, type IdentityFeatures} from './edit/losses.js';
 export {optimizeLatent, rampdownLr, type OptimizeOptions, type OptimizeResult, type StepInfo} from './edit/optimize.js';
 export {LevelsMapper, runMapper, mapperFromBytes, serializeMapper, type MapperConfig} from './models/mapper.js';
 export {trainMapper, type MapperTrainOptions, type MapperTrainResult} from './edit/mapper-train.js';
-export {Ranger} from './edit/ranger.js';
 export {
   computeSStats,
   computeChannelRelevance,
@@ -76,5 +75,7 @@ export {
 } from './edit/global-directions.js';
 export {prepareRelevance, loadRelevance, loadOfficialRelevance, mergeRelevanceFiles, setEditDefaults} from './edit/global-prepare.js';
 
-// Training utilities.
-export {Params, Adam, compileStep, trainLoop, saveCheckpoint, loadCheckpoint} from './train/trainer.js';
+// Training: optimizers with parameter groups, the step and loop, checkpoints.
+export {Optimizer, SGD, Adam, AdamW, Ranger, type Param, type ParamGroup, type LearningRate, type OptimizerState} from './train/optim.js';
+export {Params, compileStep, trainLoop, type StepGraph, type TrainStep, type StepReport, type TrainLoopOptions, type CheckpointPolicy} from './train/loop.js';
+export {serializeCheckpoint, parseCheckpoint, saveCheckpoint, loadCheckpoint, restore, type Checkpoint} from './train/checkpoint.js';

@@ -1,33 +1,34 @@
 /**
- * Training on the engine: parameters live on the host and enter the compiled graph as inputs, so one program
- * (loss, metrics and ∂loss/∂params, from autodiff) serves every step; Adam updates the host arrays; checkpoints
- * are atomic safetensors holding parameters, optimizer moments, the step and the caller's metadata, so a killed
- * run resumes exactly where its last checkpoint left it.
+ * Training on the engine. Parameters live on the host and enter the compiled graph as inputs, so one program
+ * (loss, metrics, extra outputs and ∂loss/∂params, from autodiff) serves every step; an optimizer (optim.ts)
+ * updates the host arrays. One loop serves latent optimisation, mapper training and the lab trainers:
+ *   for each step: stop if aborted → batch → run → metrics → update → report → checkpoint when due.
+ * Checkpoints (checkpoint.ts) are written every N steps and/or seconds, at the last step and when aborted, so a
+ * killed or cancelled run resumes exactly where its last checkpoint left it.
  */
-import {existsSync} from 'node:fs';
 import {grad} from '../engine/autodiff.js';
 import * as F from '../engine/ops.js';
 import {type Program, compile} from '../engine/session.js';
-import {type Tensor, input} from '../engine/tensor.js';
+import {type Tensor, type TypedData, input} from '../engine/tensor.js';
 import {StyleclipError, check} from '../errors.js';
-import {readBytes, writeFileAtomic} from '../io/files.js';
-import {type HostTensor, type StateDict, toFloat32} from '../io/host-tensor.js';
-import {parseSafetensors, serializeSafetensors} from '../io/safetensors.js';
+import type {HostTensor, StateDict} from '../io/host-tensor.js';
+import {toFloat32} from '../io/host-tensor.js';
+import {type Checkpoint, restore, serializeCheckpoint} from './checkpoint.js';
+import type {Optimizer, Param} from './optim.js';
 
-/** Named trainable parameters: host values plus one graph input per parameter. */
+/** A trainable parameter with its graph input. */
+export interface GraphParam extends Param {
+  readonly input: Tensor;
+}
+
+/** Named trainable parameters: host values plus one graph input per parameter, in a fixed order. */
 export class Params {
-  readonly names: string[] = [];
-  readonly shapes: number[][] = [];
-  readonly values: Float32Array[] = [];
-  readonly inputs = new Map<string, Tensor>();
+  readonly all: GraphParam[] = [];
 
-  constructor(entries: Iterable<[string, {shape: number[]; data: Float32Array}]>) {
+  constructor(entries: Iterable<[string, {shape: readonly number[]; data: Float32Array}]>) {
     for (const [name, {shape, data}] of entries) {
-      check(!this.inputs.has(name), `duplicate parameter ${name}`);
-      this.names.push(name);
-      this.shapes.push([...shape]);
-      this.values.push(Float32Array.from(data));
-      this.inputs.set(name, input(`p:${name}`, shape));
+      check(!this.all.some((p) => p.name === name), `duplicate parameter ${name}`);
+      this.all.push({name, shape: [...shape], data: Float32Array.from(data), input: input(`p:${name}`, [...shape])});
     }
   }
 
@@ -36,216 +37,146 @@ export class Params {
     return new Params([...sd].map(([k, t]) => [k, {shape: t.shape, data: toFloat32(t)}]));
   }
 
+  get names(): string[] {
+    return this.all.map((p) => p.name);
+  }
+
+  get values(): Float32Array[] {
+    return this.all.map((p) => p.data);
+  }
+
+  /** The graph input of a parameter. */
   get(name: string): Tensor {
-    const t = this.inputs.get(name);
-    if (!t) throw new Error(`internal: no parameter ${name}`);
-    return t;
+    const p = this.all.find((q) => q.name === name);
+    if (!p) throw new Error(`internal: no parameter ${name}`);
+    return p.input;
+  }
+
+  /** The parameters whose names satisfy `pred` (for parameter groups). */
+  select(pred: (name: string) => boolean): GraphParam[] {
+    return this.all.filter((p) => pred(p.name));
   }
 
   get count(): number {
-    return this.values.reduce((n, v) => n + v.length, 0);
+    return this.all.reduce((n, p) => n + p.data.length, 0);
   }
 
   toStateDict(): StateDict {
-    return new Map(this.names.map((n, i) => [n, {dtype: 'float32', shape: this.shapes[i]!, data: this.values[i]!} as HostTensor]));
+    return new Map(this.all.map((p) => [p.name, {dtype: 'float32', shape: [...p.shape], data: p.data} as HostTensor]));
   }
 }
 
-export interface AdamOptions {
-  betas?: [number, number];
-  eps?: number;
-  /** Decoupled weight decay (AdamW), applied as p −= lr·wd·p. */
-  weightDecay?: number;
+/** What a step graph computes: the scalar loss, named scalar metrics, named other outputs, its data inputs. */
+export interface StepGraph {
+  loss: Tensor;
+  metrics?: Record<string, Tensor>;
+  outputs?: Record<string, Tensor>;
+  /** Inputs fed from the batch, in feed order. */
+  dataInputs: Tensor[];
 }
 
-/**
- * Adam (PyTorch semantics, bias-corrected; AdamW-style decoupled weight decay when asked) over a list of host
- * arrays, with saveable state. Implements the HostStatefulOptimizer interface the mapper trainer checkpoints.
- */
-export class Adam {
-  readonly kind = 'adam' as const;
-  /** Steps taken so far (drives the bias correction). */
-  step = 0;
-  readonly m: Float32Array[];
-  readonly v: Float32Array[];
-  private readonly b1: number;
-  private readonly b2: number;
-  private readonly eps: number;
-  private readonly wd: number;
-
-  constructor(sizes: number[], {betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0}: AdamOptions = {}) {
-    this.m = sizes.map((n) => new Float32Array(n));
-    this.v = sizes.map((n) => new Float32Array(n));
-    [this.b1, this.b2] = betas;
-    this.eps = eps;
-    this.wd = weightDecay;
-  }
-
-  get steps(): number {
-    return this.step;
-  }
-
-  /** One update; `mask[k] === false` skips parameter k (frozen). */
-  update(params: Float32Array[], grads: Float32Array[], lr: number, mask?: boolean[]): void {
-    check(params.length === this.m.length && grads.length === params.length, `Adam: expected ${this.m.length} parameters`);
-    this.step++;
-    const c1 = 1 - this.b1 ** this.step;
-    const c2 = 1 - this.b2 ** this.step;
-    params.forEach((p, k) => {
-      if (mask && !mask[k]) return;
-      const g = grads[k]!;
-      const m = this.m[k]!;
-      const v = this.v[k]!;
-      for (let i = 0; i < p.length; i++) {
-        const gi = g[i]!;
-        m[i] = this.b1 * m[i]! + (1 - this.b1) * gi;
-        v[i] = this.b2 * v[i]! + (1 - this.b2) * gi * gi;
-        p[i]! -= lr * ((m[i]! / c1) / (Math.sqrt(v[i]! / c2) + this.eps) + this.wd * p[i]!);
-      }
-    });
-  }
-
-  /** The moments as named arrays (`${k}.exp_avg`, `${k}.exp_avg_sq`, torch's names) plus the step count. */
-  state(): {step: number; buffers: Map<string, Float32Array>} {
-    const buffers = new Map<string, Float32Array>();
-    this.m.forEach((_, k) => {
-      buffers.set(`${k}.exp_avg`, this.m[k]!);
-      buffers.set(`${k}.exp_avg_sq`, this.v[k]!);
-    });
-    return {step: this.step, buffers};
-  }
-
-  load({step, buffers}: {step: number; buffers: ReadonlyMap<string, Float32Array>}): void {
-    check(Number.isInteger(step) && step >= 0, `Adam state: invalid step ${step}`);
-    this.m.forEach((m, k) => {
-      for (const [name, dst] of [[`${k}.exp_avg`, m], [`${k}.exp_avg_sq`, this.v[k]!]] as const) {
-        const b = buffers.get(name);
-        if (!b || b.length !== dst.length) throw new StyleclipError(`Adam state buffer '${name}' is missing or has the wrong size`);
-        dst.set(b);
-      }
-    });
-    this.step = step;
-  }
-}
-
-/** A compiled training step: inputs [params…, data…] → [loss, metrics…, grads…]. */
-export interface StepProgram {
+/** A compiled training step: inputs [params…, data…] → [loss, metrics…, outputs…, ∂loss/∂params…]. */
+export interface TrainStep {
   program: Program;
+  params: Params;
   metricNames: string[];
-  paramCount: number;
+  outputNames: string[];
 }
 
-/**
- * Build and compile the step program. `build(params)` returns the scalar loss and named scalar metrics, and
- * declares its data inputs (created with `input(...)`) in `dataInputs`, in feed order.
- */
-export async function compileStep(
-  params: Params,
-  build: () => {loss: Tensor; metrics?: Record<string, Tensor>; dataInputs: Tensor[]},
-  {trainable}: {trainable?: (name: string) => boolean} = {},
-): Promise<StepProgram & {trainableMask: boolean[]}> {
-  const {loss, metrics = {}, dataInputs} = build();
-  const mask = params.names.map((n) => (trainable ? trainable(n) : true));
-  const wrt = params.names.map((n) => params.get(n));
+/** Build (from the Params' graph inputs) and compile a step. */
+export async function compileStep(params: Params, build: () => StepGraph): Promise<TrainStep> {
+  const {loss, metrics = {}, outputs = {}, dataInputs} = build();
+  const wrt = params.all.map((p) => p.input);
   const grads = grad(loss, wrt);
   const metricNames = Object.keys(metrics);
-  const program = await compile([...wrt, ...dataInputs], [loss, ...metricNames.map((k) => F.reshape(metrics[k]!, [1])), ...grads]);
-  return {program, metricNames, paramCount: wrt.length, trainableMask: mask};
+  const outputNames = Object.keys(outputs);
+  const program = await compile([...wrt, ...dataInputs], [loss, ...metricNames.map((k) => F.reshape(metrics[k]!, [1])), ...outputNames.map((k) => outputs[k]!), ...grads]);
+  return {program, params, metricNames, outputNames};
 }
 
-export interface Checkpoint {
-  params: StateDict;
-  adam: {step: number; m: Float32Array[]; v: Float32Array[]} | null;
+export interface StepReport {
   step: number;
-  meta: Record<string, string>;
+  steps: number;
+  loss: number;
+  metrics: Record<string, number>;
+  /** The step's other outputs (valid until the next step). */
+  outputs: Record<string, HostTensor>;
+  /** Learning rate of the first parameter group at this step. */
+  lr: number;
+  seconds: number;
 }
 
-/** Write params (as their own names), Adam moments (adam.m.<name>, adam.v.<name>) and metadata atomically. */
-export function saveCheckpoint(file: string, params: Params, adam: Adam | null, step: number, meta: Record<string, string> = {}): void {
-  const t = new Map<string, HostTensor>();
-  params.names.forEach((n, i) => t.set(n, {dtype: 'float32', shape: params.shapes[i]!, data: params.values[i]!}));
-  if (adam) {
-    params.names.forEach((n, i) => {
-      t.set(`adam.m.${n}`, {dtype: 'float32', shape: params.shapes[i]!, data: adam.m[i]!});
-      t.set(`adam.v.${n}`, {dtype: 'float32', shape: params.shapes[i]!, data: adam.v[i]!});
-    });
-  }
-  writeFileAtomic(file, serializeSafetensors(t, {...meta, step: String(step), adam_step: String(adam?.step ?? 0)}), 'checkpoint');
-}
-
-export function loadCheckpoint(file: string): Checkpoint {
-  const {tensors, metadata} = parseSafetensors(readBytes(file, 'checkpoint'), {what: `checkpoint '${file}'`});
-  const params: StateDict = new Map();
-  for (const [k, v] of tensors) if (!k.startsWith('adam.')) params.set(k, v);
-  const names = [...params.keys()];
-  const hasAdam = names.every((n) => tensors.has(`adam.m.${n}`) && tensors.has(`adam.v.${n}`));
-  const step = Number(metadata.step ?? 0);
-  check(Number.isInteger(step) && step >= 0, `checkpoint '${file}' has an invalid step`);
-  return {
-    params,
-    adam: hasAdam ? {step: Number(metadata.adam_step ?? 0), m: names.map((n) => toFloat32(tensors.get(`adam.m.${n}`)!)), v: names.map((n) => toFloat32(tensors.get(`adam.v.${n}`)!))} : null,
-    step,
-    meta: metadata,
-  };
-}
-
-/** Restore params and Adam state in place from a checkpoint (names and shapes must match exactly). */
-export function restore(ck: Checkpoint, params: Params, adam: Adam | null): void {
-  const names = [...ck.params.keys()];
-  if (names.length !== params.names.length || names.some((n, i) => n !== params.names[i])) {
-    throw new StyleclipError('checkpoint parameters do not match the model being trained');
-  }
-  params.names.forEach((n, i) => {
-    const t = ck.params.get(n)!;
-    check(t.shape.join() === params.shapes[i]!.join(), `checkpoint parameter ${n} has shape [${t.shape}], expected [${params.shapes[i]}]`);
-    params.values[i]!.set(toFloat32(t));
-  });
-  if (adam && ck.adam) {
-    adam.step = ck.adam.step;
-    ck.adam.m.forEach((m, i) => adam.m[i]!.set(m));
-    ck.adam.v.forEach((v, i) => adam.v[i]!.set(v));
-  }
+export interface CheckpointPolicy {
+  /** Every this many steps (0 = not by count). */
+  every?: number;
+  /** Or when this many seconds have passed since the last one. */
+  seconds?: number;
+  /** Settings recorded in the file (a resumed run should check them). */
+  meta?: Record<string, string>;
+  /** Receives the checkpoint bytes (see checkpoint.ts); write them atomically, e.g. with saveCheckpoint's writer. */
+  write: (bytes: Uint8Array, step: number) => void | Promise<void>;
 }
 
 export interface TrainLoopOptions {
+  /** Total steps; a resumed run continues up to this. */
   steps: number;
-  /** Learning rate at a step (schedules). */
-  lr: (step: number) => number;
-  /** Data feeds for a step; must be a pure function of the step (so a resumed run sees the same data). */
-  batch: (step: number) => Float32Array[] | Promise<Float32Array[]>;
-  checkpoint?: {file: string; every: number; meta?: Record<string, string>};
-  onStep?: (info: {step: number; loss: number; metrics: Record<string, number>; lr: number; seconds: number}) => void;
+  /** Data feeds of a step, a pure function of the step (so a resumed run sees the same data); none by default. */
+  batch?: (step: number) => TypedData[] | Promise<TypedData[]>;
+  /** Compute the next batch while the step runs (only for batches that do not read the parameters). */
+  prefetch?: boolean;
+  /** Start from this checkpoint: parameters, optimizer state and step. */
+  resume?: Checkpoint | null;
+  checkpoint?: CheckpointPolicy;
+  /** Called after each update. */
+  onStep?: (report: StepReport) => void | Promise<void>;
   signal?: AbortSignal;
+  /** Names the run in errors ("<what> cancelled at step N"); default 'training'. */
+  what?: string;
+  /** Advice appended to the divergence error. */
+  divergenceHint?: string;
 }
 
-/**
- * Run (or resume) a training loop. If `checkpoint.file` exists its params/optimizer/step are restored first.
- * Returns the number of steps done in this call.
- */
-export async function trainLoop(step: StepProgram & {trainableMask: boolean[]}, params: Params, adam: Adam, opts: TrainLoopOptions): Promise<number> {
+/** Run (or resume) a training loop; returns the step reached and the steps run in this call. */
+export async function trainLoop(step: TrainStep, optimizer: Optimizer, opts: TrainLoopOptions): Promise<{step: number; stepsRun: number}> {
+  const {steps, what = 'training', checkpoint: ck} = opts;
+  const params = step.params.all;
   let start = 0;
-  if (opts.checkpoint && existsSync(opts.checkpoint.file)) {
-    const ck = loadCheckpoint(opts.checkpoint.file);
-    restore(ck, params, adam);
-    start = ck.step;
+  if (opts.resume) {
+    restore(opts.resume, params, optimizer);
+    start = opts.resume.step;
+    check(start <= steps, `the checkpoint is at step ${start}, beyond steps = ${steps}`);
   }
-  let done = 0;
-  for (let s = start; s < opts.steps; s++) {
-    if (opts.signal?.aborted) throw new StyleclipError('training cancelled');
+  const nm = step.metricNames.length;
+  const no = step.outputNames.length;
+  let saved = start;
+  let savedAt = performance.now();
+  const save = async (s: number) => {
+    await ck!.write(serializeCheckpoint(params, optimizer, s, ck!.meta), s);
+    saved = s;
+    savedAt = performance.now();
+  };
+  const batchOf = async (s: number) => (opts.batch ? opts.batch(s) : []);
+  let prefetched: Promise<TypedData[]> | null = null;
+  for (let s = start; s < steps; s++) {
+    if (opts.signal?.aborted) {
+      if (ck && s > saved) await save(s);
+      throw new StyleclipError(`${what} cancelled at step ${s}`);
+    }
     const t0 = performance.now();
-    const data = await opts.batch(s);
-    const out = await step.program.run([...params.values, ...data]);
+    const data = await (prefetched ?? batchOf(s));
+    const pending = step.program.run([...params.map((p) => p.data), ...data]);
+    prefetched = opts.prefetch && s + 1 < steps ? batchOf(s + 1) : null;
+    const out = await pending;
     const loss = (out[0]!.data as Float32Array)[0]!;
-    if (!Number.isFinite(loss)) throw new StyleclipError(`training diverged at step ${s} (loss ${loss})`);
+    if (!Number.isFinite(loss)) throw new StyleclipError(`${what} diverged at step ${s} (loss ${loss})${opts.divergenceHint ? `; ${opts.divergenceHint}` : ''}`);
     const metrics: Record<string, number> = {};
     step.metricNames.forEach((k, i) => (metrics[k] = (out[1 + i]!.data as Float32Array)[0]!));
-    const grads = out.slice(1 + step.metricNames.length).map((o) => o.data as Float32Array);
-    const lr = opts.lr(s);
-    adam.update(params.values, grads, lr, step.trainableMask);
-    done++;
-    opts.onStep?.({step: s, loss, metrics, lr, seconds: (performance.now() - t0) / 1000});
-    const ck = opts.checkpoint;
-    if (ck && ((s + 1) % ck.every === 0 || s + 1 === opts.steps)) saveCheckpoint(ck.file, params, adam, s + 1, ck.meta);
+    const outputs: Record<string, HostTensor> = {};
+    step.outputNames.forEach((k, i) => (outputs[k] = {dtype: 'float32', shape: out[1 + nm + i]!.shape, data: out[1 + nm + i]!.data as Float32Array}));
+    const lr = optimizer.lr(0);
+    optimizer.step(new Map(params.map((p, i) => [p.name, out[1 + nm + no + i]!.data as Float32Array])));
+    await opts.onStep?.({step: s, steps, loss, metrics, outputs, lr, seconds: (performance.now() - t0) / 1000});
+    if (ck && ((ck.every && (s + 1) % ck.every === 0) || (ck.seconds !== undefined && (performance.now() - savedAt) / 1000 > ck.seconds) || s + 1 === steps)) await save(s + 1);
   }
-  return done;
+  return {step: steps, stepsRun: steps - start};
 }

@@ -1,34 +1,217 @@
 /**
- * Host-side optimizers with saveable state, for mapper training: Ranger (the default of StyleCLIP's mapper,
- * mapper/training/ranger.py @ f87a47f, lessw2020 "Ranger 20.4.11").
+ * Optimizers over host parameters, in the style of tinygrad's nn/optim.py: a base class whose `step(grads)` walks
+ * parameter groups (each with its own learning rate or schedule and weight decay) and calls the subclass's
+ * per-parameter update; state (step count and named buffers) is saveable, so a checkpoint resumes exactly.
  *
- * Ranger = RAdam (Liu et al. 2020) + Lookahead (Zhang et al. 2019) + gradient centralisation (Yong et al. 2020):
+ *   SGD    p ← p − lr·g
+ *   Adam   (Kingma & Ba 2015, PyTorch semantics) m ← β1 m + (1 − β1) g,  v ← β2 v + (1 − β2) g²,
+ *          p ← p − lr · (m/(1 − β1ᵗ)) / (√(v/(1 − β2ᵗ)) + ε)
+ *   AdamW  (Loshchilov & Hutter 2019) p ← p·(1 − lr·wd) on the parameters of the decay mask, then Adam
+ *   Ranger (StyleCLIP's mapper optimizer, mapper/training/ranger.py @ f87a47f, lessw2020 "Ranger 20.4.11")
+ *          = RAdam (Liu et al. 2020) + Lookahead (Zhang et al. 2019) + gradient centralisation (Yong et al. 2020):
  *   g ← g − mean(g over all axes but 0)                  (GC, only for parameters with rank > 1)
  *   m ← β1 m + (1 − β1) g,   v ← β2 v + (1 − β2) g²
  *   ρ∞ = 2/(1 − β2) − 1,  ρ_t = ρ∞ − 2t β2ᵗ/(1 − β2ᵗ)
  *   ρ_t > 5:  p ← p − lr · r_t/(1 − β1ᵗ) · m/(√v + ε),   r_t = √((1 − β2ᵗ)(ρ_t − 4)(ρ_t − 2)ρ∞ / ((ρ∞ − 4)(ρ∞ − 2)ρ_t))
  *   else:     p ← p − lr/(1 − β1ᵗ) · m                     (un-rectified SGD with momentum)
  *   every k steps: slow ← slow + α(p − slow), p ← slow  (slow starts at the initial p)
- * Defaults as in the official file: α 0.5, k 6, ρ threshold 5, β (0.95, 0.999), ε 1e-5, weight decay 0, GC on.
- * Note √v is NOT bias-corrected in ranger.py's denominator (the √(1 − β2ᵗ) sits in r_t instead); ε is added to √v.
- * Arithmetic is done in float64 and stored in float32.
+ *   Defaults as in the official file: α 0.5, k 6, ρ threshold 5, β (0.95, 0.999), ε 1e-5, weight decay 0, GC on.
+ *   Note √v is NOT bias-corrected in ranger.py's denominator (the √(1 − β2ᵗ) sits in r_t instead); ε is added to √v.
+ *
+ * Arithmetic is done in float64 and stored in float32. Buffers keep torch's names (exp_avg, exp_avg_sq,
+ * slow_buffer) and are saved as `<parameter name>.<buffer>`.
  */
 import {StyleclipError, check} from '../errors.js';
 
-/** An optimizer over a fixed list of float32 parameter arrays, whose whole state can be saved and restored. */
-export interface HostStatefulOptimizer {
-  readonly kind: 'ranger' | 'adam';
-  /** Steps taken so far. */
-  readonly steps: number;
-  /** One update; `grads` may be modified (Ranger centralises them in place, as ranger.py does). */
-  update(params: Float32Array[], grads: Float32Array[], lr: number): void;
-  /** The state as named arrays (per parameter index k: `${k}.<buffer>`) plus the step count. */
-  state(): {step: number; buffers: Map<string, Float32Array>};
-  /** Restore a state produced by state() for the same parameter shapes. */
-  load(state: {step: number; buffers: ReadonlyMap<string, Float32Array>}): void;
+/** A trainable host tensor, updated in place. */
+export interface Param {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
+}
+
+/** A learning rate: a constant, or a schedule of the step index t = 0, 1, … (updates done before this one). */
+export type LearningRate = number | ((step: number) => number);
+
+/** Parameters sharing a learning rate and weight decay; unset fields take the optimizer's defaults. */
+export interface ParamGroup {
+  params: readonly Param[];
+  lr?: LearningRate;
+  weightDecay?: number;
+}
+
+/** An optimizer's whole state: the updates done and its buffers, named `<parameter name>.<buffer>`. */
+export interface OptimizerState {
+  step: number;
+  buffers: Map<string, Float32Array>;
+}
+
+interface Group {
+  params: Param[];
+  lr: LearningRate;
+  weightDecay: number;
+}
+
+export abstract class Optimizer {
+  abstract readonly kind: string;
+  readonly groups: readonly Group[];
+  /** Updates done so far (t of the bias corrections; the index of the next step). */
+  steps = 0;
+  /** Per parameter name, its buffers (created on first use). */
+  protected readonly buffers = new Map<string, Record<string, Float32Array>>();
+
+  /** `params`: the parameters (one group) or parameter groups; `defaults` fill what a group leaves unset. */
+  constructor(params: readonly Param[] | readonly ParamGroup[], defaults: {lr: LearningRate; weightDecay?: number}) {
+    const groups: readonly ParamGroup[] = params.length > 0 && 'params' in params[0]! ? (params as ParamGroup[]) : [{params: params as Param[]}];
+    const seen = new Set<string>();
+    this.groups = groups.map((gr) => {
+      for (const p of gr.params) {
+        check(!seen.has(p.name), `parameter ${p.name} is in two parameter groups`);
+        seen.add(p.name);
+      }
+      return {params: [...gr.params], lr: gr.lr ?? defaults.lr, weightDecay: gr.weightDecay ?? defaults.weightDecay ?? 0};
+    });
+  }
+
+  /** The learning rate the next step uses in group `group`. */
+  lr(group = 0): number {
+    const lr = this.groups[group]!.lr;
+    return typeof lr === 'function' ? lr(this.steps) : lr;
+  }
+
+  /** One update of every parameter, from gradients by parameter name (they may be modified, e.g. by GC). */
+  step(grads: ReadonlyMap<string, Float32Array>): void {
+    const lrs = this.groups.map((_, k) => this.lr(k));
+    this.steps++;
+    this.groups.forEach((gr, k) => {
+      for (const p of gr.params) {
+        const g = grads.get(p.name);
+        if (!g || g.length !== p.data.length) throw new StyleclipError(`${this.kind}: no gradient of the right size for parameter ${p.name}`);
+        this.update(p, g, lrs[k]!, gr.weightDecay);
+      }
+    });
+  }
+
+  /** Update one parameter at step t = this.steps (already counted). */
+  protected abstract update(p: Param, g: Float32Array, lr: number, weightDecay: number): void;
+
+  /** A parameter's buffer, zero-filled (or from `init`) on first use. */
+  protected buffer(p: Param, name: string, init?: () => Float32Array): Float32Array {
+    let b = this.buffers.get(p.name);
+    if (!b) this.buffers.set(p.name, (b = {}));
+    return (b[name] ??= init ? init() : new Float32Array(p.data.length));
+  }
+
+  state(): OptimizerState {
+    const buffers = new Map<string, Float32Array>();
+    for (const gr of this.groups) for (const p of gr.params) for (const [b, data] of Object.entries(this.buffers.get(p.name) ?? {})) buffers.set(`${p.name}.${b}`, data);
+    return {step: this.steps, buffers};
+  }
+
+  /** Restore a state from state() of an optimizer of the same kind over the same parameters. */
+  load({step, buffers}: OptimizerState): void {
+    check(Number.isInteger(step) && step >= 0, `${this.kind} state: invalid step ${step}`);
+    const names = this.groups.flatMap((gr) => gr.params.map((p) => p.name));
+    for (const key of buffers.keys()) {
+      if (!names.some((n) => key.startsWith(`${n}.`))) throw new StyleclipError(`${this.kind} state buffer '${key}' belongs to no parameter`);
+    }
+    this.buffers.clear();
+    for (const gr of this.groups) {
+      for (const p of gr.params) {
+        for (const b of this.bufferNames(step)) {
+          const data = buffers.get(`${p.name}.${b}`);
+          if (!data || data.length !== p.data.length) throw new StyleclipError(`${this.kind} state buffer '${p.name}.${b}' is missing or has the wrong size`);
+          this.buffer(p, b, () => Float32Array.from(data));
+        }
+      }
+    }
+    this.steps = step;
+  }
+
+  /** The buffers every parameter has after `step` updates (none before the first). */
+  protected abstract bufferNames(step: number): string[];
+}
+
+/** Plain gradient descent. */
+export class SGD extends Optimizer {
+  readonly kind = 'sgd';
+
+  constructor(params: readonly Param[] | readonly ParamGroup[], {lr}: {lr: LearningRate}) {
+    super(params, {lr});
+  }
+
+  protected update(p: Param, g: Float32Array, lr: number): void {
+    const x = p.data;
+    for (let i = 0; i < x.length; i++) x[i] = x[i]! - lr * g[i]!;
+  }
+
+  protected bufferNames(): string[] {
+    return [];
+  }
+}
+
+export interface AdamOptions {
+  lr: LearningRate;
+  betas?: [number, number];
+  eps?: number;
+}
+
+/** Adam, bias-corrected (PyTorch semantics). Weight decay is AdamW's. */
+export class Adam extends Optimizer {
+  readonly kind: string = 'adam';
+  readonly betas: [number, number];
+  readonly eps: number;
+  /** Which parameters weight decay applies to (AdamW). */
+  protected decays: (p: Param) => boolean = () => false;
+
+  /** `weightDecay` (AdamW only): the default of groups that set none. */
+  constructor(params: readonly Param[] | readonly ParamGroup[], {lr, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0}: AdamOptions & {weightDecay?: number}) {
+    super(params, {lr, weightDecay});
+    this.betas = betas;
+    this.eps = eps;
+    if (new.target === Adam) check(this.groups.every((gr) => gr.weightDecay === 0), 'Adam has no weight decay; use AdamW');
+  }
+
+  protected update(p: Param, g: Float32Array, lr: number, weightDecay: number): void {
+    const x = p.data;
+    if (weightDecay !== 0 && this.decays(p)) {
+      const f = 1 - lr * weightDecay; // decoupled: p ← p·(1 − lr·wd), stored, before the Adam step
+      for (let i = 0; i < x.length; i++) x[i]! *= f;
+    }
+    const [b1, b2] = this.betas;
+    const c1 = 1 - b1 ** this.steps;
+    const c2 = 1 - b2 ** this.steps;
+    const m = this.buffer(p, 'exp_avg');
+    const v = this.buffer(p, 'exp_avg_sq');
+    for (let i = 0; i < x.length; i++) {
+      const gi = g[i]!;
+      m[i] = b1 * m[i]! + (1 - b1) * gi;
+      v[i] = b2 * v[i]! + (1 - b2) * gi * gi;
+      x[i]! -= lr * ((m[i]! / c1) / (Math.sqrt(v[i]! / c2) + this.eps));
+    }
+  }
+
+  protected bufferNames(step: number): string[] {
+    return step > 0 ? ['exp_avg', 'exp_avg_sq'] : [];
+  }
+}
+
+/**
+ * AdamW: decoupled weight decay p ← p·(1 − lr·wd) (stored, then the Adam step) on the parameters `decay` selects
+ * (default all; CLIP, for example, decays weight matrices only). `weightDecay` defaults to PyTorch's 0.01 and
+ * applies to groups that set none.
+ */
+export class AdamW extends Adam {
+  override readonly kind = 'adamw';
+
+  constructor(params: readonly Param[] | readonly ParamGroup[], {weightDecay = 0.01, decay = () => true, ...opts}: AdamOptions & {weightDecay?: number; decay?: (p: Param) => boolean}) {
+    super(params, {...opts, weightDecay});
+    this.decays = decay;
+  }
 }
 
 export interface RangerOptions {
+  lr: LearningRate;
   /** Lookahead interpolation α ∈ [0, 1]. */
   alpha?: number;
   /** Lookahead sync period (steps). */
@@ -68,26 +251,19 @@ export function radamStepSize(t: number, [b1, b2]: [number, number], threshold =
   return {nSma, stepSize, rectified};
 }
 
-export class Ranger implements HostStatefulOptimizer {
-  readonly kind = 'ranger' as const;
+export class Ranger extends Optimizer {
+  readonly kind = 'ranger';
   readonly alpha: number;
   readonly k: number;
   readonly nSmaThreshold: number;
   readonly betas: [number, number];
   readonly eps: number;
-  readonly weightDecay: number;
   readonly useGc: boolean;
   private readonly gcMinRank: number;
-  private readonly shapes: number[][];
-  private readonly m: Float32Array[];
-  private readonly v: Float32Array[];
-  /** Lookahead slow weights; set from the parameters on the first step (as ranger.py does). */
-  private slow: Float32Array[] | null = null;
-  private t = 0;
 
-  /** `shapes`: the shape of each parameter (GC needs the rank and first axis). */
-  constructor(shapes: readonly (readonly number[])[], opts: RangerOptions = {}) {
-    const {alpha = 0.5, k = 6, nSmaThreshold = 5, betas = [0.95, 0.999], eps = 1e-5, weightDecay = 0, useGc = true, gcConvOnly = false} = opts;
+  constructor(params: readonly Param[] | readonly ParamGroup[], opts: RangerOptions) {
+    const {lr, alpha = 0.5, k = 6, nSmaThreshold = 5, betas = [0.95, 0.999], eps = 1e-5, weightDecay = 0, useGc = true, gcConvOnly = false} = opts;
+    super(params, {lr, weightDecay});
     check(alpha >= 0 && alpha <= 1, `Ranger: invalid slow update rate α ${alpha}`);
     check(Number.isInteger(k) && k >= 1, `Ranger: invalid lookahead steps k ${k}`);
     check(eps > 0, `Ranger: invalid eps ${eps}`);
@@ -96,73 +272,36 @@ export class Ranger implements HostStatefulOptimizer {
     this.nSmaThreshold = nSmaThreshold;
     this.betas = betas;
     this.eps = eps;
-    this.weightDecay = weightDecay;
     this.useGc = useGc;
     this.gcMinRank = gcConvOnly ? 3 : 1;
-    this.shapes = shapes.map((s) => [...s]);
-    const sizes = this.shapes.map((s) => s.reduce((a, b) => a * b, 1));
-    this.m = sizes.map((n) => new Float32Array(n));
-    this.v = sizes.map((n) => new Float32Array(n));
   }
 
-  get steps(): number {
-    return this.t;
-  }
-
-  update(params: Float32Array[], grads: Float32Array[], lr: number): void {
-    check(params.length === this.shapes.length && grads.length === params.length, `Ranger: expected ${this.shapes.length} parameters`);
+  protected update(p: Param, g: Float32Array, lr: number, weightDecay: number): void {
     check(lr > 0, `Ranger: invalid learning rate ${lr}`);
-    this.slow ??= params.map((p) => Float32Array.from(p));
-    this.t++;
+    const x = p.data;
+    const m = this.buffer(p, 'exp_avg');
+    const v = this.buffer(p, 'exp_avg_sq');
+    const slow = this.buffer(p, 'slow_buffer', () => Float32Array.from(x)); // the weights before the first step
     const [b1, b2] = this.betas;
-    const {stepSize, rectified} = radamStepSize(this.t, this.betas, this.nSmaThreshold);
-    params.forEach((p, j) => {
-      const g = grads[j]!;
-      const shape = this.shapes[j]!;
-      if (this.useGc && shape.length > this.gcMinRank) centralizeGradient(g, shape);
-      const m = this.m[j]!;
-      const v = this.v[j]!;
-      for (let i = 0; i < p.length; i++) {
-        m[i] = b1 * m[i]! + (1 - b1) * g[i]!;
-        v[i] = b2 * v[i]! + (1 - b2) * g[i]! * g[i]!;
-        let x = p[i]!;
-        if (this.weightDecay !== 0) x -= this.weightDecay * lr * x;
-        x -= rectified ? (stepSize * lr * m[i]!) / (Math.sqrt(v[i]!) + this.eps) : stepSize * lr * m[i]!;
-        p[i] = x;
+    const {stepSize, rectified} = radamStepSize(this.steps, this.betas, this.nSmaThreshold);
+    if (this.useGc && p.shape.length > this.gcMinRank) centralizeGradient(g, p.shape);
+    for (let i = 0; i < x.length; i++) {
+      m[i] = b1 * m[i]! + (1 - b1) * g[i]!;
+      v[i] = b2 * v[i]! + (1 - b2) * g[i]! * g[i]!;
+      let y = x[i]!;
+      if (weightDecay !== 0) y -= weightDecay * lr * y;
+      y -= rectified ? (stepSize * lr * m[i]!) / (Math.sqrt(v[i]!) + this.eps) : stepSize * lr * m[i]!;
+      x[i] = y;
+    }
+    if (this.steps % this.k === 0) {
+      for (let i = 0; i < x.length; i++) {
+        slow[i] = slow[i]! + this.alpha * (x[i]! - slow[i]!);
+        x[i] = slow[i]!;
       }
-      if (this.t % this.k === 0) {
-        const s = this.slow![j]!;
-        for (let i = 0; i < p.length; i++) {
-          s[i] = s[i]! + this.alpha * (p[i]! - s[i]!);
-          p[i] = s[i]!;
-        }
-      }
-    });
+    }
   }
 
-  state(): {step: number; buffers: Map<string, Float32Array>} {
-    const buffers = new Map<string, Float32Array>();
-    this.shapes.forEach((_, j) => {
-      buffers.set(`${j}.exp_avg`, this.m[j]!);
-      buffers.set(`${j}.exp_avg_sq`, this.v[j]!);
-      if (this.slow) buffers.set(`${j}.slow_buffer`, this.slow[j]!);
-    });
-    return {step: this.t, buffers};
-  }
-
-  load({step, buffers}: {step: number; buffers: ReadonlyMap<string, Float32Array>}): void {
-    check(Number.isInteger(step) && step >= 0, `Ranger state: invalid step ${step}`);
-    const get = (name: string, n: number) => {
-      const b = buffers.get(name);
-      if (!b) throw new StyleclipError(`Ranger state has no buffer '${name}'`);
-      if (b.length !== n) throw new StyleclipError(`Ranger state buffer '${name}' has ${b.length} values, expected ${n}`);
-      return Float32Array.from(b);
-    };
-    this.shapes.forEach((_, j) => {
-      this.m[j] = get(`${j}.exp_avg`, this.m[j]!.length);
-      this.v[j] = get(`${j}.exp_avg_sq`, this.v[j]!.length);
-    });
-    this.slow = step > 0 ? this.shapes.map((_, j) => get(`${j}.slow_buffer`, this.m[j]!.length)) : null;
-    this.t = step;
+  protected bufferNames(step: number): string[] {
+    return step > 0 ? ['exp_avg', 'exp_avg_sq', 'slow_buffer'] : [];
   }
 }
