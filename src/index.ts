@@ -78,4 +78,4 @@ export {prepareRelevance, loadRelevance, loadOfficialRelevance, mergeRelevanceFi
 // Training: optimizers with parameter groups, the step and loop, checkpoints.
 export {Optimizer, SGD, Adam, AdamW, Ranger, type Param, type ParamGroup, type LearningRate, type OptimizerState} from './train/optim.js';
 export {Params, compileStep, trainLoop, type StepGraph, type TrainStep, type StepReport, type TrainLoopOptions, type CheckpointPolicy} from './train/loop.js';
-export {serializeCheckpoint, parseCheckpoint, saveCheckpoint, loadCheckpoint, restore, type Checkpoint} from './train/checkpoint.js';
+export {serializeCheckpoint, parseCheckpoint, writeTo, loadCheckpoint, restore, type Checkpoint} from './train/checkpoint.js';

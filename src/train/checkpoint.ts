@@ -49,8 +49,9 @@ export function parseCheckpoint(bytes: Uint8Array, what = 'checkpoint'): Checkpo
   return {params, optimizer, step, meta};
 }
 
-export function saveCheckpoint(file: string, params: readonly Param[], optimizer: Optimizer | null, step: number, meta: Record<string, string> = {}): void {
-  writeFileAtomic(file, serializeCheckpoint(params, optimizer, step, meta), 'checkpoint');
+/** A checkpoint writer (for the loop's CheckpointPolicy) that replaces `file` atomically. */
+export function writeTo(file: string): (bytes: Uint8Array) => void {
+  return (bytes) => writeFileAtomic(file, bytes, 'checkpoint');
 }
 
 export function loadCheckpoint(file: string): Checkpoint {

@@ -113,7 +113,7 @@ export interface CheckpointPolicy {
   seconds?: number;
   /** Settings recorded in the file (a resumed run should check them). */
   meta?: Record<string, string>;
-  /** Receives the checkpoint bytes (see checkpoint.ts); write them atomically, e.g. with saveCheckpoint's writer. */
+  /** Receives the checkpoint bytes (see checkpoint.ts); write them atomically, e.g. with writeTo(file). */
   write: (bytes: Uint8Array, step: number) => void | Promise<void>;
 }
 
