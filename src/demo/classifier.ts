@@ -233,7 +233,7 @@ export function loadDemoClassifier(file?: string): DemoClassifier {
   if (file === undefined && shipped) return shipped;
   const f = file ?? demoClassifierPath;
   if (file === undefined && !existsSync(f)) {
-    throw new StyleclipError(`the demo classifier asset '${f}' is missing; train it with: node --import tsx scripts/train-classifier.ts`);
+    throw new StyleclipError(`the demo classifier asset '${f}' is missing; train it with: node --import tsx lab/scripts/train-classifier.ts`);
   }
   const c = demoClassifierFromBytes(readBytes(f, 'classifier'), `classifier '${f}'`);
   if (file === undefined) shipped = c;

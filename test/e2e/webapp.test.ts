@@ -18,10 +18,10 @@ import {DEMO_FILES} from '../../src/demo/assets.js';
 import {type ModelBundle, demoBundleFiles, loadBundle} from '../../src/server/bundle.js';
 import {MAX_UPLOAD_BYTES} from '../../src/server/app.js';
 import {type RunningServer, startServer} from '../../src/server/serve.js';
+import {CHROMIUM, ensureChromium} from '../setup/browser.js';
 import {tinyBundle} from '../server/tiny-bundle.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = path.join(ROOT, 'test-artifacts', 'webapp-grey-hair.png');
 const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
@@ -36,8 +36,10 @@ function demoModelsTrained(): boolean {
   return (['generator', 'clip', 'relevance'] as const).every((k) => existsSync(path.join(ROOT, 'assets', 'demo', DEMO_FILES[k])));
 }
 
+// A fresh Debian machine gets the browser here (apt-get, several minutes, once).
+beforeAll(() => ensureChromium(), 900_000);
+
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium; .ci/run does this)`);
   // The UI as `npm run build` makes it, but from the current sources into a temporary folder.
   const webRoot = path.join(tmp, 'web');
   const {build} = await import('vite');

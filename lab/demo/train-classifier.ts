@@ -8,19 +8,19 @@
  */
 import {existsSync, mkdirSync} from 'node:fs';
 import path from 'node:path';
-import * as F from '../engine/ops.js';
-import {input} from '../engine/tensor.js';
-import {writeFileAtomic} from '../io/files.js';
-import {type HostTensor, type StateDict, numberToHalfBits} from '../io/host-tensor.js';
-import {serializeSafetensors} from '../io/safetensors.js';
-import {Adam, Params, compileStep, trainLoop} from '../train/trainer.js';
-import {type AttributeName, type FaceAttributes, attributeNames, attributeValues, isAttributeVisible, valueIndex} from './attributes.js';
+import * as F from '../../src/engine/ops.js';
+import {input} from '../../src/engine/tensor.js';
+import {writeFileAtomic} from '../../src/io/files.js';
+import {type HostTensor, type StateDict, numberToHalfBits} from '../../src/io/host-tensor.js';
+import {serializeSafetensors} from '../../src/io/safetensors.js';
+import {Adam, Params, compileStep, trainLoop} from '../../src/train/trainer.js';
+import {type AttributeName, type FaceAttributes, attributeNames, attributeValues, isAttributeVisible, valueIndex} from '../../src/demo/attributes.js';
 import {
   type ClassifierConfig, DemoClassifier, classifierLogits, defaultClassifierConfig, initClassifierState, logSoftmax,
   schemaFingerprint, topValues,
-} from './classifier.js';
-import {renderBatch} from './render.js';
-import {Rng, hashSeed} from './rng.js';
+} from '../../src/demo/classifier.js';
+import {renderBatch} from '../../src/demo/render.js';
+import {Rng, hashSeed} from '../../src/demo/rng.js';
 
 /** Seed-stream tags: training, held-out evaluation and tests draw from disjoint hash streams. */
 export const TRAIN_STREAM = 0x7c1a0001;

@@ -1,7 +1,7 @@
 /** Shared set-up of the ToonCLIP training tests: the tokenizer with the compact training vocabulary, and a tiny config. */
-import {trainingVocabulary} from '../../src/demo/train-clip.js';
-import type {ClipConfig} from '../../src/models/clip/model.js';
-import {type ClipTokenizer, loadDefaultTokenizer} from '../../src/models/clip/tokenizer.js';
+import {trainingVocabulary} from '../../demo/train-clip.js';
+import type {ClipConfig} from '../../../src/models/clip/model.js';
+import {type ClipTokenizer, loadDefaultTokenizer} from '../../../src/models/clip/tokenizer.js';
 
 /** The default tokenizer, the training vocabulary's token ids and their id → compact row map. */
 export function trainingTokens(): {tok: ClipTokenizer; vocab: Int32Array; compact: Map<number, number>} {

@@ -1,5 +1,5 @@
 /**
- * ToonGAN, the demo StyleGAN2 of the offline demo world (SPEC.md §6): its architecture config, the latent
+ * ToonGAN, the demo StyleGAN2 of the offline demo world: its architecture config, the latent
  * decoding that defines what it was trained to draw, and its loader.
  *
  * ToonGAN is distilled from the renderer: a deterministic decoding maps every z ∈ R^D to renderer inputs
@@ -23,11 +23,11 @@
 import {existsSync} from 'node:fs';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
-import {StyleclipError} from '../errors.js';
-import {loadGenerator} from '../models/load-generator.js';
-import type {StyleGAN2, StyleGAN2Config} from '../models/stylegan2.js';
-import {type AttributeName, type FaceAttributes, attributeNames, attributeSchema} from './attributes.js';
-import {JITTER_UNIFORMS, jitterSlots, renderFaceTensor} from './render.js';
+import {StyleclipError} from '../../src/errors.js';
+import {loadGenerator} from '../../src/models/load-generator.js';
+import type {StyleGAN2, StyleGAN2Config} from '../../src/models/stylegan2.js';
+import {type AttributeName, type FaceAttributes, attributeNames, attributeSchema} from '../../src/demo/attributes.js';
+import {JITTER_UNIFORMS, jitterSlots, renderFaceTensor} from '../../src/demo/render.js';
 
 /** Version tag of the latent decoding; stored in the asset's metadata. */
 export const LATENT_DECODING_VERSION = 'toongan-decode-v2';
@@ -211,6 +211,6 @@ export function defaultToonGanPath(): string {
 
 /** Load ToonGAN (the shipped asset by default). */
 export function loadToonGan(file = defaultToonGanPath()): StyleGAN2 {
-  if (!existsSync(file)) throw new StyleclipError(`ToonGAN weights not found at '${file}' (train them with scripts/train-gan.ts)`);
+  if (!existsSync(file)) throw new StyleclipError(`ToonGAN weights not found at '${file}' (train them with lab/scripts/train-gan.ts)`);
   return loadGenerator(file);
 }

@@ -1,7 +1,7 @@
 /**
  * Train the demo evaluation classifier from scratch (one step of `npm run train:demo`):
  *
- *   node --import tsx scripts/train-classifier.ts [--steps N] [--batch N] [--lr X] [--seed N]
+ *   node --import tsx lab/scripts/train-classifier.ts [--steps N] [--batch N] [--lr X] [--seed N]
  *        [--out assets/demo/classifier.safetensors] [--checkpoint .train/classifier.ckpt.safetensors]
  *        [--eval N] [--threads N]
  *
@@ -10,10 +10,10 @@
  */
 import {parseArgs} from 'node:util';
 import {statSync} from 'node:fs';
-import {attributeNames} from '../src/demo/attributes.js';
-import {defaultClassifierConfig, loadDemoClassifier} from '../src/demo/classifier.js';
-import {EVAL_STREAM, defaultTrainOptions, evaluateClassifier, trainClassifier, writeClassifierAsset} from '../src/demo/train-classifier.js';
-import {configureEngine} from '../src/engine/session.js';
+import {attributeNames} from '../../src/demo/attributes.js';
+import {defaultClassifierConfig, loadDemoClassifier} from '../../src/demo/classifier.js';
+import {EVAL_STREAM, defaultTrainOptions, evaluateClassifier, trainClassifier, writeClassifierAsset} from '../demo/train-classifier.js';
+import {configureEngine} from '../../src/engine/session.js';
 
 const {values} = parseArgs({
   options: {

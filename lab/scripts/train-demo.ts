@@ -17,11 +17,11 @@ import {spawnSync} from 'node:child_process';
 import {existsSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
-import {editTargets} from '../src/demo/attributes.js';
-import {DEMO_MAPPER_TRAINING, mapperSlug} from '../src/demo/assets.js';
-import {promptFor} from '../src/demo/captions.js';
+import {editTargets} from '../../src/demo/attributes.js';
+import {DEMO_MAPPER_TRAINING, mapperSlug} from '../../src/demo/assets.js';
+import {promptFor} from '../../src/demo/captions.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DEMO = path.join(ROOT, 'assets/demo');
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => {
@@ -45,26 +45,26 @@ const CLIP = path.join(DEMO, 'toonclip.safetensors');
 /** Weight of ToonGAN's auxiliary W-attribute cross-entropy. */
 const AUX_WEIGHT = '0.5';
 const steps: Step[] = [
-  {name: 'classifier', outputs: [path.join(DEMO, 'classifier.safetensors')], commands: [tsx('scripts/train-classifier.ts')]},
+  {name: 'classifier', outputs: [path.join(DEMO, 'classifier.safetensors')], commands: [tsx('lab/scripts/train-classifier.ts')]},
   ...(['clip', 'clip-eval'] as const).map((name) => {
     const seed = name === 'clip' ? '1' : '2';
     const out = name === 'clip' ? CLIP : path.join(DEMO, 'toonclip-eval.safetensors');
     const ck = (phase: string) => path.join(ROOT, '.train', `toonclip-${seed}${phase}.ckpt.safetensors`);
-    // Phases (see src/demo/train-clip.ts): 1 captions, 2–3 counterfactual pairs (one attribute changed); seed 1 (the
+    // Phases (see lab/demo/train-clip.ts): 1 captions, 2–3 counterfactual pairs (one attribute changed); seed 1 (the
     // editing model) has a 4th with the changed attribute drawn more often among beard/mouth/hair style/glasses. Then
     // both seeds get three short fine-tunes on the attributes the earlier phases left at or near the majority rate:
     // 5 mouth-heavy (seed 1: mouth 47 → 77 % zero-shot, but beard 82 → 75), 6 beard-heavy at a lower lr (beard
     // → 91 %, mouth → 81 %): the two compete within one 1000-step phase, in sequence both hold.
     const last = seed === '1' ? ck('-phase4') : ck('');
     const fineTune = (phase: string, from: string, weights: string, lr: string) =>
-      tsx('scripts/train-clip.ts', '--seed', seed, '--counterfactual', '0.5', '--counterfactual-weights', weights, '--lr', lr, '--warmup', '30', '--steps', '1000', '--init-from', from, '--checkpoint', ck(phase), '--out', out);
+      tsx('lab/scripts/train-clip.ts', '--seed', seed, '--counterfactual', '0.5', '--counterfactual-weights', weights, '--lr', lr, '--warmup', '30', '--steps', '1000', '--init-from', from, '--checkpoint', ck(phase), '--out', out);
     return {
       name,
       outputs: [out],
       commands: [
-        tsx('scripts/train-clip.ts', '--seed', seed, '--steps', '1100', '--stop-at', '675', '--checkpoint', ck('-phase1'), '--out', out),
-        tsx('scripts/train-clip.ts', '--seed', seed, '--counterfactual', '0.5', '--lr', '7e-4', '--warmup', '30', '--steps', '800', '--stop-at', '450', '--init-from', ck('-phase1'), '--checkpoint', ck('-phase2'), '--out', out),
-        tsx('scripts/train-clip.ts', '--seed', seed, '--counterfactual', '0.5', '--lr', '7e-4', '--warmup', '30', '--steps', '1100', '--init-from', ck('-phase2'), '--checkpoint', ck(''), '--out', out),
+        tsx('lab/scripts/train-clip.ts', '--seed', seed, '--steps', '1100', '--stop-at', '675', '--checkpoint', ck('-phase1'), '--out', out),
+        tsx('lab/scripts/train-clip.ts', '--seed', seed, '--counterfactual', '0.5', '--lr', '7e-4', '--warmup', '30', '--steps', '800', '--stop-at', '450', '--init-from', ck('-phase1'), '--checkpoint', ck('-phase2'), '--out', out),
+        tsx('lab/scripts/train-clip.ts', '--seed', seed, '--counterfactual', '0.5', '--lr', '7e-4', '--warmup', '30', '--steps', '1100', '--init-from', ck('-phase2'), '--checkpoint', ck(''), '--out', out),
         ...(seed === '1' ? [fineTune('-phase4', ck(''), 'beard=3,mouth=3,hairStyle=2,glasses=2', '5e-4')] : []),
         fineTune('-phase5', last, 'beard=4,mouth=6', '5e-4'),
         fineTune('-phase6', ck('-phase5'), 'beard=6,mouth=3,glasses=2', '3e-4'),
@@ -80,10 +80,10 @@ const steps: Step[] = [
     name: 'gan',
     outputs: [G],
     commands: [
-      // One run from scratch (see src/demo/train-gan.ts): L1 pixel losses with 9× weight on the pixels of the small
+      // One run from scratch (see lab/demo/train-gan.ts): L1 pixel losses with 9× weight on the pixels of the small
       // attributes (glasses, beard, mouth, lipstick), plus the auxiliary loss that keeps every decoded attribute
       // linearly readable from W (without it the mapping network drops beard, mouth and lipstick).
-      tsx('scripts/train-gan.ts', '--steps', '11000', '--attribute-weight', '8', '--aux', AUX_WEIGHT, '--checkpoint', path.join(ROOT, '.train', 'toongan-aux.ckpt.safetensors'), '--out', G),
+      tsx('lab/scripts/train-gan.ts', '--steps', '11000', '--attribute-weight', '8', '--aux', AUX_WEIGHT, '--checkpoint', path.join(ROOT, '.train', 'toongan-aux.ckpt.safetensors'), '--out', G),
     ],
   },
   {

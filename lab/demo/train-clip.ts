@@ -1,5 +1,5 @@
 /**
- * Training and evaluating ToonCLIP (SPEC.md §6) on the engine.
+ * Training and evaluating ToonCLIP on the engine.
  *
  * Training: symmetric InfoNCE (CLIP's loss) on fresh render/caption pairs every step. The data of step s is a
  * pure function of (seed, s), so a resumed run sees exactly the batches an uninterrupted one would. Images are
@@ -15,27 +15,25 @@
  * - Texts are padded to `textLength` (32) tokens rather than 77: the model is causal and pools at EOT, so the
  *   padding after EOT never changes the output; positions ≥ textLength are simply never trained.
  */
-import {logSoftmax} from '../nn/functional.js';
-import * as F from '../engine/ops.js';
-import {type Tensor, constant, input} from '../engine/tensor.js';
-import {grad} from '../engine/autodiff.js';
-import {compile} from '../engine/session.js';
-import {StyleclipError, check} from '../errors.js';
-import {type HostTensor, type StateDict, numberToHalfBits, toFloat32} from '../io/host-tensor.js';
-import {serializeSafetensors} from '../io/safetensors.js';
-import {encodeTexts, promptDirection} from '../models/clip/encode.js';
-import {CLIP, type ClipConfig, eotSelector, expectedClipStateDict, normalize} from '../models/clip/model.js';
-import {clipInputFromGenerated} from '../models/clip/preprocess.js';
-import {IMAGENET_TEMPLATES, STYLECLIP_TEMPLATES, normalizeVec} from '../models/clip/prompts.js';
-import type {ClipTokenizer} from '../models/clip/tokenizer.js';
-import {Adam, type AdamOptions, Params, compileStep} from '../train/trainer.js';
+import {logSoftmax} from '../../src/nn/functional.js';
+import * as F from '../../src/engine/ops.js';
+import {type Tensor, input} from '../../src/engine/tensor.js';
+import {compile} from '../../src/engine/session.js';
+import {StyleclipError, check} from '../../src/errors.js';
+import {type HostTensor, type StateDict, numberToHalfBits, toFloat32} from '../../src/io/host-tensor.js';
+import {serializeSafetensors} from '../../src/io/safetensors.js';
+import {encodeTexts, promptDirection} from '../../src/models/clip/encode.js';
+import {CLIP, type ClipConfig, eotSelector, expectedClipStateDict, normalize} from '../../src/models/clip/model.js';
+import {clipInputFromGenerated} from '../../src/models/clip/preprocess.js';
+import {IMAGENET_TEMPLATES, STYLECLIP_TEMPLATES, normalizeVec} from '../../src/models/clip/prompts.js';
+import type {ClipTokenizer} from '../../src/models/clip/tokenizer.js';
+import {Adam, type AdamOptions, Params, compileStep} from '../../src/train/trainer.js';
 import {
-  type AttributeName, type FaceAttributes, attributeNames, attributeValues, editTargets, isAttributeVisible, sampleAttributes, valuePhrases,
-} from './attributes.js';
-import {type CaptionConstraints, caption, captionConstraints, neutralPrompt, promptFor, satisfies} from './captions.js';
-import {renderBatch, renderFaceTensor} from './render.js';
-import {Rng, hashSeed} from './rng.js';
-import type {FoolingPool} from './fooling.js';
+  type AttributeName, type FaceAttributes, attributeNames, attributeValues, editTargets, isAttributeVisible, sampleAttributes,
+} from '../../src/demo/attributes.js';
+import {type CaptionConstraints, caption, captionConstraints, neutralPrompt, promptFor, satisfies} from '../../src/demo/captions.js';
+import {renderBatch, renderFaceTensor} from '../../src/demo/render.js';
+import {Rng, hashSeed} from '../../src/demo/rng.js';
 import {toonClipConfigJson} from './toon-clip.js';
 
 export interface ToonClipTrainOptions {
@@ -72,12 +70,6 @@ export interface ToonClipTrainOptions {
   counterfactualWeights?: Partial<Record<AttributeName, number>>;
   /** In counterfactual batches, probability that a pair member's caption is the prompt of the changed attribute. */
   focusProb: number;
-  /**
-   * Share of counterfactual pairs whose second image is replaced by an in-between render: the pair's two images
-   * blended with weight t ~ U(0.3, 0.7), captioned without the changed attribute, and a negative for every caption
-   * that names it (so "a face with a mohawk" must score low on a half-mohawk). Absent = 0.
-   */
-  blend?: number;
 }
 
 export const DEFAULT_TRAIN_OPTIONS: Readonly<ToonClipTrainOptions> = Object.freeze({
@@ -188,8 +180,6 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
   let attributes: FaceAttributes[];
   /** For counterfactual batches: the attribute changed between image 2k and 2k+1. */
   const changed: (AttributeName | null)[] = new Array<AttributeName | null>(B).fill(null);
-  /** For in-between images: the attribute they show half of (no caption naming it is true of them). */
-  const blended: (AttributeName | null)[] = new Array<AttributeName | null>(B).fill(null);
   if (opts.counterfactual > 0) {
     check(B % 2 === 0, 'counterfactual batches need an even batch size');
     const base = renderBatch(B / 2, batchSeed, size);
@@ -205,16 +195,7 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
       while (v === attrs[a]) v = rng.choice(values);
       const variant = {...attrs, [a]: v} as FaceAttributes;
       images.set(base.images.subarray(k * per, (k + 1) * per), 2 * k * per);
-      const other = renderFaceTensor(variant, {size, seed: base.seeds[k]!});
-      if (opts.blend && rng.bool(opts.blend)) {
-        const t = 0.3 + 0.4 * rng.next();
-        for (let j = 0; j < per; j++) other[j] = (1 - t) * base.images[k * per + j]! + t * other[j]!;
-        images.set(other, (2 * k + 1) * per);
-        attributes.push(attrs, attrs);
-        blended[2 * k + 1] = a;
-        return;
-      }
-      images.set(other, (2 * k + 1) * per);
+      images.set(renderFaceTensor(variant, {size, seed: base.seeds[k]!}), (2 * k + 1) * per);
       attributes.push(attrs, variant);
       changed[2 * k] = a;
       changed[2 * k + 1] = a;
@@ -229,11 +210,6 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
     const rng = new Rng(hashSeed(batchSeed, i, 0xca9));
     const a = changed[i];
     let {text, plain} = trainingCaptionParts(attrs, rng, tok, L, opts);
-    // An in-between image gets a caption that leaves its blended attribute out.
-    for (let tries = 0; blended[i] && captionConstraints(plain).has(blended[i]!); tries++) {
-      check(tries < 1000, `no caption without ${blended[i]} for an in-between image`);
-      ({text, plain} = trainingCaptionParts(attrs, rng, tok, L, opts));
-    }
     if (a && isAttributeVisible(attrs, a) && rng.bool(opts.focusProb)) {
       plain = promptFor(a, attrs[a] as never);
       const wrapped = rng.choice(IMAGENET_TEMPLATES).replace('{}', plain);
@@ -244,14 +220,16 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
     raw.set(tok.tokenize([text], {contextLength: L}), i * L);
   });
   const eot = eotSelector(raw, B, L);
-  const tokens = compactTokens(raw, compact, (row) => texts[row]!, L);
+  const tokens = new Int32Array(B * L);
+  raw.forEach((id, k) => {
+    const c = compact.get(id);
+    if (c === undefined) throw new StyleclipError(`internal: token ${id} of '${texts[Math.floor(k / L)]}' is not in the training vocabulary`);
+    tokens[k] = c;
+  });
   // match[i][j]: caption j is true of image i (always on the diagonal).
   const match = new Float32Array(B * B);
   for (let i = 0; i < B; i++) {
-    for (let j = 0; j < B; j++) {
-      const trueOf = satisfies(attributes[i]!, constraints[j]!) && !(blended[i] && constraints[j]!.has(blended[i]!));
-      match[i * B + j] = i === j || (opts.positives === 'multi' && trueOf) ? 1 : 0;
-    }
+    for (let j = 0; j < B; j++) match[i * B + j] = i === j || (opts.positives === 'multi' && satisfies(attributes[i]!, constraints[j]!)) ? 1 : 0;
   }
   const imageTargets = new Float32Array(B * B);
   const textTargets = new Float32Array(B * B);
@@ -265,15 +243,6 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
     }
   }
   return {images, tokens, eot, texts, attributes, imageTargets, textTargets};
-}
-
-/** Token ids [rows·L] remapped to the compact training vocabulary; `textOf(row)` names a text in the error. */
-function compactTokens(raw: Int32Array, compact: Map<number, number>, textOf: (row: number) => string, L: number): Int32Array {
-  return Int32Array.from(raw, (id, k) => {
-    const c = compact.get(id);
-    if (c === undefined) throw new StyleclipError(`internal: token ${id} of '${textOf(Math.floor(k / L))}' is not in the training vocabulary`);
-    return c;
-  });
 }
 
 /** What a caption says: attribute -> the values it allows ('not none' for "man", which implies facial hair). */
@@ -409,133 +378,25 @@ export function contrastiveLoss(clip: CLIP, logitScaleParam: Tensor, images: Ten
   return {loss, metrics: {acc_i2t: hit(1, imageTargets), acc_t2i: hit(0, textTargets), scale: F.reshape(scale, [])}};
 }
 
-/**
- * The fooling ranking term (see fooling.ts): for each unit, −log σ(τ·(cos(genuine, prompt) − cos(fool, prompt))) at
- * the model's temperature τ — the two-way softmax that ranks the generator's genuine edit above the latent
- * optimisation that fooled the CLIP; and the share of units ranked right.
- */
-export function rankingLoss(clip: CLIP, logitScaleParam: Tensor, fool: Tensor, genuine: Tensor, promptTokens: Tensor, promptEot: Tensor): {loss: Tensor; accuracy: Tensor} {
-  const R = clip.config.imageResolution;
-  const fp = normalize(clip.encodeText(promptTokens, promptEot));
-  const cosine = (x: Tensor) => F.sum(F.mul(normalize(clip.encodeImage(clipInputFromGenerated(x, R, 'normalized'))), fp), [1]);
-  const [sf, sg] = [cosine(fool), cosine(genuine)];
-  const scale = F.exp(F.minimum(logitScaleParam, LOGIT_SCALE_MAX));
-  // softplus(τ(sf − sg)); |τ(sf − sg)| ≤ 200, so exp stays finite in float32.
-  const loss = F.mean(F.log(F.add(F.exp(F.mul(F.sub(sf, sg), scale)), 1)));
-  return {loss: F.reshape(loss, []), accuracy: F.reshape(F.mean(F.cast(F.greater(sg, sf), 'float32')), [])};
-}
-
-/** The ranking units of step `step`: `units` draws from the pool (a pure function of the step), prompts tokenized. */
-export function rankingBatch(step: number, pool: FoolingPool, units: number, tok: ClipTokenizer, compact: Map<number, number>, textLength: number): Float32Array[] {
-  const plane = pool.fool.length / pool.size;
-  const rng = new Rng(hashSeed(0xadb, step));
-  const fool = new Float32Array(units * plane);
-  const genuine = new Float32Array(units * plane);
-  const raw = new Int32Array(units * textLength);
-  const picked: number[] = [];
-  for (let m = 0; m < units; m++) {
-    const i = Math.floor(rng.next() * pool.size);
-    picked.push(i);
-    fool.set(pool.fool.subarray(i * plane, (i + 1) * plane), m * plane);
-    genuine.set(pool.genuine.subarray(i * plane, (i + 1) * plane), m * plane);
-    raw.set(tok.tokenize([pool.prompts[i]!], {contextLength: textLength}), m * textLength);
-  }
-  const eot = eotSelector(raw, units, textLength);
-  const tokens = compactTokens(raw, compact, (row) => pool.prompts[picked[row]!]!, textLength);
-  return [fool, genuine, tokens as unknown as Float32Array, eot];
-}
-
-/** The CLIP whose weights are the training parameters (compact token table, positions cut to the text length). */
-function trainingClip(cfg: ClipConfig, params: Params, textLength: number): CLIP {
-  const map = new Map<string, Tensor>();
-  for (const n of params.names) {
-    if (n === COMPACT_KEY) map.set('token_embedding.weight', params.get(n));
-    else if (n === 'positional_embedding') map.set(n, F.slice(params.get(n), {0: [0, textLength]}));
-    else map.set(n, params.get(n));
-  }
-  return CLIP.withParams({...cfg, contextLength: textLength}, map);
-}
-
-/** The graph inputs of one contrastive batch, in feed order (see TrainingBatch). */
-function batchInputs(cfg: ClipConfig, B: number, textLength: number) {
-  return {
-    images: input('images', [B, 3, cfg.imageResolution, cfg.imageResolution]),
-    tokens: input('tokens', [B, textLength], 'int32'),
-    eot: input('eot', [B, textLength]),
-    imageTargets: input('image_targets', [B, B]),
-    textTargets: input('text_targets', [B, B]),
-  };
-}
-
 /** Compile the training step for a config and batch geometry. */
-export async function compileToonClipStep(cfg: ClipConfig, params: Params, B: number, textLength: number, ranking?: {units: number; weight: number}) {
+export async function compileToonClipStep(cfg: ClipConfig, params: Params, B: number, textLength: number) {
   check(textLength <= cfg.contextLength, `text length ${textLength} exceeds the context ${cfg.contextLength}`);
   return compileStep(params, () => {
-    const {images, tokens, eot, imageTargets, textTargets} = batchInputs(cfg, B, textLength);
-    const clip = trainingClip(cfg, params, textLength);
-    const {loss, metrics} = contrastiveLoss(clip, params.get('logit_scale'), images, tokens, eot, imageTargets, textTargets);
-    if (!ranking) return {loss, metrics, dataInputs: [images, tokens, eot, imageTargets, textTargets]};
-    const M = ranking.units;
-    const fool = input('fool', [M, 3, cfg.imageResolution, cfg.imageResolution]);
-    const genuine = input('genuine', [M, 3, cfg.imageResolution, cfg.imageResolution]);
-    const promptTokens = input('prompt_tokens', [M, textLength], 'int32');
-    const promptEot = input('prompt_eot', [M, textLength]);
-    const r = rankingLoss(clip, params.get('logit_scale'), fool, genuine, promptTokens, promptEot);
-    return {
-      loss: F.add(loss, F.mul(r.loss, ranking.weight)),
-      metrics: {...metrics, rank: r.loss, rank_acc: r.accuracy},
-      dataInputs: [images, tokens, eot, imageTargets, textTargets, fool, genuine, promptTokens, promptEot],
-    };
-  });
-}
-
-/**
- * Pixel-space adversarial training (Madry et al.'s PGD, L2 ball): the program giving ∂(contrastive loss)/∂images for
- * the current parameters, from which `adversarialImages` moves each image uphill. Robust models' gradients tend to
- * look like the class they point to; for ToonCLIP it cost zero-shot accuracy and left the latent-optimisation
- * fooling as it was (README, Edit quality), so the demo recipe does not use it.
- */
-export async function compileImageGradient(cfg: ClipConfig, params: Params, B: number, textLength: number) {
-  const {images, tokens, eot, imageTargets, textTargets} = batchInputs(cfg, B, textLength);
-  const clip = trainingClip(cfg, params, textLength);
-  const {loss} = contrastiveLoss(clip, params.get('logit_scale'), images, tokens, eot, imageTargets, textTargets);
-  const [g] = grad(loss, [images]);
-  return compile([...params.names.map((n) => params.get(n)), images, tokens, eot, imageTargets, textTargets], [g!]);
-}
-
-export interface AdversarialOptions {
-  /** L2 radius per image, in the [-1, 1] pixel units of the renders. */
-  eps: number;
-  /** PGD steps (step size 2.5·eps/steps, as Madry et al.). */
-  steps: number;
-}
-
-/**
- * PGD in the L2 ball of radius eps around each image (pixels kept in [-1, 1]): `gradient(x)` returns
- * ∂loss/∂x for the whole batch. Deterministic: starts at the clean images.
- */
-export async function adversarialImages(images: Float32Array, n: number, gradient: (x: Float32Array) => Promise<Float32Array>, {eps, steps}: AdversarialOptions): Promise<Float32Array> {
-  const per = images.length / n;
-  check(Number.isInteger(per), 'adversarialImages: the batch does not divide into n images');
-  const x = Float32Array.from(images);
-  const size = (2.5 * eps) / steps;
-  for (let k = 0; k < steps; k++) {
-    const g = await gradient(x);
-    for (let i = 0; i < n; i++) {
-      const o = i * per;
-      let norm = 0;
-      for (let j = 0; j < per; j++) norm += g[o + j]! ** 2;
-      norm = Math.sqrt(norm);
-      if (norm === 0) continue;
-      for (let j = 0; j < per; j++) x[o + j] = Math.max(-1, Math.min(1, x[o + j]! + (size * g[o + j]!) / norm));
-      // Project back onto the ball around the clean image.
-      let d = 0;
-      for (let j = 0; j < per; j++) d += (x[o + j]! - images[o + j]!) ** 2;
-      d = Math.sqrt(d);
-      if (d > eps) for (let j = 0; j < per; j++) x[o + j] = images[o + j]! + ((x[o + j]! - images[o + j]!) * eps) / d;
+    const images = input('images', [B, 3, cfg.imageResolution, cfg.imageResolution]);
+    const tokens = input('tokens', [B, textLength], 'int32');
+    const eot = input('eot', [B, textLength]);
+    const imageTargets = input('image_targets', [B, B]);
+    const textTargets = input('text_targets', [B, B]);
+    const map = new Map<string, Tensor>();
+    for (const n of params.names) {
+      if (n === COMPACT_KEY) map.set('token_embedding.weight', params.get(n));
+      else if (n === 'positional_embedding') map.set(n, F.slice(params.get(n), {0: [0, textLength]}));
+      else map.set(n, params.get(n));
     }
-  }
-  return x;
+    const clip = CLIP.withParams({...cfg, contextLength: textLength}, map);
+    const {loss, metrics} = contrastiveLoss(clip, params.get('logit_scale'), images, tokens, eot, imageTargets, textTargets);
+    return {loss, metrics, dataInputs: [images, tokens, eot, imageTargets, textTargets]};
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------------

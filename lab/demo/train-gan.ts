@@ -11,19 +11,19 @@
 import {existsSync, mkdirSync} from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import * as F from '../engine/ops.js';
-import {compile, type Program} from '../engine/session.js';
-import {type Tensor, constant, input} from '../engine/tensor.js';
-import {StyleclipError} from '../errors.js';
-import {readBytes, writeFileAtomic} from '../io/files.js';
-import {type HostTensor, type StateDict, numberToHalfBits, toFloat32} from '../io/host-tensor.js';
-import {parseSafetensors, serializeSafetensors} from '../io/safetensors.js';
-import {StyleGAN2, type StyleGAN2Config, expectedStateDict, mulberry32Normal, randomStateDict} from '../models/stylegan2.js';
-import {avgPool2d, logSoftmax} from '../nn/functional.js';
-import {Adam, Params, loadCheckpoint, restore, saveCheckpoint} from '../train/trainer.js';
-import {type AttributeName, attributeNames, attributeSchema, encodeAttributes, isAttributeVisible} from './attributes.js';
-import {Rng, hashSeed} from './rng.js';
-import {renderFaceTensor} from './render.js';
+import * as F from '../../src/engine/ops.js';
+import {compile, type Program} from '../../src/engine/session.js';
+import {type Tensor, constant, input} from '../../src/engine/tensor.js';
+import {StyleclipError} from '../../src/errors.js';
+import {readBytes, writeFileAtomic} from '../../src/io/files.js';
+import {type HostTensor, type StateDict, numberToHalfBits, toFloat32} from '../../src/io/host-tensor.js';
+import {parseSafetensors, serializeSafetensors} from '../../src/io/safetensors.js';
+import {StyleGAN2, type StyleGAN2Config, expectedStateDict, mulberry32Normal, randomStateDict} from '../../src/models/stylegan2.js';
+import {avgPool2d, logSoftmax} from '../../src/nn/functional.js';
+import {Adam, Params, loadCheckpoint, restore, saveCheckpoint} from '../../src/train/trainer.js';
+import {type AttributeName, attributeNames, attributeSchema, encodeAttributes, isAttributeVisible} from '../../src/demo/attributes.js';
+import {Rng, hashSeed} from '../../src/demo/rng.js';
+import {renderFaceTensor} from '../../src/demo/render.js';
 import {type DecodedLatent, GEOMETRY_RANGE, LATENT_DECODING_VERSION, USED_DIMS, decodeLatent, decodeMixed, renderLatents, toonGanConfig} from './toon-gan.js';
 
 /** Keys that are not trained: FIR kernels (fixed), noise strengths (0: renders have no stochastic detail), noise buffers. */
@@ -160,27 +160,10 @@ export interface TrainGanOptions {
   /**
    * Style mixing: the share of each batch whose W+ is mixed from two latents at a uniform crossover, with targets
    * from decodeMixed (StyleGAN2 mixes 90 % of its batches), so every layer owns its attributes. On the demo it made
-   * the oracle edits and the global directions cleaner but did not stop latent optimisation's muddy moves (README).
+   * the oracle edits and the global directions cleaner but did not stop latent optimisation's muddy moves
+   * (docs/experiments.md).
    */
   mixing?: number;
-  /**
-   * Layer noise: each face's W+ rows get independent Gaussian noise of std u·layerNoise (u uniform in [0, 1) per
-   * face) with the target unchanged: meant to flatten the generator along the small layer-inconsistent W+ moves
-   * that latent optimisation finds (images no face looks like that ToonCLIP scores highly). Half-way through a
-   * 3000-step fine-tune the moves still worked (README), so the demo recipe does not use it.
-   */
-  layerNoise?: number;
-}
-
-/** The layer noise of batch `index` (see TrainGanOptions.layerNoise): [N·nLatent·D], a pure function of (seed, index). */
-export function layerNoiseBatch(seed: number, index: number, N: number, D: number, nLatent: number, sigma: number): Float32Array {
-  const e = latentBatch(hashSeed(seed, 0x3a3), index, N, nLatent * D);
-  const rng = new Rng(hashSeed(hashSeed(seed, 0x3a4), index));
-  for (let n = 0; n < N; n++) {
-    const scale = sigma * rng.next();
-    for (let j = n * nLatent * D; j < (n + 1) * nLatent * D; j++) e[j]! *= scale;
-  }
-  return e;
 }
 
 /**
@@ -250,8 +233,8 @@ export function mixedWPlus(g: StyleGAN2, w1: Tensor, w2: Tensor, mask: Tensor): 
   return F.add(F.mul(g.broadcast(w1), mask), F.mul(g.broadcast(w2), F.sub(1, mask)));
 }
 
-/** Build and compile the training step: [params…, z, target, pixel weights, labels(, z2, mixing mask)(, W+ noise)] → [loss, l1, l1_4, aux CE, grads…]. */
-async function compileTrainStep(cfg: StyleGAN2Config, params: Params, N: number, mseWeight: number, auxWeight: number, mixing: boolean, layerNoise: boolean) {
+/** Build and compile the training step: [params…, z, target, pixel weights, labels(, z2, mixing mask)] → [loss, l1, l1_4, aux CE, grads…]. */
+async function compileTrainStep(cfg: StyleGAN2Config, params: Params, N: number, mseWeight: number, auxWeight: number, mixing: boolean) {
   const g = generatorFromParams(cfg, params);
   const z = input('z', [N, cfg.styleDim]);
   const target = input('target', [N, 3, cfg.size, cfg.size]);
@@ -260,9 +243,7 @@ async function compileTrainStep(cfg: StyleGAN2Config, params: Params, N: number,
   const z2 = input('z2', [N, cfg.styleDim]);
   const mask = input('mix', [N, g.nLatent, 1]);
   const w = g.mapping(z);
-  const noise = input('wplus_noise', [N, g.nLatent, cfg.styleDim]);
-  const mixed = mixing ? mixedWPlus(g, w, g.mapping(z2), mask) : g.broadcast(w);
-  const wPlus = layerNoise ? F.add(mixed, noise) : mixed;
+  const wPlus = mixing ? mixedWPlus(g, w, g.mapping(z2), mask) : g.broadcast(w);
   const img = g.synthesis(g.styles(wPlus), zeroNoise(g));
   let aux: Tensor = F.zeros([]);
   if (auxWeight > 0) {
@@ -280,9 +261,9 @@ async function compileTrainStep(cfg: StyleGAN2Config, params: Params, N: number,
   if (mseWeight > 0) loss = F.add(loss, F.mul(F.mean(F.square(F.sub(img, target))), mseWeight));
   if (auxWeight > 0) loss = F.add(loss, F.mul(aux, auxWeight));
   const wrt = params.names.map((n) => params.get(n));
-  const {grad} = await import('../engine/autodiff.js');
+  const {grad} = await import('../../src/engine/autodiff.js');
   const grads = grad(loss, wrt);
-  return compile([...wrt, z, target, weight, labels, ...(mixing ? [z2, mask] : []), ...(layerNoise ? [noise] : [])], [F.reshape(loss, [1]), F.reshape(l1, [1]), F.reshape(l14, [1]), F.reshape(aux, [1]), ...grads]);
+  return compile([...wrt, z, target, weight, labels, ...(mixing ? [z2, mask] : [])], [F.reshape(loss, [1]), F.reshape(l1, [1]), F.reshape(l14, [1]), F.reshape(aux, [1]), ...grads]);
 }
 
 /** Forward-only program (params as inputs) for samples and evaluation during training. */
@@ -420,8 +401,7 @@ function fmtTime(s: number): string {
 /** Train (or resume) ToonGAN; writes the asset when `steps` is reached. Returns whether it finished. */
 export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: boolean; step: number}> {
   const cfg = opts.config ?? toonGanConfig;
-  const {steps, batch: N = 16, lr = 0.002, mappingLrMul = 100, seed = 1, checkpointSeconds = 180, sampleEvery = 250, avgSamples = 10000, mseWeight = 1, rgbInit = 0.1, attributeWeight = 0, auxWeight = 0, mixing = 0, layerNoise = 0} = opts;
-  if (!(layerNoise >= 0)) throw new StyleclipError(`layer noise must be ≥ 0, got ${layerNoise}`);
+  const {steps, batch: N = 16, lr = 0.002, mappingLrMul = 100, seed = 1, checkpointSeconds = 180, sampleEvery = 250, avgSamples = 10000, mseWeight = 1, rgbInit = 0.1, attributeWeight = 0, auxWeight = 0, mixing = 0} = opts;
   if (!(mixing >= 0 && mixing <= 1)) throw new StyleclipError(`mixing must be a share in [0, 1], got ${mixing}`);
   const log = opts.log ?? ((l: string) => console.log(l));
   const D = cfg.styleDim;
@@ -446,9 +426,9 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
     start = ck.step;
     log(`resumed from ${opts.checkpoint} at step ${start}`);
   }
-  log(`ToonGAN: ${params.count.toLocaleString('en')} trainable parameters, batch ${N}, ${steps} steps, lr ${lr} (mapping raw ×${mappingLrMul}), loss ${attributeWeight ? `L1 (×${1 + attributeWeight} on beard/mouth/lipstick/glasses pixels)` : 'L1'} + 0.5·L1(pool4)${mseWeight ? ` + ${mseWeight}·MSE` : ''}${mixing > 0 ? `, style mixing on ${(100 * mixing).toFixed(0)} % of the faces` : ''}${layerNoise > 0 ? `, W+ layer noise up to σ ${layerNoise}` : ''}`);
+  log(`ToonGAN: ${params.count.toLocaleString('en')} trainable parameters, batch ${N}, ${steps} steps, lr ${lr} (mapping raw ×${mappingLrMul}), loss ${attributeWeight ? `L1 (×${1 + attributeWeight} on beard/mouth/lipstick/glasses pixels)` : 'L1'} + 0.5·L1(pool4)${mseWeight ? ` + ${mseWeight}·MSE` : ''}${mixing > 0 ? `, style mixing on ${(100 * mixing).toFixed(0)} % of the faces` : ''}`);
   const t0 = performance.now();
-  const step = await compileTrainStep(cfg, params, N, mseWeight, auxWeight, mixing > 0, layerNoise > 0);
+  const step = await compileTrainStep(cfg, params, N, mseWeight, auxWeight, mixing > 0);
   const nLatent = Math.log2(cfg.size) * 2 - 2;
   const SAMPLES = 8;
   const fwd = await compileForward(cfg, params, SAMPLES);
@@ -457,7 +437,7 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
   const sampleTargets = renderLatents(sampleZ, D, cfg.size);
   const dir = path.dirname(path.resolve(opts.checkpoint));
   mkdirSync(dir, {recursive: true});
-  const meta = {latent_decoding: LATENT_DECODING_VERSION, config: JSON.stringify(cfg), seed: String(seed), batch: String(N), lr: String(lr), mapping_lr_mul: String(mappingLrMul), mse_weight: String(mseWeight), rgb_init: String(rgbInit), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(mixing > 0 ? {mixing: String(mixing)} : {}), ...(layerNoise > 0 ? {layer_noise: String(layerNoise)} : {}), ...(opts.initFrom ? {init_from: path.basename(opts.initFrom)} : {})};
+  const meta = {latent_decoding: LATENT_DECODING_VERSION, config: JSON.stringify(cfg), seed: String(seed), batch: String(N), lr: String(lr), mapping_lr_mul: String(mappingLrMul), mse_weight: String(mseWeight), rgb_init: String(rgbInit), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(mixing > 0 ? {mixing: String(mixing)} : {}), ...(opts.initFrom ? {init_from: path.basename(opts.initFrom)} : {})};
   const writeSamples = async (s: number) => {
     const per = 3 * cfg.size * cfg.size * SAMPLES;
     const a = await runForward(fwd, params, sampleZ.subarray(0, SAMPLES * D));
@@ -485,7 +465,7 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
     const unitWeights = attributeWeight > 0 ? null : new Float32Array(N * cfg.size * cfg.size).fill(1);
     const unusedLabels = auxWeight > 0 ? null : new Float32Array(N * LABEL_WIDTH);
     // Each face's renderer inputs (decoded once: they give the target and the pixel weights), and the extra feeds
-    // of style mixing and layer noise when those are on.
+    // of style mixing when it is on.
     const plane = 3 * cfg.size * cfg.size;
     const batchAt = (i: number) => {
       const z = latentBatch(seed, i, N, D);
@@ -496,7 +476,7 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
       });
       const target = new Float32Array(N * plane);
       faces.forEach((f, n) => target.set(renderFaceTensor(f.attributes, {size: cfg.size, jitter: f.jitter}), n * plane));
-      const extra = [...(mix ? [mix.z2, mixingMask(mix.crossovers, nLatent)] : []), ...(layerNoise > 0 ? [layerNoiseBatch(seed, i, N, D, nLatent, layerNoise)] : [])];
+      const extra = mix ? [mix.z2, mixingMask(mix.crossovers, nLatent)] : [];
       return {z, target, weight: unitWeights ?? attributeWeightsOf(faces, cfg.size, target, attributeWeight), labels: unusedLabels ?? attributeLabels(z, D), extra};
     };
     let next = batchAt(start);
@@ -546,7 +526,7 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
     }
     await writeSamples(s);
     const stats = await latentStats(cfg, params, avgSamples, seed);
-    const bytes = writeGeneratorAsset(opts.out, cfg, params, stats, {steps: String(steps), seed: String(seed), batch: String(N), lr: String(lr), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(mixing > 0 ? {mixing: String(mixing)} : {}), ...(layerNoise > 0 ? {layer_noise: String(layerNoise)} : {})});
+    const bytes = writeGeneratorAsset(opts.out, cfg, params, stats, {steps: String(steps), seed: String(seed), batch: String(N), lr: String(lr), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(mixing > 0 ? {mixing: String(mixing)} : {})});
     log(`wrote ${opts.out} (${(bytes / 1e6).toFixed(2)} MB)`);
     return {finished: true, step: steps};
   } finally {
@@ -595,7 +575,7 @@ async function tryLoadClassifier(file?: string): Promise<ClassifierLike | null> 
   try {
     // Loaded by a computed specifier: the classifier is a separate demo asset/module and evaluation degrades
     // to the pixel metric without it.
-    const spec = './classifier.js';
+    const spec = '../../src/demo/classifier.js';
     const mod = (await import(spec)) as {loadDemoClassifier(file?: string): ClassifierLike};
     return mod.loadDemoClassifier(file);
   } catch {

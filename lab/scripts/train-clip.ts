@@ -1,9 +1,9 @@
 /**
  * Train a ToonCLIP from scratch (resumable), export it as fp16 safetensors and evaluate it zero-shot.
  *
- *   node --import tsx scripts/train-clip.ts --seed 1 --out assets/demo/toonclip.safetensors
- *   node --import tsx scripts/train-clip.ts --seed 2 --out assets/demo/toonclip-eval.safetensors
- *   node --import tsx scripts/train-clip.ts --eval assets/demo/toonclip.safetensors      (evaluate only)
+ *   node --import tsx lab/scripts/train-clip.ts --seed 1 --out assets/demo/toonclip.safetensors
+ *   node --import tsx lab/scripts/train-clip.ts --seed 2 --out assets/demo/toonclip-eval.safetensors
+ *   node --import tsx lab/scripts/train-clip.ts --eval assets/demo/toonclip.safetensors      (evaluate only)
  *
  * Options: --steps N --batch B --lr X --threads T (default 1) --checkpoint FILE (default
  * .train/toonclip-<seed>.ckpt.safetensors) --checkpoint-every N (steps, default 25) --eval-n N (default 1000).
@@ -11,29 +11,24 @@
  * Phases: --stop-at N ends a run at step N of its --steps schedule (no export); --init-from FILE starts a new run
  * (own schedule, fresh optimizer) from another run's checkpoint or from a ToonCLIP asset; --counterfactual 0.5 trains on hard-negative
  * pairs (see ToonClipTrainOptions); --warmup N sets the warmup steps; --counterfactual-weights beard=3,mouth=3
- * weights the attribute changed in a pair (unlisted attributes weigh 1; default uniform); --fooling-pool A,B adds
- * the ranking term against fooling images (pools from scripts/fooling-pool.ts; --rank-units 16 per step, weight
- * --rank-weight 1); --adv-eps E trains on PGD-perturbed renders (L2 radius E per image in [-1, 1] pixel units,
- * --adv-steps K, default 1) instead of the clean ones; --blend P replaces a share P of the counterfactual pairs' second
- * images by in-between renders (see ToonClipTrainOptions.blend).
+ * weights the attribute changed in a pair (unlisted attributes weigh 1; default uniform).
  */
 import {existsSync, mkdirSync} from 'node:fs';
 import path from 'node:path';
 import {parseArgs} from 'node:util';
 import {
-  type AdversarialOptions, DEFAULT_TRAIN_OPTIONS, MaskedAdamW, adversarialImages, compileImageGradient, type ToonClipTrainOptions, compileToonClipStep, editDirectionAgreement, fullStateDict, initToonClipStateDict,
-  isDecayed, learningRate, rankingBatch, serializeToonClip, trainingBatch, trainingParams, trainingVocabulary, zeroShotAccuracy,
-} from '../src/demo/train-clip.js';
-import {readFoolingPools} from '../src/demo/fooling.js';
-import {type AttributeName, attributeNames} from '../src/demo/attributes.js';
-import {TOONCLIP_CONFIG} from '../src/demo/toon-clip.js';
-import {configureEngine} from '../src/engine/session.js';
-import {readBytes, writeFileAtomic} from '../src/io/files.js';
-import {parseSafetensors} from '../src/io/safetensors.js';
-import {clipFromBytes} from '../src/models/clip/load.js';
-import type {CLIP} from '../src/models/clip/model.js';
-import {loadDefaultTokenizer} from '../src/models/clip/tokenizer.js';
-import {loadCheckpoint, restore, trainLoop} from '../src/train/trainer.js';
+  DEFAULT_TRAIN_OPTIONS, MaskedAdamW, type ToonClipTrainOptions, compileToonClipStep, editDirectionAgreement, fullStateDict, initToonClipStateDict,
+  isDecayed, learningRate, serializeToonClip, trainingBatch, trainingParams, trainingVocabulary, zeroShotAccuracy,
+} from '../demo/train-clip.js';
+import {type AttributeName, attributeNames} from '../../src/demo/attributes.js';
+import {TOONCLIP_CONFIG} from '../demo/toon-clip.js';
+import {configureEngine} from '../../src/engine/session.js';
+import {readBytes, writeFileAtomic} from '../../src/io/files.js';
+import {parseSafetensors} from '../../src/io/safetensors.js';
+import {clipFromBytes} from '../../src/models/clip/load.js';
+import type {CLIP} from '../../src/models/clip/model.js';
+import {loadDefaultTokenizer} from '../../src/models/clip/tokenizer.js';
+import {loadCheckpoint, restore, trainLoop} from '../../src/train/trainer.js';
 
 const {values: args} = parseArgs({
   options: {
@@ -46,12 +41,6 @@ const {values: args} = parseArgs({
     counterfactual: {type: 'string'},
     'counterfactual-weights': {type: 'string'},
     'init-from': {type: 'string'},
-    'fooling-pool': {type: 'string'},
-    'rank-units': {type: 'string', default: '16'},
-    'rank-weight': {type: 'string', default: '1'},
-    'adv-eps': {type: 'string'},
-    blend: {type: 'string'},
-    'adv-steps': {type: 'string', default: '1'},
     'stop-at': {type: 'string'},
     threads: {type: 'string', default: '1'},
     checkpoint: {type: 'string'},
@@ -110,9 +99,7 @@ async function main(): Promise<void> {
     warmup: int(args.warmup, DEFAULT_TRAIN_OPTIONS.warmup),
     counterfactual: args.counterfactual ? Number(args.counterfactual) : DEFAULT_TRAIN_OPTIONS.counterfactual,
     ...(args['counterfactual-weights'] ? {counterfactualWeights: parseWeights(args['counterfactual-weights'])} : {}),
-    ...(args.blend ? {blend: Number(args.blend)} : {}),
   };
-  if (opts.blend !== undefined && !(opts.blend >= 0 && opts.blend <= 1)) throw new Error(`--blend must be a share in [0, 1], got '${args.blend}'`);
   // --stop-at: end this run early (the schedule still spans --steps); a later run with the same flags can go on.
   const stopAt = Math.min(opts.steps, int(args['stop-at'], opts.steps));
   const cfg = TOONCLIP_CONFIG;
@@ -122,22 +109,10 @@ async function main(): Promise<void> {
   const vocab = trainingVocabulary(tok);
   const compact = new Map([...vocab].map((id, r) => [id, r]));
   const initFrom = args['init-from'];
-  const poolFiles = args['fooling-pool'] ? args['fooling-pool'].split(',') : [];
-  const ranking = poolFiles.length ? {units: int(args['rank-units'], 16), weight: Number(args['rank-weight'])} : undefined;
-  if (ranking && !(ranking.units >= 1 && ranking.weight >= 0)) throw new Error('--rank-units must be ≥ 1 and --rank-weight ≥ 0');
-  const pool = poolFiles.length ? readFoolingPools(poolFiles) : null;
-  const adv: AdversarialOptions | undefined = args['adv-eps'] ? {eps: Number(args['adv-eps']), steps: int(args['adv-steps'], 1)} : undefined;
-  if (adv && !(adv.eps > 0 && Number.isInteger(adv.steps) && adv.steps >= 1)) throw new Error('--adv-eps must be > 0 and --adv-steps a positive integer');
-  const meta = {
-    options: JSON.stringify(opts),
-    vocab: JSON.stringify([...vocab]),
-    init_from: initFrom ?? '',
-    ...(ranking ? {ranking: JSON.stringify({pools: poolFiles, ...ranking})} : {}),
-    ...(adv ? {adversarial: JSON.stringify(adv)} : {}),
-  };
+  const meta = {options: JSON.stringify(opts), vocab: JSON.stringify([...vocab]), init_from: initFrom ?? ''};
   if (existsSync(ckFile)) {
     const ck = loadCheckpoint(ckFile);
-    if (ck.meta.options !== meta.options || ck.meta.vocab !== meta.vocab || (ck.meta.init_from ?? '') !== meta.init_from || (ck.meta.ranking ?? '') !== (meta.ranking ?? '') || (ck.meta.adversarial ?? '') !== (meta.adversarial ?? '')) {
+    if (ck.meta.options !== meta.options || ck.meta.vocab !== meta.vocab || (ck.meta.init_from ?? '') !== meta.init_from) {
       throw new Error(`checkpoint '${ckFile}' was made with other options (${ck.meta.options}); use the same flags or another --checkpoint`);
     }
     log(`resuming from ${ckFile} at step ${ck.step}/${opts.steps}`);
@@ -155,8 +130,7 @@ async function main(): Promise<void> {
   }
   log(`ToonCLIP seed ${opts.seed}: ${params.count.toLocaleString()} trained parameters (${vocab.length} of ${cfg.vocabSize} token rows), batch ${opts.batch}, ${opts.steps} steps, options ${JSON.stringify(opts)}`);
   const tc = performance.now();
-  const step = await compileToonClipStep(cfg, params, opts.batch, opts.textLength, ranking);
-  const imageGradient = adv ? await compileImageGradient(cfg, params, opts.batch, opts.textLength) : null;
+  const step = await compileToonClipStep(cfg, params, opts.batch, opts.textLength);
   log(`compiled the training step in ${fmt((performance.now() - tc) / 1000)}`);
   const adam = new MaskedAdamW(params.values.map((v) => v.length), params.names.map(isDecayed), opts.weightDecay, {betas: [0.9, 0.98], eps: 1e-6});
 
@@ -169,16 +143,11 @@ async function main(): Promise<void> {
   await trainLoop(step, params, adam, {
     steps: stopAt,
     lr: (s) => learningRate(s, opts),
-    batch: async (s) => {
+    batch: (s) => {
       const td = performance.now();
       const b = trainingBatch(s, opts, tok, compact);
       dataSeconds += (performance.now() - td) / 1000;
-      const rest = [b.tokens as unknown as Float32Array, b.eot, b.imageTargets, b.textTargets];
-      const images = imageGradient && adv
-        ? await adversarialImages(b.images, opts.batch, async (x) => (await imageGradient.run([...params.values, x, ...rest]))[0]!.data as Float32Array, adv)
-        : b.images;
-      const feeds = [images, ...rest];
-      return pool && ranking ? [...feeds, ...rankingBatch(s, pool, ranking.units, tok, compact, opts.textLength)] : feeds;
+      return [b.images, b.tokens as unknown as Float32Array, b.eot, b.imageTargets, b.textTargets];
     },
     checkpoint: {file: ckFile, every, meta},
     onStep: ({step: s, loss, metrics, lr}) => {
@@ -190,9 +159,8 @@ async function main(): Promise<void> {
       if (now - lastLog > 30_000 || s + 1 === stopAt || done <= 3) {
         lastLog = now;
         const sps = done / ((now - t0) / 1000);
-        const rank = metrics.rank === undefined ? '' : `rank ${metrics.rank.toFixed(3)} (${(100 * metrics.rank_acc!).toFixed(0)}% right) `;
         console.log(
-          `[${new Date().toISOString().slice(11, 19)}] step ${s + 1}/${opts.steps} loss ${loss.toFixed(3)} (ema ${ema.loss.toFixed(3)}) ${rank}` +
+          `[${new Date().toISOString().slice(11, 19)}] step ${s + 1}/${opts.steps} loss ${loss.toFixed(3)} (ema ${ema.loss.toFixed(3)}) ` +
             `acc ${(100 * acc).toFixed(0)}% (ema ${(100 * ema.acc).toFixed(1)}%) scale ${metrics.scale!.toFixed(1)} lr ${lr.toExponential(2)} ` +
             `${sps.toFixed(3)} steps/s (data ${((100 * dataSeconds) / ((now - t0) / 1000)).toFixed(0)}%) ETA ${fmt((stopAt - s - 1) / sps)}`,
         );
@@ -207,7 +175,7 @@ async function main(): Promise<void> {
   }
 
   const sd = fullStateDict(params, vocab, init);
-  const bytes = serializeToonClip(sd, cfg, {format: 'toonclip', seed: String(opts.seed), steps: String(opts.steps), options: JSON.stringify(opts), ...(meta.ranking ? {ranking: meta.ranking} : {}), ...(meta.adversarial ? {adversarial: meta.adversarial} : {})});
+  const bytes = serializeToonClip(sd, cfg, {format: 'toonclip', seed: String(opts.seed), steps: String(opts.steps), options: JSON.stringify(opts)});
   mkdirSync(path.dirname(args.out), {recursive: true});
   writeFileAtomic(args.out, bytes, 'ToonCLIP weights');
   log(`wrote ${args.out} (${(bytes.byteLength / 1e6).toFixed(2)} MB, fp16)`);

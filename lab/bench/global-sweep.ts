@@ -7,19 +7,19 @@
  * Flags: --seeds N (30), --seed S (777), --alphas 3,4.1,6 , --channels 10,20,40 (auto β: the k most relevant
  * channels), --betas 0.2,0.3 , --relevance FILE, --generator FILE, --clip FILE, --threads N.
  */
-import {flag} from './common.js';
-import {configureEngine} from '../src/engine/session.js';
-import {GlobalEditor} from '../src/edit/global-directions.js';
-import {loadRelevance} from '../src/edit/global-prepare.js';
-import {generate, sampleZ, toWPlus} from '../src/generate.js';
-import {loadClip} from '../src/models/clip/load.js';
-import {loadDefaultTokenizer} from '../src/models/clip/tokenizer.js';
-import {loadGenerator} from '../src/models/load-generator.js';
-import {editTargets, type FaceAttributes} from '../src/demo/attributes.js';
-import {scoreEdit} from '../src/demo/edit-quality.js';
-import {demoAssetPath} from '../src/demo/assets.js';
-import {neutralPrompt, promptFor} from '../src/demo/captions.js';
-import {loadDemoClassifier, topValues} from '../src/demo/classifier.js';
+import {flag} from '../../bench/common.js';
+import {configureEngine} from '../../src/engine/session.js';
+import {GlobalEditor} from '../../src/edit/global-directions.js';
+import {loadRelevance} from '../../src/edit/global-prepare.js';
+import {generate, sampleZ, toWPlus} from '../../src/generate.js';
+import {loadClip} from '../../src/models/clip/load.js';
+import {loadDefaultTokenizer} from '../../src/models/clip/tokenizer.js';
+import {loadGenerator} from '../../src/models/load-generator.js';
+import {editTargets, type FaceAttributes} from '../../src/demo/attributes.js';
+import {scoreEdit} from '../../src/demo/edit-quality.js';
+import {demoAssetPath} from '../../src/demo/assets.js';
+import {neutralPrompt, promptFor} from '../../src/demo/captions.js';
+import {loadDemoClassifier, topValues} from '../../src/demo/classifier.js';
 
 const list = (name: string, dflt: string) => flag(name, dflt).split(',').filter((s) => s !== '').map(Number);
 configureEngine({threads: Number(flag('threads', '2'))});

@@ -2,23 +2,22 @@
  * Train ToonGAN (the demo StyleGAN2) by distillation from the renderer, export it, evaluate it (one step of
  * `npm run train:demo`):
  *
- *   node --import tsx scripts/train-gan.ts [--out assets/demo/generator.safetensors] [--steps N] [--batch N]
+ *   node --import tsx lab/scripts/train-gan.ts [--out assets/demo/generator.safetensors] [--steps N] [--batch N]
  *        [--checkpoint .train/toongan.ckpt.safetensors] [--threads N] [--max-minutes M] [--eval N]
  *        [--attribute-weight K] [--init-from ASSET]   (fine-tuning with more weight on beard/mouth/lipstick/glasses)
  *        [--aux W]    (keep every attribute linearly readable from W: softmax heads on W, cross-entropy weight W)
  *        [--mixing P] (style mixing on a share P of the faces, targets from decodeMixed)
- *        [--layer-noise S] (independent W+ row noise up to std S, target unchanged)
- *   node --import tsx scripts/train-gan.ts --export-only      (write the asset from the current checkpoint)
- *   node --import tsx scripts/train-gan.ts --eval-only        (evaluate the asset at --out)
+ *   node --import tsx lab/scripts/train-gan.ts --export-only      (write the asset from the current checkpoint)
+ *   node --import tsx lab/scripts/train-gan.ts --eval-only        (evaluate the asset at --out)
  *
  * Rerunning the same command resumes from the checkpoint (delete it to start over). Progress lines go to
  * stdout; sample grids (generated row above its render) go next to the checkpoint (toongan-samples*.png).
  */
 import {existsSync, statSync} from 'node:fs';
 import {parseArgs} from 'node:util';
-import {loadToonGan, toonGanConfig} from '../src/demo/toon-gan.js';
-import {evaluateToonGan, exportFromCheckpoint, formatEvaluation, trainToonGan} from '../src/demo/train-gan.js';
-import {configureEngine} from '../src/engine/session.js';
+import {loadToonGan, toonGanConfig} from '../demo/toon-gan.js';
+import {evaluateToonGan, exportFromCheckpoint, formatEvaluation, trainToonGan} from '../demo/train-gan.js';
+import {configureEngine} from '../../src/engine/session.js';
 
 const {values} = parseArgs({
   options: {
@@ -36,7 +35,6 @@ const {values} = parseArgs({
     'init-from': {type: 'string'},
     aux: {type: 'string', default: '0'},
     mixing: {type: 'string', default: '0'},
-    'layer-noise': {type: 'string', default: '0'},
     'max-minutes': {type: 'string'},
     eval: {type: 'string', default: '1000'},
     'export-only': {type: 'boolean', default: false},
@@ -79,7 +77,6 @@ if (values['export-only']) {
     initFrom: values['init-from'],
     auxWeight: num('aux', values.aux)!,
     mixing: num('mixing', values.mixing)!,
-    layerNoise: num('layer-noise', values['layer-noise'])!,
     maxSeconds: maxMin === undefined ? undefined : maxMin * 60,
   });
   console.log(`training ${r.finished ? 'finished' : 'paused'} at step ${r.step} after ${secs()} s`);

@@ -12,7 +12,7 @@ import {renderBatch} from '../../src/demo/render.js';
 import {Rng, hashSeed} from '../../src/demo/rng.js';
 import {
   TEST_STREAM, classifierAssetBytes, encodeTargets, evaluateClassifier, learningRate, trainingBatch,
-} from '../../src/demo/train-classifier.js';
+} from '../demo/train-classifier.js';
 import {compile} from '../../src/engine/session.js';
 import {input} from '../../src/engine/tensor.js';
 

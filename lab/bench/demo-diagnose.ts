@@ -19,24 +19,24 @@
  * 0 skips optimisation), --opt-steps N (300), --generator FILE, --clip FILE, --relevance FILE, --threads N (2),
  * --only "mohawk,…".
  */
-import {flag} from './common.js';
-import {configureEngine} from '../src/engine/session.js';
-import {generate, sampleZ, toWPlus} from '../src/generate.js';
-import type {HostTensor} from '../src/io/host-tensor.js';
-import {loadClip} from '../src/models/clip/load.js';
-import {encodeTexts, promptDirection} from '../src/models/clip/encode.js';
-import {loadDefaultTokenizer} from '../src/models/clip/tokenizer.js';
-import {loadGenerator} from '../src/models/load-generator.js';
-import {optimizeLatent} from '../src/edit/optimize.js';
-import {relevanceScores, sOffsets} from '../src/edit/global-directions.js';
-import {loadRelevance} from '../src/edit/global-prepare.js';
-import {type EditTarget, type FaceAttributes, editTargets} from '../src/demo/attributes.js';
-import {scoreEdit} from '../src/demo/edit-quality.js';
-import {demoAssetPath} from '../src/demo/assets.js';
-import {neutralPrompt, promptFor} from '../src/demo/captions.js';
-import {loadDemoClassifier, topValues} from '../src/demo/classifier.js';
-import {decodeLatent} from '../src/demo/toon-gan.js';
-import {embedRenders} from '../src/demo/train-clip.js';
+import {flag} from '../../bench/common.js';
+import {configureEngine} from '../../src/engine/session.js';
+import {generate, sampleZ, toWPlus} from '../../src/generate.js';
+import type {HostTensor} from '../../src/io/host-tensor.js';
+import {loadClip} from '../../src/models/clip/load.js';
+import {encodeTexts, promptDirection} from '../../src/models/clip/encode.js';
+import {loadDefaultTokenizer} from '../../src/models/clip/tokenizer.js';
+import {loadGenerator} from '../../src/models/load-generator.js';
+import {optimizeLatent} from '../../src/edit/optimize.js';
+import {relevanceScores, sOffsets} from '../../src/edit/global-directions.js';
+import {loadRelevance} from '../../src/edit/global-prepare.js';
+import {type EditTarget, type FaceAttributes, editTargets} from '../../src/demo/attributes.js';
+import {scoreEdit} from '../../src/demo/edit-quality.js';
+import {demoAssetPath} from '../../src/demo/assets.js';
+import {neutralPrompt, promptFor} from '../../src/demo/captions.js';
+import {loadDemoClassifier, topValues} from '../../src/demo/classifier.js';
+import {decodeLatent} from '../demo/toon-gan.js';
+import {embedRenders} from '../demo/train-clip.js';
 
 configureEngine({threads: Number(flag('threads', '2'))});
 const SEEDS = Number(flag('seeds', '30'));

@@ -1,7 +1,7 @@
 /**
- * ToonCLIP: the demo world's CLIP (SPEC.md §6). Same architecture class as openai CLIP (ViT image tower, causal
+ * ToonCLIP: the demo world's CLIP. Same architecture class as openai CLIP (ViT image tower, causal
  * text transformer, real BPE tokenizer and 49408-token vocabulary, context 77), sized for the 64×64 renders and
- * a CPU budget, trained contrastively on render/caption pairs by src/demo/train-clip.ts.
+ * a CPU budget, trained contrastively on render/caption pairs by lab/demo/train-clip.ts.
  *
  * Two models ship under assets/demo/: `toonclip.safetensors` (seed 1) is the one StyleCLIP edits with;
  * `toonclip-eval.safetensors` (seed 2) is a second, independently trained model for evaluation. Both are fp16
@@ -13,9 +13,9 @@
  */
 import {existsSync} from 'node:fs';
 import {fileURLToPath} from 'node:url';
-import {StyleclipError} from '../errors.js';
-import {loadClip} from '../models/clip/load.js';
-import type {ClipConfig, CLIP} from '../models/clip/model.js';
+import {StyleclipError} from '../../src/errors.js';
+import {loadClip} from '../../src/models/clip/load.js';
+import type {ClipConfig, CLIP} from '../../src/models/clip/model.js';
 
 /**
  * ToonCLIP's hyperparameters. Head counts are width/64, as openai build_model infers them, so the config is
@@ -71,7 +71,7 @@ export function loadToonClip(role: ToonClipRole = 'edit'): CLIP {
   if (hit) return hit;
   const file = toonClipPath(role);
   if (!existsSync(file)) {
-    throw new StyleclipError(`the demo CLIP '${file}' is missing; train it with: node --import tsx scripts/train-clip.ts --seed ${role === 'edit' ? 1 : 2} --out ${file}`);
+    throw new StyleclipError(`the demo CLIP '${file}' is missing; train it with: node --import tsx lab/scripts/train-clip.ts --seed ${role === 'edit' ? 1 : 2} --out ${file}`);
   }
   const clip = loadClip(file);
   cache.set(role, clip);
