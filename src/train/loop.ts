@@ -45,6 +45,10 @@ export class Params {
     return this.all.map((p) => p.data);
   }
 
+  has(name: string): boolean {
+    return this.all.some((p) => p.name === name);
+  }
+
   /** The graph input of a parameter. */
   get(name: string): Tensor {
     const p = this.all.find((q) => q.name === name);
