@@ -11,7 +11,7 @@ import {Rng, hashSeed} from '../../src/demo/rng.js';
 import {TOONCLIP_CONFIG, loadToonClip, toonClipPath} from '../demo/toon-clip.js';
 import {
   DEFAULT_TRAIN_OPTIONS, EVAL_SEED_BASE, compileToonClipStep, embedRenders, embedTexts, fullStateDict, initToonClipStateDict,
-  captionConstraints, isDecayed, learningRate, satisfies, serializeToonClip, toonClipOptimizer, trainingBatch, trainingCaption, trainingParams,
+  captionConstraints, learningRate, satisfies, serializeToonClip, toonClipOptimizer, trainingBatch, trainingCaption, trainingParams,
 } from '../demo/train-clip.js';
 import {renderBatch} from '../../src/demo/render.js';
 import {trainLoop} from '../../src/train/loop.js';

@@ -34,8 +34,8 @@ import {
 import type {NoiseMode, StyleGAN2} from '../models/stylegan2.js';
 import {mulberry32} from '../random.js';
 import {type Checkpoint, parseCheckpoint} from '../train/checkpoint.js';
-import {type StepGraph, Params, compileStep, trainLoop} from '../train/loop.js';
-import {Adam, Ranger} from '../train/optim.js';
+import {type StepGraph, type TrainStep, Params, compileStep, trainLoop} from '../train/loop.js';
+import {Adam, type Optimizer, Ranger} from '../train/optim.js';
 import {type IdentityFeatures, clipLoss, identityLoss} from './losses.js';
 
 export type MapperOptimizer = 'ranger' | 'adam';
@@ -116,14 +116,22 @@ export function batchIndices(step: number, n: number, batch: number, seed: numbe
 }
 
 /** Training latents: the given W+, or `samples` W latents sampled at ψ and broadcast on use. */
-async function trainingLatents(g: StyleGAN2, opts: MapperTrainOptions, seed: number): Promise<{n: number; row: (i: number, out: Float32Array, at: number) => void}> {
+interface TrainingLatents {
+  n: number;
+  /** Values per W+ row set (L·D). */
+  rowSize: number;
+  /** Write latent i as W+ [L, D] into `out` at `at`. */
+  row: (i: number, out: Float32Array, at: number) => void;
+}
+
+async function trainingLatents(g: StyleGAN2, opts: MapperTrainOptions, seed: number): Promise<TrainingLatents> {
   const [L, D] = [g.nLatent, g.config.styleDim];
   if (opts.latents) {
     const t = opts.latents;
     check(t.shape.length === 3 && t.shape[1] === L && t.shape[2] === D, `training latents must be W+ [N, ${L}, ${D}] for this generator, got [${t.shape.join(', ')}]`);
     const data = toFloat32(t);
     assertFinite(data, 'training latents');
-    return {n: t.shape[0]!, row: (i, out, at) => out.set(data.subarray(i * L * D, (i + 1) * L * D), at)};
+    return {n: t.shape[0]!, rowSize: L * D, row: (i, out, at) => out.set(data.subarray(i * L * D, (i + 1) * L * D), at)};
   }
   const {samples = 5000, truncation = 0.7} = opts;
   check(Number.isInteger(samples) && samples >= 1, `samples must be a positive integer, got ${samples}`);
@@ -138,6 +146,7 @@ async function trainingLatents(g: StyleGAN2, opts: MapperTrainOptions, seed: num
   }
   return {
     n: samples,
+    rowSize: L * D,
     row: (i, out, at) => {
       for (let l = 0; l < L; l++) out.set(w.subarray(i * D, (i + 1) * D), at + l * D);
     },
@@ -197,7 +206,6 @@ export async function trainMapper(g: StyleGAN2, clip: CLIP, opts: MapperTrainOpt
     seed = 0,
   } = opts;
   const E = clip.config.embedDim;
-  const [L, D] = [g.nLatent, g.config.styleDim];
   check(opts.text.length === E, `text features have ${opts.text.length} values, CLIP's embedding is ${E}`);
   check(Number.isInteger(steps) && steps >= 1, `steps must be a positive integer, got ${steps}`);
   check(Number.isInteger(batch) && batch >= 1, `batch must be a positive integer, got ${batch}`);
@@ -219,23 +227,31 @@ export async function trainMapper(g: StyleGAN2, clip: CLIP, opts: MapperTrainOpt
   const params = new Params(expectedMapperStateDict(cfg).map(([k, shape]) => [k, {shape, data: toFloat32(mapper.weights.get(k)!)}]));
   const step = await compileStep(params, () => mapperTrainingGraph(g, clip, cfg, (k) => params.get(k), {text: opts.text, batch, lambdaClip, lambdaL2, lambdaId, identity, clipInput}));
   const opt = optimizer === 'ranger' ? new Ranger(params.all, {lr}) : new Adam(params.all, {lr});
+  const checkpointMeta = {...meta, ...mapperMetadata(new LevelsMapper(cfg, params.toStateDict(), prompt)), format: CHECKPOINT_FORMAT};
+  const history = await fit(step, opt, opts, {steps, batch, seed, data, noiseFeeds: g.noiseArrays(noise, batch), resume, checkpointEvery, checkpointMeta});
+  return {mapper: new LevelsMapper(cfg, params.toStateDict(), prompt), history, step: steps};
+}
 
-  const noiseFeeds = g.noiseArrays(noise, batch);
-  const wBuf = new Float32Array(batch * L * D);
+/** Run the loop: batches from the seeded epoch order, checkpoints every N steps (and on cancellation). */
+async function fit(
+  step: TrainStep,
+  opt: Optimizer,
+  opts: MapperTrainOptions,
+  o: {steps: number; batch: number; seed: number; data: TrainingLatents; noiseFeeds: Float32Array[]; resume: Checkpoint | null; checkpointEvery: number; checkpointMeta: Record<string, string>},
+): Promise<MapperStepInfo[]> {
+  const rowSize = o.data.rowSize;
+  const wBuf = new Float32Array(o.batch * rowSize);
   const history: MapperStepInfo[] = [];
-  const onCheckpoint = opts.onCheckpoint;
   await trainLoop(step, opt, {
-    steps,
+    steps: o.steps,
     batch: (i) => {
-      batchIndices(i, data.n, batch, seed).forEach((idx, b) => data.row(idx, wBuf, b * L * D));
-      return [wBuf, ...noiseFeeds];
+      batchIndices(i, o.data.n, o.batch, o.seed).forEach((idx, b) => o.data.row(idx, wBuf, b * rowSize));
+      return [wBuf, ...o.noiseFeeds];
     },
-    resume,
-    ...(onCheckpoint && checkpointEvery > 0
-      ? {checkpoint: {every: checkpointEvery, meta: {...meta, ...mapperMetadata(new LevelsMapper(cfg, params.toStateDict(), prompt)), format: CHECKPOINT_FORMAT}, write: onCheckpoint}}
-      : {}),
+    resume: o.resume,
+    ...(opts.onCheckpoint && o.checkpointEvery > 0 ? {checkpoint: {every: o.checkpointEvery, meta: o.checkpointMeta, write: opts.onCheckpoint}} : {}),
     onStep: async (r) => {
-      const info: MapperStepInfo = {step: r.step, steps, loss: r.loss, clip: r.metrics.clip!, l2: r.metrics.l2!, id: r.metrics.id!};
+      const info: MapperStepInfo = {step: r.step, steps: o.steps, loss: r.loss, clip: r.metrics.clip!, l2: r.metrics.l2!, id: r.metrics.id!};
       history.push(info);
       await opts.onStep?.(info);
     },
@@ -243,7 +259,7 @@ export async function trainMapper(g: StyleGAN2, clip: CLIP, opts: MapperTrainOpt
     what: 'mapper training',
     divergenceHint: 'try a lower --lr',
   });
-  return {mapper: new LevelsMapper(cfg, params.toStateDict(), prompt), history, step: steps};
+  return history;
 }
 
 /**

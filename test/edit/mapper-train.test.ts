@@ -1,7 +1,7 @@
 /** Mapper training on the tiny models (loss, resume, groups, errors); the optimizers are tested in test/train/optim.test.ts. */
 import {beforeAll, describe, expect, it} from 'vitest';
 import * as F from '../../src/engine/ops.js';
-import {type Tensor, input} from '../../src/engine/tensor.js';
+import type {Tensor} from '../../src/engine/tensor.js';
 import {batchIndices, trainMapper} from '../../src/edit/mapper-train.js';
 import {parseCheckpoint} from '../../src/train/checkpoint.js';
 import {toFloat32} from '../../src/io/host-tensor.js';

@@ -1,6 +1,5 @@
 /** Latent optimisation on the tiny fixture models: schedule, loss decrease, batch and S mode, errors (optimizers: test/train/optim.test.ts). */
 import {beforeAll, describe, expect, it} from 'vitest';
-import {input} from '../../src/engine/tensor.js';
 import {optimizeLatent, rampdownLr} from '../../src/edit/optimize.js';
 import {generate} from '../../src/generate.js';
 import {toFloat32} from '../../src/io/host-tensor.js';
