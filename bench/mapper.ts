@@ -10,6 +10,7 @@ import {compile} from '../src/engine/session.js';
 import {input} from '../src/engine/tensor.js';
 import {mapperTrainingGraph} from '../src/edit/mapper-train.js';
 import {toFloat32} from '../src/io/host-tensor.js';
+import {Params, compileStep} from '../src/train/loop.js';
 import {CLIP, VIT_B_32, randomClipStateDict} from '../src/models/clip/model.js';
 import {ALL_GROUPS, LevelsMapper, type MapperConfig, expectedMapperStateDict, levelsMapper, mapLatent} from '../src/models/mapper.js';
 import {StyleGAN2, randomStateDict, standardConfig} from '../src/models/stylegan2.js';
@@ -43,8 +44,8 @@ export async function benchMapper({trainStep = true} = {}): Promise<BenchResult[
     const g = StyleGAN2.fromStateDict(randomStateDict(standardConfig(1024), 0, {noiseStrength: 0.1}));
     const clip = CLIP.fromStateDict(randomClipStateDict(VIT_B_32, 0), {config: VIT_B_32});
     const text = new Float32Array(VIT_B_32.embedDim).map((_, i) => Math.cos(i));
-    const graph = mapperTrainingGraph(g, clip, cfg, {text, batch: 2, lambdaClip: 1, lambdaL2: 0.8, lambdaId: 0, identity: null, clipInput: 'normalized'});
-    const prog = await compile(graph.inputs, graph.outputs);
+    const trainParams = new Params(keyed.map(([k, shape], j) => [k, {shape, data: params[j]!}]));
+    const {program: prog} = await compileStep(trainParams, () => mapperTrainingGraph(g, clip, cfg, (k) => trainParams.get(k), {text, batch: 2, lambdaClip: 1, lambdaL2: 0.8, lambdaId: 0, identity: null, clipInput: 'normalized'}));
     const feeds = [...params, new Float32Array(2 * 18 * 512).map((_, i) => 0.5 * Math.sin(i)), ...g.noiseArrays('const', 2)];
     results.push(await timeIt('mapper_train_step_1024_b2', () => prog.run(feeds), {warmup: 1, reps: 3}));
     await prog.release();

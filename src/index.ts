@@ -59,19 +59,18 @@ export {IMAGENET_TEMPLATES, STYLECLIP_TEMPLATES, fillTemplates, averageEmbedding
 export {CLIP_MEAN, CLIP_STD, styleclipResize, clipInputFromGenerated, preprocessImageFile, areaResizeMatrix, type ClipInputMode} from './models/clip/preprocess.js';
 
 // Identity networks.
-export {type IdentityNet, identityLoss} from './models/identity/types.js';
+export {type IdentityNet} from './models/identity/types.js';
 export {IRSE, loadIrse, irseFromBytes} from './models/identity/irse.js';
 export {FaceRecognitionNet, loadFaceRecognitionNet} from './models/identity/face-api.js';
 
 // The three StyleCLIP methods.
-export {clipLoss, l2Loss} from './edit/losses.js';
+export {clipLoss, l2Loss, identityLoss, type IdentityFeatures} from './edit/losses.js';
 export {optimizeLatent, rampdownLr, type OptimizeOptions, type OptimizeResult, type StepInfo} from './edit/optimize.js';
 export {OPTIMIZE_DEFAULTS} from './edit/optimize-defaults.js';
 export {SAMPLE_TRUNCATION} from './edit/truncation.js';
 export {LevelsMapper, runMapper, mapperFromBytes, serializeMapper, type MapperConfig} from './models/mapper.js';
 export {trainMapper, type MapperTrainOptions, type MapperTrainResult} from './edit/mapper-train.js';
 export {MAPPER_DEFAULTS, DEMO_MAPPER_DEFAULTS} from './edit/mapper-defaults.js';
-export {Ranger} from './edit/ranger.js';
 export {GLOBAL_DEFAULTS} from './edit/global-defaults.js';
 export {computeSStats, computeChannelRelevance} from './edit/global-relevance.js';
 export {
@@ -90,5 +89,7 @@ export {
 export {editStyles, globalEdit, GlobalEditor, autoBeta, relevanceScores, editDefaultsOf} from './edit/global-edit.js';
 export {prepareRelevance} from './edit/global-prepare.js';
 
-// Training utilities.
-export {Params, Adam, compileStep, trainLoop, saveCheckpoint, loadCheckpoint} from './train/trainer.js';
+// Training: optimizers with parameter groups, the step and loop, checkpoints.
+export {Optimizer, SGD, Adam, AdamW, Ranger, type Param, type ParamGroup, type LearningRate, type OptimizerState} from './train/optim.js';
+export {Params, compileStep, trainLoop, type StepGraph, type TrainStep, type StepReport, type TrainLoopOptions, type CheckpointPolicy} from './train/loop.js';
+export {serializeCheckpoint, parseCheckpoint, writeTo, loadCheckpoint, restore, type Checkpoint} from './train/checkpoint.js';

@@ -3,7 +3,7 @@
  * new batch whose seed is a pure function of (seed, step), so a resumed run sees exactly the data an
  * uninterrupted one would. Loss: cross-entropy per attribute over the faces where that attribute is visible
  * (hair colour is masked on bald heads, eye colour behind sunglasses), summed over attributes. Adam with a
- * linear warm-up and cosine decay; resumable atomic checkpoints (trainer.ts); the result is written as an fp16
+ * linear warm-up and cosine decay; resumable atomic checkpoints (src/train); the result is written as an fp16
  * safetensors asset and evaluated on held-out renders from a disjoint seed stream.
  */
 import {existsSync, mkdirSync} from 'node:fs';
@@ -13,7 +13,9 @@ import {input} from '../../src/engine/tensor.js';
 import {writeFileAtomic} from '../../src/io/files.js';
 import {type HostTensor, type StateDict, numberToHalfBits} from '../../src/io/host-tensor.js';
 import {serializeSafetensors} from '../../src/io/safetensors.js';
-import {Adam, Params, compileStep, trainLoop} from '../../src/train/trainer.js';
+import {loadCheckpoint, writeTo} from '../../src/train/checkpoint.js';
+import {Params, compileStep, trainLoop} from '../../src/train/loop.js';
+import {Adam} from '../../src/train/optim.js';
 import {type AttributeName, type FaceAttributes, attributeNames, attributeValues, isAttributeVisible, valueIndex} from '../../src/demo/attributes.js';
 import {
   type ClassifierConfig, DemoClassifier, classifierLogits, defaultClassifierConfig, initClassifierState, logSoftmax,
@@ -117,7 +119,7 @@ export async function trainClassifier(opts: TrainClassifierOptions): Promise<{st
   const cfg = opts.config ?? defaultClassifierConfig;
   const log = opts.log ?? ((l: string) => console.log(l));
   const params = Params.fromStateDict(initClassifierState(cfg, hashSeed(TRAIN_STREAM, opts.seed, -1)));
-  const adam = new Adam(params.values.map((v) => v.length));
+  const adam = new Adam(params.all, {lr: (s) => learningRate(s, opts)});
   const step = await compileStep(params, () => lossGraph(params, cfg, opts.batch));
   log(`classifier: ${params.count} parameters, batch ${opts.batch}, ${opts.steps} steps, lr ${opts.lr}`);
   if (opts.checkpoint) mkdirSync(path.dirname(path.resolve(opts.checkpoint)), {recursive: true});
@@ -128,14 +130,18 @@ export async function trainClassifier(opts: TrainClassifierOptions): Promise<{st
   const hist: {loss: number; acc: Record<string, number>; n: Record<string, number>}[] = [];
   const t0 = performance.now();
   let firstStep = -1;
-  const stepsRun = await trainLoop(step, params, adam, {
+  const {stepsRun} = await trainLoop(step, adam, {
     steps: opts.steps,
-    lr: (s) => learningRate(s, opts),
     batch: (s) => {
       const b = trainingBatch(s, opts);
       return [b.images, b.targets];
     },
-    ...(opts.checkpoint ? {checkpoint: {file: opts.checkpoint, every: opts.checkpointEvery, meta: {seed: String(opts.seed), batch: String(opts.batch), steps: String(opts.steps)}}} : {}),
+    ...(opts.checkpoint
+      ? {
+          resume: existsSync(opts.checkpoint) ? loadCheckpoint(opts.checkpoint) : null,
+          checkpoint: {every: opts.checkpointEvery, meta: {seed: String(opts.seed), batch: String(opts.batch), steps: String(opts.steps)}, write: writeTo(opts.checkpoint)},
+        }
+      : {}),
     ...(opts.signal ? {signal: opts.signal} : {}),
     onStep: ({step: s, loss, metrics, lr}) => {
       if (firstStep < 0) firstStep = s;

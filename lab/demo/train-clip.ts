@@ -27,7 +27,8 @@ import {CLIP, type ClipConfig, eotSelector, expectedClipStateDict, normalize} fr
 import {clipInputFromGenerated} from '../../src/models/clip/preprocess.js';
 import {IMAGENET_TEMPLATES, STYLECLIP_TEMPLATES, normalizeVec} from '../../src/models/clip/prompts.js';
 import type {ClipTokenizer} from '../../src/models/clip/tokenizer.js';
-import {Adam, type AdamOptions, Params, compileStep} from '../../src/train/trainer.js';
+import {Params, compileStep} from '../../src/train/loop.js';
+import {AdamW} from '../../src/train/optim.js';
 import {
   type AttributeName, type FaceAttributes, attributeNames, attributeValues, editTargets, isAttributeVisible, sampleAttributes,
 } from '../../src/demo/attributes.js';
@@ -309,18 +310,17 @@ export function trainingParams(sd: StateDict, vocab: Int32Array): Params {
 /** The full state dict (float32) from trained params: compact rows scattered into the initial token table. */
 export function fullStateDict(params: Params, vocab: Int32Array, init: StateDict): StateDict {
   const sd: StateDict = new Map();
-  params.names.forEach((n, i) => {
-    if (n === COMPACT_KEY) {
+  for (const p of params.all) {
+    if (p.name === COMPACT_KEY) {
       const base = init.get('token_embedding.weight')!;
       const D = base.shape[1]!;
       const full = Float32Array.from(toFloat32(base));
-      const rows = params.values[i]!;
-      vocab.forEach((id, r) => full.set(rows.subarray(r * D, (r + 1) * D), id * D));
+      vocab.forEach((id, r) => full.set(p.data.subarray(r * D, (r + 1) * D), id * D));
       sd.set('token_embedding.weight', {dtype: 'float32', shape: base.shape, data: full});
     } else {
-      sd.set(n, {dtype: 'float32', shape: params.shapes[i]!, data: params.values[i]!});
+      sd.set(p.name, {dtype: 'float32', shape: [...p.shape], data: p.data});
     }
-  });
+  }
   return sd;
 }
 
@@ -329,25 +329,9 @@ export function isDecayed(name: string): boolean {
   return /(in_proj_weight|out_proj\.weight|c_fc\.weight|c_proj\.weight|conv1\.weight|text_projection|visual\.proj)$/.test(name);
 }
 
-/** Adam with decoupled weight decay on a subset of the parameters (AdamW). */
-export class MaskedAdamW extends Adam {
-  private readonly decay: boolean[];
-  private readonly wdRate: number;
-
-  constructor(sizes: number[], decay: boolean[], weightDecay: number, opts: Omit<AdamOptions, 'weightDecay'> = {}) {
-    super(sizes, {...opts, weightDecay: 0});
-    this.decay = decay;
-    this.wdRate = weightDecay;
-  }
-
-  override update(params: Float32Array[], grads: Float32Array[], lr: number, mask?: boolean[]): void {
-    const f = 1 - lr * this.wdRate;
-    params.forEach((p, k) => {
-      if (!this.decay[k] || (mask && !mask[k])) return;
-      for (let i = 0; i < p.length; i++) p[i]! *= f;
-    });
-    super.update(params, grads, lr, mask);
-  }
+/** ToonCLIP's optimizer: AdamW (β 0.9/0.98, ε 1e-6, CLIP's) decaying the weight matrices only, warmup + cosine lr. */
+export function toonClipOptimizer(params: Params, o: Pick<ToonClipTrainOptions, 'lr' | 'warmup' | 'steps' | 'minLrFraction' | 'weightDecay'>): AdamW {
+  return new AdamW(params.all, {lr: (s) => learningRate(s, o), betas: [0.9, 0.98], eps: 1e-6, weightDecay: o.weightDecay, decay: (p) => isDecayed(p.name)});
 }
 
 /** Warmup + cosine learning rate. */

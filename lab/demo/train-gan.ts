@@ -4,7 +4,7 @@
  * Adam step on an L1 pixel loss (full resolution plus a 4×-pooled term for the coarse layout) through our
  * StyleGAN2 (mapping + synthesis, rosinality parameterisation with equalised learning rates).
  *
- * Resumable: atomic checkpoints (params + Adam moments + step) every few minutes; the data stream depends only
+ * Resumable: atomic checkpoints (src/train: params + Adam state + step) every few minutes; the data stream depends only
  * on the step, so a resumed run continues exactly. Sample grids (generated row above its target row) go to
  * the checkpoint's folder. The final asset is a rosinality-style state dict in fp16 plus an fp32 latent_avg.
  */
@@ -21,7 +21,9 @@ import {parseSafetensors, serializeSafetensors} from '../../src/io/safetensors.j
 import {StyleGAN2, type StyleGAN2Config, expectedStateDict, randomStateDict} from '../../src/models/stylegan2.js';
 import {mulberry32Normal} from '../../src/random.js';
 import {avgPool2d, logSoftmax} from '../../src/nn/functional.js';
-import {Adam, Params, loadCheckpoint, restore, saveCheckpoint} from '../../src/train/trainer.js';
+import {loadCheckpoint, restore, writeTo} from '../../src/train/checkpoint.js';
+import {Params, type StepGraph, compileStep, trainLoop} from '../../src/train/loop.js';
+import {Adam} from '../../src/train/optim.js';
 import {type AttributeName, attributeNames, attributeSchema, encodeAttributes, isAttributeVisible} from '../../src/demo/attributes.js';
 import {Rng, hashSeed} from '../../src/demo/rng.js';
 import {renderFaceTensor} from '../../src/demo/render.js';
@@ -57,7 +59,7 @@ export function generatorFromParams(cfg: StyleGAN2Config, params: Params): Style
   const map = new Map<string, Tensor>();
   for (const [k, shape] of expectedStateDict(cfg)) {
     if (k.startsWith('noises.')) continue;
-    map.set(k, params.inputs.has(k) ? params.get(k) : constant(fixed.get(k)!.data as Float32Array, shape));
+    map.set(k, params.has(k) ? params.get(k) : constant(fixed.get(k)!.data as Float32Array, shape));
   }
   return StyleGAN2.withParams(cfg, map);
 }
@@ -234,8 +236,8 @@ export function mixedWPlus(g: StyleGAN2, w1: Tensor, w2: Tensor, mask: Tensor): 
   return F.add(F.mul(g.broadcast(w1), mask), F.mul(g.broadcast(w2), F.sub(1, mask)));
 }
 
-/** Build and compile the training step: [params…, z, target, pixel weights, labels(, z2, mixing mask)] → [loss, l1, l1_4, aux CE, grads…]. */
-async function compileTrainStep(cfg: StyleGAN2Config, params: Params, N: number, mseWeight: number, auxWeight: number, mixing: boolean) {
+/** The training step's graph: data [z, target, pixel weights, labels(, z2, mixing mask)] → loss and metrics l1, l1_4, aux CE. */
+function trainStepGraph(cfg: StyleGAN2Config, params: Params, N: number, mseWeight: number, auxWeight: number, mixing: boolean): StepGraph {
   const g = generatorFromParams(cfg, params);
   const z = input('z', [N, cfg.styleDim]);
   const target = input('target', [N, 3, cfg.size, cfg.size]);
@@ -261,10 +263,7 @@ async function compileTrainStep(cfg: StyleGAN2Config, params: Params, N: number,
   let loss = F.add(l1, F.mul(l14, 0.5));
   if (mseWeight > 0) loss = F.add(loss, F.mul(F.mean(F.square(F.sub(img, target))), mseWeight));
   if (auxWeight > 0) loss = F.add(loss, F.mul(aux, auxWeight));
-  const wrt = params.names.map((n) => params.get(n));
-  const {grad} = await import('../../src/engine/autodiff.js');
-  const grads = grad(loss, wrt);
-  return compile([...wrt, z, target, weight, labels, ...(mixing ? [z2, mask] : [])], [F.reshape(loss, [1]), F.reshape(l1, [1]), F.reshape(l14, [1]), F.reshape(aux, [1]), ...grads]);
+  return {loss, metrics: {l1, l1_4: l14, aux}, dataInputs: [z, target, weight, labels, ...(mixing ? [z2, mask] : [])]};
 }
 
 /** Forward-only program (params as inputs) for samples and evaluation during training. */
@@ -407,29 +406,29 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
   const log = opts.log ?? ((l: string) => console.log(l));
   const D = cfg.styleDim;
   const params = initialParams(cfg, seed, rgbInit, auxWeight > 0);
-  const adam = new Adam(params.values.map((v) => v.length), {betas: [0.9, 0.99]});
-  const isMapping = params.names.map((n) => n.startsWith('style.'));
-  const maskSynth = isMapping.map((m) => !m);
-  let start = 0;
+  // Two parameter groups: the synthesis (and auxiliary head) at the scheduled rate, the mapping layers' raw
+  // parameters at that rate × mappingLrMul.
+  const isMapping = (n: string) => n.startsWith('style.');
+  const adam = new Adam(
+    [{params: params.select((n) => !isMapping(n))}, {params: params.select(isMapping), lr: (s) => lrAt(s, steps, lr) * mappingLrMul}],
+    {lr: (s) => lrAt(s, steps, lr), betas: [0.9, 0.99]},
+  );
   if (opts.initFrom && !existsSync(opts.checkpoint)) {
     const {tensors} = parseSafetensors(readBytes(opts.initFrom, 'generator asset'), {what: `generator asset '${opts.initFrom}'`});
-    params.names.forEach((n, i) => {
-      if (n.startsWith('aux.')) return;
-      const t = tensors.get(n);
-      if (!t || t.shape.join() !== params.shapes[i]!.join()) throw new StyleclipError(`'${opts.initFrom}' does not match ToonGAN's architecture (parameter ${n})`);
-      params.values[i]!.set(toFloat32(t));
-    });
+    for (const p of params.all) {
+      if (p.name.startsWith('aux.')) continue;
+      const t = tensors.get(p.name);
+      if (!t || t.shape.join() !== p.shape.join()) throw new StyleclipError(`'${opts.initFrom}' does not match ToonGAN's architecture (parameter ${p.name})`);
+      p.data.set(toFloat32(t));
+    }
     log(`initialised from ${opts.initFrom}`);
   }
-  if (existsSync(opts.checkpoint)) {
-    const ck = loadCheckpoint(opts.checkpoint);
-    restore(ck, params, adam);
-    start = ck.step;
-    log(`resumed from ${opts.checkpoint} at step ${start}`);
-  }
+  const resume = existsSync(opts.checkpoint) ? loadCheckpoint(opts.checkpoint) : null;
+  const start = resume?.step ?? 0;
+  if (resume) log(`resumed from ${opts.checkpoint} at step ${start}`);
   log(`ToonGAN: ${params.count.toLocaleString('en')} trainable parameters, batch ${N}, ${steps} steps, lr ${lr} (mapping raw ×${mappingLrMul}), loss ${attributeWeight ? `L1 (×${1 + attributeWeight} on beard/mouth/lipstick/glasses pixels)` : 'L1'} + 0.5·L1(pool4)${mseWeight ? ` + ${mseWeight}·MSE` : ''}${mixing > 0 ? `, style mixing on ${(100 * mixing).toFixed(0)} % of the faces` : ''}`);
   const t0 = performance.now();
-  const step = await compileTrainStep(cfg, params, N, mseWeight, auxWeight, mixing > 0);
+  const step = await compileStep(params, () => trainStepGraph(cfg, params, N, mseWeight, auxWeight, mixing > 0));
   const nLatent = Math.log2(cfg.size) * 2 - 2;
   const SAMPLES = 8;
   const fwd = await compileForward(cfg, params, SAMPLES);
@@ -448,99 +447,92 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
     if (s % (sampleEvery * 4) === 0) await writeGridPng(path.join(dir, `toongan-samples-${String(s).padStart(6, '0')}.png`), rows, SAMPLES, cfg.size);
   };
 
-  let stop = false;
-  const onSignal = () => (stop = true);
+  // SIGINT/SIGTERM or the time limit cancel the loop, which checkpoints; the same command resumes.
+  const ac = new AbortController();
+  const onSignal = () => ac.abort();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const runStart = performance.now();
+  let ema = NaN;
+  let emaL1 = NaN;
+  let emaAux = NaN;
+  let dataSec = 0;
+  let reached = start;
+  // Loss weights and auxiliary labels are only computed per batch when their term is on; otherwise the graph
+  // inputs are constant (unit weights; labels that the zero-weighted auxiliary term never reads).
+  const unitWeights = attributeWeight > 0 ? null : new Float32Array(N * cfg.size * cfg.size).fill(1);
+  const unusedLabels = auxWeight > 0 ? null : new Float32Array(N * LABEL_WIDTH);
+  // Each face's renderer inputs (decoded once: they give the target and the pixel weights), and the extra feeds
+  // of style mixing when it is on.
+  const plane = 3 * cfg.size * cfg.size;
+  const batchAt = (i: number) => {
+    const tb = performance.now();
+    const z = latentBatch(seed, i, N, D);
+    const mix = mixing > 0 ? mixingBatch(seed, i, N, D, nLatent, mixing) : null;
+    const faces = Array.from({length: N}, (_, n) => {
+      const zn = z.subarray(n * D, (n + 1) * D);
+      return mix ? decodeMixed(zn, mix.z2.subarray(n * D, (n + 1) * D), mix.crossovers[n]!, D) : decodeLatent(zn, D);
+    });
+    const target = new Float32Array(N * plane);
+    faces.forEach((f, n) => target.set(renderFaceTensor(f.attributes, {size: cfg.size, jitter: f.jitter}), n * plane));
+    const extra = mix ? [mix.z2, mixingMask(mix.crossovers, nLatent)] : [];
+    const feeds = [z, target, unitWeights ?? attributeWeightsOf(faces, cfg.size, target, attributeWeight), unusedLabels ?? attributeLabels(z, D), ...extra];
+    dataSec += (performance.now() - tb) / 1000;
+    return feeds;
+  };
   try {
-    let lastCk = performance.now();
-    const runStart = performance.now();
-    let ema = NaN;
-    let emaL1 = NaN;
-    let emaAux = NaN;
-    let dataSec = 0;
-    let stepSec = 0;
-    // Prefetch: render step s+1 while ORT runs step s.
-    // Loss weights and auxiliary labels are only computed per batch when their term is on; otherwise the graph
-    // inputs are constant (unit weights; labels that the zero-weighted auxiliary term never reads).
-    const unitWeights = attributeWeight > 0 ? null : new Float32Array(N * cfg.size * cfg.size).fill(1);
-    const unusedLabels = auxWeight > 0 ? null : new Float32Array(N * LABEL_WIDTH);
-    // Each face's renderer inputs (decoded once: they give the target and the pixel weights), and the extra feeds
-    // of style mixing when it is on.
-    const plane = 3 * cfg.size * cfg.size;
-    const batchAt = (i: number) => {
-      const z = latentBatch(seed, i, N, D);
-      const mix = mixing > 0 ? mixingBatch(seed, i, N, D, nLatent, mixing) : null;
-      const faces = Array.from({length: N}, (_, n) => {
-        const zn = z.subarray(n * D, (n + 1) * D);
-        return mix ? decodeMixed(zn, mix.z2.subarray(n * D, (n + 1) * D), mix.crossovers[n]!, D) : decodeLatent(zn, D);
-      });
-      const target = new Float32Array(N * plane);
-      faces.forEach((f, n) => target.set(renderFaceTensor(f.attributes, {size: cfg.size, jitter: f.jitter}), n * plane));
-      const extra = mix ? [mix.z2, mixingMask(mix.crossovers, nLatent)] : [];
-      return {z, target, weight: unitWeights ?? attributeWeightsOf(faces, cfg.size, target, attributeWeight), labels: unusedLabels ?? attributeLabels(z, D), extra};
-    };
-    let next = batchAt(start);
-    let s = start;
-    for (; s < steps; s++) {
-      const cur = next;
-      const ta = performance.now();
-      const pending = step.run([...params.values, cur.z, cur.target, cur.weight, cur.labels, ...cur.extra]);
-      const tb = performance.now();
-      if (s + 1 < steps) next = batchAt(s + 1);
-      dataSec += (performance.now() - tb) / 1000;
-      const out = await pending;
-      stepSec += (performance.now() - ta) / 1000;
-      const loss = (out[0]!.data as Float32Array)[0]!;
-      const l1 = (out[1]!.data as Float32Array)[0]!;
-      if (!Number.isFinite(loss)) throw new Error(`training diverged at step ${s} (loss ${loss})`);
-      const auxCe = (out[3]!.data as Float32Array)[0]!;
-      emaAux = Number.isNaN(emaAux) ? auxCe : 0.98 * emaAux + 0.02 * auxCe;
-      const grads = out.slice(4).map((o) => o.data as Float32Array);
-      const rate = lrAt(s, steps, lr);
-      // One Adam step with two learning rates: synthesis at `rate`, mapping raw params at rate × mappingLrMul.
-      adam.update(params.values, grads, rate, maskSynth);
-      adam.step--;
-      adam.update(params.values, grads, rate * mappingLrMul, isMapping);
-      ema = Number.isNaN(ema) ? loss : 0.98 * ema + 0.02 * loss;
-      emaL1 = Number.isNaN(emaL1) ? l1 : 0.98 * emaL1 + 0.02 * l1;
-      const doneHere = s + 1 - start;
-      if ((s + 1) % 25 === 0 || s + 1 === steps) {
-        const el = (performance.now() - runStart) / 1000;
-        const sps = doneHere / el;
-        log(
-          `step ${s + 1}/${steps} loss ${loss.toFixed(4)} (ema ${ema.toFixed(4)}, L1 ema ${emaL1.toFixed(4)} = ${(emaL1 * 127.5).toFixed(2)}/255${auxWeight > 0 ? `, W-attribute CE ema ${emaAux.toFixed(3)}` : ''}) lr ${rate.toExponential(2)} ` +
-            `${sps.toFixed(2)} steps/s (data ${((dataSec / doneHere) * 1000).toFixed(0)} ms/step) elapsed ${fmtTime(el)} ETA ${fmtTime((steps - s - 1) / sps)}`,
-        );
-      }
-      if ((s + 1) % sampleEvery === 0) await writeSamples(s + 1);
-      const timeUp = opts.maxSeconds !== undefined && (performance.now() - runStart) / 1000 > opts.maxSeconds;
-      if (stop || timeUp || (performance.now() - lastCk) / 1000 > checkpointSeconds || s + 1 === steps) {
-        saveCheckpoint(opts.checkpoint, params, adam, s + 1, meta);
-        lastCk = performance.now();
-        log(`checkpoint: step ${s + 1} -> ${opts.checkpoint}`);
-        if (stop || timeUp) {
-          log(stop ? 'stopped by signal; resume with the same command' : 'time limit reached; resume with the same command');
-          return {finished: false, step: s + 1};
+    await trainLoop(step, adam, {
+      steps,
+      batch: batchAt,
+      prefetch: true, // render step s+1 while ORT runs step s
+      resume,
+      checkpoint: {
+        seconds: checkpointSeconds,
+        meta,
+        write: (bytes, s) => {
+          writeTo(opts.checkpoint)(bytes);
+          log(`checkpoint: step ${s} -> ${opts.checkpoint}`);
+        },
+      },
+      signal: ac.signal,
+      onStep: async ({step: s, loss, metrics, lr: rate}) => {
+        reached = s + 1;
+        emaAux = Number.isNaN(emaAux) ? metrics.aux! : 0.98 * emaAux + 0.02 * metrics.aux!;
+        ema = Number.isNaN(ema) ? loss : 0.98 * ema + 0.02 * loss;
+        emaL1 = Number.isNaN(emaL1) ? metrics.l1! : 0.98 * emaL1 + 0.02 * metrics.l1!;
+        const doneHere = s + 1 - start;
+        if ((s + 1) % 25 === 0 || s + 1 === steps) {
+          const el = (performance.now() - runStart) / 1000;
+          const sps = doneHere / el;
+          log(
+            `step ${s + 1}/${steps} loss ${loss.toFixed(4)} (ema ${ema.toFixed(4)}, L1 ema ${emaL1.toFixed(4)} = ${(emaL1 * 127.5).toFixed(2)}/255${auxWeight > 0 ? `, W-attribute CE ema ${emaAux.toFixed(3)}` : ''}) lr ${rate.toExponential(2)} ` +
+              `${sps.toFixed(2)} steps/s (data ${((dataSec / doneHere) * 1000).toFixed(0)} ms/step) elapsed ${fmtTime(el)} ETA ${fmtTime((steps - s - 1) / sps)}`,
+          );
         }
-      }
-    }
-    await writeSamples(s);
-    const stats = await latentStats(cfg, params, avgSamples, seed);
-    const bytes = writeGeneratorAsset(opts.out, cfg, params, stats, {steps: String(steps), seed: String(seed), batch: String(N), lr: String(lr), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(mixing > 0 ? {mixing: String(mixing)} : {})});
-    log(`wrote ${opts.out} (${(bytes / 1e6).toFixed(2)} MB)`);
-    return {finished: true, step: steps};
+        if ((s + 1) % sampleEvery === 0) await writeSamples(s + 1);
+        if (opts.maxSeconds !== undefined && (performance.now() - runStart) / 1000 > opts.maxSeconds) ac.abort();
+      },
+    });
+  } catch (e) {
+    if (!ac.signal.aborted) throw e;
+    log(opts.maxSeconds !== undefined && (performance.now() - runStart) / 1000 > opts.maxSeconds ? 'time limit reached; resume with the same command' : 'stopped by signal; resume with the same command');
+    return {finished: false, step: reached};
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+  await writeSamples(steps);
+  const stats = await latentStats(cfg, params, avgSamples, seed);
+  const bytes = writeGeneratorAsset(opts.out, cfg, params, stats, {steps: String(steps), seed: String(seed), batch: String(N), lr: String(lr), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(mixing > 0 ? {mixing: String(mixing)} : {})});
+  log(`wrote ${opts.out} (${(bytes / 1e6).toFixed(2)} MB)`);
+  return {finished: true, step: steps};
 }
 
 /** Write the asset from a checkpoint (e.g. to ship the best weights of an unfinished run). */
 export async function exportFromCheckpoint(checkpoint: string, out: string, {avgSamples = 10000, config = toonGanConfig}: {avgSamples?: number; config?: StyleGAN2Config} = {}): Promise<{bytes: number; step: number}> {
   const ck = loadCheckpoint(checkpoint);
   const params = initialParams(config, 0, 1, [...ck.params.keys()].some((k) => k.startsWith('aux.')));
-  restore(ck, params, null);
+  restore(ck, params.all, null);
   const stats = await latentStats(config, params, avgSamples, Number(ck.meta.seed ?? 1));
   const trained = Object.fromEntries(['lr', 'attribute_weight', 'aux_weight'].flatMap((k) => (ck.meta[k] !== undefined ? [[k, ck.meta[k]!]] : [])));
   const bytes = writeGeneratorAsset(out, config, params, stats, {steps: String(ck.step), seed: ck.meta.seed ?? '1', batch: ck.meta.batch ?? '', ...trained});

@@ -17,8 +17,8 @@ import {existsSync, mkdirSync} from 'node:fs';
 import path from 'node:path';
 import {parseArgs} from 'node:util';
 import {
-  DEFAULT_TRAIN_OPTIONS, MaskedAdamW, type ToonClipTrainOptions, compileToonClipStep, editDirectionAgreement, fullStateDict, initToonClipStateDict,
-  isDecayed, learningRate, serializeToonClip, trainingBatch, trainingParams, trainingVocabulary, zeroShotAccuracy,
+  DEFAULT_TRAIN_OPTIONS, type ToonClipTrainOptions, compileToonClipStep, editDirectionAgreement, fullStateDict, initToonClipStateDict,
+  serializeToonClip, toonClipOptimizer, trainingBatch, trainingParams, trainingVocabulary, zeroShotAccuracy,
 } from '../demo/train-clip.js';
 import {type AttributeName, attributeNames} from '../../src/demo/attributes.js';
 import {TOONCLIP_CONFIG} from '../demo/toon-clip.js';
@@ -28,7 +28,8 @@ import {parseSafetensors} from '../../src/io/safetensors.js';
 import {clipFromBytes} from '../../src/models/clip/load.js';
 import type {CLIP} from '../../src/models/clip/model.js';
 import {loadDefaultTokenizer} from '../../src/models/clip/tokenizer.js';
-import {loadCheckpoint, restore, trainLoop} from '../../src/train/trainer.js';
+import {loadCheckpoint, restore, writeTo} from '../../src/train/checkpoint.js';
+import {trainLoop} from '../../src/train/loop.js';
 
 const {values: args} = parseArgs({
   options: {
@@ -110,8 +111,9 @@ async function main(): Promise<void> {
   const compact = new Map([...vocab].map((id, r) => [id, r]));
   const initFrom = args['init-from'];
   const meta = {options: JSON.stringify(opts), vocab: JSON.stringify([...vocab]), init_from: initFrom ?? ''};
-  if (existsSync(ckFile)) {
-    const ck = loadCheckpoint(ckFile);
+  const resume = existsSync(ckFile) ? loadCheckpoint(ckFile) : null;
+  if (resume) {
+    const ck = resume;
     if (ck.meta.options !== meta.options || ck.meta.vocab !== meta.vocab || (ck.meta.init_from ?? '') !== meta.init_from) {
       throw new Error(`checkpoint '${ckFile}' was made with other options (${ck.meta.options}); use the same flags or another --checkpoint`);
     }
@@ -124,15 +126,15 @@ async function main(): Promise<void> {
     // token table is cut down to the training vocabulary's rows); the optimizer starts fresh.
     const {tensors} = parseSafetensors(readBytes(initFrom, 'ToonCLIP weights'), {what: `'${initFrom}'`});
     const isAsset = tensors.has('token_embedding.weight');
-    const ck = isAsset ? {params: trainingParams(tensors, vocab).toStateDict(), adam: null, step: 0, meta: {}} : loadCheckpoint(initFrom);
-    restore(ck, params, null);
+    const ck = isAsset ? {params: trainingParams(tensors, vocab).toStateDict(), optimizer: null, step: 0, meta: {}} : loadCheckpoint(initFrom);
+    restore(ck, params.all, null);
     log(`initialised from ${isAsset ? 'the asset ' : ''}${initFrom}${isAsset ? '' : ` (step ${ck.step})`}`);
   }
   log(`ToonCLIP seed ${opts.seed}: ${params.count.toLocaleString()} trained parameters (${vocab.length} of ${cfg.vocabSize} token rows), batch ${opts.batch}, ${opts.steps} steps, options ${JSON.stringify(opts)}`);
   const tc = performance.now();
   const step = await compileToonClipStep(cfg, params, opts.batch, opts.textLength);
   log(`compiled the training step in ${fmt((performance.now() - tc) / 1000)}`);
-  const adam = new MaskedAdamW(params.values.map((v) => v.length), params.names.map(isDecayed), opts.weightDecay, {betas: [0.9, 0.98], eps: 1e-6});
+  const adam = toonClipOptimizer(params, opts);
 
   const t0 = performance.now();
   let first = -1;
@@ -140,16 +142,16 @@ async function main(): Promise<void> {
   let lastLog = 0;
   let dataSeconds = 0;
   const every = int(args['checkpoint-every'], 25);
-  await trainLoop(step, params, adam, {
+  await trainLoop(step, adam, {
     steps: stopAt,
-    lr: (s) => learningRate(s, opts),
     batch: (s) => {
       const td = performance.now();
       const b = trainingBatch(s, opts, tok, compact);
       dataSeconds += (performance.now() - td) / 1000;
       return [b.images, b.tokens as unknown as Float32Array, b.eot, b.imageTargets, b.textTargets];
     },
-    checkpoint: {file: ckFile, every, meta},
+    resume,
+    checkpoint: {every, meta, write: writeTo(ckFile)},
     onStep: ({step: s, loss, metrics, lr}) => {
       if (first < 0) first = s;
       const acc = (metrics.acc_i2t! + metrics.acc_t2i!) / 2;

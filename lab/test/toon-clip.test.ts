@@ -10,10 +10,11 @@ import {caption, neutralPrompt, promptFor} from '../../src/demo/captions.js';
 import {Rng, hashSeed} from '../../src/demo/rng.js';
 import {TOONCLIP_CONFIG, loadToonClip, toonClipPath} from '../demo/toon-clip.js';
 import {
-  DEFAULT_TRAIN_OPTIONS, EVAL_SEED_BASE, MaskedAdamW, compileToonClipStep, embedRenders, embedTexts, fullStateDict, initToonClipStateDict,
-  captionConstraints, isDecayed, learningRate, satisfies, serializeToonClip, trainingBatch, trainingCaption, trainingParams,
+  DEFAULT_TRAIN_OPTIONS, EVAL_SEED_BASE, compileToonClipStep, embedRenders, embedTexts, fullStateDict, initToonClipStateDict,
+  captionConstraints, learningRate, satisfies, serializeToonClip, toonClipOptimizer, trainingBatch, trainingCaption, trainingParams,
 } from '../demo/train-clip.js';
 import {renderBatch} from '../../src/demo/render.js';
+import {trainLoop} from '../../src/train/loop.js';
 import {configureEngine} from '../../src/engine/session.js';
 import {parseSafetensors} from '../../src/io/safetensors.js';
 import {clipFromBytes, loadClip} from '../../src/models/clip/load.js';
@@ -120,16 +121,18 @@ describe('ToonCLIP training step and export', () => {
     expect(Math.exp(init.get('logit_scale')!.data[0] as number)).toBeCloseTo(1 / 0.07, 4);
     const params = trainingParams(init, vocab);
     const step = await compileToonClipStep(tiny, params, opts.batch, opts.textLength);
-    const adam = new MaskedAdamW(params.values.map((v) => v.length), params.names.map(isDecayed), 0.1);
     const before = Float32Array.from(params.values[params.names.indexOf('visual.proj')]!);
-    for (let s = 0; s < opts.steps; s++) {
-      const b = trainingBatch(s, opts, tok, compact, 16);
-      const out = await step.program.run([...params.values, b.images, b.tokens, b.eot, b.imageTargets, b.textTargets]);
-      const loss = (out[0]!.data as Float32Array)[0]!;
-      expect(Number.isFinite(loss)).toBe(true);
-      expect(loss).toBeGreaterThan(0);
-      adam.update(params.values, out.slice(1 + step.metricNames.length).map((o) => o.data as Float32Array), learningRate(s, opts));
-    }
+    const losses: number[] = [];
+    await trainLoop(step, toonClipOptimizer(params, opts), {
+      steps: opts.steps,
+      batch: (s) => {
+        const b = trainingBatch(s, opts, tok, compact, 16);
+        return [b.images, b.tokens, b.eot, b.imageTargets, b.textTargets];
+      },
+      onStep: (r) => void losses.push(r.loss),
+    });
+    expect(losses).toHaveLength(opts.steps);
+    expect(losses.every((l) => l > 0)).toBe(true);
     expect(params.values[params.names.indexOf('visual.proj')]).not.toEqual(before);
 
     const sd = fullStateDict(params, vocab, init);

@@ -8,16 +8,12 @@
  * none are given. Batches are drawn epoch by epoch from a seeded shuffle (drop_last, as the DataLoader), so the
  * batch of step i depends only on (seed, i): a run resumed from a checkpoint repeats the uninterrupted run exactly.
  */
-import {grad} from '../engine/autodiff.js';
 import * as F from '../engine/ops.js';
-import {compile} from '../engine/session.js';
 import {type Tensor, constant, input} from '../engine/tensor.js';
 import {StyleclipError, check} from '../errors.js';
 import {sampleZ, toWPlus} from '../models/generate.js';
-import type {HostTensor, StateDict} from '../io/host-tensor.js';
+import type {HostTensor} from '../io/host-tensor.js';
 import {assertFinite, toFloat32} from '../io/host-tensor.js';
-import {parseSafetensors, serializeSafetensors} from '../io/safetensors.js';
-
 import type {CLIP} from '../models/clip/model.js';
 import type {ClipInputMode} from '../models/clip/preprocess.js';
 import {
@@ -28,7 +24,6 @@ import {
   type MapperConfig,
   type MapperGroup,
   MapperMismatchError,
-  OPTIM_PREFIX,
   expectedMapperStateDict,
   levelsMapper,
   levelsSplit,
@@ -38,11 +33,11 @@ import {
 } from '../models/mapper.js';
 import type {NoiseMode, StyleGAN2} from '../models/stylegan2.js';
 import {mulberry32} from '../random.js';
-import {clipLoss} from './losses.js';
+import {type Checkpoint, parseCheckpoint} from '../train/checkpoint.js';
+import {type StepGraph, type TrainStep, Params, compileStep, trainLoop} from '../train/loop.js';
+import {Adam, type Optimizer, Ranger} from '../train/optim.js';
+import {type IdentityFeatures, clipLoss, identityLoss} from './losses.js';
 import {MAPPER_DEFAULTS} from './mapper-defaults.js';
-import type {IdentityFeatures} from './optimize.js';
-import {Adam} from '../train/trainer.js';
-import {type HostStatefulOptimizer, Ranger} from './ranger.js';
 
 export type MapperOptimizer = 'ranger' | 'adam';
 
@@ -102,60 +97,6 @@ export interface MapperTrainResult {
   step: number;
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// Training state file: the mapper weights under their official keys (so a checkpoint also loads as a mapper),
-// optimizer buffers under 'optim.<param key>.<buffer>', and the run's settings in the metadata.
-
-export interface MapperCheckpoint {
-  mapper: LevelsMapper;
-  step: number;
-  optimizer: MapperOptimizer;
-  optimState: {step: number; buffers: Map<string, Float32Array>};
-  /** The run settings recorded at save time (strings). */
-  meta: Record<string, string>;
-}
-
-function optimKeyed(state: {buffers: Map<string, Float32Array>}, keys: readonly string[]): StateDict {
-  const out: StateDict = new Map();
-  for (const [name, data] of state.buffers) {
-    const dot = name.indexOf('.');
-    const key = keys[Number(name.slice(0, dot))]!;
-    out.set(`${OPTIM_PREFIX}${key}.${name.slice(dot + 1)}`, {dtype: 'float32', shape: [data.length], data});
-  }
-  return out;
-}
-
-export function serializeMapperCheckpoint(c: MapperCheckpoint): Uint8Array {
-  const keys = expectedMapperStateDict(c.mapper.config).map(([k]) => k);
-  const tensors: StateDict = new Map([...c.mapper.weights, ...optimKeyed(c.optimState, keys)]);
-  const meta = {...c.meta, ...mapperMetadata(c.mapper), format: CHECKPOINT_FORMAT, step: String(c.step), optimizer: c.optimizer, optim_step: String(c.optimState.step)};
-  return serializeSafetensors(tensors, meta);
-}
-
-export function parseMapperCheckpoint(bytes: Uint8Array, what = 'mapper checkpoint'): MapperCheckpoint {
-  const file = parseSafetensors(bytes, {what});
-  const meta = file.metadata;
-  if (meta.format !== CHECKPOINT_FORMAT) throw new StyleclipError(`${what} is not a mapper training checkpoint (safetensors metadata format '${meta.format ?? 'none'}')`);
-  const mapper = mapperFromBytes(bytes, what);
-  const optimizer = meta.optimizer;
-  if (optimizer !== 'ranger' && optimizer !== 'adam') throw new StyleclipError(`${what}: unknown optimizer '${String(optimizer)}'`);
-  const step = Number(meta.step);
-  const optimStep = Number(meta.optim_step);
-  check(Number.isInteger(step) && step >= 0 && Number.isInteger(optimStep), `${what}: invalid step '${meta.step}'`);
-  const keys = expectedMapperStateDict(mapper.config).map(([k]) => k);
-  const buffers = new Map<string, Float32Array>();
-  for (const [name, t] of file.tensors) {
-    if (!name.startsWith(OPTIM_PREFIX)) continue;
-    const rest = name.slice(OPTIM_PREFIX.length);
-    const j = keys.findIndex((k) => rest.startsWith(`${k}.`));
-    if (j < 0) throw new StyleclipError(`${what}: optimizer tensor '${name}' belongs to no mapper parameter`);
-    buffers.set(`${j}.${rest.slice(keys[j]!.length + 1)}`, toFloat32(t));
-  }
-  return {mapper, step, optimizer, optimState: {step: optimStep, buffers}, meta};
-}
-
-// ---------------------------------------------------------------------------------------------------------
-
 /** The dataset order of epoch e: a Fisher–Yates shuffle seeded by (seed, e). */
 export function epochPermutation(n: number, seed: number, epoch: number): Int32Array {
   const rng = mulberry32((Math.imul(seed, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca6b)) >>> 0);
@@ -176,14 +117,22 @@ export function batchIndices(step: number, n: number, batch: number, seed: numbe
 }
 
 /** Training latents: the given W+, or `samples` W latents sampled at ψ and broadcast on use. */
-async function trainingLatents(g: StyleGAN2, opts: MapperTrainOptions, seed: number): Promise<{n: number; row: (i: number, out: Float32Array, at: number) => void}> {
+interface TrainingLatents {
+  n: number;
+  /** Values per W+ row set (L·D). */
+  rowSize: number;
+  /** Write latent i as W+ [L, D] into `out` at `at`. */
+  row: (i: number, out: Float32Array, at: number) => void;
+}
+
+async function trainingLatents(g: StyleGAN2, opts: MapperTrainOptions, seed: number): Promise<TrainingLatents> {
   const [L, D] = [g.nLatent, g.config.styleDim];
   if (opts.latents) {
     const t = opts.latents;
     check(t.shape.length === 3 && t.shape[1] === L && t.shape[2] === D, `training latents must be W+ [N, ${L}, ${D}] for this generator, got [${t.shape.join(', ')}]`);
     const data = toFloat32(t);
     assertFinite(data, 'training latents');
-    return {n: t.shape[0]!, row: (i, out, at) => out.set(data.subarray(i * L * D, (i + 1) * L * D), at)};
+    return {n: t.shape[0]!, rowSize: L * D, row: (i, out, at) => out.set(data.subarray(i * L * D, (i + 1) * L * D), at)};
   }
   const {samples = MAPPER_DEFAULTS.samples, truncation = MAPPER_DEFAULTS.truncation} = opts;
   check(Number.isInteger(samples) && samples >= 1, `samples must be a positive integer, got ${samples}`);
@@ -198,16 +147,11 @@ async function trainingLatents(g: StyleGAN2, opts: MapperTrainOptions, seed: num
   }
   return {
     n: samples,
+    rowSize: L * D,
     row: (i, out, at) => {
       for (let l = 0; l < L; l++) out.set(w.subarray(i * D, (i + 1) * D), at + l * D);
     },
   };
-}
-
-function makeOptimizer(kind: MapperOptimizer, shapes: number[][]): HostStatefulOptimizer {
-  if (kind === 'ranger') return new Ranger(shapes);
-  if (kind === 'adam') return new Adam(shapes.map((s) => s.reduce((a, b) => a * b, 1)));
-  throw new StyleclipError(`unknown optimizer '${String(kind)}' (valid: ranger, adam)`);
 }
 
 /** Settings a resumed run must share with the checkpoint for the continuation to be exact. */
@@ -225,38 +169,25 @@ export interface MapperGraphOptions {
   clipInput: ClipInputMode;
 }
 
-export interface MapperGraph {
-  /** Program inputs: the mapper parameters (expectedMapperStateDict order), then W+ [B, L, D], then the noise inputs. */
-  inputs: Tensor[];
-  /** Program outputs: total loss, CLIP term, L2 term, ID term, then one gradient per parameter. */
-  outputs: Tensor[];
-  grads: Tensor[];
-}
-
 /**
- * The training graph of one step: mapper weights and the batch are inputs, so one compiled program serves every
- * step; G, CLIP and the identity network are constants.
+ * The loss of one step: the mapper weights (`param(key)`) and the batch W+ [B, L, D] plus the noise are inputs, so
+ * one compiled program serves every step; G, CLIP and the identity network are constants.
  */
-export function mapperTrainingGraph(g: StyleGAN2, clip: CLIP, cfg: MapperConfig, o: MapperGraphOptions): MapperGraph {
+export function mapperTrainingGraph(g: StyleGAN2, clip: CLIP, cfg: MapperConfig, param: (key: string) => Tensor, o: MapperGraphOptions): StepGraph {
   const [L, D, E, B] = [g.nLatent, g.config.styleDim, clip.config.embedDim, o.batch];
-  const keyed = expectedMapperStateDict(cfg);
-  const pIn = keyed.map(([, shape], j) => input(`p${String(j).padStart(2, '0')}`, shape));
-  const byKey = new Map(keyed.map(([k], j) => [k, pIn[j]!]));
   const w = input('w', [B, L, D]);
   const nz = g.noiseInputs(B);
-  const wHat = mapLatent(w, levelsMapper(w, (k) => byKey.get(k)!, cfg)); // [B, L, D]
+  const wHat = mapLatent(w, levelsMapper(w, param, cfg)); // [B, L, D]
   const img = g.synthesis(g.styles(wHat), nz); // [B, 3, H, W]
   const clipTerm = F.mean(clipLoss(clip, img, constant(o.text, [1, E]), o.clipInput));
   const l2Term = F.mean(F.square(F.sub(wHat, w))); // nn.MSELoss: mean
   let idTerm: Tensor = F.scalar(0);
   let total = F.add(F.mul(clipTerm, o.lambdaClip), F.mul(l2Term, o.lambdaL2));
   if (o.identity && o.lambdaId > 0) {
-    const ref = F.stopGradient(o.identity.features(g.synthesis(g.styles(w), nz))); // features of G(w)
-    idTerm = F.mean(F.sub(1, F.sum(F.mul(o.identity.features(img), ref), [1])));
+    idTerm = F.mean(identityLoss(o.identity, img, o.identity.features(g.synthesis(g.styles(w), nz)))); // against G(w)
     total = F.add(total, F.mul(idTerm, o.lambdaId));
   }
-  const grads = grad(total, pIn);
-  return {inputs: [...pIn, w, ...nz], outputs: [total, clipTerm, l2Term, idTerm, ...grads], grads};
+  return {loss: total, metrics: {clip: clipTerm, l2: l2Term, id: idTerm}, dataInputs: [w, ...nz]};
 }
 
 /** Train a levels mapper for a prompt. See MapperTrainOptions for the (official) defaults. */
@@ -276,7 +207,6 @@ export async function trainMapper(g: StyleGAN2, clip: CLIP, opts: MapperTrainOpt
     seed = MAPPER_DEFAULTS.seed,
   } = opts;
   const E = clip.config.embedDim;
-  const [L, D] = [g.nLatent, g.config.styleDim];
   check(opts.text.length === E, `text features have ${opts.text.length} values, CLIP's embedding is ${E}`);
   check(Number.isInteger(steps) && steps >= 1, `steps must be a positive integer, got ${steps}`);
   check(Number.isInteger(batch) && batch >= 1, `batch must be a positive integer, got ${batch}`);
@@ -291,63 +221,72 @@ export async function trainMapper(g: StyleGAN2, clip: CLIP, opts: MapperTrainOpt
   check(data.n >= batch, `need at least batch = ${batch} training latents, got ${data.n}`);
   const meta = runMeta({optimizer, batch, seed, n: data.n, latentSource: opts.latents ? 'file' : `sampled psi=${g.latentAvg ? (opts.truncation ?? MAPPER_DEFAULTS.truncation) : 1}`});
 
-  // The mapper: fresh, or from the checkpoint (whose settings must match this run's).
   const groups = {...ALL_GROUPS, ...opts.groups};
-  let mapper: LevelsMapper;
-  let start = 0;
-  let resumeState: MapperCheckpoint | null = null;
-  if (opts.resume) {
-    resumeState = parseMapperCheckpoint(opts.resume, 'resume checkpoint');
-    mapper = resumeState.mapper;
-    mapper.checkGenerator({nLatent: L, styleDim: D, size: g.config.size});
-    const diffs = Object.entries(meta).filter(([k, v]) => resumeState!.meta[k] !== v).map(([k, v]) => `${k} ${resumeState!.meta[k] ?? '(none)'} ≠ ${v}`);
-    for (const k of MAPPER_GROUPS) if (mapper.config.groups[k] !== groups[k]) diffs.push(`${k} group ${mapper.config.groups[k] ? 'on' : 'off'} ≠ ${groups[k] ? 'on' : 'off'}`);
-    if (diffs.length) throw new MapperMismatchError(`resume checkpoint was made with other settings: ${diffs.join('; ')}`);
-    start = resumeState.step;
-    check(start <= steps, `resume checkpoint is at step ${start}, beyond steps = ${steps}`);
-  } else {
-    const split: [number, number] = opts.split ?? levelsSplit(L);
-    const cfg: MapperConfig = {styleDim: D, nLatent: L, groups, split, generatorSize: g.config.size};
-    mapper = LevelsMapper.random(cfg, seed);
-    mapper.rowsFor(L);
-  }
+  const {mapper, resume} = startingMapper(g, opts, {meta, groups, steps});
   const cfg = mapper.config;
-  const keyed = expectedMapperStateDict(cfg);
-  const params = keyed.map(([k]) => Float32Array.from(toFloat32(mapper.weights.get(k)!)));
-  const opt = makeOptimizer(optimizer, keyed.map(([, s]) => s));
-  if (resumeState) opt.load(resumeState.optimState);
+  const prompt = opts.prompt ?? mapper.prompt;
+  const params = new Params(expectedMapperStateDict(cfg).map(([k, shape]) => [k, {shape, data: toFloat32(mapper.weights.get(k)!)}]));
+  const step = await compileStep(params, () => mapperTrainingGraph(g, clip, cfg, (k) => params.get(k), {text: opts.text, batch, lambdaClip, lambdaL2, lambdaId, identity, clipInput}));
+  const opt = optimizer === 'ranger' ? new Ranger(params.all, {lr}) : new Adam(params.all, {lr});
+  const checkpointMeta = {...meta, ...mapperMetadata(new LevelsMapper(cfg, params.toStateDict(), prompt)), format: CHECKPOINT_FORMAT};
+  const history = await fit(step, opt, opts, {steps, batch, seed, data, noiseFeeds: g.noiseArrays(noise, batch), resume, checkpointEvery, checkpointMeta});
+  return {mapper: new LevelsMapper(cfg, params.toStateDict(), prompt), history, step: steps};
+}
 
-  const graph = mapperTrainingGraph(g, clip, cfg, {text: opts.text, batch, lambdaClip, lambdaL2, lambdaId, identity, clipInput});
-  const grads = graph.grads;
-  const prog = await compile(graph.inputs, graph.outputs);
-  const noiseFeeds = g.noiseArrays(noise, batch);
-
-  const snapshot = (step: number) =>
-    serializeMapperCheckpoint({
-      mapper: new LevelsMapper(cfg, new Map(keyed.map(([k, shape], j) => [k, {dtype: 'float32' as const, shape, data: Float32Array.from(params[j]!)}])), opts.prompt ?? mapper.prompt),
-      step,
-      optimizer,
-      optimState: opt.state(),
-      meta,
-    });
-
+/** Run the loop: batches from the seeded epoch order, checkpoints every N steps (and on cancellation). */
+async function fit(
+  step: TrainStep,
+  opt: Optimizer,
+  opts: MapperTrainOptions,
+  o: {steps: number; batch: number; seed: number; data: TrainingLatents; noiseFeeds: Float32Array[]; resume: Checkpoint | null; checkpointEvery: number; checkpointMeta: Record<string, string>},
+): Promise<MapperStepInfo[]> {
+  const rowSize = o.data.rowSize;
+  const wBuf = new Float32Array(o.batch * rowSize);
   const history: MapperStepInfo[] = [];
-  const wBuf = new Float32Array(batch * L * D);
-  for (let i = start; i < steps; i++) {
-    if (opts.signal?.aborted) {
-      if (opts.onCheckpoint && checkpointEvery > 0 && i > start) await opts.onCheckpoint(snapshot(i), i);
-      throw new StyleclipError(`mapper training cancelled at step ${i}`);
-    }
-    batchIndices(i, data.n, batch, seed).forEach((idx, b) => data.row(idx, wBuf, b * L * D));
-    const out = await prog.run([...params, wBuf, ...noiseFeeds]);
-    const num = (k: number) => (out[k]!.data as Float32Array)[0]!;
-    const info: MapperStepInfo = {step: i, steps, loss: num(0), clip: num(1), l2: num(2), id: num(3)};
-    if (!Number.isFinite(info.loss)) throw new StyleclipError(`mapper training diverged at step ${i} (loss ${info.loss}); try a lower --lr`);
-    history.push(info);
-    await opts.onStep?.(info);
-    opt.update(params, grads.map((_, k) => out[4 + k]!.data as Float32Array), lr);
-    if (opts.onCheckpoint && checkpointEvery > 0 && (i + 1) % checkpointEvery === 0) await opts.onCheckpoint(snapshot(i + 1), i + 1);
+  await trainLoop(step, opt, {
+    steps: o.steps,
+    batch: (i) => {
+      batchIndices(i, o.data.n, o.batch, o.seed).forEach((idx, b) => o.data.row(idx, wBuf, b * rowSize));
+      return [wBuf, ...o.noiseFeeds];
+    },
+    resume: o.resume,
+    ...(opts.onCheckpoint && o.checkpointEvery > 0 ? {checkpoint: {every: o.checkpointEvery, meta: o.checkpointMeta, write: opts.onCheckpoint}} : {}),
+    onStep: async (r) => {
+      const info: MapperStepInfo = {step: r.step, steps: o.steps, loss: r.loss, clip: r.metrics.clip!, l2: r.metrics.l2!, id: r.metrics.id!};
+      history.push(info);
+      await opts.onStep?.(info);
+    },
+    ...(opts.signal ? {signal: opts.signal} : {}),
+    what: 'mapper training',
+    divergenceHint: 'try a lower --lr',
+  });
+  return history;
+}
+
+/**
+ * A fresh mapper, or the one of the resume checkpoint with its training state; the checkpoint's settings must
+ * match this run's for the continuation to be exact.
+ */
+function startingMapper(
+  g: StyleGAN2,
+  opts: MapperTrainOptions,
+  run: {meta: Record<string, string>; groups: Record<MapperGroup, boolean>; steps: number},
+): {mapper: LevelsMapper; resume: Checkpoint | null} {
+  const [L, D] = [g.nLatent, g.config.styleDim];
+  if (!opts.resume) {
+    const cfg: MapperConfig = {styleDim: D, nLatent: L, groups: run.groups, split: opts.split ?? levelsSplit(L), generatorSize: g.config.size};
+    const mapper = LevelsMapper.random(cfg, opts.seed ?? 0);
+    mapper.rowsFor(L);
+    return {mapper, resume: null};
   }
-  const finalWeights: StateDict = new Map(keyed.map(([k, shape], j) => [k, {dtype: 'float32', shape, data: params[j]!}]));
-  return {mapper: new LevelsMapper(cfg, finalWeights, opts.prompt ?? mapper.prompt), history, step: steps};
+  const what = 'resume checkpoint';
+  const ck = parseCheckpoint(opts.resume, what);
+  if (ck.meta.format !== CHECKPOINT_FORMAT) throw new StyleclipError(`${what} is not a mapper training checkpoint (safetensors metadata format '${ck.meta.format ?? 'none'}')`);
+  const mapper = mapperFromBytes(opts.resume, what);
+  mapper.checkGenerator({nLatent: L, styleDim: D, size: g.config.size});
+  const diffs = Object.entries(run.meta).filter(([k, v]) => ck.meta[k] !== v).map(([k, v]) => `${k} ${ck.meta[k] ?? '(none)'} ≠ ${v}`);
+  for (const k of MAPPER_GROUPS) if (mapper.config.groups[k] !== run.groups[k]) diffs.push(`${k} group ${mapper.config.groups[k] ? 'on' : 'off'} ≠ ${run.groups[k] ? 'on' : 'off'}`);
+  if (diffs.length) throw new MapperMismatchError(`resume checkpoint was made with other settings: ${diffs.join('; ')}`);
+  check(ck.step <= run.steps, `resume checkpoint is at step ${ck.step}, beyond steps = ${run.steps}`);
+  return {mapper, resume: ck};
 }

@@ -6,25 +6,20 @@
  * with Adam (lr 0.1) and the official schedule: linear ramp-up over the first 5 % of steps, cosine ramp-down
  * over the last 25 %. A batch of N latents is optimised together (losses summed). Noise is fixed.
  */
-import {grad} from '../engine/autodiff.js';
 import * as F from '../engine/ops.js';
 import {compile} from '../engine/session.js';
 import {type Tensor, constant, input} from '../engine/tensor.js';
-import {StyleclipError, check} from '../errors.js';
+import {check} from '../errors.js';
 import {type HostTensor, assertFinite} from '../io/host-tensor.js';
 import type {CLIP} from '../models/clip/model.js';
 import type {ClipInputMode} from '../models/clip/preprocess.js';
 import type {NoiseMode, StyleGAN2} from '../models/stylegan2.js';
 import {generate, sampleZ, toWPlus} from '../models/generate.js';
 import {checkStyles, styleName} from '../models/stylespace.js';
-import {Adam} from '../train/trainer.js';
-import {clipLoss, l2Loss} from './losses.js';
+import {type StepGraph, type TrainStep, Params, compileStep, trainLoop} from '../train/loop.js';
+import {Adam, SGD} from '../train/optim.js';
+import {type IdentityFeatures, clipLoss, identityLoss, l2Loss} from './losses.js';
 import {OPTIMIZE_DEFAULTS} from './optimize-defaults.js';
-
-/** Any identity network: L2-normalised features of [-1, 1] images. */
-export interface IdentityFeatures {
-  features(img: Tensor): Tensor;
-}
 
 export type OptimizeMode = 'edit' | 'free_generation';
 export type LrSchedule = 'rampdown' | 'constant';
@@ -111,102 +106,121 @@ export async function optimizeLatent(g: StyleGAN2, clip: CLIP, opts: OptimizeOpt
   check(Number.isInteger(steps) && steps >= 1, `steps must be a positive integer, got ${steps}`);
   check(Number.isFinite(lr) && lr > 0, `lr must be positive, got ${lr}`);
   check(lambdaId === 0 || identity, 'lambdaId > 0 needs an identity network');
-  const [L, D] = [g.nLatent, g.config.styleDim];
-
-  // Starting point: w_s, or given S.
-  let w0: HostTensor | null = null;
-  let start: {image: HostTensor; styles: HostTensor[] | null};
-  if (opts.styles) {
-    check(space === 's' || opts.space === undefined, 'a start in S (styles) needs space "s"');
-    checkStyles(g, opts.styles);
-    start = await generate(g, {latent: [...opts.styles], space: 's', noise});
-  } else {
-    if (opts.latent) {
-      const t = opts.latent;
-      check(t.shape.length === 3 && t.shape[1] === L && t.shape[2] === D, `the start latent must be W+ [N, ${L}, ${D}], got [${t.shape.join(', ')}]`);
-      assertFinite(t, 'latent');
-      w0 = t;
-    } else if (mode === 'free_generation') {
-      check(g.latentAvg, 'free_generation starts at the mean latent, which this checkpoint does not have (latent_avg)');
-      const data = new Float32Array(L * D);
-      for (let l = 0; l < L; l++) data.set(g.latentAvg, l * D);
-      w0 = {dtype: 'float32', shape: [1, L, D], data};
-    } else {
-      w0 = await toWPlus(g, sampleZ(g, 1, opts.seed ?? 0), 'z', g.latentAvg ? truncation : 1);
-    }
-    start = await generate(g, {latent: w0, space: 'w+', noise, returnStyles: space === 's'});
-  }
+  const start = await startingPoint(g, opts, {mode, space, truncation, noise});
   const N = start.image.shape[0]!;
-  const noiseFeeds = g.noiseArrays(noise, N);
+  const params = variables(g, start, space);
+  const ref = identity && lambdaId > 0 && mode === 'edit' ? await identityFeatures(identity, start.image) : null;
+  const step = await compileStep(params, () => lossGraph(g, clip, params, {text: opts.text, N, start, mode, lambdaL2, lambdaId, identity, ref, clipInput}));
 
-  // Variables: W+, or the non-ToRGB S vectors (ToRGB styles stay at their starting values).
-  const varLayers = space === 's' ? g.layers.filter((l) => l.kind !== 'torgb') : [];
-  const params: Float32Array[] =
-    space === 's' ? varLayers.map((l) => Float32Array.from(start.styles![l.sIndex]!.data as Float32Array)) : [Float32Array.from(w0!.data as Float32Array)];
-  const initial = params.map((p) => Float32Array.from(p));
+  const history = await descend(step, opts, {steps, lr, optimizer, lrSchedule, saveEvery, noiseFeeds: g.noiseArrays(noise, N)});
+  return result(g, start, params, space, noise, history);
+}
 
-  // Graph: loss terms and gradients w.r.t. the variables.
-  const nz = g.noiseInputs(N);
-  let vars: Tensor[];
-  let img: Tensor;
-  if (space === 's') {
-    vars = varLayers.map((l) => input(styleName(l.sIndex), [N, l.inChannels]));
-    const s = g.layers.map((l) => (l.kind === 'torgb' ? constant(start.styles![l.sIndex]!.data as Float32Array, [N, l.inChannels]) : vars[varLayers.indexOf(l)]!));
-    img = g.synthesis(s, nz);
-  } else {
-    vars = [input('wplus', [N, L, D])];
-    img = g.synthesis(g.styles(vars[0]!), nz);
+/** Adam or SGD on the variables at the official (or a constant) learning rate; the history of the steps. */
+async function descend(
+  step: TrainStep,
+  opts: OptimizeOptions,
+  o: {steps: number; lr: number; optimizer: OptimizerKind; lrSchedule: LrSchedule; saveEvery: number; noiseFeeds: Float32Array[]},
+): Promise<Omit<StepInfo, 'image'>[]> {
+  const schedule = o.lrSchedule === 'rampdown' ? (t: number) => rampdownLr(t / o.steps, o.lr) : o.lr;
+  const opt = o.optimizer === 'adam' ? new Adam(step.params.all, {lr: schedule}) : new SGD(step.params.all, {lr: schedule});
+  const history: Omit<StepInfo, 'image'>[] = [];
+  await trainLoop(step, opt, {
+    steps: o.steps,
+    batch: () => o.noiseFeeds,
+    onStep: async (r) => {
+      const info: StepInfo = {step: r.step, steps: o.steps, lr: r.lr, loss: r.loss, clip: r.metrics.clip!, l2: r.metrics.l2!, id: r.metrics.id!};
+      history.push({...info});
+      if (o.saveEvery > 0 && r.step % o.saveEvery === 0) info.image = {...r.outputs.image!, data: Float32Array.from(r.outputs.image!.data as Float32Array)};
+      await opts.onStep?.(info);
+    },
+    ...(opts.signal ? {signal: opts.signal} : {}),
+    what: 'optimisation',
+    divergenceHint: 'try a lower --lr',
+  });
+  return history;
+}
+
+interface Start {
+  image: HostTensor;
+  /** All S vectors of the start (S mode). */
+  styles: HostTensor[] | null;
+  /** The starting W+ (null when starting from S). */
+  wPlus: HostTensor | null;
+}
+
+/** The starting point: given S, given W+, the mean latent (free_generation) or a seed's W+ at ψ. */
+async function startingPoint(g: StyleGAN2, opts: OptimizeOptions, o: {mode: OptimizeMode; space: 'w+' | 's'; truncation: number; noise: NoiseMode}): Promise<Start> {
+  const [L, D] = [g.nLatent, g.config.styleDim];
+  if (opts.styles) {
+    check(o.space === 's' || opts.space === undefined, 'a start in S (styles) needs space "s"');
+    checkStyles(g, opts.styles);
+    return {...(await generate(g, {latent: [...opts.styles], space: 's', noise: o.noise})), wPlus: null};
   }
-  const textT = constant(opts.text, [1, E]);
-  const cTerm = F.sum(clipLoss(clip, img, textT, clipInput));
+  let w0: HostTensor;
+  if (opts.latent) {
+    const t = opts.latent;
+    check(t.shape.length === 3 && t.shape[1] === L && t.shape[2] === D, `the start latent must be W+ [N, ${L}, ${D}], got [${t.shape.join(', ')}]`);
+    assertFinite(t, 'latent');
+    w0 = t;
+  } else if (o.mode === 'free_generation') {
+    check(g.latentAvg, 'free_generation starts at the mean latent, which this checkpoint does not have (latent_avg)');
+    const data = new Float32Array(L * D);
+    for (let l = 0; l < L; l++) data.set(g.latentAvg, l * D);
+    w0 = {dtype: 'float32', shape: [1, L, D], data};
+  } else {
+    w0 = await toWPlus(g, sampleZ(g, 1, opts.seed ?? 0), 'z', g.latentAvg ? o.truncation : 1);
+  }
+  const {image, styles} = await generate(g, {latent: w0, space: 'w+', noise: o.noise, returnStyles: o.space === 's'});
+  return {image, styles, wPlus: w0};
+}
+
+/** The optimised variables: W+, or the non-ToRGB S vectors (ToRGB styles stay at their starting values). */
+function variables(g: StyleGAN2, start: Start, space: 'w+' | 's'): Params {
+  if (space === 'w+') return new Params([['wplus', {shape: start.wPlus!.shape, data: start.wPlus!.data as Float32Array}]]);
+  const vars = g.layers.filter((l) => l.kind !== 'torgb');
+  return new Params(vars.map((l) => [styleName(l.sIndex), {shape: start.styles![l.sIndex]!.shape, data: start.styles![l.sIndex]!.data as Float32Array}]));
+}
+
+/** L = Σ_b L_clip + λ_L2 · Σ (v − v_0)² + λ_ID · Σ_b L_ID (edit mode), or the CLIP term alone; the image as output. */
+function lossGraph(
+  g: StyleGAN2,
+  clip: CLIP,
+  params: Params,
+  o: {text: Float32Array; N: number; start: Start; mode: OptimizeMode; lambdaL2: number; lambdaId: number; identity: IdentityFeatures | null; ref: Float32Array | null; clipInput: ClipInputMode},
+): StepGraph {
+  const nz = g.noiseInputs(o.N);
+  const vars = params.all;
+  const img = vars[0]!.name === 'wplus'
+    ? g.synthesis(g.styles(vars[0]!.input), nz)
+    : g.synthesis(g.layers.map((l) => vars.find((v) => v.name === styleName(l.sIndex))?.input ?? constant(o.start.styles![l.sIndex]!.data as Float32Array, [o.N, l.inChannels])), nz);
+  const clipTerm = F.sum(clipLoss(clip, img, constant(o.text, [1, o.text.length]), o.clipInput));
   let l2: Tensor = F.scalar(0);
-  let idTerm: Tensor = F.scalar(0);
-  let total = cTerm;
-  if (mode === 'edit') {
-    vars.forEach((v, k) => (l2 = F.add(l2, l2Loss(v, constant(initial[k]!, v.shape)))));
-    total = F.add(total, F.mul(l2, lambdaL2));
-    if (identity && lambdaId > 0) {
-      const refData = await identityFeatures(identity, start.image);
-      const ref = constant(refData, [N, refData.length / N]); // features of the starting images, fixed
-      idTerm = F.sum(F.sub(1, F.sum(F.mul(identity.features(img), ref), [1])));
-      total = F.add(total, F.mul(idTerm, lambdaId));
+  let id: Tensor = F.scalar(0);
+  let total = clipTerm;
+  if (o.mode === 'edit') {
+    for (const v of vars) l2 = F.add(l2, l2Loss(v.input, constant(Float32Array.from(v.data), [...v.shape])));
+    total = F.add(total, F.mul(l2, o.lambdaL2));
+    if (o.ref) {
+      id = F.sum(identityLoss(o.identity!, img, constant(o.ref, [o.N, o.ref.length / o.N]))); // against the starting images
+      total = F.add(total, F.mul(id, o.lambdaId));
     }
   }
-  const grads = grad(total, vars);
-  const prog = await compile([...vars, ...nz], [total, cTerm, l2, idTerm, img, ...grads]);
+  return {loss: total, metrics: {clip: clipTerm, l2, id}, outputs: {image: img}, dataInputs: nz};
+}
 
-  const adam = optimizer === 'adam' ? new Adam(params.map((p) => p.length)) : null;
-  const history: Omit<StepInfo, 'image'>[] = [];
-  for (let i = 0; i < steps; i++) {
-    if (opts.signal?.aborted) throw new StyleclipError('optimisation cancelled');
-    const t = i / steps;
-    const lrNow = lrSchedule === 'rampdown' ? rampdownLr(t, lr) : lr;
-    const out = await prog.run([...params, ...noiseFeeds]);
-    const num = (k: number) => (out[k]!.data as Float32Array)[0]!;
-    const info: StepInfo = {step: i, steps, lr: lrNow, loss: num(0), clip: num(1), l2: num(2), id: num(3)};
-    if (!Number.isFinite(info.loss)) throw new StyleclipError(`optimisation diverged at step ${i} (loss ${info.loss}); try a lower --lr`);
-    history.push({...info});
-    if (saveEvery > 0 && i % saveEvery === 0) info.image = {dtype: 'float32', shape: out[4]!.shape, data: Float32Array.from(out[4]!.data as Float32Array)};
-    await opts.onStep?.(info);
-    const gs = grads.map((_, k) => out[5 + k]!.data as Float32Array);
-    if (adam) adam.update(params, gs, lrNow);
-    else params.forEach((p, k) => p.forEach((v, j) => (p[j] = v - lrNow * gs[k]![j]!)));
-  }
-  // Final image at the final latent.
-  let result: OptimizeResult;
+/** The final latent (W+, or all S vectors with the ToRGB ones unchanged) and its image. */
+async function result(g: StyleGAN2, start: Start, params: Params, space: 'w+' | 's', noise: NoiseMode, history: Omit<StepInfo, 'image'>[]): Promise<OptimizeResult> {
+  const base = {initialImage: start.image, initialWPlus: start.wPlus, history};
   if (space === 's') {
-    const styles = g.layers.map((l): HostTensor => {
-      const k = varLayers.indexOf(l);
-      return k >= 0 ? {dtype: 'float32', shape: [N, l.inChannels], data: params[k]!} : start.styles![l.sIndex]!;
+    const styles = g.layers.map((l) => {
+      const v = params.all.find((p) => p.name === styleName(l.sIndex));
+      return v ? ({dtype: 'float32', shape: [...v.shape], data: v.data} as HostTensor) : start.styles![l.sIndex]!;
     });
-    const fin = await generate(g, {latent: styles, space: 's', noise});
-    result = {wPlus: null, styles, image: fin.image, initialImage: start.image, initialWPlus: w0, history};
-  } else {
-    const wPlus: HostTensor = {dtype: 'float32', shape: [N, L, D], data: params[0]!};
-    const fin = await generate(g, {latent: wPlus, space: 'w+', noise});
-    result = {wPlus, styles: null, image: fin.image, initialImage: start.image, initialWPlus: w0, history};
+    return {...base, wPlus: null, styles, image: (await generate(g, {latent: styles, space: 's', noise})).image};
   }
-  return result;
+  const wPlus: HostTensor = {dtype: 'float32', shape: [...params.all[0]!.shape], data: params.all[0]!.data};
+  return {...base, wPlus, styles: null, image: (await generate(g, {latent: wPlus, space: 'w+', noise})).image};
 }
 
 async function identityFeatures(net: IdentityFeatures, image: HostTensor): Promise<Float32Array> {

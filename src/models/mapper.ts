@@ -26,6 +26,7 @@ import {serializeSafetensors} from '../io/safetensors.js';
 import {checkStateDict} from '../io/state-dict.js';
 import {loadWeights} from '../io/weights.js';
 import {equalLinear, pixelNorm} from '../nn/layers.js';
+import {OPTIM_PREFIX} from '../train/checkpoint.js';
 import {mulberry32Normal} from '../random.js';
 
 export const MAPPER_GROUPS = ['coarse', 'medium', 'fine'] as const;
@@ -203,8 +204,6 @@ export async function runMapper(mapper: LevelsMapper, wPlus: HostTensor): Promis
 /** Metadata tag of a mapper file written by saveMapper, and of a training checkpoint. */
 export const MAPPER_FORMAT = 'styleclip-levels-mapper';
 export const CHECKPOINT_FORMAT = 'styleclip-levels-mapper-checkpoint';
-/** Prefix of the optimizer tensors inside a training checkpoint (ignored when loading it as a mapper). */
-export const OPTIM_PREFIX = 'optim.';
 
 /** Metadata (all strings, as safetensors requires) describing a mapper. */
 export function mapperMetadata(m: LevelsMapper): Record<string, string> {

@@ -16,7 +16,7 @@ import {type HostTensor, type StateDict, toFloat32} from '../../io/host-tensor.j
 import {checkStateDict} from '../../io/state-dict.js';
 import {loadWeights} from '../../io/weights.js';
 import {adaptiveAvgPool2d} from '../../nn/functional.js';
-import {type IdentityNet, identityLoss} from './types.js';
+import type {IdentityNet} from './types.js';
 
 export interface IrseConfig {
   /** Input resolution S (112 in StyleCLIP; model_irse also allows 224). */
@@ -270,11 +270,6 @@ export class IRSE implements IdentityNet {
     taps?.set('pooled', x);
     return this.forward(x, taps);
   }
-}
-
-/** StyleCLIP's ID loss with an IR-SE net: mean_i (1 − ⟨f(ŷ_i), f(y_i)⟩), y detached. -> scalar [] */
-export function idLoss(net: IRSE, yHat: Tensor, y: Tensor): Tensor {
-  return identityLoss(net, yHat, y);
 }
 
 /** Load an IR-SE backbone from checkpoint bytes (torch.save .pth/.pt, zip or legacy, or safetensors). */

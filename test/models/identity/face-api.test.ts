@@ -18,7 +18,8 @@ import path from 'node:path';
 import {beforeAll, describe, expect, it} from 'vitest';
 import {vjp} from '../../../src/engine/autodiff.js';
 import {compile, configureEngine} from '../../../src/engine/session.js';
-import {constant, input} from '../../../src/engine/tensor.js';
+import * as F from '../../../src/engine/ops.js';
+import {type Tensor, constant, input} from '../../../src/engine/tensor.js';
 import {toFloat32} from '../../../src/io/host-tensor.js';
 import {
   FaceRecognitionNet,
@@ -29,7 +30,8 @@ import {
   maxPool2dStrided,
 } from '../../../src/models/identity/face-api.js';
 import {decodeTfjsWeights, parseTfjsManifest} from '../../../src/io/tfjs-weights.js';
-import {type IdentityNet, identityLoss} from '../../../src/models/identity/types.js';
+import {identityLoss} from '../../../src/edit/losses.js';
+import type {IdentityNet} from '../../../src/models/identity/types.js';
 import {expectAllClose} from '../../helpers/allclose.js';
 import {rng} from '../../helpers/gradcheck.js';
 
@@ -38,6 +40,9 @@ configureEngine({threads: 1});
 
 /** face-api's module and tfjs objects; its typings are not needed for a parity test. */
 type FaceApi = any;
+
+/** StyleCLIP IDLoss.forward on images: mean_b (1 − ⟨f(ŷ_b), f(y_b)⟩), y detached. */
+const idLoss = (net: IdentityNet, yHat: Tensor, y: Tensor): Tensor => F.mean(identityLoss(net, yHat, net.features(y)));
 
 const S = 150;
 const MANIFEST = 'face_recognition_model-weights_manifest.json';
@@ -201,7 +206,7 @@ describe('FaceRecognitionNet as an IdentityNet', () => {
     expect(id.name).toBe('face-api FaceRecognitionNet');
     const a = input('a', [2, 3, 96, 96]);
     const b = input('b', [2, 3, 96, 96]);
-    const prog = await compile([a, b], [id.features(a), identityLoss(id, a, a), identityLoss(id, a, b)]);
+    const prog = await compile([a, b], [id.features(a), idLoss(id, a, a), idLoss(id, a, b)]);
     const R = rng(5);
     const img = () => Float32Array.from({length: 2 * 3 * 96 * 96}, () => 2 * R.uniform() - 1);
     const [f, same, diff] = await prog.run([img(), img()]);

@@ -13,8 +13,9 @@ import {type HostTensor, type StateDict, toFloat32} from '../../../src/io/host-t
 import {checkStateDict} from '../../../src/io/state-dict.js';
 import {parseSafetensors} from '../../../src/io/safetensors.js';
 import {extractStateDict, loadTorch} from '../../../src/io/torch.js';
-import {IR_SE50, IRSE, expectedIrseStateDict, idLoss, inferIrseConfig, irseFromBytes, irseUnits} from '../../../src/models/identity/irse.js';
-import {identityLoss} from '../../../src/models/identity/types.js';
+import {identityLoss} from '../../../src/edit/losses.js';
+import {IR_SE50, IRSE, expectedIrseStateDict, inferIrseConfig, irseFromBytes, irseUnits} from '../../../src/models/identity/irse.js';
+import type {IdentityNet} from '../../../src/models/identity/types.js';
 import {allCloseReport, expectAllClose} from '../../helpers/allclose.js';
 import {fixtureBytes, fixtureJson} from '../../helpers/fixtures.js';
 import {checkGradients, gradcheck, rng} from '../../helpers/gradcheck.js';
@@ -23,6 +24,9 @@ import {checkGradients, gradcheck, rng} from '../../helpers/gradcheck.js';
 configureEngine({threads: 1});
 
 type Manifest = {state_dict: {key: string; shape: number[]; dtype: string}[]; stages?: {units: number[]; depths: number[]}};
+
+/** StyleCLIP IDLoss.forward on images: mean_b (1 − ⟨f(ŷ_b), f(y_b)⟩), y detached. */
+const idLoss = (net: IdentityNet, yHat: Tensor, y: Tensor): Tensor => F.mean(identityLoss(net, yHat, net.features(y)));
 
 const io: StateDict = parseSafetensors(fixtureBytes('irse_tiny_io.safetensors')).tensors;
 const gio: StateDict = parseSafetensors(fixtureBytes('irse_tiny_idloss_grad.safetensors')).tensors;
@@ -154,7 +158,7 @@ describe('ID loss behaviour (tiny IR-SE)', () => {
   it('is 0 for the same image and positive for different images', async () => {
     const a = input('a', [2, 3, 64, 64]);
     const b = input('b', [2, 3, 64, 64]);
-    const prog = await compile([a, b], [idLoss(net, a, a), idLoss(net, a, b), identityLoss(net, b, a)]);
+    const prog = await compile([a, b], [idLoss(net, a, a), idLoss(net, a, b), idLoss(net, b, a)]);
     const R = rng(7);
     const img = () => Float32Array.from({length: 2 * 3 * 64 * 64}, () => 2 * R.uniform() - 1);
     const [same, diff, diff2] = await prog.run([img(), img()]);
