@@ -1,5 +1,5 @@
 /**
- * Attribute schema of the procedural demo world (SPEC.md §6): every attribute a rendered face carries, its
+ * Attribute schema of the procedural demo world: every attribute a rendered face carries, its
  * values, their sampling probabilities and the phrases captions may use for them. The schema is plain data
  * so that the caption generator, the evaluation classifier and the quality benchmark all iterate over the
  * same table. Attributes are sampled independently, so no attribute predicts another (edits can then be
@@ -191,7 +191,7 @@ export interface EditTarget {
   readonly value: string;
 }
 
-/** The edits SPEC.md §6 asks the demo models to demonstrate. */
+/** The edits the demo models demonstrate (the quality benchmark's prompts). */
 export const editTargets: readonly EditTarget[] = [
   {name: 'grey hair', attribute: 'hairColor', value: 'grey'},
   {name: 'purple hair', attribute: 'hairColor', value: 'purple'},

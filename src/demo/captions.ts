@@ -1,5 +1,5 @@
 /**
- * Captions for the demo world's render/caption pairs (SPEC.md §6): each caption describes a random
+ * Captions for the demo world's render/caption pairs: each caption describes a random
  * non-empty subset of a face's visible attributes, in varied phrasing, and is always true of the render.
  * `promptFor` gives the canonical text prompt of one attribute value, used for edits and evaluation.
  *

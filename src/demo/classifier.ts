@@ -1,5 +1,5 @@
 /**
- * Evaluation classifier of the offline demo world (SPEC.md §6): a small CNN trained on procedural renders that
+ * Evaluation classifier of the offline demo world: a small CNN trained on procedural renders that
  * predicts every face attribute. It only measures edits (benchmarks, `styleclip demo classify`); no edit method
  * ever uses it, so edit quality is judged by a model independent of the CLIP that drives the edit.
  *
@@ -74,7 +74,7 @@ function featureShape(cfg: ClassifierConfig): {channels: number; size: number} {
 }
 
 /** Parameter names and shapes of a config, in a fixed order. */
-export function classifierParamShapes(cfg: ClassifierConfig): Map<string, number[]> {
+function classifierParamShapes(cfg: ClassifierConfig): Map<string, number[]> {
   const shapes = new Map<string, number[]>();
   let cin = 3;
   cfg.convs.forEach((c, i) => {
@@ -130,7 +130,7 @@ export function classifierLogits(x: Tensor, cfg: ClassifierConfig, p: (name: str
 export {logSoftmax} from '../nn/functional.js';
 
 /** Read the architecture from a state dict's shapes plus its `strides` metadata, checking every tensor. */
-export function configFromStateDict(sd: StateDict, metadata: Record<string, string>, what: string): ClassifierConfig {
+function configFromStateDict(sd: StateDict, metadata: Record<string, string>, what: string): ClassifierConfig {
   const strides = (metadata.strides ?? '').split(',').filter((s) => s !== '').map(Number);
   check(strides.length > 0 && strides.every((s) => Number.isInteger(s) && s >= 1), `${what} has no valid 'strides' metadata`);
   const inputSize = Number(metadata.input_size ?? 64);
@@ -217,7 +217,7 @@ export function topValues(p: AttributeProbabilities): Record<AttributeName, stri
 }
 
 /** Path of the shipped asset (works from src/ and dist/). */
-export const demoClassifierPath = fileURLToPath(new URL('../../assets/demo/classifier.safetensors', import.meta.url));
+const demoClassifierPath = fileURLToPath(new URL('../../assets/demo/classifier.safetensors', import.meta.url));
 
 /** Parse a classifier safetensors file. */
 export function demoClassifierFromBytes(bytes: Uint8Array, what = 'classifier'): DemoClassifier {

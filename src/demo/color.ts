@@ -20,7 +20,7 @@ export function shade(c: Rgb, f: number): Rgb {
 }
 
 /** RGB [0,255] -> HSL with h in degrees, s and l in [0, 1]. */
-export function rgbToHsl([r8, g8, b8]: Rgb): [number, number, number] {
+function rgbToHsl([r8, g8, b8]: Rgb): [number, number, number] {
   const r = r8 / 255, g = g8 / 255, b = b8 / 255;
   const max = Math.max(r, g, b), min = Math.min(r, g, b);
   const l = (max + min) / 2;

@@ -1,5 +1,5 @@
 /**
- * Procedural cartoon-face renderer of the offline demo world (SPEC.md §6): draws a face with known
+ * Procedural cartoon-face renderer of the offline demo world: draws a face with known
  * attributes (attributes.ts), deterministically from a seed, at any size (coordinates are defined on a
  * 64x64 canvas and scaled). Faces are centred and roughly aligned like FFHQ crops (eyes near 47% of the
  * height, mouth near 69%); the seed jitters position (±2 px), size, rotation, face shape, feature placement

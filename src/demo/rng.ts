@@ -1,7 +1,7 @@
 /**
  * Seeded PRNG for the procedural demo world: mulberry32 (Tommy Ettinger's 32-bit generator, public domain),
  * plus the few distributions the renderer and caption generator draw from. Every draw is explicit: callers
- * own an `Rng` and pass it down, so there is no global random state (STYLE.md §8).
+ * own an `Rng` and pass it down, so there is no global random state.
  */
 
 /** Mix a list of integers into one 32-bit seed (murmur3-style finaliser per word). Used to derive

@@ -98,7 +98,7 @@ export interface MapperTrainResult {
 }
 
 /** The dataset order of epoch e: a Fisher–Yates shuffle seeded by (seed, e). */
-export function epochPermutation(n: number, seed: number, epoch: number): Int32Array {
+function epochPermutation(n: number, seed: number, epoch: number): Int32Array {
   const rng = mulberry32((Math.imul(seed, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca6b)) >>> 0);
   const p = Int32Array.from({length: n}, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {

@@ -8,7 +8,7 @@ import {topoSort} from './autodiff.js';
 import {type Emitter, ONNX_DTYPE, OPS, type OnnxAttr} from './ops.js';
 import {type DType, type Shape, type Tensor, type TypedData, fromNumbers} from './tensor.js';
 
-export const OPSET = 17;
+const OPSET = 17;
 
 // --- protobuf wire format ---------------------------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ function lift(x: Operand, like: Tensor): Tensor {
 // ---------------------------------------------------------------------------------------------------------------
 // Broadcasting helpers
 
-export function broadcastShapes(a: Shape, b: Shape): number[] {
+function broadcastShapes(a: Shape, b: Shape): number[] {
   const n = Math.max(a.length, b.length);
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -59,7 +59,7 @@ export function broadcastShapes(a: Shape, b: Shape): number[] {
 }
 
 /** Sum g (of a broadcast shape) back down to `shape`: the VJP of broadcasting. */
-export function sumToShape(g: Tensor, shape: Shape): Tensor {
+function sumToShape(g: Tensor, shape: Shape): Tensor {
   if (sameShape(g.shape, shape)) return g;
   const lead = g.rank - shape.length;
   const axes: number[] = [];
@@ -237,7 +237,7 @@ export const ONNX_DTYPE: Record<DType, number> = {float32: 1, int32: 6, int64: 7
 export function zeros(shape: Shape, dtype: DType = 'float32'): Tensor {
   return expand(scalar(0, dtype), shape);
 }
-export function zerosLike(x: Tensor): Tensor {
+function zerosLike(x: Tensor): Tensor {
   return zeros(x.shape, x.dtype);
 }
 export function full(shape: Shape, value: number, dtype: DType = 'float32'): Tensor {
@@ -283,7 +283,7 @@ OPS.Transpose = {
 };
 
 /** Swap the last two axes. */
-export function mT(x: Tensor): Tensor {
+function mT(x: Tensor): Tensor {
   const perm = x.shape.map((_, i) => i);
   perm[x.rank - 1] = x.rank - 2;
   perm[x.rank - 2] = x.rank - 1;
@@ -697,7 +697,7 @@ OPS.ConvTranspose = {
  */
 function convWeightGrad(x: Tensor, gy: Tensor, wShape: Shape, a: {stride: number; dilation: number; groups: number; pads: readonly number[]}): Tensor {
   const [N, I, H, W] = x.shape as [number, number, number, number];
-  const [, O, Ho, Wo] = gy.shape as [number, number, number, number];
+  const [, , Ho, Wo] = gy.shape as [number, number, number, number];
   const [, , kh, kw] = wShape as [number, number, number, number];
   const G = a.groups;
   const Ig = I / G;
@@ -705,13 +705,11 @@ function convWeightGrad(x: Tensor, gy: Tensor, wShape: Shape, a: {stride: number
   const xr = reshape(transpose(reshape(x, [N, G, Ig, H, W]), [2, 1, 0, 3, 4]), [Ig, G * N, H, W]);
   const gw = transpose(gy, [1, 0, 2, 3]);
   // Trailing pad rows that the forward never reached are dropped so the output is exactly [kh, kw].
-  const [pt, pl, pb, pr] = a.pads as [number, number, number, number];
+  const [pt, pl] = a.pads as [number, number, number, number];
   const usedH = (Ho - 1) * a.stride + 1 + (kh - 1) * a.dilation;
   const usedW = (Wo - 1) * a.stride + 1 + (kw - 1) * a.dilation;
   const padB = usedH - H - pt;
   const padR = usedW - W - pl;
-  void pb;
-  void pr;
   let xp = xr;
   if (padB < 0 || padR < 0) xp = slice(xr, {2: [0, H + Math.min(padB, 0)], 3: [0, W + Math.min(padR, 0)]});
   const dw = conv2d(xp, gw, {stride: a.dilation, dilation: a.stride, groups: G, padding: [pt, pl, Math.max(padB, 0), Math.max(padR, 0)]});

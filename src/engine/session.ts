@@ -139,12 +139,6 @@ export function compile(inputs: readonly Tensor[], outputs: readonly Tensor[], {
   return p;
 }
 
-/** Compile and run once (the program stays cached). */
-export async function evaluate(inputs: readonly Tensor[], outputs: readonly Tensor[], feeds: readonly TypedData[]): Promise<RunResult[]> {
-  const prog = await compile(inputs, outputs);
-  return prog.run(feeds);
-}
-
 export async function clearSessionCache(): Promise<void> {
   const progs = [...cache.values()];
   cache.clear();

@@ -65,7 +65,7 @@ export function isFloat(dtype: DType): boolean {
   return dtype === 'float32' || dtype === 'float64';
 }
 
-export function typedArrayFor(dtype: DType, n: number): TypedData {
+function typedArrayFor(dtype: DType, n: number): TypedData {
   switch (dtype) {
     case 'float32':
       return new Float32Array(n);

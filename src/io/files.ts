@@ -1,5 +1,5 @@
 /**
- * Node-only file access for the byte parsers in this folder (STYLE.md §6: parsers take bytes; this is the thin
+ * Node-only file access for the byte parsers in this folder (parsers take bytes; this is the thin
  * wrapper that turns paths into bytes at the edge, with named errors for the usual file problems).
  */
 import {closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync} from 'node:fs';

@@ -25,7 +25,7 @@ export function toRgbBytes(image: HostTensor, n = 0): Uint8Array {
 }
 
 /** Columns of the grid used for a batch of N images: ⌈√N⌉. */
-export function gridColumns(n: number): number {
+function gridColumns(n: number): number {
   return Math.ceil(Math.sqrt(n));
 }
 

@@ -119,7 +119,7 @@ class NumpyDType extends PyObject {
  * The globals every pickle may use: containers, argparse.Namespace (as a plain dict, the form StyleCLIP
  * checkpoints store their `opts` in), `_codecs.encode` (how protocol 2 spells bytes) and numpy scalars.
  */
-export const BASE_GLOBALS: ReadonlyMap<string, GlobalHandler> = new Map<string, GlobalHandler>([
+const BASE_GLOBALS: ReadonlyMap<string, GlobalHandler> = new Map<string, GlobalHandler>([
   ['collections.OrderedDict', {
     call: (args) => toMapFromPairs(args[0]),
     newobj: () => new Map(),

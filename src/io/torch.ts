@@ -280,7 +280,7 @@ export function loadTorch(bytes: Uint8Array, opts: LoadTorchOptions = {}): unkno
 }
 
 /** Load one pickle (default data.pkl) of a torch zip / TorchScript archive. */
-export function loadTorchZip(zip: ZipArchive, opts: LoadTorchOptions = {}): unknown {
+function loadTorchZip(zip: ZipArchive, opts: LoadTorchOptions = {}): unknown {
   const what = opts.what ?? zip.what;
   const first = zip.entries[0]?.name;
   const slash = first?.indexOf('/') ?? -1;
@@ -321,7 +321,7 @@ export function loadTorchZip(zip: ZipArchive, opts: LoadTorchOptions = {}): unkn
 }
 
 /** Load a legacy (pre-1.6, non-zip) torch.save file. */
-export function loadTorchLegacy(bytes: Uint8Array, what = 'PyTorch file'): unknown {
+function loadTorchLegacy(bytes: Uint8Array, what = 'PyTorch file'): unknown {
   const magic = unpickleAt(bytes, 0, {what: `${what} (magic number)`});
   if (magic.value !== LEGACY_MAGIC) throw new StyleclipError(`${what}: not a legacy torch.save file (bad magic number)`);
   const version = unpickleAt(bytes, magic.end, {what: `${what} (protocol version)`});

@@ -33,12 +33,12 @@ export const MAPPER_GROUPS = ['coarse', 'medium', 'fine'] as const;
 export type MapperGroup = (typeof MAPPER_GROUPS)[number];
 
 /** State-dict module name of each group ("course" is the official spelling). */
-export const GROUP_MODULE: Readonly<Record<MapperGroup, string>> = {coarse: 'course_mapping', medium: 'medium_mapping', fine: 'fine_mapping'};
+const GROUP_MODULE: Readonly<Record<MapperGroup, string>> = {coarse: 'course_mapping', medium: 'medium_mapping', fine: 'fine_mapping'};
 
 /** Learning-rate multiplier of every mapper EqualLinear. */
-export const MAPPER_LR_MUL = 0.01;
+const MAPPER_LR_MUL = 0.01;
 /** ŵ = w + DELTA_SCALE · M(w) (coach.py, inference.py). */
-export const DELTA_SCALE = 0.1;
+const DELTA_SCALE = 0.1;
 /** EqualLinear layers per sub-mapper (indices 1…4 of `mapping`; index 0 is the PixelNorm). */
 const N_LAYERS = 4;
 
@@ -66,7 +66,7 @@ export function levelsSplit(L: number): [number, number] {
 }
 
 /** The row ranges [start, end) of the three groups for L rows. */
-export function groupRows(cfg: MapperConfig, L: number): Record<MapperGroup, [number, number]> {
+function groupRows(cfg: MapperConfig, L: number): Record<MapperGroup, [number, number]> {
   const [a, b] = cfg.split ?? levelsSplit(L);
   check(0 < a && a < b && b < L, `mapper split [${a}, ${b}] does not fit ${L} W+ rows`);
   return {coarse: [0, a], medium: [a, b], fine: [b, L]};
@@ -87,7 +87,7 @@ export function expectedMapperStateDict(cfg: Pick<MapperConfig, 'styleDim' | 'gr
 }
 
 /** One sub-mapper: PixelNorm over the group's rows, then 4 × EqualLinear + fused lrelu.  x: [N, R, D] -> [N, R, D] */
-export function subMapper(x: Tensor, param: (key: string) => Tensor, module: string): Tensor {
+function subMapper(x: Tensor, param: (key: string) => Tensor, module: string): Tensor {
   const [N, R, D] = assertShape(x, [null, null, null], 'mapper group');
   // The linear layers act row by row, so they run on [N·R, D]: a 2-D matmul whose weight gradient is one GEMM
   // instead of N batched products summed afterwards.
@@ -202,7 +202,7 @@ export async function runMapper(mapper: LevelsMapper, wPlus: HostTensor): Promis
 // {state_dict: {'mapper.<key>': …, 'decoder.<key>': …}, opts: {no_coarse_mapper, …, stylegan_size}}.
 
 /** Metadata tag of a mapper file written by saveMapper, and of a training checkpoint. */
-export const MAPPER_FORMAT = 'styleclip-levels-mapper';
+const MAPPER_FORMAT = 'styleclip-levels-mapper';
 export const CHECKPOINT_FORMAT = 'styleclip-levels-mapper-checkpoint';
 
 /** Metadata (all strings, as safetensors requires) describing a mapper. */
@@ -254,7 +254,7 @@ function boolMeta(md: Record<string, string>, key: string, what: string): boolea
 }
 
 /** n_latent of a rosinality generator of `size` px. */
-export function nLatentForSize(size: number): number {
+function nLatentForSize(size: number): number {
   return Math.log2(size) * 2 - 2;
 }
 

@@ -51,7 +51,7 @@ export function avgPool2d(x: Tensor, k: number, {stride = k, padding = 0} = {}):
  * The [out, in] averaging matrix of PyTorch's adaptive average pooling along one axis: output i averages inputs
  * floor(i·in/out) … ceil((i+1)·in/out) − 1 (windows may overlap).
  */
-export function adaptivePoolMatrix(inSize: number, outSize: number): Float32Array {
+function adaptivePoolMatrix(inSize: number, outSize: number): Float32Array {
   const m = new Float32Array(outSize * inSize);
   for (let i = 0; i < outSize; i++) {
     const a = Math.floor((i * inSize) / outSize);

@@ -7,7 +7,7 @@ import * as F from '../engine/ops.js';
 import {type Tensor, assertShape} from '../engine/tensor.js';
 
 /** √2: the gain rosinality's fused_leaky_relu applies after the leaky ReLU so activations keep unit variance. */
-export const LRELU_GAIN = Math.SQRT2;
+const LRELU_GAIN = Math.SQRT2;
 
 /** leaky_relu(x + bias, 0.2) · √2, with the bias broadcast along `axis` (1 for NCHW, last for [N, D]). */
 export function fusedLeakyRelu(x: Tensor, bias: Tensor, axis = 1): Tensor {

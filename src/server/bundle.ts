@@ -52,7 +52,7 @@ export interface BundleFiles {
 const MAPPER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** Load the mappers of a directory that fit the generator; files that do not load are reported and skipped. */
-export function loadMapperDir(dir: string, g: StyleGAN2, warn: (msg: string) => void = () => {}): Map<string, LevelsMapper> {
+function loadMapperDir(dir: string, g: StyleGAN2, warn: (msg: string) => void = () => {}): Map<string, LevelsMapper> {
   const out = new Map<string, LevelsMapper>();
   if (!existsSync(dir)) return out;
   for (const f of readdirSync(dir).sort()) {
@@ -72,7 +72,7 @@ export function loadMapperDir(dir: string, g: StyleGAN2, warn: (msg: string) => 
 }
 
 /** Check that a relevance file belongs to this generator/CLIP pair (fingerprint + probe), as `global edit` does. */
-export async function checkRelevance(g: StyleGAN2, clip: CLIP, tokenizer: TextTokenizer, rel: Relevance, what: string): Promise<void> {
+async function checkRelevance(g: StyleGAN2, clip: CLIP, tokenizer: TextTokenizer, rel: Relevance, what: string): Promise<void> {
   await verifyGeneratorProbe(g, rel, what);
   new GlobalEditor(g, clip, tokenizer, rel); // throws on a CLIP-space mismatch
 }

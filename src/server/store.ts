@@ -11,7 +11,7 @@ export function newId(): string {
 }
 
 /** A bounded map that forgets its least recently used entries. */
-export class LruStore<T> {
+class LruStore<T> {
   private readonly map = new Map<string, T>();
   private bytes = 0;
   private readonly maxEntries: number;

@@ -90,7 +90,7 @@ export class Fields {
   }
 }
 
-export const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
 export function checkId(v: string, what: string): string {
   if (!ID_RE.test(v)) throw badRequest(`${what} must be an id (1–64 letters, digits, '-' or '_')`);

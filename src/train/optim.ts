@@ -228,7 +228,7 @@ export interface RangerOptions {
 }
 
 /** Subtract from g its mean over all axes but the first (per output row), for a [shape[0], rest] layout. */
-export function centralizeGradient(g: Float32Array, shape: readonly number[]): void {
+function centralizeGradient(g: Float32Array, shape: readonly number[]): void {
   const rows = shape[0]!;
   const n = g.length / rows;
   for (let r = 0; r < rows; r++) {

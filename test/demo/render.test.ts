@@ -1,5 +1,5 @@
 /**
- * Tests of the procedural demo world (SPEC.md §6): seeded PRNG, attribute schema and sampler, renderer
+ * Tests of the procedural demo world: seeded PRNG, attribute schema and sampler, renderer
  * (determinism, fast path equals the reference rasteriser, attributes change the right image regions) and
  * captions (always truthful: parsed back into attributes over many seeds). Speed is measured by the bench,
  * not asserted here.
@@ -7,7 +7,7 @@
 import {describe, expect, it} from 'vitest';
 import {
   attributeNames, attributeProbs, attributeSchema, attributeValues, decodeAttributes, editTargets, encodeAttributes,
-  isAttributeVisible, sampleAttributes, valueIndex, type AttributeName, type FaceAttributes,
+  isAttributeVisible, sampleAttributes, valueIndex, type FaceAttributes,
 } from '../../src/demo/attributes.js';
 import {caption, captionConstraints, promptFor} from '../../src/demo/captions.js';
 import {renderBatch, renderFace, renderFaceTensor} from '../../src/demo/render.js';

@@ -1,5 +1,5 @@
 /**
- * One shared closeness assertion for golden-parity tests (STYLE.md §7): |a - e| <= atol + rtol * |e|
+ * One shared closeness assertion for golden-parity tests: |a - e| <= atol + rtol * |e|
  * elementwise, like numpy.allclose. On failure it reports the worst element (max |diff|, its index and
  * both values) and how many elements are out of tolerance, so a failing parity test says where it broke.
  */

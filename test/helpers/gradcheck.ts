@@ -123,7 +123,7 @@ export async function checkGradients(
   const xs = specs.map((s, i) => input(`x${i}`, s.shape, dts[i]));
   const outs = [f(...xs)].flat();
   const ops = opsIn(outs);
-  const wrtIdx = specs.map((s, i) => i).filter((i) => specs[i]!.wrt !== false && (dts[i] === 'float32' || dts[i] === 'float64'));
+  const wrtIdx = specs.map((_, i) => i).filter((i) => specs[i]!.wrt !== false && (dts[i] === 'float32' || dts[i] === 'float64'));
   const rs = outs.map((o) => {
     const r = Float64Array.from({length: o.size}, () => R.normal());
     return {r, t: constant(makeArray(o.dtype, r), o.shape, o.dtype)};
@@ -131,7 +131,7 @@ export async function checkGradients(
   const grads = vjp(outs, rs.map((r) => r.t), wrtIdx.map((i) => xs[i]!));
   const program = await compile(xs, [...outs, ...grads]);
 
-  const values = specs.map((s, i) => Float64Array.from(s.data ?? Array.from({length: numel(s.shape)}, () => R.normal())));
+  const values = specs.map((s) => Float64Array.from(s.data ?? Array.from({length: numel(s.shape)}, () => R.normal())));
   const feedsOf = (vals: Float64Array[]) => vals.map((v, i) => makeArray(dts[i]!, v));
   // Loss Σ r·f in float64 from the (possibly float32) outputs; also Σ|r·f| for the tolerance.
   const lossOf = async (vals: Float64Array[]) => {

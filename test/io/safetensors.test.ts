@@ -2,7 +2,6 @@ import {describe, expect, it} from 'vitest';
 import {
   bfloat16BitsToNumber,
   halfBitsToNumber,
-  hostDataBytes,
   numberToBFloat16Bits,
   numberToHalfBits,
   toFloat32,

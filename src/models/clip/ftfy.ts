@@ -284,7 +284,7 @@ function decodeInconsistentUtf8(text: string): string {
 // The character-level fixers (fixes.py)
 
 /** fixes.fix_c1_controls: C1 control characters (U+80..9F) as their Windows-1252 characters, like browsers do. */
-export function fixC1Controls(text: string): string {
+function fixC1Controls(text: string): string {
   return text.replace(/[\x80-\x9f]/g, (ch) => SLOPPY_1252.decodeTable[ch.charCodeAt(0)]!);
 }
 
@@ -298,14 +298,14 @@ const LIGATURES: Readonly<Record<string, string>> = {
 const LIGATURE_RE = new RegExp(`[${Object.keys(LIGATURES).join('')}]`, 'gu');
 
 /** fixes.fix_latin_ligatures: 'ﬁ' -> 'fi' and the like (not 'æ', which is usually meant). */
-export function fixLatinLigatures(text: string): string {
+function fixLatinLigatures(text: string): string {
   return text.replace(LIGATURE_RE, (ch) => LIGATURES[ch]!);
 }
 
 let widthMap: Map<string, string> | undefined;
 
 /** fixes.fix_character_width: full-width Latin and half-width katakana/Hangul to standard width; U+3000 to ' '. */
-export function fixCharacterWidth(text: string): string {
+function fixCharacterWidth(text: string): string {
   if (!/[\u3000\uff01-\uffef]/.test(text)) return text;
   if (!widthMap) {
     widthMap = new Map([['\u3000', ' ']]);
@@ -319,7 +319,7 @@ export function fixCharacterWidth(text: string): string {
 }
 
 /** fixes.uncurl_quotes: curly quotes (and U+02BC) to straight ones. */
-export function uncurlQuotes(text: string): string {
+function uncurlQuotes(text: string): string {
   return text.replace(/[\u201c-\u201f]/g, '"').replace(/[\u02bc\u2018-\u201b]/g, "'");
 }
 

@@ -19,7 +19,7 @@ import {loadWeights} from '../../io/weights.js';
 import {CLIP, type ClipConfig, parseClipConfig} from './model.js';
 
 /** True when a state dict uses transformers' CLIPModel names. */
-export function isHfClip(sd: StateDict): boolean {
+function isHfClip(sd: StateDict): boolean {
   return [...sd.keys()].some((k) => k.startsWith('text_model.') || k.startsWith('vision_model.'));
 }
 

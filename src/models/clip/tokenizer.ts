@@ -277,7 +277,7 @@ export function loadTokenizer(file: string | URL): ClipTokenizer {
 }
 
 /** Where the shipped vocabulary is: <package root>/assets/clip, from src/models/clip (tsx, vitest) or dist/models/clip. */
-export const DEFAULT_VOCAB_URL = new URL('../../../assets/clip/bpe_simple_vocab_16e6.txt.gz', import.meta.url);
+const DEFAULT_VOCAB_URL = new URL('../../../assets/clip/bpe_simple_vocab_16e6.txt.gz', import.meta.url);
 
 let defaultTokenizer: ClipTokenizer | undefined;
 

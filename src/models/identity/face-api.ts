@@ -22,11 +22,11 @@ import {decodeTfjsWeights, parseTfjsManifest} from '../../io/tfjs-weights.js';
 import type {IdentityNet} from './types.js';
 
 /** Input resolution: face-api's `toBatchTensor(150, true)`. */
-export const FACE_API_INPUT_SIZE = 150;
+const FACE_API_INPUT_SIZE = 150;
 /** Mean RGB subtracted from 0…255 pixels before dividing by 255 (FaceRecognitionNet.forwardInput). */
-export const FACE_API_MEAN_RGB = [122.782, 117.001, 104.298] as const;
+const FACE_API_MEAN_RGB = [122.782, 117.001, 104.298] as const;
 /** Descriptor width D. */
-export const FACE_API_DESCRIPTOR_DIM = 128;
+const FACE_API_DESCRIPTOR_DIM = 128;
 
 /** Residual blocks after the stem, in forward order: [name, in channels, out channels, downsampling]. */
 const BLOCKS: readonly [string, number, number, boolean][] = [
@@ -193,7 +193,7 @@ export function faceApiModelDir(): string {
 }
 
 /** Read the weights manifest and shards of a tfjs model from a folder (Node). */
-export function readTfjsModelFiles(dir: string, manifestName: string): {manifest: Uint8Array; shards: Map<string, Uint8Array>} {
+function readTfjsModelFiles(dir: string, manifestName: string): {manifest: Uint8Array; shards: Map<string, Uint8Array>} {
   const read = (f: string) => {
     try {
       return new Uint8Array(readFileSync(path.join(dir, f)));

@@ -40,8 +40,8 @@ export const IR_SE50: IrseConfig = {inputSize: 112, inputWidth: 64, depths: [64,
 const BN_EPS = 1e-5;
 
 /** StyleCLIP IDLoss: `face_pool_1` size, the crop `x[:, :, 35:223, 32:220]`, then `face_pool_2` to the net input. */
-export const ID_LOSS_RESIZE = 256;
-export const ID_LOSS_CROP = {rows: [35, 223], cols: [32, 220]} as const;
+const ID_LOSS_RESIZE = 256;
+const ID_LOSS_CROP = {rows: [35, 223], cols: [32, 220]} as const;
 
 interface Unit {
   /** State-dict prefix, `body.{n}`. */
