@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The `styleclip` command line: one subcommand per file in this folder; no math here. */
-import {Command, CommanderError} from 'commander';
+import {Command, CommanderError, InvalidArgumentError} from 'commander';
 import {configureEngine} from '../engine/session.js';
 import {registerDemo} from './demo.js';
 import {registerEmbed} from './embed.js';
@@ -18,6 +18,7 @@ const program = new Command('styleclip')
   .description('StyleCLIP: text-driven editing of StyleGAN2 images with CLIP, on ONNX Runtime')
   .version('0.1.0')
   .option('--threads <n>', 'CPU threads for ONNX Runtime (default: all cores)', parseIntStrict('--threads', {min: 1}))
+  .option('--ep <providers>', 'ONNX Runtime execution providers in order of preference, e.g. cuda,cpu (CUDA needs the provider installed; see README)', parseProviders)
   .exitOverride();
 
 // Output piped into a reader that closes early (`styleclip models | head`) is not an error.
@@ -27,9 +28,19 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 });
 
 program.hook('preAction', (cmd) => {
-  const threads = cmd.opts().threads as number | undefined;
+  const {threads, ep} = cmd.opts() as {threads?: number; ep?: string[]};
   if (threads) configureEngine({threads});
+  if (ep) configureEngine({executionProviders: ep});
 });
+
+/** `--ep cuda,cpu` → ['cuda', 'cpu']; only the providers onnxruntime-node knows. */
+function parseProviders(value: string): string[] {
+  const known = ['cpu', 'cuda', 'tensorrt', 'dml', 'coreml', 'webgpu'];
+  const list = value.split(',').map((p) => p.trim().toLowerCase()).filter((p) => p !== '');
+  const bad = list.find((p) => !known.includes(p));
+  if (list.length === 0 || bad !== undefined) throw new InvalidArgumentError(`--ep takes a comma-separated list of ${known.join(', ')}; got '${value}'`);
+  return list;
+}
 
 registerGenerate(program);
 registerGlobal(program);

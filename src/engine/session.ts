@@ -129,7 +129,9 @@ export function compile(inputs: readonly Tensor[], outputs: readonly Tensor[], {
       executionProviders: engineOptions.executionProviders as ort.InferenceSession.ExecutionProviderConfig[],
     };
     if (engineOptions.threads > 0) opts.intraOpNumThreads = engineOptions.threads;
-    const session = await ort.InferenceSession.create(bytes, opts);
+    const session = await ort.InferenceSession.create(bytes, opts).catch((e: unknown) => {
+      throw providerError(e) ?? e;
+    });
     return new Program(session, inputs, outputs);
   })();
   if (cacheable) {
@@ -137,6 +139,14 @@ export function compile(inputs: readonly Tensor[], outputs: readonly Tensor[], {
     p.catch(() => cache.delete(key));
   }
   return p;
+}
+
+/** A named error when a requested execution provider's library is not installed (e.g. CUDA without its binaries). */
+function providerError(e: unknown): StyleclipError | null {
+  const msg = e instanceof Error ? e.message : String(e);
+  const gpu = engineOptions.executionProviders.filter((p) => p !== 'cpu');
+  if (gpu.length === 0 || !/Failed to load (shared )?library|not (available|supported|enabled)/i.test(msg)) return null;
+  return new StyleclipError(`execution provider ${gpu.join(', ')} is not available in this onnxruntime-node install (${msg.split('\n')[0]}); for CUDA run: node node_modules/onnxruntime-node/script/install --onnxruntime-node-install=cuda12`);
 }
 
 export async function clearSessionCache(): Promise<void> {

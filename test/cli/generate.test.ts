@@ -132,4 +132,14 @@ describe('styleclip generate: malformed input gives one-line named errors', () =
     expectOneLineError(await runCli('generate', '--generator', CKPT, '--noise', 'loud', '--out', out()), /--noise must be one of const, random, zero/);
     expectOneLineError(await runCli('generate', '--generator', tmpFile('nope.pt'), '--out', out()), /nope\.pt' does not exist/);
   });
+
+  it('--ep: an unknown execution provider is refused; --ep cpu runs', async () => {
+    const bad = await runCli('--ep', 'gpu', 'generate', '--generator', CKPT, '--out', out());
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--ep takes a comma-separated list of cpu, cuda/);
+    const file = tmpFile('ep-cpu.png');
+    const ok = await runCli('--ep', 'cpu', 'generate', '--generator', CKPT, '--seed', '1', '--out', file);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(existsSync(file)).toBe(true);
+  });
 });
