@@ -170,8 +170,12 @@ export class ZipArchive {
     return this.#byName.get(name);
   }
 
-  /** The bytes of an entry (a view into the archive for stored entries). Throws a named error if missing. */
-  read(nameOrEntry: string | ZipEntry): Uint8Array {
+  /**
+   * The bytes of an entry (a view into the archive for stored entries). Throws a named error if missing. A deflated
+   * entry is inflated only now, into at most its declared size and at most `maxBytes` (the caller's bound, e.g. the
+   * bytes the tensors stored in it can use), so a zip bomb stops at the cap instead of allocating what it expands to.
+   */
+  read(nameOrEntry: string | ZipEntry, {maxBytes = Number.MAX_SAFE_INTEGER}: {maxBytes?: number} = {}): Uint8Array {
     const e = typeof nameOrEntry === 'string' ? this.#byName.get(nameOrEntry) : nameOrEntry;
     if (e === undefined) this.#fail(`no entry named '${String(nameOrEntry)}'`);
     const len = this.#bytes.byteLength;
@@ -182,16 +186,23 @@ export class ZipArchive {
     const end = start + e.compressedSize;
     if (end > len) this.#fail(`truncated: data of '${e.name}' [${start}, ${end}) runs past the ${len}-byte file`);
     const raw = this.#bytes.subarray(start, end);
+    if (e.uncompressedSize > maxBytes) {
+      this.#fail(`entry '${e.name}' declares ${e.uncompressedSize} bytes, more than the ${maxBytes} it may hold`);
+    }
     let out: Uint8Array;
     if (e.method === 0) {
       if (e.compressedSize !== e.uncompressedSize) this.#fail(`corrupt: stored entry '${e.name}' has mismatched sizes`);
       out = raw;
     } else if (e.method === 8) {
       try {
-        const buf = inflateRawSync(raw);
+        // One byte over the declared size tells "inflates to more than declared" apart from "exactly".
+        const buf = inflateRawSync(raw, {maxOutputLength: e.uncompressedSize + 1});
         out = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
       } catch (err) {
-        this.#fail(`corrupt: cannot inflate '${e.name}' (${(err as Error).message})`);
+        if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+          this.#fail(`corrupt: '${e.name}' inflates to more than its declared ${e.uncompressedSize} bytes`);
+        }
+        this.#fail(`corrupt: cannot inflate '${e.name}' (${(err as Error).message.split('\n')[0]})`);
       }
       if (out.byteLength !== e.uncompressedSize) {
         this.#fail(`corrupt: '${e.name}' inflated to ${out.byteLength} bytes, expected ${e.uncompressedSize}`);
