@@ -11,6 +11,7 @@
  * set / frozenset → Set, objects of allowed classes → what their handler makes (often a PyObject).
  */
 import {StyleclipError} from '../errors.js';
+import {latin1} from '../bytes.js';
 import {preview} from './preview.js';
 
 /** An object of an allowed class with no better JS form: its qualified class name and its attributes. */
@@ -84,13 +85,6 @@ export interface UnpickleLimits {
  * elements per pickle byte (a state dict's OrderedDict(list of pairs) hands over one pair per ~20 bytes).
  */
 export const PICKLE_LIMITS: Readonly<UnpickleLimits> = {maxDepth: 1000, maxIntBytes: 4096, workPerByte: 16};
-
-/** Bytes as latin-1 (one char per byte), in chunks so no call spreads a large array into its arguments. */
-export function latin1(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode.apply(null, b.subarray(i, i + 8192) as unknown as number[]);
-  return s;
-}
 
 /** Elements a container holds (0 for anything else): what a handler given it may iterate over or copy. */
 function shallowSize(x: unknown): number {

@@ -26,7 +26,8 @@ export function preview(x: unknown, maxChars = 60): string {
     if (v === undefined) return emit('undefined');
     switch (typeof v) {
       case 'string':
-        return emit(JSON.stringify(v.length > maxChars ? `${v.slice(0, maxChars)}…` : v));
+        // Python-style quotes; escapes keep control characters (newlines) out of the one-line message.
+        return emit(`'${JSON.stringify(v.length > maxChars ? `${v.slice(0, maxChars)}…` : v).slice(1, -1)}'`);
       case 'number':
       case 'boolean':
         return emit(String(v));
