@@ -5,6 +5,7 @@
 import {StyleclipError} from '../errors.js';
 import {describeTensor, isHostTensor, type HostTensor, type StateDict} from './host-tensor.js';
 import {isNpy, parseNpy} from './npy.js';
+import {preview} from './preview.js';
 import {parseSafetensors} from './safetensors.js';
 import {extractStateDict, isLegacyTorch, loadTorch} from './torch.js';
 import {isZip} from './zip.js';
@@ -95,7 +96,14 @@ function pickTensor(entries: Array<[string, unknown]>, name: string | undefined,
 }
 
 /** A latent tensor (W, W+ or S) from .npy, a safetensors file, or a .pt holding a tensor or a dict of them. */
-export function loadLatent(bytes: Uint8Array, {what = 'latent file', name}: LoadLatentOptions = {}): HostTensor {
+export function loadLatent(bytes: Uint8Array, opts: LoadLatentOptions = {}): HostTensor {
+  const what = opts.what ?? 'latent file';
+  const t = findLatent(bytes, what, opts.name);
+  if (t.data.length === 0) throw new StyleclipError(`${what} holds an empty tensor ${t.dtype}${preview(t.shape)}; a latent needs at least one value`);
+  return t;
+}
+
+function findLatent(bytes: Uint8Array, what: string, name: string | undefined): HostTensor {
   const format = detectWeightsFormat(bytes);
   switch (format) {
     case 'npy':
