@@ -100,7 +100,8 @@ export interface TorchLimits {
   maxTensorBytes: number;
   /**
    * Bytes allocated beyond the file itself, in total: inflated zip entries and tensors copied out of their storage
-   * (non-contiguous views, dtype reinterpretations). Default: the larger of 1 GiB and 4 × the file size.
+   * (non-contiguous views, dtype reinterpretations). Default: the larger of 512 MiB and 4 × the file size (a real
+   * deflated checkpoint inflates to about its own size; inflating one entry briefly takes twice its size).
    */
   maxAllocBytes?: number;
 }
@@ -111,6 +112,9 @@ export interface TorchLimits {
  * convs, 9.4 MB); 512 MiB leaves 3.5× headroom for larger vocabularies or float64.
  */
 export const TORCH_LIMITS: Readonly<TorchLimits> = {maxTensorBytes: 512 * 2 ** 20};
+
+/** The object pickle of a zip archive: a TorchScript CLIP's data.pkl is under 1 MB. */
+const MAX_PICKLE_BYTES = 256 * 2 ** 20;
 
 export interface LoadTorchOptions {
   /** File name for error messages (default "PyTorch file"). */
@@ -132,7 +136,7 @@ class LoadBudget {
   constructor(what: string, fileBytes: number, limits: Partial<TorchLimits> = {}) {
     this.what = what;
     this.maxTensorBytes = limits.maxTensorBytes ?? TORCH_LIMITS.maxTensorBytes;
-    this.maxAllocBytes = limits.maxAllocBytes ?? Math.max(2 ** 30, 4 * fileBytes);
+    this.maxAllocBytes = limits.maxAllocBytes ?? Math.max(512 * 2 ** 20, 4 * fileBytes);
   }
   /** Count `bytes` about to be allocated for `purpose`; a named error when they pass the total. */
   charge(bytes: number, purpose: string): void {
@@ -416,7 +420,7 @@ function loadTorchZip(zip: ZipArchive, budget: LoadBudget, opts: LoadTorchOption
     storages.set(k, s);
     return s;
   };
-  const pkl = readEntry(pklName, budget.maxTensorBytes);
+  const pkl = readEntry(pklName, MAX_PICKLE_BYTES);
   const {value} = unpickleAt(pkl, 0, {
     what: `${what} (${pklName})`,
     resolveGlobal: torchGlobals(budget),
