@@ -350,7 +350,7 @@ export function unpickleAt(bytes: Uint8Array, offset: number, opts: UnpickleOpti
     const module = PY2_MODULES[rawModule] ?? rawModule;
     const q = `${module}.${name}`;
     const handler = opts.resolveGlobal?.(module, name) ?? BASE_GLOBALS.get(q);
-    if (handler === undefined) fail(`pickle references the global '${q}', which is not in the allow-list`);
+    if (handler === undefined) fail(`pickle references the global ${preview(q, 120)}, which is not in the allow-list`);
     return new PyGlobal(module, name, handler!);
   };
   const asGlobal = (x: unknown, op: string): PyGlobal => {

@@ -193,7 +193,7 @@ function checkView(budget: LoadBudget, t: TensorRef): void {
   const elems = (t.storage.numel * DTYPE_BYTES[t.storage.dtype]) / DTYPE_BYTES[t.dtype];
   if (needed > elems || n > elems) {
     throw new StyleclipError(
-      `${what}: storage '${t.storage.key}' is too short for the tensor view: ${desc()} needs ${Math.max(needed, n)} elements but the storage has ${Math.floor(elems)}`,
+      `${what}: storage ${preview(t.storage.key)} is too short for the tensor view: ${desc()} needs ${Math.max(needed, n)} elements but the storage has ${Math.floor(elems)}`,
     );
   }
 }
@@ -271,7 +271,7 @@ function storageData(what: string, s: StorageRef): {data: HostData; base: number
     return {data: root.data, base: root.base + s.baseOffset!, count: s.numel};
   }
   if (s.typed === undefined) {
-    if (s.bytes === undefined) throw new StyleclipError(`${what}: missing storage record for storage '${s.key}'`);
+    if (s.bytes === undefined) throw new StyleclipError(`${what}: missing storage record for storage ${preview(s.key)}`);
     const size = DTYPE_BYTES[s.dtype];
     s.typed = hostDataFromBytes(s.dtype, s.bytes, Math.floor(s.bytes.byteLength / size));
   }
@@ -287,7 +287,7 @@ function materializeTensor(budget: LoadBudget, t: TensorRef): HostTensor {
     // _rebuild_tensor_v3 reinterprets the storage bytes as another dtype.
     const bytes = new Uint8Array(data.buffer, data.byteOffset + base * DTYPE_BYTES[t.storage.dtype], count * DTYPE_BYTES[t.storage.dtype]);
     avail = Math.floor(bytes.byteLength / DTYPE_BYTES[t.dtype]);
-    if (bytes.byteOffset % DTYPE_BYTES[t.dtype] !== 0) budget.charge(bytes.byteLength, `copying storage '${t.storage.key}' to realign it`);
+    if (bytes.byteOffset % DTYPE_BYTES[t.dtype] !== 0) budget.charge(bytes.byteLength, `copying storage ${preview(t.storage.key)} to realign it`);
     src = hostDataFromBytes(t.dtype, bytes, avail);
   } else if (base !== 0) {
     src = data.subarray(base, base + count) as HostData;
@@ -301,7 +301,7 @@ function materializeTensor(budget: LoadBudget, t: TensorRef): HostTensor {
   }
   if (needed > avail) {
     throw new StyleclipError(
-      `${what}: storage '${t.storage.key}' is too short for the tensor view: shape [${t.size.join(', ')}] ` +
+      `${what}: storage ${preview(t.storage.key)} is too short for the tensor view: shape [${t.size.join(', ')}] ` +
         `stride [${t.stride.join(', ')}] offset ${t.offset} needs ${needed} elements but the storage has ${avail}`,
     );
   }
@@ -378,17 +378,17 @@ function loadTorchZip(zip: ZipArchive, budget: LoadBudget, opts: LoadTorchOption
   // hold, and counted against the allocation limit before inflating.
   const readEntry = (name: string, maxBytes: number): Uint8Array => {
     const e = zip.entry(name)!;
-    if (e.method !== 0 && e.uncompressedSize <= maxBytes) budget.charge(e.uncompressedSize, `inflating '${name}'`);
+    if (e.method !== 0 && e.uncompressedSize <= maxBytes) budget.charge(e.uncompressedSize, `inflating ${preview(name)}`);
     return zip.read(e, {maxBytes});
   };
   const first = zip.entries[0]?.name;
   const slash = first?.indexOf('/') ?? -1;
   if (first === undefined || slash <= 0) {
-    throw new StyleclipError(`${what}: not a PyTorch archive: ${first === undefined ? 'the zip is empty' : `first entry '${first}' is not in a folder`}`);
+    throw new StyleclipError(`${what}: not a PyTorch archive: ${first === undefined ? 'the zip is empty' : `first entry ${preview(first)} is not in a folder`}`);
   }
   const root = first.slice(0, slash);
   const pklName = `${root}/${opts.pickle ?? 'data.pkl'}`;
-  if (!zip.has(pklName)) throw new StyleclipError(`${what}: not a PyTorch archive: missing '${pklName}'`);
+  if (!zip.has(pklName)) throw new StyleclipError(`${what}: not a PyTorch archive: missing ${preview(pklName)}`);
   const byteorder = `${root}/byteorder`;
   if (zip.has(byteorder)) {
     const order = new TextDecoder().decode(readEntry(byteorder, 64)).trim();
@@ -406,15 +406,15 @@ function loadTorchZip(zip: ZipArchive, budget: LoadBudget, opts: LoadTorchOption
     const dtype = storageDtype(what, type);
     let record = `${root}/${dataDir}/${k}`;
     if (!zip.has(record) && zip.has(`${root}/${k}`)) record = `${root}/${k}`;
-    if (!zip.has(record)) throw new StyleclipError(`${what}: missing storage record '${record.length > 120 ? `${record.slice(0, 120)}…` : record}'`);
+    if (!zip.has(record)) throw new StyleclipError(`${what}: missing storage record ${preview(record, 120)}`);
     const declared = Number.isSafeInteger(size) && (size as number) >= 0 ? (size as number) * DTYPE_BYTES[dtype] : Infinity;
     if (declared > budget.maxTensorBytes && Number.isFinite(declared)) {
-      throw new StyleclipError(`${what}: storage '${k}' of ${size} ${dtype} elements (${declared} bytes) is over the limit of ${budget.maxTensorBytes} bytes`);
+      throw new StyleclipError(`${what}: storage ${preview(k)} of ${size} ${dtype} elements (${declared} bytes) is over the limit of ${budget.maxTensorBytes} bytes`);
     }
     const bytes = readEntry(record, Math.min(declared, budget.maxTensorBytes));
     const n = Number.isFinite(declared) ? (size as number) : Math.floor(bytes.byteLength / DTYPE_BYTES[dtype]);
     if (bytes.byteLength < n * DTYPE_BYTES[dtype]) {
-      throw new StyleclipError(`${what}: storage record '${record}' has ${bytes.byteLength} bytes but ${n} ${dtype} elements need ${n * DTYPE_BYTES[dtype]}`);
+      throw new StyleclipError(`${what}: storage record ${preview(record, 120)} has ${bytes.byteLength} bytes but ${n} ${dtype} elements need ${n * DTYPE_BYTES[dtype]}`);
     }
     s = {key: k, dtype, numel: n, bytes};
     storages.set(k, s);
@@ -452,17 +452,17 @@ function loadTorchLegacy(bytes: Uint8Array, budget: LoadBudget, pickleLimits?: P
     const k = key;
     let root = storages.get(k);
     if (root === undefined) {
-      if (!Number.isSafeInteger(size) || (size as number) < 0) throw new StyleclipError(`${what}: storage '${k}' has a bad size ${preview(size)}`);
+      if (!Number.isSafeInteger(size) || (size as number) < 0) throw new StyleclipError(`${what}: storage ${preview(k)} has a bad size ${preview(size)}`);
       root = {key: k, dtype: storageDtype(what, type), numel: size as number};
       storages.set(k, root);
     }
     if (viewMetadata === null || viewMetadata === undefined) return root;
     const [viewKey, offset, viewSize] = Array.isArray(viewMetadata) ? viewMetadata : [];
     if (typeof viewKey !== 'string' || !Number.isSafeInteger(offset) || !Number.isSafeInteger(viewSize)) {
-      throw new StyleclipError(`${what}: bad storage view metadata ${preview(viewMetadata)} for '${k}'`);
+      throw new StyleclipError(`${what}: bad storage view metadata ${preview(viewMetadata)} for ${preview(k)}`);
     }
     if ((offset as number) < 0 || (viewSize as number) < 0 || (offset as number) + (viewSize as number) > root.numel) {
-      throw new StyleclipError(`${what}: storage view '${viewKey}' [${offset}, ${(offset as number) + (viewSize as number)}) lies outside storage '${k}' of ${root.numel} elements`);
+      throw new StyleclipError(`${what}: storage view ${preview(viewKey)} [${offset}, ${(offset as number) + (viewSize as number)}) lies outside storage ${preview(k)} of ${root.numel} elements`);
     }
     const vk = viewKey as string;
     let view = views.get(vk);
@@ -482,20 +482,20 @@ function loadTorchLegacy(bytes: Uint8Array, budget: LoadBudget, pickleLimits?: P
     const k = typeof key === 'string' ? key : '';
     const s = storages.get(k);
     if (s === undefined) throw new StyleclipError(`${what}: storage record ${preview(key)} is not referenced by the object pickle`);
-    if (pos + 8 > bytes.byteLength) throw new StyleclipError(`${what}: truncated: storage record '${k}' is missing at byte ${pos}`);
+    if (pos + 8 > bytes.byteLength) throw new StyleclipError(`${what}: truncated: storage record ${preview(k)} is missing at byte ${pos}`);
     const count = Number(dv.getBigInt64(pos, true));
     const nbytes = count * DTYPE_BYTES[s.dtype];
     pos += 8;
     if (count < 0 || pos + nbytes > bytes.byteLength) {
-      if (count < 0) throw new StyleclipError(`${what}: storage record '${k}' has a negative element count ${count}`);
-      throw new StyleclipError(`${what}: truncated: storage record '${k}' needs ${nbytes} bytes at byte ${pos} but the file has ${bytes.byteLength}`);
+      if (count < 0) throw new StyleclipError(`${what}: storage record ${preview(k)} has a negative element count ${count}`);
+      throw new StyleclipError(`${what}: truncated: storage record ${preview(k)} needs ${nbytes} bytes at byte ${pos} but the file has ${bytes.byteLength}`);
     }
-    if (count < s.numel) throw new StyleclipError(`${what}: storage record '${k}' has ${count} elements but ${s.numel} are referenced`);
+    if (count < s.numel) throw new StyleclipError(`${what}: storage record ${preview(k)} has ${count} elements but ${s.numel} are referenced`);
     s.bytes = bytes.subarray(pos, pos + nbytes);
     pos += nbytes;
   }
   for (const s of storages.values()) {
-    if (s.bytes === undefined) throw new StyleclipError(`${what}: missing storage record '${s.key}'`);
+    if (s.bytes === undefined) throw new StyleclipError(`${what}: missing storage record ${preview(s.key)}`);
   }
   return materialize(budget, obj.value);
 }
@@ -543,7 +543,7 @@ export function extractStateDict(obj: unknown, {prefer = ['state_dict', 'g_ema',
     throw new StyleclipError(`${what} holds a ${isHostTensor(obj) ? 'single tensor' : describe(obj)}, not a state dict`);
   }
   for (const key of prefer) {
-    if (obj.has(key)) return extractStateDict(obj.get(key), {prefer: [], what: `${what}['${key}']`});
+    if (obj.has(key)) return extractStateDict(obj.get(key), {prefer: [], what: `${what}[${preview(key)}]`});
   }
   const out: StateDict = new Map();
   const bad: string[] = [];
@@ -553,9 +553,9 @@ export function extractStateDict(obj: unknown, {prefer = ['state_dict', 'g_ema',
   }
   if (bad.length > 0) {
     const keys = [...obj.keys()].map(String);
-    const list = keys.slice(0, 10).join(', ') + (keys.length > 10 ? `, … (${keys.length} keys)` : '');
+    const list = keys.slice(0, 10).map((k) => preview(k)).join(', ') + (keys.length > 10 ? `, … (${keys.length} keys)` : '');
     throw new StyleclipError(
-      `${what} is not a flat state dict (non-tensor values at ${bad.slice(0, 5).map((b) => `'${b}'`).join(', ')}${bad.length > 5 ? ', …' : ''}) ` +
+      `${what} is not a flat state dict (non-tensor values at ${bad.slice(0, 5).map((b) => preview(b)).join(', ')}${bad.length > 5 ? ', …' : ''}) ` +
         `and has none of the keys ${prefer.map((p) => `'${p}'`).join(', ') || '(none given)'}; its keys are [${list}]`,
     );
   }
