@@ -9,7 +9,6 @@ import os from 'node:os';
 import path from 'node:path';
 import {promisify} from 'node:util';
 import {afterAll, describe, expect, it} from 'vitest';
-import {StyleclipError} from '../../src/errors.js';
 import {parseRelevance, serializeRelevance, type Relevance} from '../../src/edit/global-relevance-file.js';
 import {unpickle} from '../../src/io/pickle.js';
 import {loadTorch} from '../../src/io/torch.js';
@@ -112,7 +111,7 @@ describe('relevance files', () => {
 
 describe('time and memory, measured in a child process', () => {
   it('every crafted file (and a deflate bomb within the limits) ends in a named error in ≤ 10 s and ≤ 1.5 GB peak', async () => {
-    const files = HOSTILE_FILES.filter((f) => !f.name.startsWith('deep-lists')).map((f) => {
+    const files = HOSTILE_FILES.map((f) => {
       const p = path.join(tmp, f.name);
       writeFileSync(p, f.bytes());
       return p;
@@ -136,8 +135,4 @@ describe('time and memory, measured in a child process', () => {
     const worst = lines.reduce((a, b) => (b.ms! > a.ms! ? b : a));
     console.log(`hostile files: ${lines.length} named errors, slowest ${worst.file} ${worst.ms!.toFixed(0)} ms, peak RSS ${(rss / 2 ** 20).toFixed(0)} MiB`);
   }, 60_000);
-});
-
-it('StyleclipError is what the probe reports', () => {
-  expect(new StyleclipError('x').name).toBe('StyleclipError');
 });
