@@ -43,7 +43,7 @@ export {
 // Weight and image I/O.
 export {type HostTensor, type StateDict, toFloat32} from './io/host-tensor.js';
 export {parseSafetensors, serializeSafetensors} from './io/safetensors.js';
-export {loadTorch, extractStateDict} from './io/torch.js';
+export {loadTorch, extractStateDict, TORCH_LIMITS, type TorchLimits} from './io/torch.js';
 export {parseNpy, serializeNpy} from './io/npy.js';
 export {checkStateDict} from './io/state-dict.js';
 export {loadWeights, loadLatent} from './io/weights.js';

@@ -11,7 +11,7 @@ import {parseSafetensors} from '../io/safetensors.js';
 import type {NoiseMode} from '../models/stylegan2.js';
 import {addGeneratorOption, loadGeneratorFromFlags} from './load-models.js';
 import {SAMPLE_TRUNCATION} from '../edit/truncation.js';
-import {parseChoice, parseFloatStrict, parseIntStrict, sampleTruncation} from './options.js';
+import {allowNonfiniteOption, checkFiniteImage, parseChoice, parseFloatStrict, parseIntStrict, sampleTruncation} from './options.js';
 import {writeTensorFile} from './tensor-files.js';
 
 interface GenerateFlags {
@@ -28,6 +28,7 @@ interface GenerateFlags {
   saveLatent?: string;
   saveRaw?: string;
   json?: boolean;
+  allowNonfinite?: boolean;
 }
 
 export function registerGenerate(program: Command): void {
@@ -49,6 +50,7 @@ export function registerGenerate(program: Command): void {
     .option('--save-latent <file>', 'write the W+ latent used, [N, n_latent, D] (.npy or .safetensors)')
     .option('--save-raw <file.safetensors>', "write the raw float32 image as tensor 'image' [N, 3, H, W], unclamped")
     .option('--json', 'print a JSON summary instead of text')
+    .addOption(allowNonfiniteOption())
     .addHelpText(
       'after',
       `
@@ -92,6 +94,7 @@ async function runGenerate(flags: GenerateFlags): Promise<void> {
     noise: flags.noise,
     noiseSeed: flags.noiseSeed,
   });
+  checkFiniteImage(res.image, flags.allowNonfinite);
   writeFileAtomic(flags.out, await encodePng(res.image), 'output image');
   if (flags.saveLatent) {
     if (!res.wPlus) throw new StyleclipError('--save-latent writes W+, which an S input does not have');

@@ -21,7 +21,7 @@ import type {StyleGAN2} from '../models/stylegan2.js';
 import {holdsStyles, layerChannels, parseLayerList, stylesFromTensors, stylesToTensors} from '../models/stylespace.js';
 import {addModelOptions, loadClipFromFlags, loadGeneratorFromFlags, type ModelFlags} from './load-models.js';
 import {type Progress, createProgress} from './progress.js';
-import {parseChoice, parseFloatStrict, parseIntStrict, sampleTruncation, truncationOption} from './options.js';
+import {allowNonfiniteOption, checkFiniteImage, parseChoice, parseFloatStrict, parseIntStrict, sampleTruncation, truncationOption} from './options.js';
 import {writeTensorFile} from './tensor-files.js';
 
 interface PrepareFlags extends ModelFlags {
@@ -69,6 +69,7 @@ interface EditFlags extends ModelFlags {
   out: string;
   saveLatent?: string;
   json?: boolean;
+  allowNonfinite?: boolean;
 }
 
 export function registerGlobal(program: Command): void {
@@ -145,6 +146,7 @@ Examples:
     .requiredOption('--out <file.png>', 'edited image (PNG)')
     .option('--save-latent <file.safetensors>', 'write the edited S (s_00, s_01, …) to chain further edits')
     .option('--json', 'print a JSON summary')
+    .addOption(allowNonfiniteOption())
     .addHelpText(
       'after',
       `
@@ -299,6 +301,7 @@ async function runEdit(flags: EditFlags): Promise<void> {
     ...(flags.minChannels !== undefined ? {minChannels: flags.minChannels} : {}),
     ...(flags.beta !== undefined ? {beta: flags.beta} : {}),
   });
+  checkFiniteImage(res.image, flags.allowNonfinite);
   writeFileAtomic(flags.out, await encodePng(res.image), 'output image');
   if (flags.saveLatent) writeTensorFile(flags.saveLatent, stylesToTensors(res.styles), 'edited S latent');
   const summary = {

@@ -15,7 +15,7 @@ import {encodeTexts} from '../models/clip/encode.js';
 import {mapperFromBytes, runMapper, serializeMapper} from '../models/mapper.js';
 import {addGeneratorOption, addIdentityOption, addModelOptions, loadGeneratorFromFlags, loadIdentity, loadModelsFromFlags, type ModelFlags} from './load-models.js';
 import {createProgress} from './progress.js';
-import {parseChoice, parseFloatStrict, parseIntStrict, sampleTruncation, truncationOption} from './options.js';
+import {allowNonfiniteOption, checkFiniteImage, parseChoice, parseFloatStrict, parseIntStrict, sampleTruncation, truncationOption} from './options.js';
 import {writeTensorFile} from './tensor-files.js';
 
 interface TrainFlags extends ModelFlags {
@@ -51,6 +51,7 @@ interface ApplyFlags extends ModelFlags {
   out: string;
   saveLatent?: string;
   json?: boolean;
+  allowNonfinite?: boolean;
 }
 
 type DemoSetting = keyof typeof DEMO_MAPPER_DEFAULTS;
@@ -116,6 +117,7 @@ Examples:
     .requiredOption('--out <file.png>', 'the edited image (a grid for N > 1)')
     .option('--save-latent <file>', 'write the edited latent ŵ [N, n_latent, D] (.npy or .safetensors)')
     .option('--json', 'print a JSON summary')
+    .addOption(allowNonfiniteOption())
     .addHelpText(
       'after',
       `
@@ -254,6 +256,7 @@ async function runApply(flags: ApplyFlags): Promise<void> {
   }
   const {wHat} = await runMapper(m, w);
   const res = await generate(g, {latent: wHat, space: 'w+', noise: 'const'});
+  checkFiniteImage(res.image, flags.allowNonfinite);
   writeFileAtomic(flags.out, await encodePng(res.image), 'output image');
   if (flags.saveLatent) writeTensorFile(flags.saveLatent, new Map([['w_plus', wHat]]), 'latent output');
   const summary = {

@@ -12,7 +12,7 @@ import {encodeTexts} from '../models/clip/encode.js';
 import {stylesToTensors} from '../models/stylespace.js';
 import {addIdentityOption, addModelOptions, loadIdentity, loadModelsFromFlags, type ModelFlags} from './load-models.js';
 import {createProgress} from './progress.js';
-import {parseChoice, parseFloatStrict, parseIntStrict, sampleTruncation, truncationOption} from './options.js';
+import {allowNonfiniteOption, checkFiniteImage, parseChoice, parseFloatStrict, parseIntStrict, sampleTruncation, truncationOption} from './options.js';
 import {writeTensorFile} from './tensor-files.js';
 
 interface OptimizeFlags extends ModelFlags {
@@ -34,6 +34,7 @@ interface OptimizeFlags extends ModelFlags {
   out: string;
   saveLatent?: string;
   json?: boolean;
+  allowNonfinite?: boolean;
 }
 
 export function registerOptimize(program: Command): void {
@@ -61,6 +62,7 @@ export function registerOptimize(program: Command): void {
     .requiredOption('--out <file.png>', 'the edited image (a grid for N > 1)')
     .option('--save-latent <file>', 'write the final latent: W+ (.npy/.safetensors), or S as .safetensors s_00, s_01, … with --space s')
     .option('--json', 'print a JSON summary')
+    .addOption(allowNonfiniteOption())
     .addHelpText(
       'after',
       `
@@ -112,6 +114,7 @@ async function runOptimize(flags: OptimizeFlags): Promise<void> {
   };
   const r = await optimizeLatent(g, clip, opts);
   bar.stop();
+  checkFiniteImage(r.image, flags.allowNonfinite);
   writeFileAtomic(flags.out, await encodePng(r.image), 'output image');
   if (flags.saveLatent) {
     if (r.styles) writeTensorFile(flags.saveLatent, stylesToTensors(r.styles), 'latent output');

@@ -1,6 +1,8 @@
 /** Option parsing shared by the commands: strict numbers and choices (each error names the flag), and the shared truncation. */
 import {InvalidArgumentError, Option} from 'commander';
 import {SAMPLE_TRUNCATION} from '../edit/truncation.js';
+import {StyleclipError} from '../errors.js';
+import type {HostTensor} from '../io/host-tensor.js';
 
 export function parseIntStrict(name: string, {min = -Infinity} = {}) {
   return (v: string): number => {
@@ -37,4 +39,26 @@ export function truncationOption(what = 'faces sampled from --seed'): Option {
 /** The ψ to sample at: the one given, else SAMPLE_TRUNCATION where the generator has latent_avg, else 1. */
 export function sampleTruncation(g: {readonly latentAvg: Float32Array | null}, psi: number | undefined): number {
   return psi ?? (g.latentAvg ? SAMPLE_TRUNCATION : 1);
+}
+
+/** --allow-nonfinite of the commands that write images: NaN / ±Inf output is otherwise an error. */
+export function allowNonfiniteOption(): Option {
+  return new Option('--allow-nonfinite', 'write the output even if the generator produced NaN or ±Inf (an overflowing latent or a damaged weight)');
+}
+
+/**
+ * A named error at the first NaN or ±Inf of a generated image (a latent like 3e38 or a NaN weight turns the whole
+ * image into NaN, which a PNG would silently show as black), unless the user asked for it with --allow-nonfinite.
+ */
+export function checkFiniteImage(image: HostTensor, allow: boolean | undefined): void {
+  if (allow) return;
+  const d = image.data as Float32Array;
+  for (let i = 0; i < d.length; i++) {
+    if (!Number.isFinite(d[i]!)) {
+      throw new StyleclipError(
+        `the generator produced a non-finite value (${d[i]}) at element ${i} of the image [${image.shape.join(', ')}]: ` +
+          'the latent or the weights overflow float32; pass --allow-nonfinite to write it anyway',
+      );
+    }
+  }
 }

@@ -181,6 +181,8 @@ export function parseRelevance(bytes: Uint8Array, what = 'relevance file'): Rele
     throw new StyleclipError(`${what}: metadata 'meta' is not valid JSON`);
   }
   check(meta && typeof meta === 'object' && meta.generator && Array.isArray(meta.generator.layers), `${what}: metadata 'meta' lacks the generator fingerprint`);
+  check(meta.generator.layers.every((c) => Number.isSafeInteger(c) && c >= 0), `${what}: the generator fingerprint's layer widths are not non-negative integers`);
+  check(Number.isSafeInteger(meta.rangeStart) && Number.isSafeInteger(meta.rangeEnd), `${what}: the channel range is not a pair of integers`);
   const need = (k: string, dtype: string, rank: number): HostTensor => {
     const t = tensors.get(k);
     if (!t) throw new StyleclipError(`${what}: missing tensor '${k}'`);
@@ -202,9 +204,24 @@ export function parseRelevance(bytes: Uint8Array, what = 'relevance file'): Rele
   check(sMean.shape[0] === S && sStd.shape[0] === S, `${what}: s_mean/s_std must have ${S} values (the generator's S channels)`);
   check(C === meta.rangeEnd - meta.rangeStart, `${what}: ${C} fs3 rows for channel range ${meta.rangeStart}:${meta.rangeEnd}`);
   const ch = channels.data as Int32Array;
-  for (let i = 0; i < C; i++) check(ch[i]! >= 0 && ch[i]! < S, `${what}: channel index ${ch[i]} is outside S (0…${S - 1})`);
+  const used = new Uint8Array(S);
+  for (let i = 0; i < C; i++) {
+    check(ch[i]! >= 0 && ch[i]! < S, `${what}: channel index ${ch[i]} is outside S (0…${S - 1})`);
+    check(used[ch[i]!] === 0, () => `${what}: channel index ${ch[i]} appears twice in 'channels' (rows ${ch.indexOf(ch[i]!)} and ${i})`);
+    used[ch[i]!] = 1;
+  }
+  checkFiniteValues(fs3.data as Float32Array, `${what}: 'fs3'`);
+  checkFiniteValues(sMean.data as Float32Array, `${what}: 's_mean'`);
+  checkFiniteValues(sStd.data as Float32Array, `${what}: 's_std'`);
   // Copy: parsed arrays may view the file's bytes.
   return {fs3: Float32Array.from(fs3.data as Float32Array), channels: Int32Array.from(ch), sMean: Float32Array.from(sMean.data as Float32Array), sStd: Float32Array.from(sStd.data as Float32Array), meta};
+}
+
+/** A named error at the first NaN or ±Inf: relevance values and S statistics are used as numbers, never as gaps. */
+function checkFiniteValues(d: ArrayLike<number>, what: string): void {
+  for (let i = 0; i < d.length; i++) {
+    if (!Number.isFinite(d[i]!)) throw new StyleclipError(`${what} holds a non-finite value (${d[i]}) at index ${i}`);
+  }
 }
 
 /** Settings two relevance shards must share to be merged or resumed. */
@@ -319,7 +336,13 @@ export function relevanceFromOfficial(g: StyleGAN2, files: OfficialRelevanceFile
     selectedTotal: C,
     source: 'official-npy',
   };
-  return {fs3: Float32Array.from(toFloat32(fs3)), channels, sMean: stat(files.mean, 'mean'), sStd: stat(files.std, 'std'), meta};
+  const rows = Float32Array.from(toFloat32(fs3));
+  checkFiniteValues(rows, what);
+  const sMean = stat(files.mean, 'mean');
+  const sStd = stat(files.std, 'std');
+  checkFiniteValues(sMean, 'S mean .npy');
+  checkFiniteValues(sStd, 'S std .npy');
+  return {fs3: rows, channels, sMean, sStd, meta};
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@
  * a newline (latin-1 for v1/v2, UTF-8 for v3), then the raw data. Fortran-order arrays are transposed to C order.
  */
 import {StyleclipError} from '../errors.js';
+import {latin1} from '../bytes.js';
+import {preview} from './preview.js';
 import {
   contiguousStrides,
   DTYPE_BYTES,
@@ -38,58 +40,81 @@ export function isNpy(bytes: Uint8Array): boolean {
 
 type PyLiteral = string | number | boolean | null | PyLiteral[] | Map<string, PyLiteral>;
 
-/** Parse the small subset of Python literals an .npy header uses: dicts, tuples, strings, ints, bools, None. */
+/**
+ * numpy's own reader refuses headers over 10 000 bytes unless told otherwise (`max_header_size`); a real header
+ * is under 200 bytes. 64 KiB leaves room for a shape of thousands of dimensions.
+ */
+const MAX_HEADER_BYTES = 65536;
+/** The header is a dict holding a tuple; nesting beyond this is not an .npy header. */
+const MAX_HEADER_DEPTH = 32;
+
+/**
+ * Parse the small subset of Python literals an .npy header uses: dicts, tuples, strings, ints, bools, None.
+ * Iterative, with the nesting depth bounded.
+ */
 function parseHeaderLiteral(text: string, fail: (msg: string) => never): PyLiteral {
   let i = 0;
   const ws = (): void => {
-    while (i < text.length && /\s/.test(text[i]!)) i++;
+    while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
   };
-  const value = (): PyLiteral => {
+  const scalar = /-?\d+L?|True|False|None/y;
+  const at = (): string => JSON.stringify(text.slice(i, i + 10));
+  interface Open {close: string; items: PyLiteral[]; map: Map<string, PyLiteral> | undefined; key: string | undefined}
+  const open: Open[] = [];
+  let result: PyLiteral | undefined;
+  // Each turn reads one value (an opening bracket pushes a container) or closes the innermost container.
+  for (;;) {
     ws();
     const c = text[i];
-    if (c === '{' || c === '(' || c === '[') {
-      const close = c === '{' ? '}' : c === '(' ? ')' : ']';
+    const top = open[open.length - 1];
+    let v: PyLiteral | undefined;
+    if (top !== undefined && c === top.close) {
       i++;
-      const items: PyLiteral[] = [];
-      const map = new Map<string, PyLiteral>();
-      for (;;) {
-        ws();
-        if (text[i] === close) {
-          i++;
-          break;
-        }
-        const v = value();
-        if (c === '{') {
-          ws();
-          if (text[i] !== ':' || typeof v !== 'string') fail('header dict is malformed');
-          i++;
-          map.set(v as string, value());
-        } else {
-          items.push(v);
-        }
-        ws();
-        if (text[i] === ',') i++;
-        else if (text[i] !== close) fail(`header has an unexpected character '${text[i] ?? 'end'}'`);
-      }
-      return c === '{' ? map : items;
-    }
-    if (c === "'" || c === '"') {
+      open.pop();
+      v = top.map ?? top.items;
+    } else if (c === '{' || c === '(' || c === '[') {
+      if (open.length >= MAX_HEADER_DEPTH) fail(`header is nested deeper than ${MAX_HEADER_DEPTH} levels`);
+      i++;
+      open.push({close: c === '{' ? '}' : c === '(' ? ')' : ']', items: [], map: c === '{' ? new Map() : undefined, key: undefined});
+      continue;
+    } else if (c === "'" || c === '"') {
       const end = text.indexOf(c, i + 1);
       if (end < 0) fail('header has an unterminated string');
-      const s = text.slice(i + 1, end);
+      v = text.slice(i + 1, end);
       i = end + 1;
-      return s;
+    } else {
+      scalar.lastIndex = i;
+      const m = scalar.exec(text);
+      if (m === null) fail(`header has an unsupported value at ${at()}`);
+      const tok = m![0];
+      i += tok.length;
+      v = tok === 'True' ? true : tok === 'False' ? false : tok === 'None' ? null : Number.parseInt(tok, 10);
     }
-    const m = /^(-?\d+L?|True|False|None)/.exec(text.slice(i));
-    if (m === null) fail(`header has an unsupported value at '${text.slice(i, i + 10)}'`);
-    i += m![0].length;
-    const tok = m![0];
-    return tok === 'True' ? true : tok === 'False' ? false : tok === 'None' ? null : Number.parseInt(tok, 10);
-  };
-  const v = value();
+    // Place v into the innermost open container (or finish), then expect ',' / ':' / the closing bracket.
+    const parent = open[open.length - 1];
+    if (parent === undefined) {
+      result = v;
+      break;
+    }
+    ws();
+    if (parent.map !== undefined && parent.key === undefined) {
+      if (text[i] !== ':' || typeof v !== 'string') fail('header dict is malformed');
+      i++;
+      parent.key = v as string;
+      continue;
+    }
+    if (parent.map !== undefined) {
+      parent.map.set(parent.key!, v!);
+      parent.key = undefined;
+    } else {
+      parent.items.push(v!);
+    }
+    if (text[i] === ',') i++;
+    else if (text[i] !== parent.close) fail(`header has an unexpected character ${text[i] === undefined ? 'end' : at()}`);
+  }
   ws();
   if (i !== text.length) fail('header has trailing characters');
-  return v;
+  return result!;
 }
 
 /** Parse an .npy file into a C-order host tensor (views `bytes` when the data start is aligned). */
@@ -114,17 +139,18 @@ export function parseNpy(bytes: Uint8Array, {what = 'npy file'}: {what?: string}
     return fail(`unsupported .npy format version ${major}.${bytes[7]}`);
   }
   if (headerStart + headerLen > bytes.byteLength) fail(`truncated: header length ${headerLen} is beyond the end of the file`);
+  if (headerLen > MAX_HEADER_BYTES) fail(`header of ${headerLen} bytes is over the limit of ${MAX_HEADER_BYTES}`);
   const headerBytes = bytes.subarray(headerStart, headerStart + headerLen);
-  const text = major === 3 ? new TextDecoder('utf-8').decode(headerBytes) : String.fromCharCode(...headerBytes);
+  const text = major === 3 ? new TextDecoder('utf-8').decode(headerBytes) : latin1(headerBytes);
   const header = parseHeaderLiteral(text.trim(), fail);
   if (!(header instanceof Map)) return fail('header is not a dict');
   const descr = header.get('descr');
   const fortran = header.get('fortran_order');
   const shape = header.get('shape');
-  if (typeof descr !== 'string') return fail(`unsupported dtype descr ${JSON.stringify(descr)} (structured arrays are not supported)`);
+  if (typeof descr !== 'string') return fail(`unsupported dtype descr ${preview(descr)} (structured arrays are not supported)`);
   if (typeof fortran !== 'boolean') fail("header has no boolean 'fortran_order'");
   if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
-    fail(`header has an invalid shape ${JSON.stringify(shape)}`);
+    fail(`header has an invalid shape ${preview(shape)}`);
   }
   const order = descr[0]!;
   const code = descr.slice(1);
@@ -138,7 +164,7 @@ export function parseNpy(bytes: Uint8Array, {what = 'npy file'}: {what?: string}
   const dataStart = headerStart + headerLen;
   const nbytes = n * DTYPE_BYTES[dtype];
   if (dataStart + nbytes > bytes.byteLength) {
-    fail(`truncated: ${descr}[${dims.join(', ')}] needs ${nbytes} data bytes but only ${bytes.byteLength - dataStart} are there`);
+    fail(`truncated: ${descr}${preview(dims)} needs ${nbytes} data bytes but only ${bytes.byteLength - dataStart} are there`);
   }
   let data = hostDataFromBytes(dtype, bytes.subarray(dataStart, dataStart + nbytes), n);
   if (fortran && dims.length > 1) {

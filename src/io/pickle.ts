@@ -11,6 +11,8 @@
  * set / frozenset → Set, objects of allowed classes → what their handler makes (often a PyObject).
  */
 import {StyleclipError} from '../errors.js';
+import {latin1} from '../bytes.js';
+import {preview} from './preview.js';
 
 /** An object of an allowed class with no better JS form: its qualified class name and its attributes. */
 export class PyObject {
@@ -60,6 +62,80 @@ export interface UnpickleOptions {
   persistentLoad?: (pid: unknown) => unknown;
   /** Name of the pickle for error messages (default "pickle"). */
   what?: string;
+  /** Resource limits (each defaults to the value in PICKLE_LIMITS). */
+  limits?: Partial<UnpickleLimits>;
+}
+
+/** What one pickle may cost, decided from the opcodes before the work is done. */
+export interface UnpickleLimits {
+  /** Nesting of MARKs, and of containers in the result (Python's own recursion limit is 1000). */
+  maxDepth: number;
+  /** Bytes of one LONG1 / LONG4 integer, and digits of a text INT / LONG. */
+  maxIntBytes: number;
+  /**
+   * Container elements that REDUCE / NEWOBJ / BUILD may hand to handlers (which may copy them), in total, per byte of
+   * the pickle; `list(x)` repeated on one memoised list would otherwise copy it once per 4-byte opcode.
+   */
+  workPerByte: number;
+}
+
+/**
+ * Defaults: no real checkpoint nests deeper than a few dozen levels (Python's pickler recurses and stops at 1000);
+ * the only big integer torch files hold is the legacy magic number (10 bytes); handlers copy far less than 16
+ * elements per pickle byte (a state dict's OrderedDict(list of pairs) hands over one pair per ~20 bytes).
+ */
+export const PICKLE_LIMITS: Readonly<UnpickleLimits> = {maxDepth: 1000, maxIntBytes: 4096, workPerByte: 16};
+
+/** Elements a container holds (0 for anything else): what a handler given it may iterate over or copy. */
+function shallowSize(x: unknown): number {
+  if (Array.isArray(x)) return x.length;
+  if (x instanceof Map || x instanceof Set) return x.size;
+  if (x instanceof PyObject) return x.attrs.size;
+  return 0;
+}
+
+/**
+ * The nesting height of a value graph (a leaf is 0, `[[1]]` is 2), walked iteratively with each container visited
+ * once, so shared structure costs its distinct size and cycles (back edges) end the walk there. Throws via `fail`
+ * as soon as the height passes `max`.
+ */
+function checkNesting(root: unknown, max: number, fail: (msg: string) => never): void {
+  const children = (x: unknown): unknown[] | undefined => {
+    if (Array.isArray(x)) return x;
+    if (x instanceof Set) return [...x];
+    if (x instanceof Map) return [...x.keys(), ...x.values()];
+    if (x instanceof PyObject) return [...x.attrs.values()];
+    return undefined;
+  };
+  const height = new Map<object, number>();
+  const onStack = new Set<object>();
+  const first = children(root);
+  if (first === undefined) return;
+  const frames: Array<{node: object; kids: unknown[]; i: number; h: number}> = [{node: root as object, kids: first, i: 0, h: 0}];
+  onStack.add(root as object);
+  while (frames.length > 0) {
+    const f = frames[frames.length - 1]!;
+    if (f.i < f.kids.length) {
+      const k = f.kids[f.i++];
+      const kk = typeof k === 'object' && k !== null && !onStack.has(k) ? children(k) : undefined;
+      if (kk === undefined) continue;
+      const known = height.get(k as object);
+      if (known !== undefined) {
+        f.h = Math.max(f.h, known + 1);
+        continue;
+      }
+      if (frames.length >= max) fail(`nested deeper than the limit of ${max} levels`);
+      frames.push({node: k as object, kids: kk, i: 0, h: 0});
+      onStack.add(k as object);
+      continue;
+    }
+    frames.pop();
+    onStack.delete(f.node);
+    height.set(f.node, f.h);
+    if (f.h > max) fail(`nested deeper than the limit of ${max} levels`);
+    const parent = frames[frames.length - 1];
+    if (parent !== undefined) parent.h = Math.max(parent.h, f.h + 1);
+  }
 }
 
 /** Attributes set by BUILD on dict-like objects (e.g. an OrderedDict's `_metadata`), kept off the Map itself. */
@@ -144,7 +220,7 @@ const BASE_GLOBALS: ReadonlyMap<string, GlobalHandler> = new Map<string, GlobalH
         return Uint8Array.from(s, (ch) => ch.charCodeAt(0) & 0xff);
       }
       if (enc === 'utf-8' || enc === 'utf8') return new TextEncoder().encode(s);
-      throw new StyleclipError(`pickle: _codecs.encode with unsupported encoding '${String(enc)}'`);
+      throw new StyleclipError(`pickle: _codecs.encode with unsupported encoding ${preview(enc)}`);
     },
   }],
   ['argparse.Namespace', {
@@ -184,6 +260,8 @@ function numpyScalar(args: unknown[]): unknown {
 /** Python 2 module names that protocol ≤ 2 pickles written by Python 3 use (pickle's fix_imports). */
 const PY2_MODULES: Readonly<Record<string, string>> = {__builtin__: 'builtins', copy_reg: 'copyreg'};
 
+const HEX_BYTE: readonly string[] = Array.from({length: 256}, (_, i) => i.toString(16).padStart(2, '0'));
+
 const OPCODE_NAMES: Readonly<Record<number, string>> = {
   0x69: 'INST', 0x6f: 'OBJ', 0x82: 'EXT1', 0x83: 'EXT2', 0x84: 'EXT4', 0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER',
 };
@@ -191,6 +269,7 @@ const OPCODE_NAMES: Readonly<Record<number, string>> = {
 /** Unpickle one pickle starting at `offset`; returns the value and the byte just after its STOP opcode. */
 export function unpickleAt(bytes: Uint8Array, offset: number, opts: UnpickleOptions = {}): {value: unknown; end: number} {
   const what = opts.what ?? 'pickle';
+  const limits: UnpickleLimits = {...PICKLE_LIMITS, ...opts.limits};
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const len = bytes.byteLength;
   const utf8 = new TextDecoder('utf-8', {fatal: true});
@@ -200,6 +279,8 @@ export function unpickleAt(bytes: Uint8Array, offset: number, opts: UnpickleOpti
   const metastack: unknown[][] = [];
   const memo = new Map<number, unknown>();
   const createdBy = new WeakMap<object, GlobalHandler>();
+  const maxWork = limits.workPerByte * (len - offset) + 1_000_000;
+  let work = 0;
 
   const fail = (msg: string): never => {
     throw new StyleclipError(`${what}: ${msg} (at byte ${opStart})`);
@@ -230,8 +311,7 @@ export function unpickleAt(bytes: Uint8Array, offset: number, opts: UnpickleOpti
   const line = (): string => {
     const nl = bytes.indexOf(0x0a, pos);
     if (nl < 0) fail('truncated: unterminated text argument');
-    let s = '';
-    for (let i = pos; i < nl; i++) s += String.fromCharCode(bytes[i]!);
+    const s = latin1(bytes.subarray(pos, nl));
     pos = nl + 1;
     return s;
   };
@@ -247,7 +327,7 @@ export function unpickleAt(bytes: Uint8Array, offset: number, opts: UnpickleOpti
     try {
       return utf8.decode(b);
     } catch {
-      return String.fromCharCode(...b);
+      return latin1(b);
     }
   };
   const pop = (): unknown => {
@@ -261,6 +341,7 @@ export function unpickleAt(bytes: Uint8Array, offset: number, opts: UnpickleOpti
   const popMark = (): unknown[] => {
     const items = stack;
     const prev = metastack.pop();
+    if (prev !== undefined) work += items.length;
     if (prev === undefined) fail('MARK expected (corrupt pickle)');
     stack = prev!;
     return items;
@@ -269,12 +350,20 @@ export function unpickleAt(bytes: Uint8Array, offset: number, opts: UnpickleOpti
     const module = PY2_MODULES[rawModule] ?? rawModule;
     const q = `${module}.${name}`;
     const handler = opts.resolveGlobal?.(module, name) ?? BASE_GLOBALS.get(q);
-    if (handler === undefined) fail(`pickle references the global '${q}', which is not in the allow-list`);
+    if (handler === undefined) fail(`pickle references the global ${preview(q, 120)}, which is not in the allow-list`);
     return new PyGlobal(module, name, handler!);
   };
   const asGlobal = (x: unknown, op: string): PyGlobal => {
     if (!(x instanceof PyGlobal)) fail(`${op} applied to a ${describe(x)}, not to an allowed global`);
     return x as PyGlobal;
+  };
+  // Handlers may iterate over or copy the containers they are given: count that work against the limit first.
+  const charge = (op: string, ...args: unknown[]): void => {
+    for (const a of args) {
+      work += shallowSize(a);
+      if (Array.isArray(a)) for (const x of a) work += shallowSize(x);
+    }
+    if (work > maxWork) fail(`${op} work exceeds the limit of ${maxWork} container elements for a pickle of ${len - offset} bytes (shared structure expanded?)`);
   };
   const record = (value: unknown, handler: GlobalHandler): unknown => {
     if (typeof value === 'object' && value !== null) createdBy.set(value, handler);
@@ -303,16 +392,19 @@ export function unpickleAt(bytes: Uint8Array, offset: number, opts: UnpickleOpti
     return opts.persistentLoad!(pid);
   };
   const intFromBytes = (b: Uint8Array): number | bigint => {
-    // Little-endian two's complement, as LONG1 / LONG4 store it.
+    // Little-endian two's complement, as LONG1 / LONG4 store it; one BigInt from hex digits (linear time).
     if (b.length === 0) return 0;
-    let v = 0n;
-    for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
+    if (b.length > limits.maxIntBytes) fail(`integer of ${b.length} bytes exceeds the limit of ${limits.maxIntBytes} bytes`);
+    let hex = '';
+    for (let i = b.length - 1; i >= 0; i--) hex += HEX_BYTE[b[i]!]!;
+    let v = BigInt(`0x${hex}`);
     if (b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
     return narrowBigInt(v);
   };
   const parseIntText = (s: string): number | bigint => {
+    if (s.length > 2 * limits.maxIntBytes) fail(`integer literal of ${s.length} digits exceeds the limit of ${2 * limits.maxIntBytes}`);
     const t = s.endsWith('L') ? s.slice(0, -1) : s;
-    if (!/^[-+]?\d+$/.test(t)) fail(`bad integer literal '${s}'`);
+    if (!/^[-+]?\d+$/.test(t)) fail(`bad integer literal ${preview(s)}`);
     return narrowBigInt(BigInt(t));
   };
 
@@ -330,9 +422,11 @@ export function unpickleAt(bytes: Uint8Array, offset: number, opts: UnpickleOpti
         break;
       case 0x2e: { // STOP
         const value = pop();
+        checkNesting(value, limits.maxDepth, fail);
         return {value, end: pos};
       }
       case 0x28: // MARK
+        if (metastack.length >= limits.maxDepth) fail(`MARKs nested deeper than the limit of ${limits.maxDepth}`);
         metastack.push(stack);
         stack = [];
         break;
@@ -375,7 +469,7 @@ export function unpickleAt(bytes: Uint8Array, offset: number, opts: UnpickleOpti
       case 0x46: { // FLOAT (text)
         const s = line();
         const v = Number(s);
-        if (Number.isNaN(v) && !/^[-+]?nan$/i.test(s)) fail(`bad float literal '${s}'`);
+        if (Number.isNaN(v) && !/^[-+]?nan$/i.test(s)) fail(`bad float literal ${preview(s)}`);
         stack.push(v);
         break;
       }
@@ -485,6 +579,7 @@ export function unpickleAt(bytes: Uint8Array, offset: number, opts: UnpickleOpti
         const g = asGlobal(pop(), 'REDUCE');
         if (!Array.isArray(args)) fail(`REDUCE of '${g.qualifiedName}' with non-tuple arguments`);
         if (g.handler.call === undefined) fail(`the global '${g.qualifiedName}' cannot be called`);
+        charge('REDUCE', args);
         stack.push(record(g.handler.call!(args as unknown[]), g.handler));
         break;
       }
@@ -492,6 +587,7 @@ export function unpickleAt(bytes: Uint8Array, offset: number, opts: UnpickleOpti
         const args = pop();
         const g = asGlobal(pop(), 'NEWOBJ');
         if (g.handler.newobj === undefined) fail(`the global '${g.qualifiedName}' cannot be instantiated`);
+        charge('NEWOBJ', args);
         stack.push(record(g.handler.newobj!(Array.isArray(args) ? args : [], new Map()), g.handler));
         break;
       }
@@ -500,6 +596,7 @@ export function unpickleAt(bytes: Uint8Array, offset: number, opts: UnpickleOpti
         const args = pop();
         const g = asGlobal(pop(), 'NEWOBJ_EX');
         if (g.handler.newobj === undefined) fail(`the global '${g.qualifiedName}' cannot be instantiated`);
+        charge('NEWOBJ_EX', args, kwargs);
         const kw = kwargs instanceof Map ? kwargs : new Map();
         stack.push(record(g.handler.newobj!(Array.isArray(args) ? args : [], kw), g.handler));
         break;
@@ -508,6 +605,7 @@ export function unpickleAt(bytes: Uint8Array, offset: number, opts: UnpickleOpti
         const state = pop();
         const obj = pop();
         const handler = typeof obj === 'object' && obj !== null ? createdBy.get(obj) : undefined;
+        charge('BUILD', state);
         if (handler?.build !== undefined) {
           const built = handler.build(obj, state);
           if (typeof built === 'object' && built !== null && built !== obj) createdBy.set(built, handler);

@@ -7,6 +7,7 @@
  * aligned to the element size, so a tensor is copied when a typed-array view of it would throw.
  */
 import {StyleclipError} from '../errors.js';
+import {preview} from './preview.js';
 import {
   DTYPE_BYTES,
   hostDataBytes,
@@ -77,44 +78,64 @@ export function parseSafetensors(bytes: Uint8Array, {what = 'safetensors file'}:
 
   const metadata: Record<string, string> = {};
   const tensors: StateDict = new Map();
+  const spans: Array<{name: string; begin: number; end: number}> = [];
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) fail('__metadata__ is not an object');
       for (const [k, v] of Object.entries(entry as Record<string, unknown>)) {
-        if (typeof v !== 'string') fail(`__metadata__ value for '${k}' is not a string`);
+        if (typeof v !== 'string') fail(`__metadata__ value for ${preview(k)} is not a string`);
         metadata[k] = v as string;
       }
       continue;
     }
-    if (typeof entry !== 'object' || entry === null) fail(`entry for tensor '${name}' is not an object`);
+    if (typeof entry !== 'object' || entry === null) fail(`entry for tensor ${preview(name)} is not an object`);
     const {dtype: tag, shape, data_offsets: offsets} = entry as {dtype?: unknown; shape?: unknown; data_offsets?: unknown};
-    if (typeof tag !== 'string') fail(`tensor '${name}' has no dtype`);
+    if (typeof tag !== 'string') fail(`tensor ${preview(name)} has no dtype`);
     const dtype = FROM_TAG[tag as string];
     if (dtype === undefined) {
-      fail(`tensor '${name}' has unknown or unsupported dtype '${String(tag)}' (supported: ${Object.keys(FROM_TAG).join(', ')})`);
+      fail(`tensor ${preview(name)} has unknown or unsupported dtype ${preview(tag)} (supported: ${Object.keys(FROM_TAG).join(', ')})`);
     }
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      fail(`tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`);
+      fail(`tensor ${preview(name)} has an invalid shape ${preview(shape)}`);
     }
     if (
       !Array.isArray(offsets) || offsets.length !== 2 ||
       !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]
     ) {
-      fail(`tensor '${name}' has invalid data_offsets ${JSON.stringify(offsets)}`);
+      fail(`tensor ${preview(name)} has invalid data_offsets ${preview(offsets)}`);
     }
     const [begin, end] = offsets as [number, number];
     if (end > dataLen) {
-      fail(`truncated: tensor '${name}' data_offsets [${begin}, ${end}] run past the ${dataLen}-byte data section`);
+      fail(`truncated: tensor ${preview(name)} data_offsets [${begin}, ${end}] run past the ${dataLen}-byte data section`);
     }
     const dims = shape as number[];
     const n = numel(dims);
     const expected = n * DTYPE_BYTES[dtype!];
     if (end - begin !== expected) {
-      fail(`tensor '${name}' has ${end - begin} data bytes but ${tag}[${dims.join(', ')}] needs ${expected}`);
+      fail(`tensor ${preview(name)} has ${end - begin} data bytes but ${tag}${preview(dims)} needs ${expected}`);
     }
+    spans.push({name, begin, end});
     tensors.set(name, {dtype: dtype!, shape: [...dims], data: hostDataFromBytes(dtype!, data.subarray(begin, end), n)});
   }
+  checkSpans(spans, dataLen, fail);
   return {tensors, metadata};
+}
+
+/**
+ * The tensors' data_offsets, in offset order, must tile the data section exactly (as the reference implementation
+ * requires): an overlap would make two tensors share bytes, a gap or trailing bytes mean a damaged file.
+ */
+function checkSpans(spans: Array<{name: string; begin: number; end: number}>, dataLen: number, fail: (msg: string) => never): void {
+  spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0;
+  let prev = '';
+  for (const {name, begin, end} of spans) {
+    if (begin < at) fail(`tensor ${preview(name)} data_offsets [${begin}, ${end}] overlap those of ${preview(prev)}, which end at ${at}`);
+    if (begin > at) fail(`tensor ${preview(name)} data_offsets [${begin}, ${end}] leave a gap of ${begin - at} bytes after ${prev ? preview(prev) : 'the header'}`);
+    at = end;
+    prev = name;
+  }
+  if (at !== dataLen) fail(`the data section has ${dataLen - at} bytes after the last tensor (data_offsets end at ${at}, the section at ${dataLen})`);
 }
 
 /**

@@ -28,7 +28,8 @@ import {
   type HostTensor,
   type StateDict,
 } from './host-tensor.js';
-import {describe, PyGlobal, PyObject, unpickleAt, type GlobalHandler, type GlobalResolver} from './pickle.js';
+import {describe, PyGlobal, PyObject, unpickleAt, type GlobalHandler, type GlobalResolver, type UnpickleLimits} from './pickle.js';
+import {preview} from './preview.js';
 import {isZip, openZip, type ZipArchive} from './zip.js';
 
 /** `torch.<Name>Storage` → element dtype. */
@@ -93,44 +94,123 @@ class TensorRef {
   }
 }
 
+/** What a loaded file may make the loader allocate; decided from sizes in the file before allocating. */
+export interface TorchLimits {
+  /** Bytes of one tensor, and of one storage record inflated from a zip. */
+  maxTensorBytes: number;
+  /**
+   * Bytes allocated beyond the file itself, in total: inflated zip entries and tensors copied out of their storage
+   * (non-contiguous views, dtype reinterpretations). Default: the larger of 512 MiB and 4 × the file size (a real
+   * deflated checkpoint inflates to about its own size; inflating one entry briefly takes twice its size).
+   */
+  maxAllocBytes?: number;
+}
+
+/**
+ * The largest tensor of a supported checkpoint is CLIP ViT-L/14's token embedding, 49408 × 768 float32 =
+ * 151.8 MB (the next are the IRSE-50 output layer, 512 × 25088 float32 = 51.4 MB, and StyleGAN2-1024's 512 × 512 × 3 × 3
+ * convs, 9.4 MB); 512 MiB leaves 3.5× headroom for larger vocabularies or float64.
+ */
+export const TORCH_LIMITS: Readonly<TorchLimits> = {maxTensorBytes: 512 * 2 ** 20};
+
+/** The object pickle of a zip archive: a TorchScript CLIP's data.pkl is under 1 MB. */
+const MAX_PICKLE_BYTES = 256 * 2 ** 20;
+
 export interface LoadTorchOptions {
   /** File name for error messages (default "PyTorch file"). */
   what?: string;
   /** Which pickle of a zip archive to load (default "data.pkl"; TorchScript archives also have "constants.pkl"). */
   pickle?: string;
+  /** Tensor and allocation limits (defaults in TORCH_LIMITS). */
+  limits?: Partial<TorchLimits>;
+  /** Limits of the pickle VM (defaults in PICKLE_LIMITS). */
+  pickleLimits?: Partial<UnpickleLimits>;
+}
+
+/** The limits of one load, with the running count of allocated bytes. */
+class LoadBudget {
+  readonly what: string;
+  readonly maxTensorBytes: number;
+  readonly maxAllocBytes: number;
+  allocated = 0;
+  constructor(what: string, fileBytes: number, limits: Partial<TorchLimits> = {}) {
+    this.what = what;
+    this.maxTensorBytes = limits.maxTensorBytes ?? TORCH_LIMITS.maxTensorBytes;
+    this.maxAllocBytes = limits.maxAllocBytes ?? Math.max(512 * 2 ** 20, 4 * fileBytes);
+  }
+  /** Count `bytes` about to be allocated for `purpose`; a named error when they pass the total. */
+  charge(bytes: number, purpose: string): void {
+    this.allocated += bytes;
+    if (this.allocated > this.maxAllocBytes) {
+      throw new StyleclipError(`${this.what}: ${purpose} would bring the memory allocated for this file to ${this.allocated} bytes, over the limit of ${this.maxAllocBytes}`);
+    }
+  }
 }
 
 function intList(x: unknown, what: string, field: string): number[] {
   if (!Array.isArray(x) || !x.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
-    throw new StyleclipError(`${what}: tensor ${field} ${JSON.stringify(x, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))} is not a list of non-negative integers`);
+    throw new StyleclipError(`${what}: tensor ${field} ${preview(x)} is not a list of non-negative integers`);
   }
   return x as number[];
 }
 
-function rebuildArgs(what: string, storage: unknown, offset: unknown, size: unknown, stride: unknown, dtype?: HostDType): TensorRef {
+function rebuildArgs(budget: LoadBudget, storage: unknown, offset: unknown, size: unknown, stride: unknown, dtype?: HostDType): TensorRef {
+  const what = budget.what;
   if (!(storage instanceof Object) || !('key' in storage)) {
     throw new StyleclipError(`${what}: tensor rebuilt from a ${describe(storage)} instead of a storage`);
   }
-  if (!Number.isSafeInteger(offset) || (offset as number) < 0) throw new StyleclipError(`${what}: bad tensor storage offset ${String(offset)}`);
+  if (!Number.isSafeInteger(offset) || (offset as number) < 0) throw new StyleclipError(`${what}: bad tensor storage offset ${preview(offset)}`);
   const s = storage as StorageRef;
   const sz = intList(size, what, 'size');
   const st = intList(stride, what, 'stride');
-  if (sz.length !== st.length) throw new StyleclipError(`${what}: tensor size [${sz}] and stride [${st}] differ in length`);
-  return new TensorRef(s, offset as number, sz, st, dtype ?? s.dtype);
+  if (sz.length !== st.length) throw new StyleclipError(`${what}: tensor size ${preview(sz)} and stride ${preview(st)} differ in length`);
+  const t = new TensorRef(s, offset as number, sz, st, dtype ?? s.dtype);
+  checkView(budget, t);
+  return t;
+}
+
+/**
+ * Refuse, before anything is allocated, a tensor view that would materialise more than its storage holds or more
+ * than the tensor limit: an expanded view (stride 0), a view reaching past the storage, a shape too big to allocate.
+ */
+function checkView(budget: LoadBudget, t: TensorRef): void {
+  const {what} = budget;
+  const desc = (): string => `shape ${preview(t.size)} stride ${preview(t.stride)} offset ${t.offset}`;
+  let n = 1;
+  for (const d of t.size) n *= d; // a float: may pass 2^53, which the checks below refuse anyway
+  const bytes = n * DTYPE_BYTES[t.dtype];
+  if (bytes > budget.maxTensorBytes) {
+    throw new StyleclipError(`${what}: tensor ${desc()} would take ${bytes} bytes, over the limit of ${budget.maxTensorBytes} bytes per tensor`);
+  }
+  if (n === 0) return;
+  for (let i = 0; i < t.size.length; i++) {
+    if (t.stride[i] === 0 && t.size[i]! > 1) {
+      throw new StyleclipError(`${what}: tensor ${desc()} is an expanded view (stride 0), which would materialise more than its storage holds`);
+    }
+  }
+  let needed = t.offset + 1;
+  for (let i = 0; i < t.size.length; i++) needed += (t.size[i]! - 1) * t.stride[i]!;
+  const elems = (t.storage.numel * DTYPE_BYTES[t.storage.dtype]) / DTYPE_BYTES[t.dtype];
+  if (needed > elems || n > elems) {
+    throw new StyleclipError(
+      `${what}: storage ${preview(t.storage.key)} is too short for the tensor view: ${desc()} needs ${Math.max(needed, n)} elements but the storage has ${Math.floor(elems)}`,
+    );
+  }
 }
 
 /** The torch globals a checkpoint may use; `__torch__.*` classes become dict-backed PyObjects. */
-function torchGlobals(what: string): GlobalResolver {
+function torchGlobals(budget: LoadBudget): GlobalResolver {
+  const what = budget.what;
   const valueOnly: GlobalHandler = {};
   const identity: GlobalHandler = {call: (args) => args[0]};
   const handlers = new Map<string, GlobalHandler>([
-    ['torch._utils._rebuild_tensor', {call: ([st, off, size, stride]) => rebuildArgs(what, st, off, size, stride)}],
-    ['torch._utils._rebuild_tensor_v2', {call: ([st, off, size, stride]) => rebuildArgs(what, st, off, size, stride)}],
+    ['torch._utils._rebuild_tensor', {call: ([st, off, size, stride]) => rebuildArgs(budget, st, off, size, stride)}],
+    ['torch._utils._rebuild_tensor_v2', {call: ([st, off, size, stride]) => rebuildArgs(budget, st, off, size, stride)}],
     ['torch._utils._rebuild_tensor_v3', {
       call: ([st, off, size, stride, , , dtype]) => {
         const name = dtype instanceof PyGlobal && dtype.module === 'torch' ? TORCH_DTYPES[dtype.name] : undefined;
-        if (name === undefined) throw new StyleclipError(`${what}: _rebuild_tensor_v3 with unsupported dtype ${String(dtype)}`);
-        return rebuildArgs(what, st, off, size, stride, name);
+        if (name === undefined) throw new StyleclipError(`${what}: _rebuild_tensor_v3 with unsupported dtype ${preview(dtype)}`);
+        return rebuildArgs(budget, st, off, size, stride, name);
       },
     }],
     // nn.Parameter(data, requires_grad, backward_hooks[, state]) → the data tensor.
@@ -179,7 +259,7 @@ function storageDtype(what: string, type: unknown): HostDType {
 /** Check a persistent id's head and return its fields after 'storage'. */
 function storagePid(what: string, pid: unknown): unknown[] {
   if (!Array.isArray(pid) || pid[0] !== 'storage') {
-    throw new StyleclipError(`${what}: unsupported persistent id ${Array.isArray(pid) ? `'${String(pid[0])}'` : describe(pid)} (only storages are supported)`);
+    throw new StyleclipError(`${what}: unsupported persistent id ${Array.isArray(pid) ? preview(pid[0]) : describe(pid)} (only storages are supported)`);
   }
   return pid.slice(1);
 }
@@ -191,14 +271,15 @@ function storageData(what: string, s: StorageRef): {data: HostData; base: number
     return {data: root.data, base: root.base + s.baseOffset!, count: s.numel};
   }
   if (s.typed === undefined) {
-    if (s.bytes === undefined) throw new StyleclipError(`${what}: missing storage record for storage '${s.key}'`);
+    if (s.bytes === undefined) throw new StyleclipError(`${what}: missing storage record for storage ${preview(s.key)}`);
     const size = DTYPE_BYTES[s.dtype];
     s.typed = hostDataFromBytes(s.dtype, s.bytes, Math.floor(s.bytes.byteLength / size));
   }
   return {data: s.typed, base: 0, count: s.numel};
 }
 
-function materializeTensor(what: string, t: TensorRef): HostTensor {
+function materializeTensor(budget: LoadBudget, t: TensorRef): HostTensor {
+  const what = budget.what;
   const {data, base, count} = storageData(what, t.storage);
   let src = data;
   let avail = count;
@@ -206,6 +287,7 @@ function materializeTensor(what: string, t: TensorRef): HostTensor {
     // _rebuild_tensor_v3 reinterprets the storage bytes as another dtype.
     const bytes = new Uint8Array(data.buffer, data.byteOffset + base * DTYPE_BYTES[t.storage.dtype], count * DTYPE_BYTES[t.storage.dtype]);
     avail = Math.floor(bytes.byteLength / DTYPE_BYTES[t.dtype]);
+    if (bytes.byteOffset % DTYPE_BYTES[t.dtype] !== 0) budget.charge(bytes.byteLength, `copying storage ${preview(t.storage.key)} to realign it`);
     src = hostDataFromBytes(t.dtype, bytes, avail);
   } else if (base !== 0) {
     src = data.subarray(base, base + count) as HostData;
@@ -219,44 +301,53 @@ function materializeTensor(what: string, t: TensorRef): HostTensor {
   }
   if (needed > avail) {
     throw new StyleclipError(
-      `${what}: storage '${t.storage.key}' is too short for the tensor view: shape [${t.size.join(', ')}] ` +
+      `${what}: storage ${preview(t.storage.key)} is too short for the tensor view: shape [${t.size.join(', ')}] ` +
         `stride [${t.stride.join(', ')}] offset ${t.offset} needs ${needed} elements but the storage has ${avail}`,
     );
   }
   const shape = [...t.size];
   if (n === 0) return {dtype: t.dtype, shape, data: src.subarray(0, 0) as HostData};
   if (isContiguous(t.size, t.stride)) return {dtype: t.dtype, shape, data: src.subarray(t.offset, t.offset + n) as HostData};
+  budget.charge(n * DTYPE_BYTES[t.dtype], `copying the strided tensor ${preview(t.size)}`);
   return {dtype: t.dtype, shape, data: gatherStrided(src, t.dtype, t.size, t.stride, t.offset)};
 }
 
-/** Replace every TensorRef in the object tree with a HostTensor (in place; shared tensors stay shared). */
-function materialize(what: string, root: unknown): unknown {
+/**
+ * Replace every TensorRef in the object tree with a HostTensor (in place; shared tensors stay shared). Iterative,
+ * each container visited once, so deep, shared or cyclic structure costs its distinct size and no stack.
+ */
+function materialize(budget: LoadBudget, root: unknown): unknown {
   const done = new Map<TensorRef, HostTensor>();
-  const seen = new Set<object>();
   const fix = (x: unknown): unknown => {
-    if (x instanceof TensorRef) {
-      let t = done.get(x);
-      if (t === undefined) {
-        t = materializeTensor(what, x);
-        done.set(x, t);
-      }
-      return t;
+    if (!(x instanceof TensorRef)) return x;
+    let t = done.get(x);
+    if (t === undefined) {
+      t = materializeTensor(budget, x);
+      done.set(x, t);
     }
-    if (typeof x !== 'object' || x === null || seen.has(x) || ArrayBuffer.isView(x)) return x;
+    return t;
+  };
+  const seen = new Set<object>();
+  const todo: unknown[] = [root];
+  while (todo.length > 0) {
+    const x = todo.pop();
+    if (typeof x !== 'object' || x === null || seen.has(x) || ArrayBuffer.isView(x) || x instanceof TensorRef) continue;
     seen.add(x);
     if (Array.isArray(x)) {
-      for (let i = 0; i < x.length; i++) x[i] = fix(x[i]);
+      for (let i = 0; i < x.length; i++) todo.push((x[i] = fix(x[i])));
     } else if (x instanceof Map) {
-      for (const [k, v] of x) x.set(k, fix(v));
+      for (const [k, v] of x) todo.push(x.set(k, fix(v)).get(k));
     } else if (x instanceof PyObject) {
-      for (const [k, v] of x.attrs) x.attrs.set(k, fix(v));
+      for (const [k, v] of x.attrs) todo.push(x.attrs.set(k, fix(v)).get(k));
     } else if (x instanceof Set) {
       const items = [...x].map(fix);
       x.clear();
-      for (const v of items) x.add(v);
+      for (const v of items) {
+        x.add(v);
+        todo.push(v);
+      }
     }
-    return x;
-  };
+  }
   return fix(root);
 }
 
@@ -270,8 +361,9 @@ export function isLegacyTorch(bytes: Uint8Array): boolean {
 /** Load a torch.save file (zip or legacy) or a TorchScript archive from bytes. */
 export function loadTorch(bytes: Uint8Array, opts: LoadTorchOptions = {}): unknown {
   const what = opts.what ?? 'PyTorch file';
-  if (isZip(bytes)) return loadTorchZip(openZip(bytes, {what}), opts);
-  if (isLegacyTorch(bytes)) return loadTorchLegacy(bytes, what);
+  const budget = new LoadBudget(what, bytes.byteLength, opts.limits);
+  if (isZip(bytes)) return loadTorchZip(openZip(bytes, {what}), budget, opts);
+  if (isLegacyTorch(bytes)) return loadTorchLegacy(bytes, budget, opts.pickleLimits);
   if (bytes.byteLength >= 262 && new TextDecoder().decode(bytes.subarray(257, 262)) === 'ustar') {
     throw new StyleclipError(`${what}: the tar-based torch.save format of torch < 0.4 is not supported; re-save it with a newer torch`);
   }
@@ -280,53 +372,72 @@ export function loadTorch(bytes: Uint8Array, opts: LoadTorchOptions = {}): unkno
 }
 
 /** Load one pickle (default data.pkl) of a torch zip / TorchScript archive. */
-function loadTorchZip(zip: ZipArchive, opts: LoadTorchOptions = {}): unknown {
-  const what = opts.what ?? zip.what;
+function loadTorchZip(zip: ZipArchive, budget: LoadBudget, opts: LoadTorchOptions): unknown {
+  const what = budget.what;
+  // Deflated entries are inflated only when referenced, each capped by its declared size and the bytes it must
+  // hold, and counted against the allocation limit before inflating.
+  const readEntry = (name: string, maxBytes: number): Uint8Array => {
+    const e = zip.entry(name)!;
+    if (e.method !== 0 && e.uncompressedSize <= maxBytes) budget.charge(e.uncompressedSize, `inflating ${preview(name)}`);
+    return zip.read(e, {maxBytes});
+  };
   const first = zip.entries[0]?.name;
   const slash = first?.indexOf('/') ?? -1;
   if (first === undefined || slash <= 0) {
-    throw new StyleclipError(`${what}: not a PyTorch archive: ${first === undefined ? 'the zip is empty' : `first entry '${first}' is not in a folder`}`);
+    throw new StyleclipError(`${what}: not a PyTorch archive: ${first === undefined ? 'the zip is empty' : `first entry ${preview(first)} is not in a folder`}`);
   }
   const root = first.slice(0, slash);
   const pklName = `${root}/${opts.pickle ?? 'data.pkl'}`;
-  if (!zip.has(pklName)) throw new StyleclipError(`${what}: not a PyTorch archive: missing '${pklName}'`);
+  if (!zip.has(pklName)) throw new StyleclipError(`${what}: not a PyTorch archive: missing ${preview(pklName)}`);
   const byteorder = `${root}/byteorder`;
   if (zip.has(byteorder)) {
-    const order = new TextDecoder().decode(zip.read(byteorder)).trim();
-    if (order !== 'little') throw new StyleclipError(`${what}: storages are ${order}-endian; only little-endian is supported`);
+    const order = new TextDecoder().decode(readEntry(byteorder, 64)).trim();
+    if (order !== 'little') throw new StyleclipError(`${what}: storages are ${preview(order)}-endian; only little-endian is supported`);
   }
   // constants.pkl refers to constants/<key>, data.pkl to data/<key>.
   const dataDir = (opts.pickle ?? 'data.pkl') === 'constants.pkl' ? 'constants' : 'data';
   const storages = new Map<string, StorageRef>();
   const persistentLoad = (pid: unknown): StorageRef => {
     const [type, key, , size] = storagePid(what, pid);
-    const k = String(key);
+    if (typeof key !== 'string') throw new StyleclipError(`${what}: storage key ${preview(key)} is not a string`);
+    const k = key;
     let s = storages.get(k);
     if (s !== undefined) return s;
     const dtype = storageDtype(what, type);
     let record = `${root}/${dataDir}/${k}`;
     if (!zip.has(record) && zip.has(`${root}/${k}`)) record = `${root}/${k}`;
-    if (!zip.has(record)) throw new StyleclipError(`${what}: missing storage record '${record}'`);
-    const bytes = zip.read(record);
-    const n = Number.isSafeInteger(size) ? (size as number) : Math.floor(bytes.byteLength / DTYPE_BYTES[dtype]);
+    if (!zip.has(record)) throw new StyleclipError(`${what}: missing storage record ${preview(record, 120)}`);
+    const declared = Number.isSafeInteger(size) && (size as number) >= 0 ? (size as number) * DTYPE_BYTES[dtype] : Infinity;
+    if (declared > budget.maxTensorBytes && Number.isFinite(declared)) {
+      throw new StyleclipError(`${what}: storage ${preview(k)} of ${size} ${dtype} elements (${declared} bytes) is over the limit of ${budget.maxTensorBytes} bytes`);
+    }
+    const bytes = readEntry(record, Math.min(declared, budget.maxTensorBytes));
+    const n = Number.isFinite(declared) ? (size as number) : Math.floor(bytes.byteLength / DTYPE_BYTES[dtype]);
     if (bytes.byteLength < n * DTYPE_BYTES[dtype]) {
-      throw new StyleclipError(`${what}: storage record '${record}' has ${bytes.byteLength} bytes but ${n} ${dtype} elements need ${n * DTYPE_BYTES[dtype]}`);
+      throw new StyleclipError(`${what}: storage record ${preview(record, 120)} has ${bytes.byteLength} bytes but ${n} ${dtype} elements need ${n * DTYPE_BYTES[dtype]}`);
     }
     s = {key: k, dtype, numel: n, bytes};
     storages.set(k, s);
     return s;
   };
-  const {value} = unpickleAt(zip.read(pklName), 0, {what: `${what} (${pklName})`, resolveGlobal: torchGlobals(what), persistentLoad});
-  return materialize(what, value);
+  const pkl = readEntry(pklName, MAX_PICKLE_BYTES);
+  const {value} = unpickleAt(pkl, 0, {
+    what: `${what} (${pklName})`,
+    resolveGlobal: torchGlobals(budget),
+    persistentLoad,
+    ...(opts.pickleLimits ? {limits: opts.pickleLimits} : {}),
+  });
+  return materialize(budget, value);
 }
 
 /** Load a legacy (pre-1.6, non-zip) torch.save file. */
-function loadTorchLegacy(bytes: Uint8Array, what = 'PyTorch file'): unknown {
+function loadTorchLegacy(bytes: Uint8Array, budget: LoadBudget, pickleLimits?: Partial<UnpickleLimits>): unknown {
+  const what = budget.what;
   const magic = unpickleAt(bytes, 0, {what: `${what} (magic number)`});
   if (magic.value !== LEGACY_MAGIC) throw new StyleclipError(`${what}: not a legacy torch.save file (bad magic number)`);
   const version = unpickleAt(bytes, magic.end, {what: `${what} (protocol version)`});
   if (version.value !== LEGACY_PROTOCOL_VERSION) {
-    throw new StyleclipError(`${what}: unsupported legacy torch.save protocol version ${String(version.value)} (expected ${LEGACY_PROTOCOL_VERSION})`);
+    throw new StyleclipError(`${what}: unsupported legacy torch.save protocol version ${preview(version.value)} (expected ${LEGACY_PROTOCOL_VERSION})`);
   }
   const sysInfo = unpickleAt(bytes, version.end, {what: `${what} (sys_info)`});
   if (sysInfo.value instanceof Map && sysInfo.value.get('little_endian') === false) {
@@ -337,17 +448,23 @@ function loadTorchLegacy(bytes: Uint8Array, what = 'PyTorch file'): unknown {
   const persistentLoad = (pid: unknown): unknown => {
     if (Array.isArray(pid) && pid[0] === 'module') return pid[3] ?? null; // source text of a pickled module class
     const [type, key, , size, viewMetadata] = storagePid(what, pid);
-    const k = String(key);
+    if (typeof key !== 'string') throw new StyleclipError(`${what}: storage key ${preview(key)} is not a string`);
+    const k = key;
     let root = storages.get(k);
     if (root === undefined) {
-      if (!Number.isSafeInteger(size)) throw new StyleclipError(`${what}: storage '${k}' has a bad size ${String(size)}`);
+      if (!Number.isSafeInteger(size) || (size as number) < 0) throw new StyleclipError(`${what}: storage ${preview(k)} has a bad size ${preview(size)}`);
       root = {key: k, dtype: storageDtype(what, type), numel: size as number};
       storages.set(k, root);
     }
     if (viewMetadata === null || viewMetadata === undefined) return root;
     const [viewKey, offset, viewSize] = Array.isArray(viewMetadata) ? viewMetadata : [];
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(viewSize)) throw new StyleclipError(`${what}: bad storage view metadata for '${k}'`);
-    const vk = String(viewKey);
+    if (typeof viewKey !== 'string' || !Number.isSafeInteger(offset) || !Number.isSafeInteger(viewSize)) {
+      throw new StyleclipError(`${what}: bad storage view metadata ${preview(viewMetadata)} for ${preview(k)}`);
+    }
+    if ((offset as number) < 0 || (viewSize as number) < 0 || (offset as number) + (viewSize as number) > root.numel) {
+      throw new StyleclipError(`${what}: storage view ${preview(viewKey)} [${offset}, ${(offset as number) + (viewSize as number)}) lies outside storage ${preview(k)} of ${root.numel} elements`);
+    }
+    const vk = viewKey as string;
     let view = views.get(vk);
     if (view === undefined) {
       view = {key: vk, dtype: root.dtype, numel: viewSize as number, base: root, baseOffset: offset as number};
@@ -355,30 +472,32 @@ function loadTorchLegacy(bytes: Uint8Array, what = 'PyTorch file'): unknown {
     }
     return view;
   };
-  const obj = unpickleAt(bytes, sysInfo.end, {what: `${what} (object pickle)`, resolveGlobal: torchGlobals(what), persistentLoad});
-  const keys = unpickleAt(bytes, obj.end, {what: `${what} (storage keys)`});
+  const limits = pickleLimits ? {limits: pickleLimits} : {};
+  const obj = unpickleAt(bytes, sysInfo.end, {what: `${what} (object pickle)`, resolveGlobal: torchGlobals(budget), persistentLoad, ...limits});
+  const keys = unpickleAt(bytes, obj.end, {what: `${what} (storage keys)`, ...limits});
   if (!Array.isArray(keys.value)) throw new StyleclipError(`${what}: the storage key list is not a list`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = keys.end;
   for (const key of keys.value) {
-    const k = String(key);
+    const k = typeof key === 'string' ? key : '';
     const s = storages.get(k);
-    if (s === undefined) throw new StyleclipError(`${what}: storage record '${k}' is not referenced by the object pickle`);
-    if (pos + 8 > bytes.byteLength) throw new StyleclipError(`${what}: truncated: storage record '${k}' is missing at byte ${pos}`);
+    if (s === undefined) throw new StyleclipError(`${what}: storage record ${preview(key)} is not referenced by the object pickle`);
+    if (pos + 8 > bytes.byteLength) throw new StyleclipError(`${what}: truncated: storage record ${preview(k)} is missing at byte ${pos}`);
     const count = Number(dv.getBigInt64(pos, true));
     const nbytes = count * DTYPE_BYTES[s.dtype];
     pos += 8;
     if (count < 0 || pos + nbytes > bytes.byteLength) {
-      throw new StyleclipError(`${what}: truncated: storage record '${k}' needs ${nbytes} bytes at byte ${pos} but the file has ${bytes.byteLength}`);
+      if (count < 0) throw new StyleclipError(`${what}: storage record ${preview(k)} has a negative element count ${count}`);
+      throw new StyleclipError(`${what}: truncated: storage record ${preview(k)} needs ${nbytes} bytes at byte ${pos} but the file has ${bytes.byteLength}`);
     }
-    if (count < s.numel) throw new StyleclipError(`${what}: storage record '${k}' has ${count} elements but ${s.numel} are referenced`);
+    if (count < s.numel) throw new StyleclipError(`${what}: storage record ${preview(k)} has ${count} elements but ${s.numel} are referenced`);
     s.bytes = bytes.subarray(pos, pos + nbytes);
     pos += nbytes;
   }
   for (const s of storages.values()) {
-    if (s.bytes === undefined) throw new StyleclipError(`${what}: missing storage record '${s.key}'`);
+    if (s.bytes === undefined) throw new StyleclipError(`${what}: missing storage record ${preview(s.key)}`);
   }
-  return materialize(what, obj.value);
+  return materialize(budget, obj.value);
 }
 
 /** Attributes of TorchScript modules that are not parameters or buffers. */
@@ -424,7 +543,7 @@ export function extractStateDict(obj: unknown, {prefer = ['state_dict', 'g_ema',
     throw new StyleclipError(`${what} holds a ${isHostTensor(obj) ? 'single tensor' : describe(obj)}, not a state dict`);
   }
   for (const key of prefer) {
-    if (obj.has(key)) return extractStateDict(obj.get(key), {prefer: [], what: `${what}['${key}']`});
+    if (obj.has(key)) return extractStateDict(obj.get(key), {prefer: [], what: `${what}[${preview(key)}]`});
   }
   const out: StateDict = new Map();
   const bad: string[] = [];
@@ -434,9 +553,9 @@ export function extractStateDict(obj: unknown, {prefer = ['state_dict', 'g_ema',
   }
   if (bad.length > 0) {
     const keys = [...obj.keys()].map(String);
-    const list = keys.slice(0, 10).join(', ') + (keys.length > 10 ? `, … (${keys.length} keys)` : '');
+    const list = keys.slice(0, 10).map((k) => preview(k)).join(', ') + (keys.length > 10 ? `, … (${keys.length} keys)` : '');
     throw new StyleclipError(
-      `${what} is not a flat state dict (non-tensor values at ${bad.slice(0, 5).map((b) => `'${b}'`).join(', ')}${bad.length > 5 ? ', …' : ''}) ` +
+      `${what} is not a flat state dict (non-tensor values at ${bad.slice(0, 5).map((b) => preview(b)).join(', ')}${bad.length > 5 ? ', …' : ''}) ` +
         `and has none of the keys ${prefer.map((p) => `'${p}'`).join(', ') || '(none given)'}; its keys are [${list}]`,
     );
   }

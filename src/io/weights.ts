@@ -5,8 +5,9 @@
 import {StyleclipError} from '../errors.js';
 import {describeTensor, isHostTensor, type HostTensor, type StateDict} from './host-tensor.js';
 import {isNpy, parseNpy} from './npy.js';
+import {preview} from './preview.js';
 import {parseSafetensors} from './safetensors.js';
-import {extractStateDict, isLegacyTorch, loadTorch} from './torch.js';
+import {extractStateDict, isLegacyTorch, loadTorch, type TorchLimits} from './torch.js';
 import {isZip} from './zip.js';
 
 export type WeightsFormat = 'safetensors' | 'torch-zip' | 'torch-legacy' | 'npy';
@@ -46,10 +47,12 @@ export interface LoadWeightsOptions {
   prefer?: string[];
   /** The name under which an .npy array appears in `tensors` (default "array"). */
   arrayName?: string;
+  /** Tensor and allocation limits of PyTorch files (defaults in TORCH_LIMITS). */
+  limits?: Partial<TorchLimits>;
 }
 
 /** Decode any supported weight file and find its state dict. */
-export function loadWeights(bytes: Uint8Array, {what = 'weights file', prefer, arrayName = 'array'}: LoadWeightsOptions = {}): LoadedWeights {
+export function loadWeights(bytes: Uint8Array, {what = 'weights file', prefer, arrayName = 'array', limits}: LoadWeightsOptions = {}): LoadedWeights {
   const format = detectWeightsFormat(bytes);
   switch (format) {
     case 'safetensors': {
@@ -62,7 +65,7 @@ export function loadWeights(bytes: Uint8Array, {what = 'weights file', prefer, a
     }
     case 'torch-zip':
     case 'torch-legacy': {
-      const raw = loadTorch(bytes, {what});
+      const raw = loadTorch(bytes, limits ? {what, limits} : {what});
       const tensors = extractStateDict(raw, prefer === undefined ? {what} : {what, prefer});
       return {format, tensors, raw};
     }
@@ -76,6 +79,8 @@ export interface LoadLatentOptions {
   what?: string;
   /** Which tensor to take from a file holding several (a safetensors name or a dict key of a .pt file). */
   name?: string;
+  /** Tensor and allocation limits of PyTorch files (defaults in TORCH_LIMITS). */
+  limits?: Partial<TorchLimits>;
 }
 
 function pickTensor(entries: Array<[string, unknown]>, name: string | undefined, what: string): HostTensor {
@@ -95,7 +100,14 @@ function pickTensor(entries: Array<[string, unknown]>, name: string | undefined,
 }
 
 /** A latent tensor (W, W+ or S) from .npy, a safetensors file, or a .pt holding a tensor or a dict of them. */
-export function loadLatent(bytes: Uint8Array, {what = 'latent file', name}: LoadLatentOptions = {}): HostTensor {
+export function loadLatent(bytes: Uint8Array, opts: LoadLatentOptions = {}): HostTensor {
+  const what = opts.what ?? 'latent file';
+  const t = findLatent(bytes, what, opts.name, opts.limits);
+  if (t.data.length === 0) throw new StyleclipError(`${what} holds an empty tensor ${t.dtype}${preview(t.shape)}; a latent needs at least one value`);
+  return t;
+}
+
+function findLatent(bytes: Uint8Array, what: string, name: string | undefined, limits: Partial<TorchLimits> | undefined): HostTensor {
   const format = detectWeightsFormat(bytes);
   switch (format) {
     case 'npy':
@@ -104,7 +116,7 @@ export function loadLatent(bytes: Uint8Array, {what = 'latent file', name}: Load
       return pickTensor([...parseSafetensors(bytes, {what}).tensors], name, what);
     case 'torch-zip':
     case 'torch-legacy': {
-      const raw = loadTorch(bytes, {what});
+      const raw = loadTorch(bytes, limits ? {what, limits} : {what});
       if (isHostTensor(raw) && name === undefined) return raw;
       if (raw instanceof Map) return pickTensor([...raw].map(([k, v]) => [String(k), v]), name, what);
       if (Array.isArray(raw) && raw.length === 1 && isHostTensor(raw[0]) && name === undefined) return raw[0];

@@ -5,6 +5,7 @@
  */
 import {crc32 as nodeCrc32, inflateRawSync} from 'node:zlib';
 import {StyleclipError} from '../errors.js';
+import {preview} from './preview.js';
 
 const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;
@@ -147,7 +148,7 @@ export class ZipArchive {
           if (uncompressedSize === 0xffffffff) { uncompressedSize = this.#u64(f); f += 8; }
           if (compressedSize === 0xffffffff) { compressedSize = this.#u64(f); f += 8; }
           if (localHeaderOffset === 0xffffffff) { localHeaderOffset = this.#u64(f); f += 8; }
-          if (f > x + 4 + size) this.#fail(`corrupt: zip64 extra field of '${name}' is too short`);
+          if (f > x + 4 + size) this.#fail(`corrupt: zip64 extra field of ${preview(name)} is too short`);
         }
         x += 4 + size;
       }
@@ -170,36 +171,47 @@ export class ZipArchive {
     return this.#byName.get(name);
   }
 
-  /** The bytes of an entry (a view into the archive for stored entries). Throws a named error if missing. */
-  read(nameOrEntry: string | ZipEntry): Uint8Array {
+  /**
+   * The bytes of an entry (a view into the archive for stored entries). Throws a named error if missing. A deflated
+   * entry is inflated only now, into at most its declared size and at most `maxBytes` (the caller's bound, e.g. the
+   * bytes the tensors stored in it can use), so a zip bomb stops at the cap instead of allocating what it expands to.
+   */
+  read(nameOrEntry: string | ZipEntry, {maxBytes = Number.MAX_SAFE_INTEGER}: {maxBytes?: number} = {}): Uint8Array {
     const e = typeof nameOrEntry === 'string' ? this.#byName.get(nameOrEntry) : nameOrEntry;
-    if (e === undefined) this.#fail(`no entry named '${String(nameOrEntry)}'`);
+    if (e === undefined) this.#fail(`no entry named ${preview(typeof nameOrEntry === 'string' ? nameOrEntry : nameOrEntry.name)}`);
     const len = this.#bytes.byteLength;
     const h = e.localHeaderOffset;
-    if (h + 30 > len) this.#fail(`truncated: local header of '${e.name}' at byte ${h} is beyond the ${len}-byte file`);
-    if (this.#u32(h) !== SIG_LOCAL) this.#fail(`corrupt: bad local header signature for '${e.name}' at byte ${h}`);
+    if (h + 30 > len) this.#fail(`truncated: local header of ${preview(e.name)} at byte ${h} is beyond the ${len}-byte file`);
+    if (this.#u32(h) !== SIG_LOCAL) this.#fail(`corrupt: bad local header signature for ${preview(e.name)} at byte ${h}`);
     const start = h + 30 + this.#u16(h + 26) + this.#u16(h + 28);
     const end = start + e.compressedSize;
-    if (end > len) this.#fail(`truncated: data of '${e.name}' [${start}, ${end}) runs past the ${len}-byte file`);
+    if (end > len) this.#fail(`truncated: data of ${preview(e.name)} [${start}, ${end}) runs past the ${len}-byte file`);
     const raw = this.#bytes.subarray(start, end);
+    if (e.uncompressedSize > maxBytes) {
+      this.#fail(`entry ${preview(e.name)} declares ${e.uncompressedSize} bytes, more than the ${maxBytes} it may hold`);
+    }
     let out: Uint8Array;
     if (e.method === 0) {
-      if (e.compressedSize !== e.uncompressedSize) this.#fail(`corrupt: stored entry '${e.name}' has mismatched sizes`);
+      if (e.compressedSize !== e.uncompressedSize) this.#fail(`corrupt: stored entry ${preview(e.name)} has mismatched sizes`);
       out = raw;
     } else if (e.method === 8) {
       try {
-        const buf = inflateRawSync(raw);
+        // One byte over the declared size tells "inflates to more than declared" apart from "exactly".
+        const buf = inflateRawSync(raw, {maxOutputLength: e.uncompressedSize + 1});
         out = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
       } catch (err) {
-        this.#fail(`corrupt: cannot inflate '${e.name}' (${(err as Error).message})`);
+        if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+          this.#fail(`corrupt: ${preview(e.name)} inflates to more than its declared ${e.uncompressedSize} bytes`);
+        }
+        this.#fail(`corrupt: cannot inflate ${preview(e.name)} (${(err as Error).message.split('\n')[0]})`);
       }
       if (out.byteLength !== e.uncompressedSize) {
-        this.#fail(`corrupt: '${e.name}' inflated to ${out.byteLength} bytes, expected ${e.uncompressedSize}`);
+        this.#fail(`corrupt: ${preview(e.name)} inflated to ${out.byteLength} bytes, expected ${e.uncompressedSize}`);
       }
     } else {
-      this.#fail(`entry '${e.name}' uses compression method ${e.method}; only stored (0) and deflate (8) are supported`);
+      this.#fail(`entry ${preview(e.name)} uses compression method ${e.method}; only stored (0) and deflate (8) are supported`);
     }
-    if (this.#verifyCrc && crc32(out) !== e.crc32) this.#fail(`corrupt: CRC-32 mismatch in '${e.name}'`);
+    if (this.#verifyCrc && crc32(out) !== e.crc32) this.#fail(`corrupt: CRC-32 mismatch in ${preview(e.name)}`);
     return out;
   }
 }

@@ -84,6 +84,7 @@ export async function generate(g: StyleGAN2, opts: GenerateOptions = {}): Promis
     return generateFromStyles(g, latent, noise, noiseSeed);
   }
   check(!Array.isArray(latent), `a ${space} latent is a single tensor`);
+  check(latent.data.length > 0, `a ${space} latent needs at least one value, got shape ${shapeStr(latent.shape)}`);
   assertFinite(latent, 'latent');
   let wPlus: HostTensor;
   if (space === 'w+') {

@@ -13,6 +13,7 @@ import {parseSafetensors, serializeSafetensors} from '../../src/io/safetensors.j
 import {expectAllClose} from '../helpers/allclose.js';
 import {expectOneLineError, runCli} from '../helpers/cli.js';
 import {fixtureBytes, fixturePath} from '../helpers/fixtures.js';
+import {HOSTILE_FILES} from '../helpers/hostile-files.js';
 import {op, pickle} from '../helpers/pickle-builder.js';
 import {writeZip} from '../helpers/zip-writer.js';
 
@@ -125,6 +126,34 @@ describe('styleclip generate: malformed input gives one-line named errors', () =
     expectOneLineError(await runCli('generate', '--generator', CKPT, '--z', z, '--out', out()), /z latent must have shape \[N, 64\]/);
     const s = tmpFile('s.safetensors', serializeSafetensors(new Map([['s_00', {dtype: 'float32' as const, shape: [1, 32], data: new Float32Array(32)}]])));
     expectOneLineError(await runCli('generate', '--generator', CKPT, '--latent', s, '--space', 's', '--out', out()), /missing s_01/);
+  });
+
+  it('a latent of 3e38 or a NaN weight: a non-finite image is an error unless --allow-nonfinite', async () => {
+    const latent = tmpFile('huge.npy', serializeNpy({dtype: 'float32', shape: [1, 8, 64], data: new Float32Array(8 * 64).fill(3e38)}));
+    const o = out();
+    expectOneLineError(await runCli('generate', '--generator', CKPT, '--latent', latent, '--out', o), /generator produced a non-finite value .* pass --allow-nonfinite/, {noFile: o});
+    const allowed = tmpFile('huge.png');
+    const r = await runCli('generate', '--generator', CKPT, '--latent', latent, '--out', allowed, '--allow-nonfinite');
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(allowed)).toBe(true);
+    const sd = parseSafetensors(fixtureBytes('stylegan2_tiny_weights.safetensors')).tensors;
+    const bias = sd.get('to_rgbs.1.conv.modulation.bias')!;
+    const nanBias = Float32Array.from(bias.data as Float32Array);
+    nanBias[0] = NaN;
+    sd.set('to_rgbs.1.conv.modulation.bias', {...bias, data: nanBias});
+    const ckpt = tmpFile('nan-weight.safetensors', serializeSafetensors(sd));
+    expectOneLineError(await runCli('generate', '--generator', ckpt, '--seed', '1', '--out', o), /generator produced a non-finite value/, {noFile: o});
+  });
+
+  it('crafted hostile latent files end in one line naming the file and the problem', async () => {
+    const names = ['stride0-2e9.pt', 'bomb-3gib-lying.pt', 'cyclic-size.pt', 'npy-1mb-padding.npy', 'safetensors-deep-shape.safetensors', 'empty-latent.npy', 'legacy-negative-offset.pt'];
+    const files = HOSTILE_FILES.filter((f) => names.includes(f.name));
+    expect(files).toHaveLength(names.length);
+    const runs = await Promise.all(files.map(async (f) => {
+      const o = out();
+      return {f, o, r: await runCli('generate', '--generator', CKPT, '--latent', tmpFile(f.name, f.bytes()), '--out', o)};
+    }));
+    for (const {f, o, r} of runs) expectOneLineError(r, new RegExp(`--latent file '[^']*${f.name.replace(/\./g, '\\.')}'.*${f.error.source}`), {noFile: o});
   });
 
   it('bad flags: a non-numeric seed, an unknown noise mode, a missing file', async () => {
