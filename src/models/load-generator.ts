@@ -18,7 +18,10 @@ export interface LoadGeneratorOptions {
 
 export function generatorFromBytes(bytes: Uint8Array, what = 'generator checkpoint', {classIndex}: LoadGeneratorOptions = {}): StyleGAN2 {
   const g = isPlainPickle(bytes) ? generatorFromNetworkPickle(bytes, what) : rosinalityGenerator(bytes, what);
-  if (classIndex !== undefined) g.selectClass(classIndex);
+  if (classIndex !== undefined) {
+    if ((g.config.cDim ?? 0) === 0) throw new StyleclipError(`${what} is not a conditional generator, so it takes no class`);
+    g.selectClass(classIndex);
+  }
   return g;
 }
 
@@ -34,6 +37,17 @@ function rosinalityGenerator(bytes: Uint8Array, what: string): StyleGAN2 {
     sd.delete('latent_avg');
   }
   return StyleGAN2.fromStateDict(sd, {latentAvg: latentAvg ? toFloat32(latentAvg) : null, what});
+}
+
+/**
+ * A named error unless a conditional generator has its class chosen: front ends call this after loading, since
+ * mapping z needs the class (W+, S and images from them do not).
+ */
+export function requireClassChosen(g: StyleGAN2, what = 'the generator'): void {
+  const cDim = g.config.cDim ?? 0;
+  if (cDim > 0 && g.selectedClass === null) {
+    throw new StyleclipError(`${what} is a conditional generator with ${cDim} classes: choose one with --class N (0…${cDim - 1})`);
+  }
 }
 
 /** Read and load a generator checkpoint (rosinality .pt / .safetensors or NVIDIA .pkl) from a file (Node). */
