@@ -25,7 +25,8 @@ export {
   standardConfig,
   randomStateDict,
 } from './models/stylegan2.js';
-export {loadGenerator, generatorFromBytes} from './models/load-generator.js';
+export {loadGenerator, generatorFromBytes, requireClassChosen, type LoadGeneratorOptions} from './models/load-generator.js';
+export {generatorFromNetworkPickle, sg2adaConfig, type Sg2AdaConfig} from './models/stylegan2-ada.js';
 export {generate, sampleZ, toWPlus, type GenerateOptions, type GenerateResult, type LatentSpace} from './models/generate.js';
 export {
   StyleShapeError,
@@ -43,7 +44,7 @@ export {
 // Weight and image I/O.
 export {type HostTensor, type StateDict, toFloat32} from './io/host-tensor.js';
 export {parseSafetensors, serializeSafetensors} from './io/safetensors.js';
-export {loadTorch, extractStateDict, TORCH_LIMITS, type TorchLimits} from './io/torch.js';
+export {loadTorch, extractStateDict, TORCH_LIMITS, type TorchLimits, loadNetworkPickle, persistentStateDict, PersistentRecord} from './io/torch.js';
 export {parseNpy, serializeNpy} from './io/npy.js';
 export {checkStateDict} from './io/state-dict.js';
 export {loadWeights, loadLatent} from './io/weights.js';
@@ -78,6 +79,7 @@ export {
   serializeRelevance,
   mergeRelevance,
   relevanceFromOfficial,
+  parseSMeanStd,
   loadRelevance,
   loadOfficialRelevance,
   mergeRelevanceFiles,

@@ -7,9 +7,11 @@
  * is null and shown as unknown. OpenAI CLIP URLs carry the file's sha256 as their second-to-last path segment
  * (openai/CLIP clip/clip.py `_download` checks `url.split("/")[-2]`), so those entries are verifiable. The
  * StyleGAN2 and IR-SE50 checkpoints are shared as Google Drive files whose hashes were never published, and
- * `fetch` refuses to download them unverified.
+ * `fetch` refuses to download them unverified. NVIDIA's StyleGAN2-ADA network pickles are served from NVIDIA's CDN
+ * without published hashes or sizes either.
  */
 import {readFileSync} from 'node:fs';
+import {AUTO_BETA_MIN_CHANNELS, GLOBAL_DEFAULTS} from '../edit/global-defaults.js';
 import {StyleclipError} from '../errors.js';
 
 export type ModelKind = 'generator' | 'clip' | 'identity';
@@ -35,6 +37,44 @@ export interface ModelEntry {
   notes: string[];
   /** The public source(s) these facts were read from (repository + path). */
   source: string;
+  /** Generators: output resolution in pixels. */
+  resolution?: number;
+  /** Generators: the global-direction settings that suit the domain (auto β channel count k and α). */
+  edit?: EditSettings;
+}
+
+/** Global-direction settings for a generator's domain: StyleCLIP's auto β keeps k = 20 channels for faces, 100 otherwise. */
+export interface EditSettings {
+  domain: 'faces' | 'other';
+  minChannels: number;
+  alpha: number;
+}
+
+const FACES: EditSettings = {domain: 'faces', minChannels: AUTO_BETA_MIN_CHANNELS.faces, alpha: GLOBAL_DEFAULTS.alpha};
+const OTHER: EditSettings = {domain: 'other', minChannels: AUTO_BETA_MIN_CHANNELS.other, alpha: GLOBAL_DEFAULTS.alpha};
+
+const ADA_BASE = 'https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained';
+
+/** NVIDIA's StyleGAN2-ADA pickles (NVlabs/stylegan2-ada-pytorch README.md, "Data repository" → pretrained). */
+function adaEntry(name: string, res: number, what: string, edit: EditSettings, extra: string[] = []): ModelEntry {
+  return {
+    name: `stylegan2-ada-${name}`,
+    kind: 'generator',
+    description: `StyleGAN2-ADA ${what}, ${res}×${res}: NVIDIA's PyTorch network pickle (loads as is; G_ema is used)`,
+    url: `${ADA_BASE}/${name}.pkl`,
+    sha256: null,
+    bytes: null,
+    sizeNote: 'not published by NVIDIA; the pickle holds three networks (G, D and G_ema)',
+    file: `${name}.pkl`,
+    usage: `--generator ${name}.pkl`,
+    notes: [
+      'Read as data: the Python source embedded in the pickle is never run.',
+      ...extra,
+    ],
+    source: 'NVlabs/stylegan2-ada-pytorch README.md (Data repository)',
+    resolution: res,
+    edit,
+  };
 }
 
 const CLIP_BASE = 'https://openaipublic.azureedge.net/clip/models';
@@ -57,6 +97,8 @@ export const MODEL_CATALOGUE: readonly ModelEntry[] = [
       "Alternatively convert NVIDIA's TensorFlow pickle stylegan2-ffhq-config-f.pkl with rosinality's convert_weight.py (python convert_weight.py --repo ~/stylegan2 stylegan2-ffhq-config-f.pkl; needs TensorFlow 1.x and a clone of NVlabs/stylegan2).",
     ],
     source: 'orpatashnik/StyleCLIP README.md + utils.py; omertov/encoder4editing README.md',
+    resolution: 1024,
+    edit: FACES,
   },
   // Source: yuval-alaluf/restyle-encoder README.md, "Auxiliary Models" table ("LSUN Car StyleGAN", "converted
   // from the official TensorFlow models to PyTorch using the conversion script from rosinality"). No hash/size.
@@ -74,6 +116,8 @@ export const MODEL_CATALOGUE: readonly ModelEntry[] = [
       "Or convert NVIDIA's stylegan2-car-config-f.pkl (NVlabs/stylegan2 pretrained_networks.py) with rosinality's convert_weight.py.",
     ],
     source: 'yuval-alaluf/restyle-encoder README.md (Auxiliary Models)',
+    resolution: 512,
+    edit: OTHER,
   },
   // Source: yuval-alaluf/restyle-encoder README.md, "Auxiliary Models" table ("LSUN Church StyleGAN", 256×256,
   // converted with rosinality's script). No hash/size.
@@ -91,6 +135,8 @@ export const MODEL_CATALOGUE: readonly ModelEntry[] = [
       "Or convert NVIDIA's stylegan2-church-config-f.pkl (NVlabs/stylegan2 pretrained_networks.py) with rosinality's convert_weight.py.",
     ],
     source: 'yuval-alaluf/restyle-encoder README.md (Auxiliary Models)',
+    resolution: 256,
+    edit: OTHER,
   },
   // Source: NVlabs/stylegan2 pretrained_networks.py (gdrive:networks/stylegan2-cat-config-f.pkl) and the https
   // URL used in NVlabs/stylegan2-ada-pytorch README.md (legacy.py example). No author-published rosinality
@@ -108,9 +154,20 @@ export const MODEL_CATALOGUE: readonly ModelEntry[] = [
     notes: [
       "This is a TensorFlow pickle, which styleclip does not read: convert it with rosinality's convert_weight.py (python convert_weight.py --repo ~/stylegan2 stylegan2-cat-config-f.pkl; needs TensorFlow 1.x and a clone of NVlabs/stylegan2), which writes stylegan2-cat-config-f.pt.",
       'A third-party, already converted copy is on huggingface.co/aaronb/StyleGAN2 (stylegan2-cat-config-f.pt); its hash is not published, so check what you get.',
+      "Or convert it with NVlabs/stylegan2-ada-pytorch legacy.py (python legacy.py --source=stylegan2-cat-config-f.pkl --dest=cat-ada.pkl; needs only PyTorch and that repository), whose PyTorch network pickle styleclip reads directly (--generator cat-ada.pkl).",
     ],
     source: 'NVlabs/stylegan2 pretrained_networks.py; NVlabs/stylegan2-ada-pytorch README.md',
+    resolution: 256,
+    edit: OTHER,
   },
+  adaEntry('ffhq', 1024, 'FFHQ (trained with the original StyleGAN2 config)', FACES, [
+    'Same layout as stylegan2-ffhq-config-f: 18 W+ rows, 26 StyleSpace layers / 9088 channels; G_ema alone is 132668656 bytes of float32 (182 tensors).',
+  ]),
+  adaEntry('metfaces', 1024, 'MetFaces (transfer learning from FFHQ)', FACES),
+  adaEntry('afhqdog', 512, 'AFHQ Dog (the domain the StyleCLIP paper edits besides faces)', OTHER),
+  adaEntry('afhqcat', 512, 'AFHQ Cat', OTHER),
+  adaEntry('afhqwild', 512, 'AFHQ Wild', OTHER),
+  adaEntry('brecahad', 512, 'BreCaHAD (breast cancer histopathology)', OTHER),
   // Source: openai/CLIP clip/clip.py `_MODELS["ViT-B/32"]`; the sha256 is the URL's second-to-last segment, which
   // clip.py's `_download` verifies. Size: not stated by OpenAI; 353976522 bytes is the figure pinned (next to
   // this same sha256) by several independent public repositories and shown by CLIP's own tqdm download bar
@@ -210,6 +267,13 @@ export function entryProblems(e: unknown, {allowHttp = false} = {}): string[] {
   if (o.bytes !== null && !(typeof o.bytes === 'number' && Number.isSafeInteger(o.bytes) && o.bytes > 0)) problems.push(`'bytes' must be null or a positive integer`);
   if (o.sizeNote !== undefined && typeof o.sizeNote !== 'string') problems.push(`'sizeNote' must be a string`);
   if (!Array.isArray(o.notes) || !o.notes.every((n) => typeof n === 'string')) problems.push(`'notes' must be an array of strings`);
+  if (o.resolution !== undefined && !(Number.isSafeInteger(o.resolution) && Number.isInteger(Math.log2(o.resolution as number)))) problems.push(`'resolution' must be a power of two`);
+  if (o.edit !== undefined) {
+    const ed = o.edit as Partial<EditSettings> | null;
+    if (typeof ed !== 'object' || ed === null || (ed.domain !== 'faces' && ed.domain !== 'other') || !Number.isSafeInteger(ed.minChannels) || typeof ed.alpha !== 'number') {
+      problems.push(`'edit' must be {domain: 'faces' | 'other', minChannels, alpha}`);
+    }
+  }
   if (str('file') && /[/\\]|^\.\.?$/.test(o.file as string)) problems.push(`'file' must be a plain file name`);
   return problems;
 }

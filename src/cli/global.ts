@@ -58,6 +58,7 @@ interface EditFlags extends ModelFlags {
   fs3?: string;
   sMean?: string;
   sStd?: string;
+  sMeanStd?: string;
   neutral: string;
   target: string;
   alpha?: number;
@@ -132,9 +133,10 @@ Examples:
 
   addModelOptions(global.command('edit').description('edit an image along the StyleSpace direction of a text prompt pair'))
     .option('--relevance <file>', 'relevance file from `global prepare`')
-    .option('--fs3 <fs3.npy>', "official StyleCLIP fs3.npy (with --s-mean and --s-std) instead of --relevance")
-    .option('--s-mean <file.npy>', 'official S means as .npy: np.concatenate(m) of S_mean_std')
-    .option('--s-std <file.npy>', 'official S stds as .npy: np.concatenate(std) of S_mean_std')
+    .option('--fs3 <fs3.npy>', "official StyleCLIP fs3.npy (with --s-mean-std, or --s-mean and --s-std) instead of --relevance")
+    .option('--s-mean-std <file>', "official StyleCLIP S_mean_std pickle (the file as distributed, beside fs3.npy)")
+    .option('--s-mean <file.npy>', 'S means as .npy (np.concatenate(m) of S_mean_std), instead of --s-mean-std')
+    .option('--s-std <file.npy>', 'S stds as .npy (np.concatenate(std) of S_mean_std), instead of --s-mean-std')
     .requiredOption('--neutral <text>', 'neutral prompt, e.g. "face"')
     .requiredOption('--target <text>', 'target prompt, e.g. "face with glasses"')
     .option('--alpha <a>', `edit strength α (official slider −10…10; default: the relevance file's recommendation, else ${GLOBAL_DEFAULTS.alpha})`, parseFloatStrict('--alpha'))
@@ -155,7 +157,7 @@ Examples:
       --neutral "face" --target "face with glasses" --seed 3 --out glasses.png --save-latent glasses.safetensors
   styleclip global edit --generator ffhq.pt --clip ViT-B-32.pt --relevance ffhq-relevance.safetensors \\
       --neutral "face" --target "smiling face" --min-channels 20 --latent glasses.safetensors --out both.png
-  styleclip global edit --generator ffhq.pt --clip ViT-B-32.pt --fs3 npy/ffhq/fs3.npy --s-mean s_mean.npy --s-std s_std.npy \\
+  styleclip global edit --generator ffhq.pt --clip ViT-B-32.pt --fs3 npy/ffhq/fs3.npy --s-mean-std npy/ffhq/S_mean_std \\
       --neutral "face" --target "face with bangs" --out bangs.png`,
     )
     .action(async (flags: EditFlags) => runEdit(flags));
@@ -253,15 +255,18 @@ async function runMerge(shards: string[], flags: MergeFlags): Promise<void> {
 }
 
 function loadRelevanceFromFlags(g: StyleGAN2, flags: EditFlags): Relevance {
-  const official = [flags.fs3, flags.sMean, flags.sStd].filter((x) => x !== undefined).length;
+  const official = [flags.fs3, flags.sMeanStd, flags.sMean, flags.sStd].filter((x) => x !== undefined).length;
   if (flags.relevance !== undefined) {
-    check(official === 0, 'give either --relevance or --fs3/--s-mean/--s-std, not both');
+    check(official === 0, 'give either --relevance or --fs3 with its S statistics, not both');
     return loadRelevance(flags.relevance);
   }
   // On the demo generator (no --generator), the shipped demo relevance is the default.
   if (official === 0 && flags.generator === undefined) return loadRelevance(demoAssetPath('relevance'));
-  check(official === 3, official === 0 ? 'no relevance given: pass --relevance FILE (from `global prepare`) or --fs3 with --s-mean and --s-std' : '--fs3 needs --s-mean and --s-std (all three)');
-  return loadOfficialRelevance(g, {fs3: flags.fs3!, mean: flags.sMean!, std: flags.sStd!});
+  check(official > 0, 'no relevance given: pass --relevance FILE (from `global prepare`) or --fs3 with --s-mean-std');
+  check(flags.sMeanStd === undefined || (flags.sMean === undefined && flags.sStd === undefined), 'give either --s-mean-std or --s-mean/--s-std, not both');
+  const stats = flags.sMeanStd !== undefined || (flags.sMean !== undefined && flags.sStd !== undefined);
+  check(flags.fs3 !== undefined && stats, flags.fs3 === undefined ? 'the S statistics need --fs3 (the official relevance) beside them' : '--fs3 needs the S statistics: --s-mean-std FILE (or --s-mean and --s-std)');
+  return loadOfficialRelevance(g, {fs3: flags.fs3!, ...(flags.sMeanStd !== undefined ? {meanStd: flags.sMeanStd} : {mean: flags.sMean!, std: flags.sStd!})});
 }
 
 async function startStyles(g: StyleGAN2, flags: EditFlags): Promise<HostTensor[]> {

@@ -7,17 +7,22 @@ import {type ClipTokenizer, loadDefaultTokenizer} from '../models/clip/tokenizer
 import {loadFaceRecognitionNet} from '../models/identity/face-api.js';
 import {loadIrse} from '../models/identity/irse.js';
 import type {IdentityNet} from '../models/identity/types.js';
-import {loadGenerator} from '../models/load-generator.js';
+import {loadGenerator, requireClassChosen} from '../models/load-generator.js';
 import type {StyleGAN2} from '../models/stylegan2.js';
+import {parseIntStrict} from './options.js';
 
 export interface ModelFlags {
   generator?: string;
+  /** --class: the class of a conditional StyleGAN2-ADA generator. */
+  class?: number;
   clip?: string;
   clipConfig?: string;
 }
 
 export function addGeneratorOption(cmd: Command): Command {
-  return cmd.option('--generator <ckpt>', 'StyleGAN2 checkpoint (rosinality .pt {g_ema, latent_avg}, state dict .pt, or .safetensors); default: the shipped demo generator');
+  return cmd
+    .option('--generator <ckpt>', 'StyleGAN2 checkpoint (rosinality .pt {g_ema, latent_avg}, state dict .pt, .safetensors, or an NVIDIA StyleGAN2-ADA .pkl); default: the shipped demo generator')
+    .option('--class <n>', 'class of a conditional StyleGAN2-ADA generator (c_dim > 0)', parseIntStrict('--class', {min: 0}));
 }
 
 export function addClipOptions(cmd: Command): Command {
@@ -38,7 +43,10 @@ export interface LoadedModels {
 }
 
 export function loadGeneratorFromFlags(flags: ModelFlags): StyleGAN2 {
-  return loadGenerator(flags.generator ?? demoAssetPath('generator'));
+  const file = flags.generator ?? demoAssetPath('generator');
+  const g = loadGenerator(file, flags.class !== undefined ? {classIndex: flags.class} : {});
+  requireClassChosen(g, `generator '${file}'`);
+  return g;
 }
 
 export function loadClipFromFlags(flags: ModelFlags): {clip: CLIP; tokenizer: ClipTokenizer} {

@@ -71,6 +71,10 @@ function runList(flags: ListFlags): void {
   for (const e of entries) {
     console.log(`  ${e.name}: ${e.usage}`);
     console.log(`      ${e.description}`);
+    if (e.edit) {
+      const k = e.edit.domain === 'faces' ? 'faces' : 'not faces';
+      console.log(`      global edit: --min-channels ${e.edit.minChannels} (auto β; ${k}) --alpha ${e.edit.alpha}`);
+    }
     if (e.sizeNote) console.log(`      size: ${e.sizeNote}`);
     for (const n of e.notes) console.log(`      - ${n}`);
     console.log(`      fetch: ${e.sha256 ? `styleclip models fetch ${e.name}` : 'not available (no published sha256); download it yourself from the URL above'}`);

@@ -11,6 +11,8 @@ interface ServeFlags extends ModelFlags {
   port: number;
   host: string;
   relevance?: string;
+  fs3?: string;
+  sMeanStd?: string;
   mappers?: string;
 }
 
@@ -23,6 +25,8 @@ function addServerOptions(cmd: Command): Command {
 export function registerServe(program: Command): void {
   addServerOptions(addModelOptions(program.command('serve').description('start the web app: global directions, optimisation and mappers in the browser')))
     .option('--relevance <file>', 'global-direction relevance file from `global prepare` (default: the demo one when the demo generator is used)')
+    .option('--fs3 <fs3.npy>', "official StyleCLIP fs3.npy (with --s-mean-std) instead of --relevance")
+    .option('--s-mean-std <file>', "official StyleCLIP S_mean_std pickle, beside --fs3")
     .option('--mappers <dir>', 'directory of trained mappers (.safetensors/.pt) to offer (default: assets/demo/mappers with the demo generator)')
     .addHelpText(
       'after',
@@ -33,6 +37,8 @@ Examples:
     )
     .action(async (flags: ServeFlags) => {
       checkServerFlags(flags);
+      check((flags.fs3 === undefined) === (flags.sMeanStd === undefined), '--fs3 and --s-mean-std go together');
+      check(flags.fs3 === undefined || flags.relevance === undefined, 'give either --relevance or --fs3 with --s-mean-std, not both');
       const demo = flags.generator === undefined;
       const files: BundleFiles = demo
         ? demoBundleFiles(pick(flags))
@@ -55,6 +61,8 @@ function pick(flags: ServeFlags): Partial<BundleFiles> {
     ...(flags.clip ? {clip: flags.clip} : {}),
     ...(flags.clipConfig ? {clipConfig: flags.clipConfig} : {}),
     ...(flags.relevance ? {relevance: flags.relevance} : {}),
+    ...(flags.fs3 && flags.sMeanStd ? {official: {fs3: flags.fs3, meanStd: flags.sMeanStd}} : {}),
+    ...(flags.class !== undefined ? {classIndex: flags.class} : {}),
     ...(flags.mappers ? {mappers: flags.mappers} : {}),
   };
 }

@@ -7,8 +7,9 @@
  */
 import {StyleclipError, check} from '../errors.js';
 import {readBytes, writeFileAtomic} from '../io/files.js';
-import {type HostTensor, toFloat32} from '../io/host-tensor.js';
+import {type HostTensor, isHostTensor, toFloat32} from '../io/host-tensor.js';
 import {parseNpy} from '../io/npy.js';
+import {describe, numpyArrayGlobals, unpickle} from '../io/pickle.js';
 import {parseSafetensors, serializeSafetensors} from '../io/safetensors.js';
 import {encodeImages} from '../models/clip/encode.js';
 import type {CLIP} from '../models/clip/model.js';
@@ -284,20 +285,47 @@ export interface OfficialRelevanceFiles {
   /** fs3.npy bytes: [C_sel, E] float32/float64, rows in the official channel order. */
   fs3: Uint8Array;
   /** Per-channel means as .npy: 1-D over all S channels (np.concatenate(m) of S_mean_std), or without ToRGB. */
-  mean: Uint8Array;
+  mean?: Uint8Array;
   /** Per-channel stds as .npy, same layout as `mean`. */
-  std: Uint8Array;
+  std?: Uint8Array;
+  /** StyleCLIP's `S_mean_std` pickle itself, instead of `mean` and `std` (see parseSMeanStd). */
+  meanStd?: Uint8Array;
+}
+
+/**
+ * StyleCLIP's `S_mean_std` (global_directions/manipulate.py reads it with pickle.load): a list `[means, stds]` of
+ * per-layer lists of float numpy arrays ([1, C_k] each); global_torch's `S_Mean_Std` for ffhq256 holds three lists,
+ * of which the last two are the means and stds. Read by the restricted unpickler with numpy's array reconstruction
+ * as the only extra global. Returns the flat concatenations (np.concatenate(m), np.concatenate(std)).
+ */
+export function parseSMeanStd(bytes: Uint8Array, what = 'S_mean_std file'): {mean: Float32Array; std: Float32Array} {
+  const v = unpickle(bytes, {what, resolveGlobal: numpyArrayGlobals(what)});
+  if (!Array.isArray(v) || (v.length !== 2 && v.length !== 3)) {
+    throw new StyleclipError(`${what}: expected a list [means, stds] of per-layer arrays, got a ${Array.isArray(v) ? `list of ${v.length} items` : describe(v)}`);
+  }
+  const flat = (list: unknown, name: string): Float32Array => {
+    if (!Array.isArray(list) || list.length === 0 || !list.every(isHostTensor)) throw new StyleclipError(`${what}: the ${name} are not a list of numpy arrays`);
+    const parts = (list as HostTensor[]).map((t) => toFloat32(t));
+    const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  };
+  const mean = flat(v[v.length - 2], 'means');
+  const std = flat(v[v.length - 1], 'stds');
+  check(mean.length === std.length, `${what}: the means have ${mean.length} values but the stds ${std.length}`);
+  return {mean, std};
 }
 
 /**
  * Load StyleCLIP's precomputed global_directions/npy/<dataset>/fs3.npy with S statistics converted to .npy.
  * fs3 rows follow the official order: every channel of the non-ToRGB layers at resolution ≤ 128 in execution order
  * (conv1_4, conv0_8, conv1_8, …, conv1_128: 5376 rows for FFHQ-1024), which is defaultRelevanceLayers(g) here.
- * `S_mean_std` is a pickle of two lists of NumPy arrays ([means per layer], [stds per layer], all 26 layers): it
- * cannot be read without executing NumPy's pickle globals, so convert it once in Python:
- *   m, std = pickle.load(open('S_mean_std', 'rb')); np.save('s_mean.npy', np.concatenate(m)); np.save('s_std.npy', np.concatenate(std))
- * (global_torch's ffhq256 `S_Mean_Std` holds three lists, (_, m, std)). Stats without the ToRGB layers are accepted
- * too; the ToRGB entries are then 0 (they are never moved).
+ * The S statistics come as StyleCLIP's `S_mean_std` pickle itself (parseSMeanStd) or as two 1-D .npy files.
+ * Stats without the ToRGB layers are accepted too; the ToRGB entries are then 0 (they are never moved).
  */
 export function relevanceFromOfficial(g: StyleGAN2, files: OfficialRelevanceFiles, what = 'official fs3.npy'): Relevance {
   const fs3 = parseNpy(files.fs3, {what});
@@ -310,12 +338,17 @@ export function relevanceFromOfficial(g: StyleGAN2, files: OfficialRelevanceFile
   }
   const total = g.sDim();
   const noRgb = layerChannels(g, convLayers(g)); // flat S index of each entry of a without-ToRGB vector
-  const stat = (bytes: Uint8Array, name: string): Float32Array => {
+  const npy = (bytes: Uint8Array | undefined, name: string): Float32Array => {
+    check(bytes !== undefined, `the S ${name}s are missing: give S_mean_std or the ${name} .npy`);
     const t = parseNpy(bytes, {what: `S ${name} .npy`});
-    const d = toFloat32(t);
     check(t.shape.length === 1 || (t.shape.length === 2 && t.shape[0] === 1), `S ${name} .npy must be 1-D, got [${t.shape.join(', ')}]`);
+    return toFloat32(t);
+  };
+  const pickled = files.meanStd === undefined ? null : parseSMeanStd(files.meanStd);
+  const stat = (d: Float32Array, name: string): Float32Array => {
+    const src = pickled ? 'S_mean_std' : `S ${name} .npy`;
     if (d.length === total) return Float32Array.from(d);
-    check(d.length === noRgb.length, `S ${name} .npy has ${d.length} values; expected ${total} (all S channels) or ${noRgb.length} (without ToRGB)`);
+    check(d.length === noRgb.length, `${src} has ${d.length} ${name} values; expected ${total} (all S channels) or ${noRgb.length} (without ToRGB)`);
     const out = new Float32Array(total);
     noRgb.forEach((j, i) => (out[j] = d[i]!));
     return out;
@@ -338,10 +371,10 @@ export function relevanceFromOfficial(g: StyleGAN2, files: OfficialRelevanceFile
   };
   const rows = Float32Array.from(toFloat32(fs3));
   checkFiniteValues(rows, what);
-  const sMean = stat(files.mean, 'mean');
-  const sStd = stat(files.std, 'std');
-  checkFiniteValues(sMean, 'S mean .npy');
-  checkFiniteValues(sStd, 'S std .npy');
+  const sMean = stat(pickled?.mean ?? npy(files.mean, 'mean'), 'mean');
+  const sStd = stat(pickled?.std ?? npy(files.std, 'std'), 'std');
+  checkFiniteValues(sMean, 'S mean');
+  checkFiniteValues(sStd, 'S std');
   return {fs3: rows, channels, sMean, sStd, meta};
 }
 
@@ -370,9 +403,13 @@ export function setEditDefaults(file: string, defaults: EditDefaults | null): Re
   return updated;
 }
 
-/** Read official fs3.npy plus S mean/std .npy files (see relevanceFromOfficial for the layout). */
-export function loadOfficialRelevance(g: StyleGAN2, files: {fs3: string; mean: string; std: string}): Relevance {
-  const bytes: OfficialRelevanceFiles = {fs3: readBytes(files.fs3, 'fs3 file'), mean: readBytes(files.mean, 'S mean file'), std: readBytes(files.std, 'S std file')};
+/** Read official fs3.npy plus StyleCLIP's S_mean_std pickle, or S mean/std .npy files (see relevanceFromOfficial). */
+export function loadOfficialRelevance(g: StyleGAN2, files: {fs3: string; meanStd?: string; mean?: string; std?: string}): Relevance {
+  check(files.meanStd !== undefined || (files.mean !== undefined && files.std !== undefined), 'the official fs3 needs the S statistics: S_mean_std, or S mean and std .npy files');
+  const bytes: OfficialRelevanceFiles = {
+    fs3: readBytes(files.fs3, 'fs3 file'),
+    ...(files.meanStd !== undefined ? {meanStd: readBytes(files.meanStd, 'S_mean_std file')} : {mean: readBytes(files.mean!, 'S mean file'), std: readBytes(files.std!, 'S std file')}),
+  };
   return relevanceFromOfficial(g, bytes, `fs3 file '${files.fs3}'`);
 }
 

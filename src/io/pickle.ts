@@ -13,6 +13,7 @@
 import {StyleclipError} from '../errors.js';
 import {latin1} from '../bytes.js';
 import {preview} from './preview.js';
+import {DTYPE_BYTES, type HostDType, type HostTensor, gatherStrided, hostDataFromBytes} from './host-tensor.js';
 
 /** An object of an allowed class with no better JS form: its qualified class name and its attributes. */
 export class PyObject {
@@ -255,6 +256,70 @@ function numpyScalar(args: unknown[]): unknown {
   }
   const le = dtype.attrs.get('byteorder') !== '>';
   return spec.read(new DataView(raw.buffer, raw.byteOffset, raw.byteLength), le);
+}
+
+/** numpy dtype codes of the arrays numpyArrayGlobals rebuilds. */
+const NUMPY_ARRAY_DTYPES: Readonly<Record<string, HostDType>> = {
+  f4: 'float32', f8: 'float64', f2: 'float16', i8: 'int64', i4: 'int32', i2: 'int16', i1: 'int8', u1: 'uint8', b1: 'bool',
+};
+
+/**
+ * numpy's array pickling (`ndarray.__reduce__`): `_reconstruct(ndarray, (0,), b'b')` makes an empty array and BUILD
+ * fills it from `(version, shape, dtype, is_fortran, rawdata)`. The array becomes a HostTensor (C order), filled
+ * in place so memo references see it. Only numeric dtypes with raw bytes are accepted (object arrays hold pickles).
+ */
+function numpyReconstruct(what: string): GlobalHandler {
+  return {
+    call: (args) => {
+      if (!(args[0] instanceof PyGlobal) || args[0].qualifiedName !== 'numpy.ndarray') {
+        throw new StyleclipError(`${what}: numpy _reconstruct of ${describe(args[0])}, not of numpy.ndarray`);
+      }
+      const empty: HostTensor = {dtype: 'float32', shape: [0], data: new Float32Array(0)};
+      return empty;
+    },
+    build: (obj, state) => {
+      const [, shape, dtype, fortran, raw] = Array.isArray(state) ? state : [];
+      if (!(dtype instanceof NumpyDType) || !Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+        throw new StyleclipError(`${what}: a numpy array with an unsupported state`);
+      }
+      const code = String(dtype.attrs.get('code'));
+      const hostDtype = NUMPY_ARRAY_DTYPES[code];
+      if (hostDtype === undefined) throw new StyleclipError(`${what}: numpy arrays of dtype '${code}' are not supported`);
+      if (dtype.attrs.get('byteorder') === '>') throw new StyleclipError(`${what}: big-endian numpy arrays are not supported`);
+      if (!(raw instanceof Uint8Array)) throw new StyleclipError(`${what}: a numpy array of dtype '${code}' without raw data`);
+      const dims = shape as number[];
+      const n = dims.reduce((a, b) => a * b, 1);
+      if (raw.byteLength !== n * DTYPE_BYTES[hostDtype]) {
+        throw new StyleclipError(`${what}: a numpy array of shape [${dims.join(', ')}] and dtype '${code}' has ${raw.byteLength} bytes of data, expected ${n * DTYPE_BYTES[hostDtype]}`);
+      }
+      let data = hostDataFromBytes(hostDtype, raw, n);
+      if (fortran === true && dims.length > 1) {
+        const stride: number[] = [];
+        let st = 1;
+        for (const d of dims) {
+          stride.push(st);
+          st *= d;
+        }
+        data = gatherStrided(data, hostDtype, dims, stride, 0);
+      }
+      const t = obj as HostTensor;
+      t.dtype = hostDtype;
+      t.shape = [...dims];
+      t.data = data;
+      return t;
+    },
+  };
+}
+
+/** The globals of pickled numpy arrays (`numpy.ndarray` and its `_reconstruct`), for data files such as StyleCLIP's S_mean_std. */
+export function numpyArrayGlobals(what = 'pickle'): GlobalResolver {
+  const reconstruct = numpyReconstruct(what);
+  return (module, name) => {
+    const q = `${module}.${name}`;
+    if (q === 'numpy.ndarray') return {};
+    if (q === 'numpy.core.multiarray._reconstruct' || q === 'numpy._core.multiarray._reconstruct') return reconstruct;
+    return undefined;
+  };
 }
 
 /** Python 2 module names that protocol ≤ 2 pickles written by Python 3 use (pickle's fix_imports). */

@@ -11,6 +11,10 @@
  *      sorted storage keys, then per key an int64 little-endian element count and the raw data.
  *  (c) TorchScript archives (`torch.jit.save`): the same zip layout, with `data.pkl` holding the module tree as
  *      `__torch__.*` objects; `torchScriptStateDict` flattens it like `Module.state_dict()`.
+ *  (d) NVIDIA network pickles (stylegan2-ada-pytorch `training_loop.py` snapshots, `ffhq.pkl` & co.): a plain
+ *      pickle whose modules are `torch_utils.persistence._reconstruct_persistent_obj(meta)` records and whose
+ *      storages are `torch.storage._load_from_bytes(b)`, each `b` a complete legacy torch.save stream (b above).
+ *      The records keep the class name and state only; the Python source they embed is never looked at.
  *
  * The pickle runs in the restricted VM of pickle.ts with an allow-list of torch globals; nothing is executed.
  * Results are Python-like values: dict → Map, list/tuple → Array, tensor → HostTensor, module → PyObject.
@@ -498,6 +502,135 @@ function loadTorchLegacy(bytes: Uint8Array, budget: LoadBudget, pickleLimits?: P
     if (s.bytes === undefined) throw new StyleclipError(`${what}: missing storage record ${preview(s.key)}`);
   }
   return materialize(budget, obj.value);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// NVIDIA network pickles
+
+/**
+ * The classes of NVlabs stylegan2-ada-pytorch (`training/networks.py`, `training/augment.py`) that a network pickle
+ * may hold. Any other class would need its embedded source to run and is refused.
+ */
+const PERSISTENT_CLASSES: ReadonlySet<string> = new Set([
+  'Generator', 'MappingNetwork', 'SynthesisNetwork', 'SynthesisBlock', 'SynthesisLayer', 'ToRGBLayer',
+  'FullyConnectedLayer', 'Conv2dLayer', 'Discriminator', 'DiscriminatorBlock', 'DiscriminatorEpilogue',
+  'MinibatchStdLayer', 'AugmentPipe',
+]);
+
+/** `torch_utils.persistence._version`: the layout of the reconstruction record. */
+const PERSISTENCE_VERSION = 6;
+
+/**
+ * One module of an NVIDIA network pickle as data: the class name and the module's `__dict__` (`attrs`: plain
+ * fields, `_parameters` / `_buffers` / `_modules` maps, `_init_kwargs`). The Python source the record carries
+ * (`module_src`) is dropped unread.
+ */
+export class PersistentRecord extends PyObject {
+  readonly version: number;
+  constructor(className: string, version: number, state: Map<string, unknown>) {
+    super(className, state);
+    this.version = version;
+  }
+}
+
+/** The extra globals of network pickles, on top of the torch ones: persistence records, EasyDict, pickled storages. */
+function networkPickleGlobals(budget: LoadBudget): GlobalResolver {
+  const what = budget.what;
+  const torch = torchGlobals(budget);
+  const easyDict: GlobalHandler = {
+    newobj: () => new Map(),
+    call: (args) => (args[0] instanceof Map ? new Map(args[0]) : new Map()),
+    build: (obj, state) => {
+      if (state instanceof Map) for (const [k, v] of state) (obj as Map<unknown, unknown>).set(k, v);
+      return obj;
+    },
+  };
+  const handlers = new Map<string, GlobalHandler>([
+    ['torch_utils.persistence._reconstruct_persistent_obj', {call: ([meta]) => persistentRecord(what, meta)}],
+    ['dnnlib.util.EasyDict', easyDict],
+    ['torch.storage._load_from_bytes', {
+      call: ([b]) => {
+        if (!(b instanceof Uint8Array)) throw new StyleclipError(`${what}: torch.storage._load_from_bytes of a ${describe(b)}, not bytes`);
+        // A nested legacy torch.save stream; its storages count against the same budget as the whole file.
+        const s = loadTorchLegacy(b, budget);
+        if (s instanceof TensorRef || typeof s !== 'object' || s === null || !('key' in s)) {
+          throw new StyleclipError(`${what}: a pickled storage holds a ${describe(s)}, not a storage`);
+        }
+        return s;
+      },
+    }],
+  ]);
+  return (module, name) => handlers.get(`${module}.${name}`) ?? torch(module, name);
+}
+
+function persistentRecord(what: string, meta: unknown): PersistentRecord {
+  if (!(meta instanceof Map)) throw new StyleclipError(`${what}: a persistent object is rebuilt from a ${describe(meta)}, not a record`);
+  const className = meta.get('class_name');
+  if (meta.get('type') !== 'class' || typeof className !== 'string') {
+    throw new StyleclipError(`${what}: unsupported persistent object of type '${String(meta.get('type'))}' (only classes are supported)`);
+  }
+  if (!PERSISTENT_CLASSES.has(className)) {
+    throw new StyleclipError(
+      `${what}: the pickle holds a persistent object of class '${className.slice(0, 80)}', which only its embedded Python source (module_src) defines; ` +
+        `that source is never run, so only the StyleGAN2-ADA network classes can be read`,
+    );
+  }
+  const version = meta.get('version');
+  if (version !== PERSISTENCE_VERSION) throw new StyleclipError(`${what}: persistent object '${className}' has record version ${String(version)}, expected ${PERSISTENCE_VERSION}`);
+  const state = meta.get('state');
+  if (!(state instanceof Map) || ![...state.keys()].every((k) => typeof k === 'string')) {
+    throw new StyleclipError(`${what}: persistent object '${className}' has a ${describe(state)} as its state, not a dict of attributes`);
+  }
+  return new PersistentRecord(className, version, state as Map<string, unknown>);
+}
+
+/** True when the bytes start like a pickle of protocol 2–5 that is not a legacy torch.save file. */
+export function isPlainPickle(bytes: Uint8Array): boolean {
+  return bytes.byteLength >= 3 && bytes[0] === 0x80 && bytes[1]! >= 2 && bytes[1]! <= 5 && !isLegacyTorch(bytes);
+}
+
+/**
+ * Load an NVIDIA network pickle (e.g. stylegan2-ada-pytorch's `ffhq.pkl`) from bytes: the snapshot dict with its
+ * modules as PersistentRecords and its tensors as HostTensors. Nothing from the file is executed.
+ */
+export function loadNetworkPickle(bytes: Uint8Array, opts: {what?: string; limits?: Partial<TorchLimits>; pickleLimits?: Partial<UnpickleLimits>} = {}): unknown {
+  const what = opts.what ?? 'network pickle';
+  const budget = new LoadBudget(what, bytes.byteLength, opts.limits);
+  const {value} = unpickleAt(bytes, 0, {what, resolveGlobal: networkPickleGlobals(budget), ...(opts.pickleLimits ? {limits: opts.pickleLimits} : {})});
+  return materialize(budget, value);
+}
+
+/**
+ * `Module.state_dict()` of a PersistentRecord tree: each module's `_parameters`, then its persistent `_buffers`, then
+ * its `_modules` recursively, keys joined with '.'. A sub-module that is not a record is an error.
+ */
+export function persistentStateDict(root: PersistentRecord, what = 'network'): StateDict {
+  const out: StateDict = new Map();
+  const walk = (m: PersistentRecord, prefix: string, depth: number): void => {
+    if (depth > 64) throw new StyleclipError(`${what}: modules nested deeper than 64 levels`);
+    const skip = m.attrs.get('_non_persistent_buffers_set');
+    const nonPersistent = skip instanceof Set ? skip : new Set();
+    for (const field of ['_parameters', '_buffers'] as const) {
+      const entries = m.attrs.get(field);
+      if (entries === undefined) continue;
+      if (!(entries instanceof Map)) throw new StyleclipError(`${what}: '${prefix}${field}' of a '${m.className}' is a ${describe(entries)}, not a dict`);
+      for (const [k, v] of entries) {
+        if (v === null || (field === '_buffers' && nonPersistent.has(k))) continue;
+        if (!isHostTensor(v)) throw new StyleclipError(`${what}: '${prefix}${String(k)}' is a ${describe(v)}, not a tensor`);
+        out.set(`${prefix}${String(k)}`, v);
+      }
+    }
+    const modules = m.attrs.get('_modules');
+    if (modules === undefined) return;
+    if (!(modules instanceof Map)) throw new StyleclipError(`${what}: '${prefix}_modules' of a '${m.className}' is a ${describe(modules)}, not a dict`);
+    for (const [k, v] of modules) {
+      if (v === null) continue;
+      if (!(v instanceof PersistentRecord)) throw new StyleclipError(`${what}: sub-module '${prefix}${String(k)}' is a ${describe(v)}, not a network module`);
+      walk(v, `${prefix}${String(k)}.`, depth + 1);
+    }
+  };
+  walk(root, '', 0);
+  return out;
 }
 
 /** Attributes of TorchScript modules that are not parameters or buffers. */

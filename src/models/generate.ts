@@ -2,6 +2,7 @@
  * Image generation with a StyleGAN2 generator: from z (or a seed), from W / W+, or directly from StyleSpace S.
  * Compiled programs are cached per (generator, batch size), so repeated calls only run ORT.
  */
+import * as F from '../engine/ops.js';
 import {compile} from '../engine/session.js';
 import {input} from '../engine/tensor.js';
 import {check} from '../errors.js';
@@ -22,6 +23,8 @@ export interface GenerateOptions {
   batch?: number;
   /** ψ: w' = avg + ψ (w − avg). Applies to z and W inputs. */
   truncation?: number;
+  /** Truncate only the W+ rows before this one (StyleGAN2-ADA's truncation_cutoff); default: every row. */
+  truncationCutoff?: number;
   /** 'const' = the checkpoint's noise buffers, 'random' = seeded N(0,1), 'zero' = none. */
   noise?: NoiseMode;
   noiseSeed?: number;
@@ -51,18 +54,29 @@ function shapeStr(s: readonly number[]) {
   return `[${s.join(', ')}]`;
 }
 
-/** Map z or W to W+ with truncation: one cached program per batch size. */
-export async function toWPlus(g: StyleGAN2, latent: HostTensor, space: 'z' | 'w', truncation = 1): Promise<HostTensor> {
+/**
+ * Map z or W to W+ with truncation (of the rows before `cutoff` only, when given, as StyleGAN2-ADA's
+ * truncation_cutoff): one cached program per batch size.
+ */
+export async function toWPlus(g: StyleGAN2, latent: HostTensor, space: 'z' | 'w', truncation = 1, cutoff?: number): Promise<HostTensor> {
   const D = g.config.styleDim;
+  const L = g.nLatent;
+  check(cutoff === undefined || (Number.isInteger(cutoff) && cutoff >= 0), `truncation cutoff must be a non-negative integer, got ${cutoff}`);
   check(latent.shape.length === 2 && latent.shape[1] === D, `a ${space === 'z' ? 'z' : 'W'} latent must have shape [N, ${D}], got ${shapeStr(latent.shape)}`);
   check(truncation === 1 || g.latentAvg, 'truncation needs latent_avg, which this checkpoint does not have');
   const N = latent.shape[0]!;
   const x = input('x', [N, D]);
   const psi = input('psi', [1]);
-  let w = space === 'z' ? g.mapping(x) : x;
-  if (g.latentAvg) w = g.truncateBy(w, psi);
-  const prog = await compile(g.latentAvg ? [x, psi] : [x], [g.broadcast(w)]);
-  const feeds = g.latentAvg ? [latent.data as Float32Array, new Float32Array([truncation])] : [latent.data as Float32Array];
+  const w = space === 'z' ? g.mapping(x) : x;
+  const k = Math.min(cutoff ?? L, L); // rows 0…k−1 are truncated
+  const truncating = g.latentAvg !== null && k > 0;
+  let rows = g.broadcast(w);
+  if (truncating) {
+    const wt = g.broadcast(g.truncateBy(w, psi));
+    rows = k === L ? wt : F.concat([F.slice(wt, {1: [0, k]}), F.slice(rows, {1: [k, L]})], 1);
+  }
+  const prog = await compile(truncating ? [x, psi] : [x], [rows]);
+  const feeds = truncating ? [latent.data as Float32Array, new Float32Array([truncation])] : [latent.data as Float32Array];
   const [wp] = await prog.run(feeds);
   return {dtype: 'float32', shape: wp!.shape, data: wp!.data as Float32Array};
 }
@@ -92,7 +106,7 @@ export async function generate(g: StyleGAN2, opts: GenerateOptions = {}): Promis
     check(latent.shape.length === 3 && latent.shape[1] === L && latent.shape[2] === D, `a W+ latent must have shape [N, ${L}, ${D}], got ${shapeStr(latent.shape)}`);
     wPlus = latent;
   } else {
-    wPlus = await toWPlus(g, latent, space, truncation);
+    wPlus = await toWPlus(g, latent, space, truncation, opts.truncationCutoff);
   }
   const N = wPlus.shape[0]!;
   const wp = input('wplus', wPlus.shape);

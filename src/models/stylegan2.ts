@@ -2,6 +2,10 @@
  * StyleGAN2 generator (Karras et al. 2020), compatible with rosinality/stylegan2-pytorch model.py @ bef283a
  * (`Generator`, its state_dict keys and the `{g_ema, latent_avg}` checkpoints StyleCLIP uses).
  *
+ * NVIDIA's StyleGAN2-ADA generator (stylegan2-ada-pytorch `training/networks.py`) is the same network: its network
+ * pickles load into this class through stylegan2-ada.ts, with three switches here (conv_clamp, conditional mapping,
+ * and truncation_cutoff in generate.ts).
+ *
  * Spaces: z [N,D] → mapping → W [N,D] → (truncation around latent_avg) → W+ [N,L,D] → per-layer affine
  * "modulation" → S (StyleSpace: one vector per modulated conv, conv and ToRGB, in execution order) → image.
  * Legend: N batch, D style_dim, L n_latent, C channels, H/W spatial.
@@ -29,6 +33,15 @@ export interface StyleGAN2Config {
   lrMlp: number;
   /** FIR taps of the up-sampling filter. */
   blurKernel: number[];
+  /**
+   * StyleGAN2-ADA's conv_clamp: activations of every conv layer (after bias, leaky ReLU and gain) and every ToRGB
+   * output (after bias) are clamped to ±convClamp. Absent or null: no clamp (rosinality).
+   */
+  convClamp?: number | null;
+  /** Conditional generators (StyleGAN2-ADA c_dim > 0): number of classes; the mapping embeds a one-hot class. */
+  cDim?: number;
+  /** Width of the class embedding concatenated to the normalised z (StyleGAN2-ADA embed_features). */
+  embedDim?: number;
 }
 
 export type StyleLayerKind = 'conv' | 'conv_up' | 'torgb';
@@ -63,7 +76,10 @@ export function expectedStateDict(cfg: StyleGAN2Config): [string, number[]][] {
   const logSize = Math.log2(size);
   const K = cfg.blurKernel.length;
   const out: [string, number[]][] = [];
-  for (let i = 1; i <= nMlp; i++) out.push([`style.${i}.weight`, [D, D]], [`style.${i}.bias`, [D]]);
+  const cDim = cfg.cDim ?? 0;
+  const E = cDim > 0 ? cfg.embedDim ?? D : 0;
+  if (cDim > 0) out.push(['embed.weight', [E, cDim]], ['embed.bias', [E]]);
+  for (let i = 1; i <= nMlp; i++) out.push([`style.${i}.weight`, [D, i === 1 ? D + E : D]], [`style.${i}.bias`, [D]]);
   const c4 = channels[4]!;
   const modConv = (prefix: string, o: number, i: number, k: number, up: boolean) => {
     out.push([`${prefix}.weight`, [1, o, i, k, k]]);
@@ -178,6 +194,7 @@ export class StyleGAN2 {
   readonly noiseBuffers: Float32Array[];
   private readonly params: Map<string, Tensor>;
   private avgTensor: Tensor | undefined;
+  private classIndex: number | null = null;
 
   private constructor(config: StyleGAN2Config, params: Map<string, Tensor>, latentAvg: Float32Array | null, noiseBuffers: Float32Array[]) {
     this.config = config;
@@ -215,6 +232,19 @@ export class StyleGAN2 {
     return new StyleGAN2(config, params, latentAvg, noise);
   }
 
+  /** The class a conditional generator (config.cDim > 0) maps z with; null until one is chosen. */
+  get selectedClass(): number | null {
+    return this.classIndex;
+  }
+
+  /** Choose the class of a conditional generator (0 … cDim − 1); every later mapping uses it. */
+  selectClass(c: number): void {
+    const cDim = this.config.cDim ?? 0;
+    check(cDim > 0, `this generator is not conditional (it has no classes), so a class cannot be chosen`);
+    check(Number.isInteger(c) && c >= 0 && c < cDim, `class ${c} does not exist: this conditional generator has classes 0…${cDim - 1}`);
+    this.classIndex = c;
+  }
+
   /** Total StyleSpace channels (with or without the ToRGB layers). */
   sDim({withToRgb = true} = {}): number {
     return this.layers.filter((l) => withToRgb || l.kind !== 'torgb').reduce((p, l) => p + l.inChannels, 0);
@@ -242,10 +272,21 @@ export class StyleGAN2 {
     return lp;
   }
 
-  /** Mapping network z [N,D] → W [N,D]: PixelNorm, then n_mlp × EqualLinear(lr_mul 0.01) + fused leaky ReLU. */
+  /**
+   * Mapping network z [N,D] → W [N,D]: PixelNorm, then n_mlp × EqualLinear(lr_mul 0.01) + fused leaky ReLU.
+   * A conditional generator concatenates PixelNorm(embed(one-hot class)) [N,E] to the normalised z first.
+   */
   mapping(z: Tensor, debug?: DebugTaps): Tensor {
-    assertShape(z, [null, this.config.styleDim], 'z');
+    const [N] = assertShape(z, [null, this.config.styleDim], 'z') as [number];
     let x = pixelNorm(z);
+    const cDim = this.config.cDim ?? 0;
+    if (cDim > 0) {
+      if (this.classIndex === null) throw new StyleclipError(`this generator is conditional (${cDim} classes): choose a class (--class N, 0…${cDim - 1})`);
+      const onehot = new Float32Array(cDim);
+      onehot[this.classIndex] = 1;
+      const y = pixelNorm(equalLinear(constant(onehot, [1, cDim]), this.p('embed.weight'), this.p('embed.bias'))); // [1,E]
+      x = F.concat([x, F.expand(y, [N, y.shape[1]!])], 1); // [N, D+E]
+    }
     debug?.set('dbg.style.0', x);
     for (let i = 1; i <= this.config.nMlp; i++) {
       x = equalLinear(x, this.p(`style.${i}.weight`), this.p(`style.${i}.bias`), {lrMul: this.config.lrMlp, activate: true});
@@ -303,7 +344,7 @@ export class StyleGAN2 {
       if (l.kind === 'torgb') {
         let y = modulatedConv2d(x, style, {weight: lp.weight}, {demodulate: false}); // 1×1 conv  [N,3,H,W]
         debug?.set(`dbg.${l.name}.modconv`, y);
-        y = F.add(y, lp.rgbBias!);
+        y = this.clamp(F.add(y, lp.rgbBias!));
         if (skip) {
           const K = blur.length;
           const up = upfirdn2d(skip, makeKernel(blur, 4), K, {up: 2, pad: [Math.floor((K - 2 + 1) / 2) + 1, Math.floor((K - 2) / 2)]}); // [N,3,2H,2W]
@@ -317,12 +358,18 @@ export class StyleGAN2 {
         debug?.set(`dbg.${l.name}.modconv`, y);
         y = F.add(y, F.mul(lp.noiseWeight!, noise[l.noiseIndex!]!)); // + strength · noise (broadcast over C)
         debug?.set(`dbg.${l.name}.noise`, y);
-        y = fusedLeakyRelu(y, lp.actBias!);
+        y = this.clamp(fusedLeakyRelu(y, lp.actBias!));
         debug?.set(`dbg.${l.name}.out`, y);
         x = y;
       }
     }
     return skip!;
+  }
+
+  /** StyleGAN2-ADA's conv_clamp (identity without one). */
+  private clamp(x: Tensor): Tensor {
+    const c = this.config.convClamp;
+    return c === undefined || c === null ? x : F.minimum(F.maximum(x, -c), c);
   }
 
   /** Graph inputs for the noise, one [N,1,H,W] tensor per noise layer (feed them noiseArrays(mode, N)). */

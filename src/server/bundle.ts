@@ -7,14 +7,14 @@ import path from 'node:path';
 import {demoAssetPath, demoMapperDir} from '../demo/assets.js';
 import {StyleclipError} from '../errors.js';
 import {GlobalEditor} from '../edit/global-edit.js';
-import {type Relevance, loadRelevance, verifyGeneratorProbe} from '../edit/global-relevance-file.js';
+import {type Relevance, loadOfficialRelevance, loadRelevance, verifyGeneratorProbe} from '../edit/global-relevance-file.js';
 import {DEMO_MAPPER_DEFAULTS} from '../edit/mapper-defaults.js';
 import {readBytes} from '../io/files.js';
 import {loadClip} from '../models/clip/load.js';
 import type {CLIP} from '../models/clip/model.js';
 import type {TextTokenizer} from '../models/clip/encode.js';
 import {loadDefaultTokenizer} from '../models/clip/tokenizer.js';
-import {loadGenerator} from '../models/load-generator.js';
+import {loadGenerator, requireClassChosen} from '../models/load-generator.js';
 import {type LevelsMapper, mapperFromBytes} from '../models/mapper.js';
 import type {StyleGAN2} from '../models/stylegan2.js';
 import type {ExamplePrompt, MapperTrainSettings} from './api-types.js';
@@ -41,6 +41,10 @@ export interface BundleFiles {
   clip: string;
   clipConfig?: string;
   relevance?: string;
+  /** StyleCLIP's precomputed fs3.npy with its S_mean_std pickle, instead of `relevance`. */
+  official?: {fs3: string; meanStd: string};
+  /** The class of a conditional StyleGAN2-ADA generator. */
+  classIndex?: number;
   /** A directory of mapper .safetensors / .pt files. */
   mappers?: string;
   name?: string;
@@ -79,13 +83,17 @@ async function checkRelevance(g: StyleGAN2, clip: CLIP, tokenizer: TextTokenizer
 
 /** Load a bundle from files. */
 export async function loadBundle(files: BundleFiles, warn: (msg: string) => void = () => {}): Promise<ModelBundle> {
-  const g = loadGenerator(files.generator);
+  const g = loadGenerator(files.generator, files.classIndex !== undefined ? {classIndex: files.classIndex} : {});
+  requireClassChosen(g, `generator '${files.generator}'`);
   const clip = loadClip(files.clip, files.clipConfig ? {configPath: files.clipConfig} : {});
   const tokenizer = loadDefaultTokenizer();
   let relevance: Relevance | null = null;
   if (files.relevance) {
     relevance = loadRelevance(files.relevance);
     await checkRelevance(g, clip, tokenizer, relevance, `relevance file '${files.relevance}'`);
+  } else if (files.official) {
+    relevance = loadOfficialRelevance(g, files.official);
+    await checkRelevance(g, clip, tokenizer, relevance, `fs3 file '${files.official.fs3}'`);
   }
   const mappers = files.mappers ? loadMapperDir(files.mappers, g, warn) : new Map<string, LevelsMapper>();
   return {

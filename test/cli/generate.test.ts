@@ -14,7 +14,9 @@ import {expectAllClose} from '../helpers/allclose.js';
 import {expectOneLineError, runCli} from '../helpers/cli.js';
 import {fixtureBytes, fixturePath} from '../helpers/fixtures.js';
 import {HOSTILE_FILES} from '../helpers/hostile-files.js';
+import {RawGlobal, RawRecord, conditionalTinyPickle, writeNetworkPickle} from '../helpers/network-pickle-writer.js';
 import {op, pickle} from '../helpers/pickle-builder.js';
+import {loadNetworkPickle} from '../../src/io/torch.js';
 import {writeZip} from '../helpers/zip-writer.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'styleclip-cli-'));
@@ -170,5 +172,66 @@ describe('styleclip generate: malformed input gives one-line named errors', () =
     const ok = await runCli('--ep', 'cpu', 'generate', '--generator', CKPT, '--seed', '1', '--out', file);
     expect(ok.code, ok.stderr).toBe(0);
     expect(existsSync(file)).toBe(true);
+  });
+});
+
+describe('styleclip generate --generator NVIDIA .pkl (sg2ada_tiny.pkl, fixtures §11)', () => {
+  const PKL = fixturePath('sg2ada_tiny.pkl');
+  const io = parseSafetensors(fixtureBytes('sg2ada_tiny_io.safetensors')).tensors;
+  const ref = (k: string) => toFloat32(io.get(k)!);
+  const z = tmpFile('sg2ada-z.npy', serializeNpy(io.get('z')!));
+  const read = (file: string) => parseSafetensors(readFileSync(file)).tensors;
+
+  it('--z with ψ 1, ψ 0.7 and ψ 0.7 cutoff 2 gives ws within 1e-5; img_const and every S vector match', async () => {
+    for (const [name, args] of [['ws_trunc1', ['--truncation', '1']], ['ws_trunc07', ['--truncation', '0.7']], ['ws_trunc07_cutoff2', ['--truncation', '0.7', '--truncation-cutoff', '2']]] as const) {
+      const w = tmpFile(`${name}.safetensors`);
+      const raw = tmpFile(`${name}-raw.safetensors`);
+      const st = tmpFile(`${name}-s.safetensors`);
+      const r = await runCli('generate', '--generator', PKL, '--z', z, ...args, '--out', tmpFile(`${name}.png`), '--save-latent', w, '--save-raw', raw, '--save-styles', st);
+      expect(r.code, r.stderr).toBe(0);
+      expectAllClose(toFloat32(read(w).get('w_plus')!), ref(name), {atol: 1e-5, what: name});
+      if (name === 'ws_trunc07') {
+        expectAllClose(toFloat32(read(raw).get('image')!), ref('img_const'), {atol: 1e-4, what: 'img_const'});
+        const styles = read(st);
+        expect(styles.size).toBe(11);
+        for (const [k, t] of styles) expectAllClose(toFloat32(t), ref(k), {atol: 1e-5, what: k});
+      }
+    }
+  });
+
+  it('img_none (--noise zero) and img_wplus (--latent W+) within 1e-4', async () => {
+    const ws = tmpFile('sg2ada-ws07.npy', serializeNpy(io.get('ws_trunc07')!));
+    const none = tmpFile('sg2ada-none.safetensors');
+    const r1 = await runCli('generate', '--generator', PKL, '--latent', ws, '--space', 'w+', '--noise', 'zero', '--out', tmpFile('none.png'), '--save-raw', none);
+    expect(r1.code, r1.stderr).toBe(0);
+    expectAllClose(toFloat32(read(none).get('image')!), ref('img_none'), {atol: 1e-4, what: 'img_none'});
+    const wp = tmpFile('sg2ada-wplus.npy', serializeNpy(io.get('wplus')!));
+    const raw = tmpFile('sg2ada-wplus.safetensors');
+    const r2 = await runCli('generate', '--generator', PKL, '--latent', wp, '--space', 'w+', '--out', tmpFile('wplus.png'), '--save-raw', raw);
+    expect(r2.code, r2.stderr).toBe(0);
+    expectAllClose(toFloat32(read(raw).get('image')!), ref('img_wplus'), {atol: 1e-4, what: 'img_wplus'});
+  });
+
+  it('a conditional pickle needs --class; --class N runs; --class on an unconditional one is an error', async () => {
+    const cond = tmpFile('cond.pkl', conditionalTinyPickle(loadNetworkPickle(fixtureBytes('sg2ada_tiny.pkl')) as Map<string, unknown>, 3).bytes);
+    const o = tmpFile('cond.png');
+    expectOneLineError(await runCli('generate', '--generator', cond, '--seed', '1', '--out', o), /conditional generator with 3 classes: choose one with --class N \(0…2\)/, {noFile: o});
+    const ok = await runCli('generate', '--generator', cond, '--class', '2', '--seed', '1', '--out', o);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(existsSync(o)).toBe(true);
+    expectOneLineError(await runCli('generate', '--generator', cond, '--class', '3', '--seed', '1', '--out', tmpFile('c3.png')), /class 3 does not exist/);
+    expectOneLineError(await runCli('generate', '--generator', PKL, '--class', '0', '--seed', '1', '--out', tmpFile('c0.png')), /is not a conditional generator/);
+  });
+
+  it('a pickle naming os.system or builtins.eval (GLOBAL or STACK_GLOBAL), or an unknown class, is a one-line error', async () => {
+    const cases: [string, Uint8Array, RegExp][] = [
+      ['os-global.pkl', writeNetworkPickle(new Map([['G_ema', new RawGlobal('os', 'system', ['touch pwned'])]])), /global 'os\.system', which is not in the allow-list/],
+      ['eval-stack.pkl', writeNetworkPickle(new Map([['G_ema', new RawGlobal('builtins', 'eval', ['1'], true)]])), /global 'builtins\.eval', which is not in the allow-list/],
+      ['evil-class.pkl', writeNetworkPickle(new Map([['G_ema', new RawRecord(new Map<string, unknown>([['type', 'class'], ['version', 6], ['module_src', 'import os'], ['class_name', 'Backdoor'], ['state', new Map()]]))]])), /persistent object of class 'Backdoor'/],
+    ];
+    for (const [name, bytes, re] of cases) {
+      const o = tmpFile(`${name}.png`);
+      expectOneLineError(await runCli('generate', '--generator', tmpFile(name, bytes), '--seed', '1', '--out', o), re, {noFile: o});
+    }
   });
 });

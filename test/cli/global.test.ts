@@ -14,6 +14,7 @@ import {serializeNpy} from '../../src/io/npy.js';
 import {randomStateDict} from '../../src/models/stylegan2.js';
 import {expectAllClose} from '../helpers/allclose.js';
 import {expectOneLineError, runCli} from '../helpers/cli.js';
+import {fixturePath} from '../helpers/fixtures.js';
 import {TINY_CLIP_PATH, TINY_G_PATH, tinyClip, tinyG, writeTinyClipConfig} from '../helpers/tiny-models.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'styleclip-cli-global-'));
@@ -152,4 +153,50 @@ describe('one seed is one face in generate and the edit commands', () => {
     // The truncation is what makes them agree: the same seed at ψ 1 is another face.
     expect(c).not.toEqual(a);
   }, 60_000);
+});
+
+describe("global edit with StyleCLIP's precomputed files: --fs3 and --s-mean-std S_mean_std", () => {
+  it('reads S_mean_std directly and edits stylegan2_tiny exactly as with the same statistics as .npy', async () => {
+    // A unit-row fs3 for the tiny generator's 192 non-ToRGB channels in the 32-d tiny CLIP space (seeded).
+    let s = 99;
+    const rand = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32) - 0.5;
+    const fs3 = new Float32Array(192 * 32);
+    for (let r = 0; r < 192; r++) {
+      const row = Array.from({length: 32}, rand);
+      const n = Math.hypot(...row);
+      row.forEach((v, i) => (fs3[r * 32 + i] = v / n));
+    }
+    const fs3File = path.join(tmp, 'fs3.npy');
+    writeFileSync(fs3File, serializeNpy({dtype: 'float32', shape: [192, 32], data: fs3}));
+    const ref = parseSafetensors(readFileSync(fixturePath('S_mean_std_tiny.safetensors'))).tensors;
+    const flat = (kind: string) => Float32Array.from([...ref].filter(([k]) => k.startsWith(`${kind}_`)).flatMap(([, t]) => [...(t.data as Float32Array)]));
+    const meanFile = path.join(tmp, 's_mean.npy');
+    const stdFile = path.join(tmp, 's_std.npy');
+    writeFileSync(meanFile, serializeNpy({dtype: 'float32', shape: [296], data: flat('mean')}));
+    writeFileSync(stdFile, serializeNpy({dtype: 'float32', shape: [296], data: flat('std')}));
+    const edit = ['global', 'edit', ...models(), '--fs3', fs3File, '--neutral', 'a face', '--target', 'a face with grey hair', '--min-channels', '8', '--alpha', '3', '--seed', '2'];
+    const a = path.join(tmp, 'meanstd.safetensors');
+    const r1 = await runCli(...edit, '--s-mean-std', fixturePath('S_mean_std_tiny'), '--out', path.join(tmp, 'meanstd.png'), '--save-latent', a, '--json');
+    expect(r1.code, r1.stderr).toBe(0);
+    expect((JSON.parse(r1.stdout) as {channelsMoved: number}).channelsMoved).toBeGreaterThanOrEqual(8);
+    const b = path.join(tmp, 'npy.safetensors');
+    const r2 = await runCli(...edit, '--s-mean', meanFile, '--s-std', stdFile, '--out', path.join(tmp, 'npy.png'), '--save-latent', b);
+    expect(r2.code, r2.stderr).toBe(0);
+    const sa = parseSafetensors(readFileSync(a)).tensors;
+    const sb = parseSafetensors(readFileSync(b)).tensors;
+    expect(sa.size).toBe(11);
+    for (const [k, t] of sa) expect(t.data, k).toEqual(sb.get(k)!.data);
+    // The edit moved S away from the unedited face (α 0).
+    const c = path.join(tmp, 'alpha0.safetensors');
+    const r3 = await runCli(...edit.map((x) => (x === '3' ? '0' : x)), '--s-mean-std', fixturePath('S_mean_std_tiny'), '--out', path.join(tmp, 'alpha0.png'), '--save-latent', c);
+    expect(r3.code, r3.stderr).toBe(0);
+    const sc = parseSafetensors(readFileSync(c)).tensors;
+    expect([...sa].some(([k, t]) => !(t.data as Float32Array).every((v, i) => v === (sc.get(k)!.data as Float32Array)[i]))).toBe(true);
+    // Named errors: S statistics without --fs3, both kinds at once, a hostile S_mean_std.
+    expectOneLineError(await runCli('global', 'edit', ...models(), '--s-mean-std', fixturePath('S_mean_std_tiny'), '--neutral', 'a', '--target', 'b', '--out', path.join(tmp, 'x.png')), /need --fs3/);
+    expectOneLineError(await runCli(...edit, '--s-mean-std', fixturePath('S_mean_std_tiny'), '--s-mean', meanFile, '--out', path.join(tmp, 'y.png')), /either --s-mean-std or --s-mean\/--s-std/);
+    const evil = path.join(tmp, 'evil_S_mean_std');
+    writeFileSync(evil, Uint8Array.from([0x80, 0x03, ...new TextEncoder().encode('cos\nsystem\n'), 0x58, 5, 0, 0, 0, ...new TextEncoder().encode('touch'), 0x85, 0x52, 0x2e]));
+    expectOneLineError(await runCli(...edit, '--s-mean-std', evil, '--out', path.join(tmp, 'z.png')), /'os\.system', which is not in the allow-list/);
+  }, 120_000);
 });
