@@ -136,18 +136,26 @@ class LoadBudget {
   readonly what: string;
   readonly maxTensorBytes: number;
   readonly maxAllocBytes: number;
-  allocated = 0;
-  constructor(what: string, fileBytes: number, limits: Partial<TorchLimits> = {}) {
+  private readonly total: {allocated: number};
+  constructor(what: string, fileBytes: number, limits: Partial<TorchLimits> = {}, total = {allocated: 0}) {
     this.what = what;
     this.maxTensorBytes = limits.maxTensorBytes ?? TORCH_LIMITS.maxTensorBytes;
     this.maxAllocBytes = limits.maxAllocBytes ?? Math.max(512 * 2 ** 20, 4 * fileBytes);
+    this.total = total;
+  }
+  get allocated(): number {
+    return this.total.allocated;
   }
   /** Count `bytes` about to be allocated for `purpose`; a named error when they pass the total. */
   charge(bytes: number, purpose: string): void {
-    this.allocated += bytes;
-    if (this.allocated > this.maxAllocBytes) {
-      throw new StyleclipError(`${this.what}: ${purpose} would bring the memory allocated for this file to ${this.allocated} bytes, over the limit of ${this.maxAllocBytes}`);
+    this.total.allocated += bytes;
+    if (this.total.allocated > this.maxAllocBytes) {
+      throw new StyleclipError(`${this.what}: ${purpose} would bring the memory allocated for this file to ${this.total.allocated} bytes, over the limit of ${this.maxAllocBytes}`);
     }
+  }
+  /** A stream nested in this file, under its own name: the same limits and the same running total. */
+  nested(what: string): LoadBudget {
+    return new LoadBudget(what, 0, {maxTensorBytes: this.maxTensorBytes, maxAllocBytes: this.maxAllocBytes}, this.total);
   }
 }
 
@@ -552,7 +560,7 @@ function networkPickleGlobals(budget: LoadBudget): GlobalResolver {
       call: ([b]) => {
         if (!(b instanceof Uint8Array)) throw new StyleclipError(`${what}: torch.storage._load_from_bytes of a ${describe(b)}, not bytes`);
         // A nested legacy torch.save stream; its storages count against the same budget as the whole file.
-        const s = loadTorchLegacy(b, budget);
+        const s = loadTorchLegacy(b, budget.nested(`${what} (pickled storage)`));
         if (s instanceof TensorRef || typeof s !== 'object' || s === null || !('key' in s)) {
           throw new StyleclipError(`${what}: a pickled storage holds a ${describe(s)}, not a storage`);
         }
