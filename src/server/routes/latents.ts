@@ -2,17 +2,16 @@
 import type {Hono} from 'hono';
 import {bodyLimit} from 'hono/body-limit';
 import {generate, toWPlus} from '../../models/generate.js';
-import {holdsStyles, stylesFromTensors, stylesToTensors} from '../../models/stylespace.js';
+import {stylesFromTensors, stylesToTensors} from '../../models/stylespace.js';
 import {type HostTensor, toFloat32} from '../../io/host-tensor.js';
 import {serializeNpy} from '../../io/npy.js';
-import {parseSafetensors, serializeSafetensors} from '../../io/safetensors.js';
-import {detectWeightsFormat, loadLatent} from '../../io/weights.js';
+import {serializeSafetensors} from '../../io/safetensors.js';
 import type {LatentResult, SampleRequest} from '../api-types.js';
 import {type AppContext, MAX_SEED, imageUrl} from '../context.js';
-import {download, formChoice, jsonBody, queryChoice, tooLarge} from '../http.js';
-import {HttpError, badRequest, checkUploadName} from '../validate.js';
+import {download, jsonBody, queryChoice, tooLarge} from '../http.js';
+import type {ParsedLatent} from '../uploads.js';
+import {HttpError, badRequest} from '../validate.js';
 
-const LATENT_EXTS = ['.npy', '.pt', '.safetensors'] as const;
 const SAMPLE_FIELDS = ['seed', 'truncation'] as const satisfies readonly (keyof SampleRequest)[];
 
 export function latentRoutes(app: Hono, ctx: AppContext): void {
@@ -27,25 +26,12 @@ export function latentRoutes(app: Hono, ctx: AppContext): void {
     return c.json(await ctx.addLatent(r.wPlus, r.styles, r.image, `seed ${seed} (ψ ${truncation})`));
   });
 
+  // The body is read and parsed while holding a parser slot (a bounded number at once); parsing runs in a worker.
   app.post('/api/latent', bodyLimit({maxSize: ctx.maxUploadBytes, onError: tooLarge(ctx.maxUploadBytes)}), async (c) => {
     const type = c.req.header('content-type') ?? '';
     if (!/^multipart\/form-data\b/i.test(type)) throw new HttpError(415, "upload the latent as multipart/form-data with a 'file' field");
-    let form: FormData;
-    try {
-      form = await c.req.raw.formData();
-    } catch {
-      throw badRequest('the multipart body could not be parsed');
-    }
-    for (const [k] of form as unknown as Iterable<[string, unknown]>) if (!['file', 'space', 'index'].includes(k)) throw badRequest(`unknown form field '${k.slice(0, 40)}' (allowed: file, space, index)`);
-    const file = form.get('file');
-    if (!(file instanceof File)) throw badRequest("the upload needs a 'file' field holding the latent file");
-    checkUploadName(file.name, LATENT_EXTS);
-    const space = formChoice(form, 'space', ['auto', 'z', 'w', 'w+', 's'] as const, 'auto');
-    const indexRaw = form.get('index');
-    const index = indexRaw === null ? 0 : typeof indexRaw === 'string' && /^\d{1,6}$/.test(indexRaw) ? Number(indexRaw) : -1;
-    if (index < 0) throw badRequest("'index' must be a non-negative integer");
-    const bytes = new Uint8Array(await file.arrayBuffer());
-    return c.json(await uploadedLatent(ctx, bytes, file.name, space, index));
+    const parsed = await ctx.uploads.withSlot(async () => ctx.uploads.parse(new Uint8Array(await c.req.arrayBuffer()), type));
+    return c.json(await uploadedLatent(ctx, parsed));
   });
 
   app.get('/api/latents/:id', async (c) => {
@@ -76,22 +62,16 @@ export function latentRoutes(app: Hono, ctx: AppContext): void {
   });
 }
 
-/** An uploaded latent file as a stored latent: S (.safetensors of s_00 …), W+ [N, L, D], or W / z [N, D]. */
-async function uploadedLatent(ctx: AppContext, bytes: Uint8Array, name: string, space: 'auto' | 'z' | 'w' | 'w+' | 's', index: number): Promise<LatentResult> {
+/** A parsed latent upload as a stored latent: S (.safetensors of s_00 …), W+ [N, L, D], or W / z [N, D]. */
+async function uploadedLatent(ctx: AppContext, {name, space, index, latent}: ParsedLatent): Promise<LatentResult> {
   const {g} = ctx;
   const what = `uploaded latent '${name}'`;
   const label = `upload ${name}`;
-  const format = detectWeightsFormat(bytes);
-  if (format === 'safetensors') {
-    const {tensors} = parseSafetensors(bytes, {what});
-    if (space === 's' || (space === 'auto' && holdsStyles(tensors))) {
-      const styles = stylesFromTensors(g, tensors, what).map((t) => pickRow(t, index, 2, what));
-      return ctx.addLatent(null, styles, null, label);
-    }
-  } else if (space === 's') {
-    throw badRequest('an S latent is a .safetensors of s_00, s_01, … (one tensor per StyleSpace layer)');
+  if (latent.kind === 'styles') {
+    const styles = stylesFromTensors(g, new Map(latent.tensors), what).map((t) => pickRow(t, index, 2, what));
+    return ctx.addLatent(null, styles, null, label);
   }
-  const t = loadLatent(bytes, {what});
+  const t = latent.tensor;
   const [L, D] = [g.nLatent, g.config.styleDim];
   const data = toFloat32(t);
   const shape = t.shape;
