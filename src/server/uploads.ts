@@ -5,7 +5,7 @@
  * refused with a named error.
  */
 import {Worker} from 'node:worker_threads';
-import type {ParsedUpload} from './upload-worker.js';
+import type {LatentSpec, ParsedUpload} from './upload-worker.js';
 import {HttpError} from './validate.js';
 
 export interface UploadLimits {
@@ -65,8 +65,12 @@ export class UploadParser {
     }
   }
 
-  /** Parse a multipart latent upload in a fresh worker; 4xx HttpError for bad input, a limit or a crash. */
-  parse(body: Uint8Array, contentType: string): Promise<ParsedLatent> {
+  /**
+   * Parse a multipart latent upload in a fresh worker. The body streams to the worker chunk by chunk as it arrives
+   * (the event loop never holds or copies it whole); the time limit counts from the end of the body. A bad file,
+   * a limit or a crash is an HttpError (4xx); a client that disconnects ends the worker.
+   */
+  async parse(body: ReadableStream<Uint8Array> | null, contentType: string, spec: LatentSpec): Promise<ParsedLatent> {
     // From source, the worker registers tsx's loader before importing the TypeScript module.
     const entry = FROM_SOURCE ? `import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(WORKER_URL.href)}); })` : WORKER_URL;
     const worker = new Worker(entry, {
@@ -75,29 +79,37 @@ export class UploadParser {
       stdout: false,
       stderr: false,
     });
-    return new Promise<ParsedLatent>((resolve, reject) => {
-      let settled = false;
-      const done = (f: () => void) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        void worker.terminate();
-        f();
-      };
-      const timer = setTimeout(() => done(() => reject(new HttpError(400, `the upload could not be parsed within ${this.timeoutMs / 1000} s`))), this.timeoutMs);
-      worker.once('message', (r: ParsedUpload) =>
-        done(() => {
-          if (r.ok) resolve(r);
-          else if (r.status === 500) reject(new Error(r.message.replace(/^internal error: /, '')));
-          else reject(new HttpError(r.status, r.message));
-        }),
-      );
+    let timer: NodeJS.Timeout | undefined;
+    const result = new Promise<ParsedLatent>((resolve, reject) => {
+      worker.once('message', (r: ParsedUpload) => {
+        if (r.ok) resolve(r);
+        else if (r.status === 500) reject(new Error(r.message.replace(/^internal error: /, '')));
+        else reject(new HttpError(r.status, r.message));
+      });
       worker.once('error', (err: Error & {code?: string}) =>
-        done(() => reject(err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? new HttpError(413, `parsing the upload needs more than ${this.heapMb} MB of memory`) : err)),
+        reject(err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? new HttpError(413, `parsing the upload needs more than ${this.heapMb} MB of memory`) : err),
       );
-      worker.once('exit', (code) => done(() => reject(new Error(`the upload parser exited (code ${code})`))));
-      const copy = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice();
-      worker.postMessage({body: copy, contentType}, [copy.buffer as ArrayBuffer]);
+      worker.once('exit', (code) => reject(new Error(`the upload parser stopped (exit code ${code})`)));
     });
+    result.catch(() => undefined); // observed below; a failure while the body is still streaming must not go unhandled
+    try {
+      if (body) {
+        const reader = body.getReader();
+        for (;;) {
+          const {done, value} = await reader.read();
+          if (done) break;
+          const chunk = value.byteOffset === 0 && value.byteLength === value.buffer.byteLength ? value : value.slice();
+          worker.postMessage({chunk}, [chunk.buffer as ArrayBuffer]);
+        }
+      }
+      worker.postMessage({end: true, contentType, spec});
+      const limit = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new HttpError(400, `the upload could not be parsed within ${this.timeoutMs / 1000} s`)), this.timeoutMs);
+      });
+      return await Promise.race([result, limit]);
+    } finally {
+      clearTimeout(timer);
+      void worker.terminate();
+    }
   }
 }

@@ -2,8 +2,7 @@
 import type {Hono} from 'hono';
 import {bodyLimit} from 'hono/body-limit';
 import {generate, toWPlus} from '../../models/generate.js';
-import {stylesFromTensors, stylesToTensors} from '../../models/stylespace.js';
-import {type HostTensor, toFloat32} from '../../io/host-tensor.js';
+import {stylesToTensors} from '../../models/stylespace.js';
 import {serializeNpy} from '../../io/npy.js';
 import {serializeSafetensors} from '../../io/safetensors.js';
 import type {LatentResult, SampleRequest} from '../api-types.js';
@@ -26,11 +25,12 @@ export function latentRoutes(app: Hono, ctx: AppContext): void {
     return c.json(await ctx.addLatent(r.wPlus, r.styles, r.image, `seed ${seed} (ψ ${truncation})`));
   });
 
-  // The body is read and parsed while holding a parser slot (a bounded number at once); parsing runs in a worker.
+  // The body streams into a parser worker while the request holds one of the parser slots (a bounded number at once).
   app.post('/api/latent', bodyLimit({maxSize: ctx.maxUploadBytes, onError: tooLarge(ctx.maxUploadBytes)}), async (c) => {
     const type = c.req.header('content-type') ?? '';
     if (!/^multipart\/form-data\b/i.test(type)) throw new HttpError(415, "upload the latent as multipart/form-data with a 'file' field");
-    const parsed = await ctx.uploads.withSlot(async () => ctx.uploads.parse(new Uint8Array(await c.req.arrayBuffer()), type));
+    const spec = {nLatent: g.nLatent, styleDim: g.config.styleDim, size: g.config.size, styleLayers: g.layers.length};
+    const parsed = await ctx.uploads.withSlot(() => ctx.uploads.parse(c.req.raw.body, type, spec));
     return c.json(await uploadedLatent(ctx, parsed));
   });
 
@@ -62,39 +62,10 @@ export function latentRoutes(app: Hono, ctx: AppContext): void {
   });
 }
 
-/** A parsed latent upload as a stored latent: S (.safetensors of s_00 …), W+ [N, L, D], or W / z [N, D]. */
-async function uploadedLatent(ctx: AppContext, {name, space, index, latent}: ParsedLatent): Promise<LatentResult> {
-  const {g} = ctx;
-  const what = `uploaded latent '${name}'`;
+/** A parsed latent upload (one latent, in the generator's shapes) as a stored latent. */
+async function uploadedLatent(ctx: AppContext, {name, latent}: ParsedLatent): Promise<LatentResult> {
   const label = `upload ${name}`;
-  if (latent.kind === 'styles') {
-    const styles = stylesFromTensors(g, new Map(latent.tensors), what).map((t) => pickRow(t, index, 2, what));
-    return ctx.addLatent(null, styles, null, label);
-  }
-  const t = latent.tensor;
-  const [L, D] = [g.nLatent, g.config.styleDim];
-  const data = toFloat32(t);
-  const shape = t.shape;
-  let wPlus: HostTensor;
-  if ((space === 'auto' || space === 'w+') && shape.length >= 2 && shape.at(-2) === L && shape.at(-1) === D && shape.length <= 3) {
-    const full: HostTensor = {dtype: 'float32', shape: shape.length === 2 ? [1, L, D] : [...shape], data};
-    wPlus = pickRow(full, index, 3, what);
-  } else if (space !== 'w+' && shape.at(-1) === D && shape.length <= 2) {
-    const full: HostTensor = {dtype: 'float32', shape: shape.length === 1 ? [1, D] : [...shape], data};
-    wPlus = await toWPlus(g, pickRow(full, index, 2, what), space === 'z' ? 'z' : 'w');
-  } else {
-    throw badRequest(`${what} has shape [${shape.join(', ')}]; this generator takes W+ [N, ${L}, ${D}], W or z [N, ${D}], or S as .safetensors of s_00 …`);
-  }
+  if (latent.kind === 'styles') return ctx.addLatent(null, latent.styles, null, label);
+  const wPlus = latent.kind === 'w+' ? latent.tensor : await toWPlus(ctx.g, latent.tensor, latent.kind);
   return ctx.addLatent(wPlus, null, null, label);
-}
-
-/** Row `index` of a batched tensor as a batch of one (rank `rank`, leading batch dimension). */
-function pickRow(t: HostTensor, index: number, rank: number, what: string): HostTensor {
-  const data = toFloat32(t);
-  const shape = t.shape.length === rank - 1 ? [1, ...t.shape] : t.shape;
-  if (shape.length !== rank) throw badRequest(`${what}: expected a ${rank}-d tensor, got [${t.shape.join(', ')}]`);
-  const N = shape[0]!;
-  if (index >= N) throw badRequest(`${what} holds ${N} latent${N === 1 ? '' : 's'}; 'index' ${index} is out of range`);
-  const row = data.length / N;
-  return {dtype: 'float32', shape: [1, ...shape.slice(1)], data: data.slice(index * row, (index + 1) * row)};
 }
