@@ -59,7 +59,7 @@ function fitLatent(bytes: Uint8Array, what: string, space: UploadSpace, index: n
   if (detectWeightsFormat(bytes) === 'safetensors') {
     const {tensors} = parseSafetensors(bytes, {what});
     if (space === 's' || (space === 'auto' && holdsStyles(tensors))) {
-      const layout = {layers: new Array<undefined>(spec.styleLayers), config: {size: spec.size}};
+      const layout = {layers: Array.from({length: spec.styleLayers}), config: {size: spec.size}};
       return {kind: 'styles', styles: stylesFromTensors(layout, tensors, what).map((t) => pickRow(t, index, 2, what))};
     }
   } else if (space === 's') {

@@ -6,6 +6,7 @@
  */
 import {Worker} from 'node:worker_threads';
 import type {LatentSpec, ParsedUpload} from './upload-worker.js';
+import {tooLargeMessage} from './http.js';
 import {HttpError} from './validate.js';
 
 export interface UploadLimits {
@@ -70,7 +71,7 @@ export class UploadParser {
    * (the event loop never holds or copies it whole); the time limit counts from the end of the body. A bad file,
    * a limit or a crash is an HttpError (4xx); a client that disconnects ends the worker.
    */
-  async parse(body: ReadableStream<Uint8Array> | null, contentType: string, spec: LatentSpec): Promise<ParsedLatent> {
+  async parse(body: ReadableStream<Uint8Array> | null, contentType: string, spec: LatentSpec, maxBytes: number): Promise<ParsedLatent> {
     // From source, the worker registers tsx's loader before importing the TypeScript module.
     const entry = FROM_SOURCE ? `import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(WORKER_URL.href)}); })` : WORKER_URL;
     const worker = new Worker(entry, {
@@ -95,10 +96,22 @@ export class UploadParser {
     try {
       if (body) {
         const reader = body.getReader();
+        let size = 0;
         for (;;) {
-          const {done, value} = await reader.read();
-          if (done) break;
-          const chunk = value.byteOffset === 0 && value.byteLength === value.buffer.byteLength ? value : value.slice();
+          let next: ReadableStreamReadResult<Uint8Array>;
+          try {
+            next = await reader.read();
+          } catch {
+            throw new HttpError(400, 'the upload was interrupted before its end');
+          }
+          if (next.done) break;
+          size += next.value.byteLength;
+          if (size > maxBytes) {
+            void reader.cancel();
+            throw new HttpError(413, tooLargeMessage(maxBytes));
+          }
+          const v = next.value;
+          const chunk = v.byteOffset === 0 && v.byteLength === v.buffer.byteLength ? v : v.slice();
           worker.postMessage({chunk}, [chunk.buffer as ArrayBuffer]);
         }
       }

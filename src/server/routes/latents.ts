@@ -1,13 +1,12 @@
 /** Latents and their images: sample from a seed, upload a file, read one, download it, serve rendered PNGs. */
 import type {Hono} from 'hono';
-import {bodyLimit} from 'hono/body-limit';
 import {generate, toWPlus} from '../../models/generate.js';
 import {stylesToTensors} from '../../models/stylespace.js';
 import {serializeNpy} from '../../io/npy.js';
 import {serializeSafetensors} from '../../io/safetensors.js';
 import type {LatentResult, SampleRequest} from '../api-types.js';
 import {type AppContext, MAX_SEED, imageUrl} from '../context.js';
-import {download, jsonBody, queryChoice, tooLarge} from '../http.js';
+import {download, jsonBody, queryChoice, tooLargeMessage} from '../http.js';
 import type {ParsedLatent} from '../uploads.js';
 import {HttpError, badRequest} from '../validate.js';
 
@@ -25,12 +24,14 @@ export function latentRoutes(app: Hono, ctx: AppContext): void {
     return c.json(await ctx.addLatent(r.wPlus, r.styles, r.image, `seed ${seed} (ψ ${truncation})`));
   });
 
-  // The body streams into a parser worker while the request holds one of the parser slots (a bounded number at once).
-  app.post('/api/latent', bodyLimit({maxSize: ctx.maxUploadBytes, onError: tooLarge(ctx.maxUploadBytes)}), async (c) => {
+  // The body streams into a parser worker (counted against the limit there) while the request holds one of the
+  // parser slots (a bounded number at once); a declared length over the limit is refused before reading.
+  app.post('/api/latent', async (c) => {
     const type = c.req.header('content-type') ?? '';
     if (!/^multipart\/form-data\b/i.test(type)) throw new HttpError(415, "upload the latent as multipart/form-data with a 'file' field");
+    if (Number(c.req.header('content-length') ?? 0) > ctx.maxUploadBytes) throw new HttpError(413, tooLargeMessage(ctx.maxUploadBytes));
     const spec = {nLatent: g.nLatent, styleDim: g.config.styleDim, size: g.config.size, styleLayers: g.layers.length};
-    const parsed = await ctx.uploads.withSlot(() => ctx.uploads.parse(c.req.raw.body, type, spec));
+    const parsed = await ctx.uploads.withSlot(() => ctx.uploads.parse(c.req.raw.body, type, spec, ctx.maxUploadBytes));
     return c.json(await uploadedLatent(ctx, parsed));
   });
 
