@@ -223,11 +223,15 @@ async function runPrepare(flags: PrepareFlags): Promise<void> {
     computedChannels: res.computedChannels,
     resumedChannels: res.resumedChannels,
     alreadyComplete: res.alreadyComplete,
+    discarded: res.discarded,
     seconds: Number(((performance.now() - t0) / 1000).toFixed(3)),
   };
   if (flags.json) console.log(JSON.stringify(summary));
   else if (res.alreadyComplete) console.log(`${res.out} is already complete (channels ${summary.range} of ${m.selectedTotal}); nothing to do`);
-  else console.log(`wrote ${res.out}: relevance of channels ${summary.range} of ${m.selectedTotal} (${res.computedChannels} computed, ${res.resumedChannels} resumed) in ${summary.seconds}s`);
+  else {
+    if (res.discarded.length) console.log(`recomputed ${res.discarded.join(', ')} of the interrupted run: not matching its checksum`);
+    console.log(`wrote ${res.out}: relevance of channels ${summary.range} of ${m.selectedTotal} (${res.computedChannels} computed, ${res.resumedChannels} resumed) in ${summary.seconds}s`);
+  }
 }
 
 async function runDefaults(file: string, flags: DefaultsFlags): Promise<void> {

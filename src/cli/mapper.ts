@@ -1,5 +1,5 @@
 /** `styleclip mapper train|apply`: train a StyleCLIP latent mapper for a prompt, and apply one to latents. */
-import {existsSync, readdirSync, statSync} from 'node:fs';
+import {existsSync, readdirSync} from 'node:fs';
 import path from 'node:path';
 import type {Command} from 'commander';
 import {demoMapperDir, mapperSlug} from '../demo/assets.js';
@@ -7,7 +7,7 @@ import {StyleclipError, check} from '../errors.js';
 import {generate, sampleZ, toWPlus} from '../models/generate.js';
 import {DEMO_MAPPER_DEFAULTS, MAPPER_DEFAULTS} from '../edit/mapper-defaults.js';
 import {type MapperTrainOptions, trainMapper} from '../edit/mapper-train.js';
-import {readBytes, writeFileAtomic} from '../io/files.js';
+import {checkWritable, readBytes, removeStaleTemps, writeFileAtomic} from '../io/files.js';
 import {type HostTensor, toFloat32} from '../io/host-tensor.js';
 import {encodePng} from '../io/image.js';
 import {loadLatent} from '../io/weights.js';
@@ -129,11 +129,6 @@ Examples:
     .action(async (flags: ApplyFlags) => runApply(flags));
 }
 
-function checkOutputDir(file: string, flag: string): void {
-  const dir = path.dirname(path.resolve(file));
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new StyleclipError(`${flag} '${file}': directory '${path.dirname(file)}' does not exist`);
-}
-
 function loadLatentArg(file: string, flag: string): HostTensor {
   const t = loadLatent(readBytes(file, `${flag} file`), {what: `${flag} file '${file}'`});
   check(t.dtype === 'float32' || t.dtype === 'float64' || t.dtype === 'float16', `${flag} file '${file}' holds ${t.dtype} data; latents must be floating point`);
@@ -143,10 +138,12 @@ function loadLatentArg(file: string, flag: string): HostTensor {
 async function runTrain(flags: TrainFlags): Promise<void> {
   check(flags.prompt.trim() !== '', '--prompt is empty');
   check(flags.out.toLowerCase().endsWith('.safetensors'), `--out must be a .safetensors file, got '${flags.out}'`);
-  checkOutputDir(flags.out, '--out');
+  checkWritable(flags.out, 'mapper output');
   const ckptFile = flags.checkpoint ?? flags.out.replace(/\.safetensors$/i, '.ckpt.safetensors');
   check(ckptFile.toLowerCase().endsWith('.safetensors'), `--checkpoint must be a .safetensors file, got '${ckptFile}'`);
-  if (flags.checkpointEvery > 0) checkOutputDir(ckptFile, '--checkpoint');
+  if (flags.checkpointEvery > 0) checkWritable(ckptFile, 'mapper checkpoint');
+  // Temporary files a killed run left while writing the checkpoint or the output.
+  for (const f of [flags.out, ckptFile]) removeStaleTemps(path.dirname(path.resolve(f)), path.basename(f));
   check(flags.coarse || flags.medium || flags.fine, '--no-coarse, --no-medium and --no-fine together leave nothing to train');
   const lambdaId = flags.lambdaId ?? (flags.identity ? MAPPER_DEFAULTS.lambdaId : 0);
   check(!lambdaId || flags.identity, '--lambda-id needs an identity network: pass --identity CKPT or --identity face-api');

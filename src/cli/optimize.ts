@@ -4,7 +4,7 @@ import type {Command} from 'commander';
 import {check} from '../errors.js';
 import {type OptimizeOptions, optimizeLatent} from '../edit/optimize.js';
 import {OPTIMIZE_DEFAULTS as D} from '../edit/optimize-defaults.js';
-import {writeFileAtomic} from '../io/files.js';
+import {checkWritable, writeFileAtomic} from '../io/files.js';
 import {encodePng} from '../io/image.js';
 import {readBytes} from '../io/files.js';
 import {loadLatent} from '../io/weights.js';
@@ -78,6 +78,7 @@ Examples:
 async function runOptimize(flags: OptimizeFlags): Promise<void> {
   check(flags.prompt.trim() !== '', '--prompt is empty');
   check(flags.out.toLowerCase().endsWith('.png'), `--out must be a .png file, got '${flags.out}'`);
+  checkWritable(flags.out, 'output image');
   check(!(flags.latent && flags.seed !== undefined), 'give only one of --latent and --seed');
   if (flags.saveLatent && flags.space === 's') check(flags.saveLatent.endsWith('.safetensors'), '--save-latent with --space s writes S layers: use a .safetensors file');
   const t0 = performance.now();

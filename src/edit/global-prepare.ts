@@ -6,15 +6,19 @@
  *   manifest.json               the run's settings and model fingerprints (RelevanceMeta + chunk size)
  *   stats.safetensors           s_mean, s_std [S_total] and the K relevance images' flat S [K, S_total]
  *   chunk-<start>-<end>.safetensors   fs3 rows [end − start, E] for selected channels start…end−1
- * Every file is written atomically (temporary file + rename), so a kill leaves only whole files. Rerunning the same
- * command reuses the statistics and every finished chunk; different settings or models give a named error. When all
- * chunks exist the relevance file is written (atomically) and the work directory removed. Shards (`channels: [A, B]`)
+ *   checksums.txt               '<file> <sha256>' per line, appended after each statistics or chunk file is on disk
+ * Every file is written atomically (temporary file + rename), so a kill leaves only whole files and temporary
+ * ones, which the next run removes. Rerunning the same command reuses the statistics and every finished chunk whose
+ * sha256 matches its line in checksums.txt; a file that does not match (damaged or edited) or has no line (killed
+ * before its line was written) is computed again and reported in `discarded`. Different settings or models give a
+ * named error. When all chunks exist the relevance file is written (atomically) and the work directory removed. Shards (`channels: [A, B]`)
  * are independent runs with their own outputs; mergeRelevanceFiles joins them.
  */
-import {existsSync, mkdirSync, readdirSync, rmSync} from 'node:fs';
+import {createHash} from 'node:crypto';
+import {existsSync, readdirSync} from 'node:fs';
 import path from 'node:path';
 import {StyleclipError, check} from '../errors.js';
-import {readBytes, writeFileAtomic} from '../io/files.js';
+import {appendDurable, checkWritable, makeDir, readBytes, removeDir, removeStaleTemps, writeFileAtomic} from '../io/files.js';
 import type {HostTensor} from '../io/host-tensor.js';
 import {parseSafetensors, serializeSafetensors} from '../io/safetensors.js';
 import type {CLIP} from '../models/clip/model.js';
@@ -78,6 +82,8 @@ export interface PrepareResult {
   /** The output already existed with the same settings; nothing was computed. */
   alreadyComplete: boolean;
   statsResumed: boolean;
+  /** Journal files an interrupted run left that did not match their checksum (or had none): computed again. */
+  discarded: string[];
 }
 
 interface Manifest {
@@ -101,6 +107,7 @@ function describeRange(m: RelevanceMeta): string {
 
 /** Compute (or resume) a channel-relevance file. See the file header for the journal layout. */
 export async function prepareRelevance(g: StyleGAN2, clip: CLIP, opts: PrepareOptions): Promise<PrepareResult> {
+  checkWritable(opts.out, 'relevance file');
   const run = await startRun(g, clip, opts);
   if (existsSync(opts.out)) return finishedOutput(run);
   openJournal(run);
@@ -124,6 +131,9 @@ interface Run {
   batch: number;
   clipInput: ClipInputMode;
   dir: string;
+  /** sha256 of the journal files, from checksums.txt. */
+  checksums: Map<string, string>;
+  discarded: string[];
 }
 
 /** Check the options, select the channels and fingerprint the models. */
@@ -172,7 +182,7 @@ async function startRun(g: StyleGAN2, clip: CLIP, opts: PrepareOptions): Promise
     selectedTotal: sel.length,
     source: 'styleclip-ts',
   };
-  return {opts, meta, sel, range: [A, B], chunks, chunkChannels, batch, clipInput, dir: partsDir(opts.out)};
+  return {opts, meta, sel, range: [A, B], chunks, chunkChannels, batch, clipInput, dir: partsDir(opts.out), checksums: new Map(), discarded: []};
 }
 
 function mismatch(where: string, diff: string): RelevanceMismatchError {
@@ -185,14 +195,16 @@ function finishedOutput(run: Run): PrepareResult {
   const done = parseRelevance(readBytes(out, 'relevance file'), `relevance file '${out}'`);
   const diff = settingsDiff(done.meta, run.meta) || (describeRange(done.meta) !== describeRange(run.meta) ? `channel range ${describeRange(done.meta)} vs ${describeRange(run.meta)}` : '');
   if (diff) throw mismatch(`existing output '${out}'`, diff);
-  rmSync(run.dir, {recursive: true, force: true});
-  return {relevance: done, out, computedChannels: 0, resumedChannels: run.range[1] - run.range[0], alreadyComplete: true, statsResumed: true};
+  removeDir(run.dir, 'prepare journal');
+  return {relevance: done, out, computedChannels: 0, resumedChannels: run.range[1] - run.range[0], alreadyComplete: true, statsResumed: true, discarded: []};
 }
 
-/** Create the journal, or check that the one there belongs to this run. */
+/** Create the journal, or check that the one there belongs to this run; read its checksums, drop temporary files. */
 function openJournal(run: Run): void {
   const {dir, meta, chunkChannels} = run;
-  mkdirSync(dir, {recursive: true});
+  makeDir(dir, 'prepare journal');
+  removeStaleTemps(dir);
+  removeStaleTemps(path.dirname(path.resolve(run.opts.out)), path.basename(run.opts.out));
   const manifestPath = path.join(dir, 'manifest.json');
   if (!existsSync(manifestPath)) {
     const m: Manifest = {format: 'styleclip-global-prepare/1', meta, chunkChannels};
@@ -210,7 +222,40 @@ function openJournal(run: Run): void {
     (describeRange(m.meta) !== describeRange(meta) ? `channel range ${describeRange(m.meta)} vs ${describeRange(meta)}` : '') ||
     (m.chunkChannels !== chunkChannels ? `chunk size ${m.chunkChannels} vs ${chunkChannels}` : '');
   if (diff) throw mismatch(`the unfinished run in '${dir}'`, diff);
+  const sums = path.join(dir, CHECKSUMS);
+  if (!existsSync(sums)) return;
+  // A kill while appending leaves at most a partial last line, which does not parse and is ignored.
+  for (const line of new TextDecoder().decode(readBytes(sums, 'prepare checksums')).split('\n')) {
+    const hit = /^([\w.-]+) ([0-9a-f]{64})$/.exec(line);
+    if (hit) run.checksums.set(hit[1]!, hit[2]!);
+  }
 }
+
+const CHECKSUMS = 'checksums.txt';
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Write a journal file atomically, then record its sha256. */
+function journalWrite(run: Run, name: string, bytes: Uint8Array, what: string): void {
+  writeFileAtomic(path.join(run.dir, name), bytes, what);
+  const sum = sha256(bytes);
+  appendDurable(path.join(run.dir, CHECKSUMS), `${name} ${sum}\n`, 'prepare checksums');
+  run.checksums.set(name, sum);
+}
+
+/** A journal file's bytes when present and matching its recorded sha256; else null (and noted in `discarded`). */
+function journalRead(run: Run, name: string, what: string): Uint8Array | null {
+  const p = path.join(run.dir, name);
+  if (!existsSync(p)) return null;
+  const bytes = readBytes(p, what);
+  if (run.checksums.get(name) === sha256(bytes)) return bytes;
+  run.discarded.push(name);
+  return null;
+}
+
+const STATS = 'stats.safetensors';
 
 /** S mean, std [S_total] and the relevance images' flat S [K, S_total]; resumed: read from the journal. */
 interface Stats {
@@ -224,9 +269,10 @@ interface Stats {
 async function statistics(g: StyleGAN2, run: Run): Promise<Stats> {
   const {opts, meta} = run;
   const total = g.sDim();
-  const statsPath = path.join(run.dir, 'stats.safetensors');
-  if (existsSync(statsPath)) {
-    const t = parseSafetensors(readBytes(statsPath, 'prepare statistics'), {what: `prepare statistics '${statsPath}'`}).tensors;
+  const statsPath = path.join(run.dir, STATS);
+  const journalled = journalRead(run, STATS, 'prepare statistics');
+  if (journalled) {
+    const t = parseSafetensors(journalled, {what: `prepare statistics '${statsPath}'`}).tensors;
     const get = (k: string, n: number) => {
       const v = t.get(k);
       check(v && v.dtype === 'float32' && v.data.length === n, `prepare statistics '${statsPath}' lacks '${k}' (${n} values); delete '${run.dir}' to start over`);
@@ -248,7 +294,7 @@ async function statistics(g: StyleGAN2, run: Run): Promise<Stats> {
     ['s_std', {dtype: 'float32', shape: [total], data: st.std}],
     ['images', {dtype: 'float32', shape: [meta.images, total], data: st.kept}],
   ]);
-  writeFileAtomic(statsPath, serializeSafetensors(tensors), 'prepare statistics');
+  journalWrite(run, STATS, serializeSafetensors(tensors), 'prepare statistics');
   return {mean: st.mean, std: st.std, images: st.kept, resumed: false};
 }
 
@@ -258,12 +304,13 @@ function readChunks(run: Run): Map<number, Float32Array> {
   const rows = new Map<number, Float32Array>();
   for (const [s, e] of run.chunks) {
     const p = path.join(run.dir, chunkName(s, e));
-    if (!existsSync(p)) continue;
+    const bytes = journalRead(run, chunkName(s, e), 'relevance chunk');
+    if (!bytes) continue;
     try {
-      const t = parseSafetensors(readBytes(p, 'relevance chunk'), {what: `relevance chunk '${p}'`}).tensors.get('fs3');
+      const t = parseSafetensors(bytes, {what: `relevance chunk '${p}'`}).tensors.get('fs3');
       if (t && t.dtype === 'float32' && t.shape[0] === e - s && t.shape[1] === E) rows.set(s, Float32Array.from(t.data as Float32Array));
     } catch {
-      // unreadable chunk (should not happen with atomic writes): compute it again
+      // unreadable chunk (its checksum matched, so it was written so): compute it again
     }
   }
   return rows;
@@ -293,7 +340,7 @@ async function computeChunks(g: StyleGAN2, clip: CLIP, run: Run, stats: Stats, r
       },
     });
     const E = meta.clipEmbedDim;
-    writeFileAtomic(path.join(run.dir, chunkName(s, e)), serializeSafetensors(new Map([['fs3', {dtype: 'float32', shape: [e - s, E], data: fs3}]]), {start: String(s), end: String(e)}), 'relevance chunk');
+    journalWrite(run, chunkName(s, e), serializeSafetensors(new Map([['fs3', {dtype: 'float32', shape: [e - s, E], data: fs3}]]), {start: String(s), end: String(e)}), 'relevance chunk');
     rows.set(s, fs3);
     passesDone += 2 * meta.images * (e - s);
     channelsDone += e - s;
@@ -310,8 +357,8 @@ function writeOutput(run: Run, stats: Stats, rows: Map<number, Float32Array>, re
   for (const [s] of run.chunks) fs3.set(rows.get(s)!, (s - A) * E);
   const relevance: Relevance = {fs3, channels: run.sel.slice(A, B), sMean: stats.mean, sStd: stats.std, meta: run.meta};
   writeFileAtomic(out, serializeRelevance(relevance), 'relevance file');
-  rmSync(run.dir, {recursive: true, force: true});
-  return {relevance, out, computedChannels: B - A - resumedChannels, resumedChannels, alreadyComplete: false, statsResumed: stats.resumed};
+  removeDir(run.dir, 'prepare journal');
+  return {relevance, out, computedChannels: B - A - resumedChannels, resumedChannels, alreadyComplete: false, statsResumed: stats.resumed, discarded: run.discarded};
 }
 
 /** Chunk files present in a prepare journal (for inspection and tests). */

@@ -229,7 +229,8 @@ export async function trainMapper(g: StyleGAN2, clip: CLIP, opts: MapperTrainOpt
   const step = await compileStep(params, () => mapperTrainingGraph(g, clip, cfg, (k) => params.get(k), {text: opts.text, batch, lambdaClip, lambdaL2, lambdaId, identity, clipInput}));
   const opt = optimizer === 'ranger' ? new Ranger(params.all, {lr}) : new Adam(params.all, {lr});
   const checkpointMeta = {...meta, ...mapperMetadata(new LevelsMapper(cfg, params.toStateDict(), prompt)), format: CHECKPOINT_FORMAT};
-  const history = await fit(step, opt, opts, {steps, batch, seed, data, noiseFeeds: g.noiseArrays(noise, batch), resume, checkpointEvery, checkpointMeta});
+  // The step graph holds this run's constants (the text): its session is freed when the run ends.
+  const history = await fit(step, opt, opts, {steps, batch, seed, data, noiseFeeds: g.noiseArrays(noise, batch), resume, checkpointEvery, checkpointMeta}).finally(() => step.program.release());
   return {mapper: new LevelsMapper(cfg, params.toStateDict(), prompt), history, step: steps};
 }
 

@@ -112,7 +112,8 @@ export async function optimizeLatent(g: StyleGAN2, clip: CLIP, opts: OptimizeOpt
   const ref = identity && lambdaId > 0 && mode === 'edit' ? await identityFeatures(identity, start.image) : null;
   const step = await compileStep(params, () => lossGraph(g, clip, params, {text: opts.text, N, start, mode, lambdaL2, lambdaId, identity, ref, clipInput}));
 
-  const history = await descend(step, opts, {steps, lr, optimizer, lrSchedule, saveEvery, noiseFeeds: g.noiseArrays(noise, N)});
+  // The step graph holds this run's constants (text, start): its session is freed when the run ends.
+  const history = await descend(step, opts, {steps, lr, optimizer, lrSchedule, saveEvery, noiseFeeds: g.noiseArrays(noise, N)}).finally(() => step.program.release());
   return result(g, start, params, space, noise, history);
 }
 
@@ -226,6 +227,10 @@ async function result(g: StyleGAN2, start: Start, params: Params, space: 'w+' | 
 async function identityFeatures(net: IdentityFeatures, image: HostTensor): Promise<Float32Array> {
   const x = input('image', image.shape);
   const prog = await compile([x], [net.features(x)]);
-  const [f] = await prog.run([image.data as Float32Array]);
-  return f!.data as Float32Array;
+  try {
+    const [f] = await prog.run([image.data as Float32Array]);
+    return f!.data as Float32Array;
+  } finally {
+    await prog.release();
+  }
 }

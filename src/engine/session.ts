@@ -2,6 +2,11 @@
  * Compile graphs to ONNX Runtime sessions and run them. Sessions are cached by the graph's structure (ops,
  * attributes, shapes and the identity of constant tensors), so a model function that rebuilds the same graph
  * reuses its session, and ORT keeps its memory arena and pre-packed weights alive across runs.
+ *
+ * Every compile() returns its own Program handle on the shared session and counts it. A handle that is never
+ * released keeps its session for the life of the process (what model functions such as generate() want); a
+ * per-run program (a training step whose graph holds that run's constants) is released when the run ends, and
+ * the session is freed once no handle holds it, so a long-lived process does not grow by one session per run.
  */
 import {createHash} from 'node:crypto';
 import * as ort from 'onnxruntime-node';
@@ -31,23 +36,43 @@ export interface RunResult {
   dtype: DType;
 }
 
+/** A compiled session and the number of Program handles holding it. */
+interface SessionEntry {
+  session: Promise<ort.InferenceSession>;
+  refs: number;
+  /** Its key in the cache ('' when not cached). */
+  key: string;
+  /** Set once the session is released (by the last handle or clearSessionCache). */
+  freed?: boolean;
+}
+
 /** A compiled graph: feed arrays in `inputs` order (or by input name), get arrays in `outputs` order. */
 export class Program {
   readonly inputs: readonly {name: string; shape: number[]; dtype: DType}[];
   readonly outputs: readonly {shape: number[]; dtype: DType}[];
   private readonly session: ort.InferenceSession;
+  private entry: SessionEntry | null;
 
-  constructor(session: ort.InferenceSession, inputs: readonly Tensor[], outputs: readonly Tensor[]) {
+  constructor(session: ort.InferenceSession, inputs: readonly Tensor[], outputs: readonly Tensor[], entry: SessionEntry | null = null) {
     this.session = session;
+    this.entry = entry;
     this.inputs = inputs.map((t) => ({name: t.name!, shape: t.shape, dtype: t.dtype}));
     this.outputs = outputs.map((t) => ({shape: t.shape, dtype: t.dtype}));
   }
 
-  release(): Promise<void> {
-    return this.session.release();
+  /** Drop this handle; the session is freed when no other handle holds it. Later calls do nothing. */
+  async release(): Promise<void> {
+    const e = this.entry;
+    this.entry = null;
+    if (!e || --e.refs > 0 || e.freed) return;
+    e.freed = true;
+    if (e.key && cache.get(e.key) === e) cache.delete(e.key);
+    live.delete(e);
+    await this.session.release();
   }
 
   async run(feeds: readonly TypedData[] | Readonly<Record<string, TypedData>>): Promise<RunResult[]> {
+    if (!this.entry || this.entry.freed) throw new Error('internal: a released program was run');
     const ortFeeds: Record<string, ort.Tensor> = {};
     this.inputs.forEach((spec, i) => {
       const data = Array.isArray(feeds) ? (feeds as TypedData[])[i] : (feeds as Record<string, TypedData>)[spec.name];
@@ -84,7 +109,14 @@ function attrsKey(attrs: Tensor['attrs']): string {
   return JSON.stringify(attrs, (_k, v: unknown) => (typeof v === 'number' && (!Number.isFinite(v) || Object.is(v, -0)) ? `#${numKey(v)}` : v));
 }
 
-const cache = new Map<string, Promise<Program>>();
+const cache = new Map<string, SessionEntry>();
+/** Every session not yet freed (cached or not). */
+const live = new Set<SessionEntry>();
+
+/** Sessions alive now (cached ones included): a process that releases its per-run programs keeps this flat. */
+export function liveSessions(): number {
+  return live.size;
+}
 const constIds = new WeakMap<Tensor, number>();
 let nextConstId = 1;
 
@@ -112,33 +144,47 @@ export function graphKey(inputs: readonly Tensor[], outputs: readonly Tensor[]):
   return h.digest('hex');
 }
 
-/** Compile (or fetch from the cache) the program computing `outputs` from `inputs`. */
-export function compile(inputs: readonly Tensor[], outputs: readonly Tensor[], {cacheable = true} = {}): Promise<Program> {
+/**
+ * Compile (or fetch from the cache) the program computing `outputs` from `inputs`. Each call returns a new handle
+ * on the shared session; release() it when the program is no longer needed (see the file header).
+ */
+export async function compile(inputs: readonly Tensor[], outputs: readonly Tensor[], {cacheable = true} = {}): Promise<Program> {
   for (const t of inputs) if (t.op !== 'input') throw new Error(`internal: compile inputs must be input tensors, got ${t}`);
   const key = cacheable ? graphKey(inputs, outputs) : '';
-  const hit = cacheable ? cache.get(key) : undefined;
-  if (hit) return hit;
-  const p = (async () => {
-    const bytes = toOnnx({inputs, outputs});
-    const opts: ort.InferenceSession.SessionOptions = {
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-      interOpNumThreads: 1,
-      enableCpuMemArena: true,
-      enableMemPattern: true,
-      executionProviders: engineOptions.executionProviders as ort.InferenceSession.ExecutionProviderConfig[],
-    };
-    if (engineOptions.threads > 0) opts.intraOpNumThreads = engineOptions.threads;
-    const session = await ort.InferenceSession.create(bytes, opts).catch((e: unknown) => {
-      throw providerError(e) ?? e;
+  let entry = key ? cache.get(key) : undefined;
+  if (!entry) {
+    entry = {session: createSession(inputs, outputs), refs: 0, key};
+    const e = entry;
+    live.add(e);
+    if (key) cache.set(key, e);
+    e.session.catch(() => {
+      live.delete(e);
+      if (key && cache.get(key) === e) cache.delete(key);
     });
-    return new Program(session, inputs, outputs);
-  })();
-  if (cacheable) {
-    cache.set(key, p);
-    p.catch(() => cache.delete(key));
   }
-  return p;
+  entry.refs++;
+  try {
+    return new Program(await entry.session, inputs, outputs, entry);
+  } catch (err) {
+    entry.refs--;
+    throw err;
+  }
+}
+
+async function createSession(inputs: readonly Tensor[], outputs: readonly Tensor[]): Promise<ort.InferenceSession> {
+  const bytes = toOnnx({inputs, outputs});
+  const opts: ort.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    interOpNumThreads: 1,
+    enableCpuMemArena: true,
+    enableMemPattern: true,
+    executionProviders: engineOptions.executionProviders as ort.InferenceSession.ExecutionProviderConfig[],
+  };
+  if (engineOptions.threads > 0) opts.intraOpNumThreads = engineOptions.threads;
+  return ort.InferenceSession.create(bytes, opts).catch((e: unknown) => {
+    throw providerError(e) ?? e;
+  });
 }
 
 /** A named error when a requested execution provider's library is not installed (e.g. CUDA without its binaries). */
@@ -149,15 +195,17 @@ function providerError(e: unknown): StyleclipError | null {
   return new StyleclipError(`execution provider ${gpu.join(', ')} is not available in this onnxruntime-node install (${msg.split('\n')[0]}); for CUDA run: node node_modules/onnxruntime-node/script/install --onnxruntime-node-install=cuda12`);
 }
 
+/** Free every cached session (handles still holding one can no longer run). */
 export async function clearSessionCache(): Promise<void> {
-  const progs = [...cache.values()];
+  const entries = [...cache.values()];
   cache.clear();
-  for (const p of progs) {
+  for (const e of entries) {
+    live.delete(e);
+    e.freed = true;
     try {
-      await (await p).release();
+      await (await e.session).release();
     } catch {
       // a failed compile has nothing to release
     }
   }
 }
-

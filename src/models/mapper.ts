@@ -17,7 +17,7 @@
  * Legend: N batch, L rows of W+ (n_latent), R rows of one group, D style_dim.
  */
 import * as F from '../engine/ops.js';
-import {compile} from '../engine/session.js';
+import {type Program, compile} from '../engine/session.js';
 import {type Tensor, assertShape, constant, input} from '../engine/tensor.js';
 import {StyleclipError, check} from '../errors.js';
 import {type HostTensor, type StateDict, isHostTensor, toFloat32} from '../io/host-tensor.js';
@@ -187,14 +187,49 @@ export class LevelsMapper {
   }
 }
 
-/** ŵ and M(w) for a batch of W+ latents [N, L, D] (one cached program per batch size). */
+/** The programs runMapper compiled for one mapper (by input shape), and the runs using them now. */
+interface MapperPrograms {
+  programs: Map<string, Promise<Program>>;
+  running: number;
+  released: boolean;
+}
+const mapperPrograms = new WeakMap<LevelsMapper, MapperPrograms>();
+
+/** ŵ and M(w) for a batch of W+ latents [N, L, D] (one program per mapper and batch size, kept until releaseMapper). */
 export async function runMapper(mapper: LevelsMapper, wPlus: HostTensor): Promise<{wHat: HostTensor; delta: HostTensor}> {
   check(wPlus.shape.length === 3, `mapper input must be W+ [N, L, D], got [${wPlus.shape.join(', ')}]`);
-  const w = input('wplus', wPlus.shape);
-  const delta = mapper.delta(w);
-  const prog = await compile([w], [mapLatent(w, delta), delta]);
-  const [wHat, d] = await prog.run([toFloat32(wPlus)]);
-  return {wHat: {dtype: 'float32', shape: wHat!.shape, data: wHat!.data as Float32Array}, delta: {dtype: 'float32', shape: d!.shape, data: d!.data as Float32Array}};
+  let rec = mapperPrograms.get(mapper);
+  if (!rec) mapperPrograms.set(mapper, (rec = {programs: new Map(), running: 0, released: false}));
+  const key = wPlus.shape.join(',');
+  let prog = rec.programs.get(key);
+  if (!prog) {
+    const w = input('wplus', wPlus.shape);
+    const delta = mapper.delta(w);
+    rec.programs.set(key, (prog = compile([w], [mapLatent(w, delta), delta])));
+    prog.catch(() => rec.programs.delete(key));
+  }
+  rec.running++;
+  try {
+    const [wHat, d] = await (await prog).run([toFloat32(wPlus)]);
+    return {wHat: {dtype: 'float32', shape: wHat!.shape, data: wHat!.data as Float32Array}, delta: {dtype: 'float32', shape: d!.shape, data: d!.data as Float32Array}};
+  } finally {
+    if (--rec.running === 0 && rec.released) await releasePrograms(rec);
+  }
+}
+
+/** Free the sessions runMapper compiled for a mapper (after the runs in progress); a later run compiles again. */
+export async function releaseMapper(mapper: LevelsMapper): Promise<void> {
+  const rec = mapperPrograms.get(mapper);
+  if (!rec) return;
+  mapperPrograms.delete(mapper);
+  rec.released = true;
+  if (rec.running === 0) await releasePrograms(rec);
+}
+
+async function releasePrograms(rec: MapperPrograms): Promise<void> {
+  const progs = [...rec.programs.values()];
+  rec.programs.clear();
+  for (const p of progs) await p.then((prog) => prog.release(), () => undefined);
 }
 
 // ---------------------------------------------------------------------------------------------------------

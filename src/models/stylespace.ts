@@ -8,7 +8,7 @@
 import {type Tensor, input} from '../engine/tensor.js';
 import {StyleclipError, check} from '../errors.js';
 import {type HostTensor, assertFinite, toFloat32} from '../io/host-tensor.js';
-import type {StyleGAN2, StyleLayer} from './stylegan2.js';
+import type {StyleLayer} from './stylegan2.js';
 
 /** Anything with a StyleSpace layer table in execution order, e.g. a StyleGAN2. */
 export interface StyleSpaceLayout {
@@ -127,7 +127,7 @@ export function holdsStyles(tensors: ReadonlyMap<string, HostTensor>): boolean {
 }
 
 /** Pick the S tensors s_00, s_01, … (execution order) out of a tensor file's contents, strictly. */
-export function stylesFromTensors(g: Pick<StyleGAN2, 'layers' | 'config'>, tensors: ReadonlyMap<string, HostTensor>, what = 'S latent file'): HostTensor[] {
+export function stylesFromTensors(g: {readonly layers: readonly unknown[]; readonly config: {readonly size: number}}, tensors: ReadonlyMap<string, HostTensor>, what = 'S latent file'): HostTensor[] {
   const names = g.layers.map((_, k) => styleName(k));
   const missing = names.filter((n) => !tensors.has(n));
   const extra = [...tensors.keys()].filter((k) => !names.includes(k));

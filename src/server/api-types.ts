@@ -43,7 +43,14 @@ export interface InfoResponse {
       mapper: MapperTrainSettings & {lambdaId: number};
     };
   };
-  limits: {alpha: [number, number]; beta: [number, number]; maxUploadBytes: number; maxPrompt: number};
+  limits: {
+    alpha: [number, number];
+    beta: [number, number];
+    maxUploadBytes: number;
+    maxPrompt: number;
+    /** Mappers trained by this server that stay listed (the oldest trained one is dropped beyond this). */
+    maxTrainedMappers: number;
+  };
 }
 
 export interface OptimizeSettings {

@@ -18,6 +18,7 @@ import {mapperRoutes} from './routes/mappers.js';
 import {optimizeRoutes} from './routes/optimize.js';
 import {webRoutes} from './routes/web.js';
 import type {Stores} from './store.js';
+import type {UploadParser} from './uploads.js';
 
 export {MAX_UPLOAD_BYTES, type AppOptions} from './context.js';
 
@@ -25,6 +26,8 @@ export interface WebApp {
   app: Hono;
   runner: JobRunner;
   stores: Stores;
+  /** The latent-upload parsers (how many are busy). */
+  uploads: UploadParser;
   /** Cancel running and queued jobs. */
   close(): void;
 }
@@ -38,5 +41,5 @@ export function createApp(bundle: ModelBundle, opts: AppOptions = {}): WebApp {
   guards(app, ctx);
   for (const routes of [infoRoutes, latentRoutes, globalRoutes, optimizeRoutes, mapperRoutes, jobRoutes, webRoutes]) routes(app, ctx);
   errorAnswers(app);
-  return {app, runner: ctx.runner, stores: ctx.stores, close: () => ctx.runner.cancelAll()};
+  return {app, runner: ctx.runner, stores: ctx.stores, uploads: ctx.uploads, close: () => ctx.runner.cancelAll()};
 }

@@ -13,11 +13,13 @@ import {encodePng} from '../io/image.js';
 import {encodeTexts} from '../models/clip/encode.js';
 import {loadFaceRecognitionNet} from '../models/identity/face-api.js';
 import type {IdentityNet} from '../models/identity/types.js';
+import {type LevelsMapper, releaseMapper} from '../models/mapper.js';
 import type {InfoResponse, LatentResult, MapperTrainSettings} from './api-types.js';
 import type {ModelBundle} from './bundle.js';
 import {JobRunner} from './jobs.js';
 import {type StaticFiles, defaultWebRoot, staticFiles} from './static.js';
 import {type LatentEntry, type Stores, createStores} from './store.js';
+import {UploadParser, type UploadLimits} from './uploads.js';
 import {HttpError, checkId} from './validate.js';
 import {SAMPLE_TRUNCATION} from '../edit/truncation.js';
 
@@ -25,6 +27,8 @@ export const MAX_UPLOAD_BYTES = 64 * 2 ** 20;
 export const MAX_JSON_BYTES = 64 * 1024;
 export const MAX_PROMPT = 300;
 export const MAX_SEED = 2 ** 31 - 1;
+/** Mappers trained by this server that stay listed; the oldest is dropped when another finishes. */
+export const MAX_TRAINED_MAPPERS = 8;
 /** Slider ranges of the global-direction panel (α is also validated against its range). */
 export const ALPHA_RANGE: [number, number] = [-10, 10];
 export const BETA_RANGE: [number, number] = [0.08, 0.4];
@@ -38,6 +42,10 @@ export interface AppOptions {
   maxQueued?: number;
   /** Host header names accepted (DNS-rebinding guard); null = any. */
   allowedHosts?: readonly string[] | null;
+  /** Mappers trained here that are kept (default 8; the oldest goes first). Mappers loaded from files stay. */
+  maxTrainedMappers?: number;
+  /** Upload parsing: workers at once, queue, time and heap limits (uploads.ts has the defaults). */
+  uploads?: UploadLimits;
 }
 
 /** The optimisation panel's defaults: the official lr and λ_L2, a shorter run than the official 300 steps. */
@@ -52,15 +60,20 @@ export class AppContext {
   readonly options: AppOptions;
   readonly stores: Stores = createStores();
   readonly runner: JobRunner;
+  /** Parses latent uploads in worker threads, a bounded number at once. */
+  readonly uploads: UploadParser;
   /** Global directions (null without a relevance file). */
   readonly editor: GlobalEditor | null;
   /** The built UI (null: API only). */
   readonly web: StaticFiles | null;
   readonly maxUploadBytes: number;
+  readonly maxTrainedMappers: number;
   readonly defaults: {truncation: number; optimize: InfoResponse['defaults']['optimize']; mapperTrain: MapperTrainSettings};
   private faceNet: IdentityNet | undefined;
   private readonly textCache = new Map<string, Promise<Float32Array>>();
   private trained = 0;
+  /** Names of the mappers trained here, oldest first. */
+  private readonly trainedNames: string[] = [];
   // Previews run one at a time (a slider drag must not pile up generator passes); jobs do not block them.
   private previewChain: Promise<unknown> = Promise.resolve();
 
@@ -68,7 +81,9 @@ export class AppContext {
     this.bundle = bundle;
     this.options = opts;
     this.maxUploadBytes = opts.maxUploadBytes ?? MAX_UPLOAD_BYTES;
+    this.maxTrainedMappers = Math.max(1, opts.maxTrainedMappers ?? MAX_TRAINED_MAPPERS);
     this.runner = new JobRunner(opts.maxQueued === undefined ? {} : {maxQueued: opts.maxQueued});
+    this.uploads = new UploadParser(opts.uploads);
     this.editor = bundle.relevance ? new GlobalEditor(bundle.g, bundle.clip, bundle.tokenizer, bundle.relevance) : null;
     this.web = opts.webRoot === null ? null : staticFiles(opts.webRoot ?? defaultWebRoot());
     this.defaults = {
@@ -149,9 +164,21 @@ export class AppContext {
     return run;
   }
 
-  /** Name of the next mapper trained here: 'trained-1-purple-hair', … */
-  nextMapperName(prompt: string): string {
-    return `trained-${++this.trained}-${slug(prompt)}`;
+  /**
+   * List a mapper trained here as 'trained-<n>-<prompt slug>'; beyond maxTrainedMappers the oldest trained one is
+   * dropped (and its compiled programs freed). Returns the name.
+   */
+  addTrainedMapper(prompt: string, mapper: LevelsMapper): string {
+    const name = `trained-${++this.trained}-${slug(prompt)}`;
+    this.bundle.mappers.set(name, mapper);
+    this.trainedNames.push(name);
+    while (this.trainedNames.length > this.maxTrainedMappers) {
+      const old = this.trainedNames.shift()!;
+      const m = this.bundle.mappers.get(old);
+      this.bundle.mappers.delete(old);
+      if (m) void releaseMapper(m);
+    }
+    return name;
   }
 }
 

@@ -19,8 +19,9 @@ export function guards(app: Hono, ctx: AppContext): void {
       if (!allowedHosts.includes(host)) throw new HttpError(403, `host '${host.slice(0, 60)}' is not served here`);
     }
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+      // A request without Origin is not from a browser page; 'null' (sandboxed frames, file: pages) is foreign.
       const origin = c.req.header('origin');
-      if (origin !== undefined && origin !== 'null') {
+      if (origin !== undefined) {
         let ok = false;
         try {
           ok = new URL(origin).host === (c.req.header('host') ?? new URL(c.req.url).host);

@@ -29,7 +29,11 @@ export function jobStarted(c: Context, job: Job): Response {
 }
 
 /** The 413 answer of a body-limit middleware. */
-export const tooLarge = (limit: number) => (c: Context) => c.json({error: `the request body is larger than ${formatBytes(limit)}`}, 413);
+export const tooLarge = (limit: number) => (c: Context) => c.json({error: tooLargeMessage(limit)}, 413);
+
+export function tooLargeMessage(limit: number): string {
+  return `the request body is larger than ${formatBytes(limit)}`;
+}
 
 export function formChoice<T extends string>(form: FormData, key: string, choices: readonly T[], def: T): T {
   const v = form.get(key);

@@ -132,6 +132,9 @@ describe('styleclip global', () => {
     expectOneLineError(await runCli('global', 'prepare', ...models(), ...SMALL, '--channels', '10:5', '--out', rel2), /bad channel range '10:5'/, {noFile: rel2});
     expectOneLineError(await runCli('global', 'prepare', ...models(), ...SMALL, '--channels', '0:500', '--out', rel2), /bad channel range/, {noFile: rel2});
     expectOneLineError(await runCli('global', 'edit', ...models(), '--neutral', 'a', '--target', 'b', '--out', out), /no relevance given/, {noFile: out});
+    // Unwritable output folders (sysfs refuses new files even to root).
+    expectOneLineError(await runCli('global', 'prepare', ...models(), ...SMALL, '--out', path.join(tmp, 'no-dir', 'r.safetensors')), /cannot write relevance file '.*r\.safetensors': directory '.*no-dir' does not exist/);
+    if (existsSync('/sys/kernel')) expectOneLineError(await runCli('global', 'prepare', ...models(), ...SMALL, '--out', '/sys/r.safetensors'), /cannot write relevance file '\/sys\/r\.safetensors': permission denied/);
   });
 });
 

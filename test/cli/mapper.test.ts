@@ -1,5 +1,5 @@
 /** `styleclip mapper train|apply` end to end on the tiny models: round trip, resume, official checkpoints, errors. */
-import {spawn} from 'node:child_process';
+import {spawn, spawnSync} from 'node:child_process';
 import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,11 +33,16 @@ describe('styleclip mapper', () => {
     const md = parseSafetensors(readFileSync(full)).metadata;
     expect(md).toMatchObject({prompt: 'a smiling face', n_latent: '8', style_dim: '64', generator_size: '32', coarse: 'true'});
 
-    // Stop at 3 steps, then resume to 6: the same weights.
+    // Stop at 3 steps, then resume to 6: the same weights. Temporary files that a killed run left while writing
+    // the checkpoint or the output (a writer that no longer runs) are removed at the start.
     const part = f('part.safetensors');
+    const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {encoding: 'utf8'}).stdout);
+    const stale = [f(`.part-ckpt.safetensors.tmp-${dead}-k1`), f(`.part.safetensors.tmp-${dead}-k2`)];
+    for (const p of stale) writeFileSync(p, 'half-written');
     const r2 = await runCli(...train, '--steps', '3', '--out', part, '--checkpoint', f('part-ckpt.safetensors'));
     expect(r2.code, r2.stderr).toBe(0);
     expect(r2.stderr).toMatch(/mapper 3\/3/); // progress lines on stderr
+    for (const p of stale) expect(existsSync(p), p).toBe(false);
     const resumed = f('resumed.safetensors');
     const r3 = await runCli(...train, '--steps', '6', '--resume', f('part-ckpt.safetensors'), '--out', resumed, '--checkpoint', f('resumed-ckpt.safetensors'), '--json');
     expect(r3.code, r3.stderr).toBe(0);

@@ -3,7 +3,8 @@
  * one-channel computation), resume after a kill, shards and merge, fingerprints, the edit rules (α = 0, β, auto β,
  * chaining) and the official .npy layout.
  */
-import {existsSync, mkdtempSync, rmSync} from 'node:fs';
+import {spawnSync} from 'node:child_process';
+import {existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
@@ -155,6 +156,38 @@ describe('resumable and sharded preparation', () => {
     const again = await prepareRelevance(g, clip, {...SMALL, channels: [0, 24], out});
     expect(again.alreadyComplete).toBe(true);
     expect(again.computedChannels).toBe(0);
+  });
+
+  it('checks the journal: a tampered chunk is recomputed (and named), temporary files of a killed run are removed', async () => {
+    const out = path.join(tmp, 'tampered.safetensors');
+    const ac = new AbortController();
+    await expect(
+      prepareRelevance(g, clip, {...SMALL, channels: [0, 24], out, signal: ac.signal, onChunk: (c) => void (c.done >= 16 && ac.abort())}),
+    ).rejects.toThrow(/cancelled/);
+    const parts = partsDir(out);
+    expect(journalChunks(out)).toEqual(['chunk-000000-000008.safetensors', 'chunk-000008-000016.safetensors']);
+    // Flip one byte of the first chunk's fs3 data: still a valid safetensors file, but not what was written.
+    const chunk = path.join(parts, 'chunk-000000-000008.safetensors');
+    const bytes = readFileSync(chunk);
+    bytes[bytes.length - 3]! ^= 0x40;
+    writeFileSync(chunk, bytes);
+    // What a SIGKILL during a chunk write and during the output write leaves (a writer that no longer runs).
+    const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {encoding: 'utf8'}).stdout);
+    writeFileSync(path.join(parts, `.chunk-000016-000024.safetensors.tmp-${dead}-k1`), 'half');
+    writeFileSync(path.join(tmp, `.tampered.safetensors.tmp-${dead}-k2`), 'half');
+    const seen: number[] = [];
+    const r = await prepareRelevance(g, clip, {...SMALL, channels: [0, 24], out, onChunk: (c) => void seen.push(c.start)});
+    expect(r.discarded).toEqual(['chunk-000000-000008.safetensors']);
+    expect(seen).toEqual([0, 16]);
+    expect(r.resumedChannels).toBe(8);
+    expectAllClose(r.relevance.fs3, full.fs3, {atol: 1e-6, what: 'fs3 after a tampered chunk'});
+    expect(existsSync(parts)).toBe(false);
+    expect(readdirSync(tmp).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  });
+
+  it('an unwritable output folder is a named error before any work', async () => {
+    await expect(prepareRelevance(g, clip, {...SMALL, out: path.join(tmp, 'no-such-dir', 'r.safetensors')})).rejects.toThrow(/^cannot write relevance file '.*r\.safetensors': directory '.*no-such-dir' does not exist$/);
+    if (existsSync('/sys/kernel')) await expect(prepareRelevance(g, clip, {...SMALL, out: '/sys/r.safetensors'})).rejects.toThrow(/^cannot write relevance file '\/sys\/r\.safetensors': permission denied/);
   });
 
   it('merges two shards into the same relevance as one run; gaps, overlaps and foreign shards are errors', async () => {

@@ -7,7 +7,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {StyleclipError} from '../../src/errors.js';
 import * as F from '../../src/engine/ops.js';
 import {toOnnx} from '../../src/engine/onnx.js';
-import {compile, configureEngine, graphKey} from '../../src/engine/session.js';
+import {compile, configureEngine, graphKey, liveSessions} from '../../src/engine/session.js';
 import {type Tensor, constant, input} from '../../src/engine/tensor.js';
 import {expectAllClose} from '../helpers/allclose.js';
 import {rng} from '../helpers/gradcheck.js';
@@ -439,28 +439,29 @@ describe('session cache and feeds', () => {
     return {x, y: F.add(F.matmul(x, w), s)};
   };
 
-  it('returns the same Program for structurally identical graphs that share constants', async () => {
+  it('shares one session between structurally identical graphs that share constants', async () => {
     const w = constant(Float32Array.from({length: 40 * 3}, (_, k) => Math.sin(k)), [40, 3]);
     const g1 = build(w, 1);
     const g2 = build(w, 1);
     expect(graphKey([g1.x], [g1.y])).toBe(graphKey([g2.x], [g2.y]));
-    const p1 = await compile([g1.x], [g1.y]);
-    const p2 = await compile([g2.x], [g2.y]);
-    expect(p2).toBe(p1);
+    const before = liveSessions();
+    await compile([g1.x], [g1.y]);
+    await compile([g2.x], [g2.y]);
+    expect(liveSessions()).toBe(before + 1);
   });
 
-  it('returns a different Program when a constant differs (large by identity, small by value)', async () => {
+  it('compiles a different session when a constant differs (large by identity, small by value)', async () => {
     const data = Float32Array.from({length: 40 * 3}, (_, k) => Math.cos(k));
     const w1 = constant(data, [40, 3]);
     const w2 = constant(Float32Array.from(data), [40, 3]);
     const a = build(w1, 1);
     const b = build(w2, 1);
     const c = build(w1, 2);
+    const before = liveSessions();
     const pa = await compile([a.x], [a.y]);
-    const pb = await compile([b.x], [b.y]);
+    await compile([b.x], [b.y]);
     const pc = await compile([c.x], [c.y]);
-    expect(pb).not.toBe(pa);
-    expect(pc).not.toBe(pa);
+    expect(liveSessions()).toBe(before + 3);
     const xv = new Float32Array(80).fill(1);
     const [ra] = await pa.run([xv]);
     const [rc] = await pc.run([xv]);
@@ -495,3 +496,30 @@ describe('session cache and feeds', () => {
   });
 });
 
+
+describe('session handles', () => {
+  it('shares one session between handles of the same graph and frees it when the last handle is released', async () => {
+    const build = () => {
+      const x = input('x', [4]);
+      return {x, y: F.mul(x, constant(new Float32Array(100).fill(3).subarray(0, 4), [4]))};
+    };
+    const a = build();
+    const before = liveSessions();
+    const p1 = await compile([a.x], [a.y]);
+    const p2 = await compile([a.x], [a.y]);
+    expect(liveSessions()).toBe(before + 1);
+    await p1.release();
+    await p1.release(); // a second release of the same handle does nothing
+    expect(liveSessions()).toBe(before + 1);
+    expect(Array.from((await p2.run([Float32Array.from([1, 2, 3, 4])]))[0]!.data as Float32Array)).toEqual([3, 6, 9, 12]);
+    await expect(p1.run([Float32Array.from([1, 2, 3, 4])])).rejects.toThrow(/released program/);
+    await p2.release();
+    expect(liveSessions()).toBe(before);
+    // A graph compiled again after that gets a fresh session.
+    const p3 = await compile([a.x], [a.y]);
+    expect(liveSessions()).toBe(before + 1);
+    expect(Array.from((await p3.run([Float32Array.from([1, 1, 1, 1])]))[0]!.data as Float32Array)).toEqual([3, 3, 3, 3]);
+    await p3.release();
+    expect(liveSessions()).toBe(before);
+  });
+});

@@ -214,6 +214,8 @@ describe('bad requests get 4xx and the server keeps serving', () => {
   it('refuses cross-origin posts and, when asked, foreign Host headers', async () => {
     const cross = await call('/api/sample', {method: 'POST', headers: {'Content-Type': 'application/json', Origin: 'http://evil.example'}, body: '{"seed":1}'});
     expect(cross.status).toBe(403);
+    // 'null' is the origin of sandboxed frames and file: pages: foreign too.
+    expect((await call('/api/sample', {method: 'POST', headers: {'Content-Type': 'application/json', Origin: 'null'}, body: '{"seed":1}'})).status).toBe(403);
     const same = await call('/api/sample', {method: 'POST', headers: {'Content-Type': 'application/json', Origin: 'http://localhost'}, body: '{"seed":1}'});
     expect(same.status).toBe(200);
     const guarded = createApp(bundle, {webRoot: null, allowedHosts: ['localhost', '127.0.0.1']});

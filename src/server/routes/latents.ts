@@ -1,18 +1,15 @@
 /** Latents and their images: sample from a seed, upload a file, read one, download it, serve rendered PNGs. */
 import type {Hono} from 'hono';
-import {bodyLimit} from 'hono/body-limit';
 import {generate, toWPlus} from '../../models/generate.js';
-import {holdsStyles, stylesFromTensors, stylesToTensors} from '../../models/stylespace.js';
-import {type HostTensor, toFloat32} from '../../io/host-tensor.js';
+import {stylesToTensors} from '../../models/stylespace.js';
 import {serializeNpy} from '../../io/npy.js';
-import {parseSafetensors, serializeSafetensors} from '../../io/safetensors.js';
-import {detectWeightsFormat, loadLatent} from '../../io/weights.js';
+import {serializeSafetensors} from '../../io/safetensors.js';
 import type {LatentResult, SampleRequest} from '../api-types.js';
 import {type AppContext, MAX_SEED, imageUrl} from '../context.js';
-import {download, formChoice, jsonBody, queryChoice, tooLarge} from '../http.js';
-import {HttpError, badRequest, checkUploadName} from '../validate.js';
+import {download, jsonBody, queryChoice, tooLargeMessage} from '../http.js';
+import type {ParsedLatent} from '../uploads.js';
+import {HttpError, badRequest} from '../validate.js';
 
-const LATENT_EXTS = ['.npy', '.pt', '.safetensors'] as const;
 const SAMPLE_FIELDS = ['seed', 'truncation'] as const satisfies readonly (keyof SampleRequest)[];
 
 export function latentRoutes(app: Hono, ctx: AppContext): void {
@@ -27,25 +24,15 @@ export function latentRoutes(app: Hono, ctx: AppContext): void {
     return c.json(await ctx.addLatent(r.wPlus, r.styles, r.image, `seed ${seed} (ψ ${truncation})`));
   });
 
-  app.post('/api/latent', bodyLimit({maxSize: ctx.maxUploadBytes, onError: tooLarge(ctx.maxUploadBytes)}), async (c) => {
+  // The body streams into a parser worker (counted against the limit there) while the request holds one of the
+  // parser slots (a bounded number at once); a declared length over the limit is refused before reading.
+  app.post('/api/latent', async (c) => {
     const type = c.req.header('content-type') ?? '';
     if (!/^multipart\/form-data\b/i.test(type)) throw new HttpError(415, "upload the latent as multipart/form-data with a 'file' field");
-    let form: FormData;
-    try {
-      form = await c.req.raw.formData();
-    } catch {
-      throw badRequest('the multipart body could not be parsed');
-    }
-    for (const [k] of form as unknown as Iterable<[string, unknown]>) if (!['file', 'space', 'index'].includes(k)) throw badRequest(`unknown form field '${k.slice(0, 40)}' (allowed: file, space, index)`);
-    const file = form.get('file');
-    if (!(file instanceof File)) throw badRequest("the upload needs a 'file' field holding the latent file");
-    checkUploadName(file.name, LATENT_EXTS);
-    const space = formChoice(form, 'space', ['auto', 'z', 'w', 'w+', 's'] as const, 'auto');
-    const indexRaw = form.get('index');
-    const index = indexRaw === null ? 0 : typeof indexRaw === 'string' && /^\d{1,6}$/.test(indexRaw) ? Number(indexRaw) : -1;
-    if (index < 0) throw badRequest("'index' must be a non-negative integer");
-    const bytes = new Uint8Array(await file.arrayBuffer());
-    return c.json(await uploadedLatent(ctx, bytes, file.name, space, index));
+    if (Number(c.req.header('content-length') ?? 0) > ctx.maxUploadBytes) throw new HttpError(413, tooLargeMessage(ctx.maxUploadBytes));
+    const spec = {nLatent: g.nLatent, styleDim: g.config.styleDim, size: g.config.size, styleLayers: g.layers.length};
+    const parsed = await ctx.uploads.withSlot(() => ctx.uploads.parse(c.req.raw.body, type, spec, ctx.maxUploadBytes));
+    return c.json(await uploadedLatent(ctx, parsed));
   });
 
   app.get('/api/latents/:id', async (c) => {
@@ -76,45 +63,10 @@ export function latentRoutes(app: Hono, ctx: AppContext): void {
   });
 }
 
-/** An uploaded latent file as a stored latent: S (.safetensors of s_00 …), W+ [N, L, D], or W / z [N, D]. */
-async function uploadedLatent(ctx: AppContext, bytes: Uint8Array, name: string, space: 'auto' | 'z' | 'w' | 'w+' | 's', index: number): Promise<LatentResult> {
-  const {g} = ctx;
-  const what = `uploaded latent '${name}'`;
+/** A parsed latent upload (one latent, in the generator's shapes) as a stored latent. */
+async function uploadedLatent(ctx: AppContext, {name, latent}: ParsedLatent): Promise<LatentResult> {
   const label = `upload ${name}`;
-  const format = detectWeightsFormat(bytes);
-  if (format === 'safetensors') {
-    const {tensors} = parseSafetensors(bytes, {what});
-    if (space === 's' || (space === 'auto' && holdsStyles(tensors))) {
-      const styles = stylesFromTensors(g, tensors, what).map((t) => pickRow(t, index, 2, what));
-      return ctx.addLatent(null, styles, null, label);
-    }
-  } else if (space === 's') {
-    throw badRequest('an S latent is a .safetensors of s_00, s_01, … (one tensor per StyleSpace layer)');
-  }
-  const t = loadLatent(bytes, {what});
-  const [L, D] = [g.nLatent, g.config.styleDim];
-  const data = toFloat32(t);
-  const shape = t.shape;
-  let wPlus: HostTensor;
-  if ((space === 'auto' || space === 'w+') && shape.length >= 2 && shape.at(-2) === L && shape.at(-1) === D && shape.length <= 3) {
-    const full: HostTensor = {dtype: 'float32', shape: shape.length === 2 ? [1, L, D] : [...shape], data};
-    wPlus = pickRow(full, index, 3, what);
-  } else if (space !== 'w+' && shape.at(-1) === D && shape.length <= 2) {
-    const full: HostTensor = {dtype: 'float32', shape: shape.length === 1 ? [1, D] : [...shape], data};
-    wPlus = await toWPlus(g, pickRow(full, index, 2, what), space === 'z' ? 'z' : 'w');
-  } else {
-    throw badRequest(`${what} has shape [${shape.join(', ')}]; this generator takes W+ [N, ${L}, ${D}], W or z [N, ${D}], or S as .safetensors of s_00 …`);
-  }
+  if (latent.kind === 'styles') return ctx.addLatent(null, latent.styles, null, label);
+  const wPlus = latent.kind === 'w+' ? latent.tensor : await toWPlus(ctx.g, latent.tensor, latent.kind);
   return ctx.addLatent(wPlus, null, null, label);
-}
-
-/** Row `index` of a batched tensor as a batch of one (rank `rank`, leading batch dimension). */
-function pickRow(t: HostTensor, index: number, rank: number, what: string): HostTensor {
-  const data = toFloat32(t);
-  const shape = t.shape.length === rank - 1 ? [1, ...t.shape] : t.shape;
-  if (shape.length !== rank) throw badRequest(`${what}: expected a ${rank}-d tensor, got [${t.shape.join(', ')}]`);
-  const N = shape[0]!;
-  if (index >= N) throw badRequest(`${what} holds ${N} latent${N === 1 ? '' : 's'}; 'index' ${index} is out of range`);
-  const row = data.length / N;
-  return {dtype: 'float32', shape: [1, ...shape.slice(1)], data: data.slice(index * row, (index + 1) * row)};
 }

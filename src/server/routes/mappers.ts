@@ -46,8 +46,7 @@ export function mapperRoutes(app: Hono, ctx: AppContext): void {
           j.progress({...p});
         },
       });
-      const name = ctx.nextMapperName(prompt);
-      bundle.mappers.set(name, r.mapper);
+      const name = ctx.addTrainedMapper(prompt, r.mapper);
       const done: MapperTrained = {mapper: name, prompt, steps: r.step};
       return {...done};
     });
