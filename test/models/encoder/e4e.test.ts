@@ -82,7 +82,7 @@ describe('tiny e4e checkpoint (e4e_ffhq_encode.pt layout)', () => {
     sd.delete('latlayer2.bias');
     sd.set('styles.5.linear.weight', {dtype: 'float32', shape: [64, 32], data: new Float32Array(64 * 32)});
     expect(() => Encoder.fromStateDict(sd)).toThrow(/missing key \[latlayer2\.bias\].*shape mismatch \[styles\.5\.linear\.weight: expected \[64, 64\], got \[64, 32\]\]/);
-    expect(() => Encoder.fromStateDict(new Map([['x', sd.get('latlayer1.bias')!]]))).toThrow(/not a pSp\/e4e encoder: missing key 'input_layer\.0\.weight'|no body units/);
+    expect(() => Encoder.fromStateDict(new Map([['x', sd.get('latlayer1.bias')!]]))).toThrow(/not a pSp\/e4e encoder: missing key 'input_layer\.0\.weight'/);
   });
 });
 
