@@ -15,19 +15,13 @@ import {generate} from '../models/generate.js';
 import type {StyleGAN2} from '../models/stylegan2.js';
 import {type ProjectOptions, type ProjectStep, project} from './project.js';
 
-/** An RGB image as the encoder's input [1, 3, S, S]: resized to S (Lanczos) when needed, then (x/255 − 0.5)/0.5. */
+/** An RGB image as [1, 3, S, S] in [-1, 1] (the encoder's input, or a projection target): resized to S (Lanczos) when needed, then (x/255 − 0.5)/0.5. */
 export function encoderInput(img: RgbImage, side: number): HostTensor {
   const x = img.width === side && img.height === side ? img : resizeLanczos(img, side, side);
   const plane = side * side;
   const data = new Float32Array(3 * plane);
   for (let i = 0; i < plane; i++) for (let c = 0; c < 3; c++) data[c * plane + i] = (x.data[i * 3 + c]! / 255 - 0.5) / 0.5;
   return {dtype: 'float32', shape: [1, 3, side, side], data};
-}
-
-/** An RGB image as a generator-sized target [1, 3, R, R] in [-1, 1]. */
-export function generatorTarget(img: RgbImage, side: number): HostTensor {
-  const t = encoderInput(img, side);
-  return t;
 }
 
 /** Encoder's W+ and codes for an input [N, 3, S, S]. */
@@ -75,7 +69,7 @@ export async function invert(encoder: Encoder, g: StyleGAN2, aligned: RgbImage, 
   let wPlus = encoderWPlus;
   let history: ProjectStep[] = [];
   if (refine > 0) {
-    const r = await project(g, generatorTarget(aligned, g.config.size), {...rest, start: encoderWPlus, steps: refine, optimizeNoise: false});
+    const r = await project(g, encoderInput(aligned, g.config.size), {...rest, start: encoderWPlus, steps: refine, optimizeNoise: false});
     wPlus = r.wPlus;
     history = r.history;
   }
