@@ -34,7 +34,16 @@ async function loadLandmarkNet(): Promise<{faceapi: FaceApi; net: FaceApi}> {
     if (!had) delete g.WorkerGlobalScope;
   }
   const tf = faceapi.tf;
-  if (tf.getBackend() !== 'cpu') await tf.setBackend('cpu');
+  // tfjs greets Node users with a banner recommending tfjs-node on the CPU backend's first tensor; keep output clean.
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    if (tf.getBackend() !== 'cpu') await tf.setBackend('cpu');
+    await tf.ready();
+    tf.tensor1d([0]).dispose(); // the first write prints the banner
+  } finally {
+    console.warn = warn;
+  }
   const dir = faceApiModelDir();
   const name = 'face_landmark_68_model-weights_manifest.json';
   const {manifest, shards} = readTfjsModelFiles(dir, name);

@@ -6,10 +6,11 @@
 import sharp from 'sharp';
 import {describe, expect, it} from 'vitest';
 import {alignFace, parseLandmarks} from '../../src/align/align-face.js';
-import {alignWithLandmarks, faceQuad, type Point, type RgbImage} from '../../src/align/ffhq-align.js';
+import {alignWithLandmarks, faceQuad, type Point} from '../../src/align/ffhq-align.js';
 import {decodePhoto} from '../../src/align/photo.js';
 import {configureEngine} from '../../src/engine/session.js';
 import {fixtureBytes, fixtureJson} from '../helpers/fixtures.js';
+import {channelStats} from '../helpers/image-stats.js';
 
 configureEngine({threads: 1});
 
@@ -20,16 +21,6 @@ interface AlignCase {
   output: string;
 }
 const cases = fixtureJson<{cases: Record<string, AlignCase>}>('align.json').cases;
-
-/** Per channel: mean and 99th percentile of |a − b| over 8-bit RGB images. */
-export function channelStats(a: RgbImage, b: RgbImage): {mean: number; p99: number}[] {
-  return [0, 1, 2].map((c) => {
-    const d: number[] = [];
-    for (let i = 0; i < a.width * a.height; i++) d.push(Math.abs(a.data[i * 3 + c]! - b.data[i * 3 + c]!));
-    d.sort((x, y) => x - y);
-    return {mean: d.reduce((s, x) => s + x, 0) / d.length, p99: d[Math.floor(0.99 * d.length)]!};
-  });
-}
 
 describe('alignWithLandmarks (official align_face at 256 px)', () => {
   for (const [name, c] of Object.entries(cases)) {
