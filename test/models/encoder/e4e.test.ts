@@ -46,7 +46,7 @@ describe('tiny e4e checkpoint (e4e_ffhq_encode.pt layout)', () => {
 
   it('matches every tap, the codes and w_plus within 1e-4', async () => {
     const got = await run(encoder, io.get('image')!, ['c1', 'c2', 'c3', 'p2', 'w0']);
-    for (const k of ['c1', 'c2', 'c3', 'p2', 'w0', 'codes', 'w_plus']) expectAllClose(got.get(k)!, ref(k), {atol: 1e-4, rtol: 0, label: k});
+    for (const k of ['c1', 'c2', 'c3', 'p2', 'w0', 'codes', 'w_plus']) expectAllClose(got.get(k)!, ref(k), {atol: 1e-4, rtol: 0, what: k});
   });
 
   it('the fixture input is align_plain_output.png as (x/255 − 0.5)/0.5', async () => {
@@ -73,7 +73,7 @@ describe('tiny e4e checkpoint (e4e_ffhq_encode.pt layout)', () => {
     const w0 = ref('w0');
     const want = new Float32Array(codes.length);
     for (let i = 0; i < 8; i++) for (let d = 0; d < 64; d++) want[i * 64 + d] = i === 0 ? w0[d]! : codes[i * 64 + d]! - w0[d]!;
-    expectAllClose(got, want, {atol: 1e-4, rtol: 0, label: 'psp codes'});
+    expectAllClose(got, want, {atol: 1e-4, rtol: 0, what: 'psp codes'});
   });
 
   it('names every missing and mismatched key of a damaged checkpoint', async () => {
@@ -94,6 +94,6 @@ describe.runIf(process.env.STYLECLIP_E4E_FULL === '1')('full-size FFHQ e4e with 
     expect(enc.config).toMatchObject({inputSize: 256, styleCount: 18, styleDim: 512, featureWidth: 512, body: {depths: [64, 128, 256, 512], units: [3, 4, 14, 3]}});
     sd.clear();
     const got = await run(enc, full.get('image')!, ['c1', 'c2', 'c3', 'w0']);
-    for (const k of ['c1', 'c2', 'c3', 'w0', 'codes', 'w_plus']) expectAllClose(got.get(k)!, toFloat32(full.get(k)!), {atol: 1e-4, rtol: 0, label: k});
+    for (const k of ['c1', 'c2', 'c3', 'w0', 'codes', 'w_plus']) expectAllClose(got.get(k)!, toFloat32(full.get(k)!), {atol: 1e-4, rtol: 0, what: k});
   });
 });
