@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- [suite…] [--threads N] [--json FILE]`: run benchmark suites (default: all).
- * Suites: generator, clip, step.
+ * Suites: generator, clip, mapper, step, global, inversion.
  */
 import {writeFileSync} from 'node:fs';
 import {configureEngine} from '../src/engine/session.js';
@@ -8,6 +8,7 @@ import type {BenchResult} from './common.js';
 import {benchClip} from './clip.js';
 import {benchGenerator} from './generator.js';
 import {benchGlobal} from './global.js';
+import {benchInversion} from './inversion.js';
 import {benchMapper} from './mapper.js';
 import {benchStep} from './step.js';
 
@@ -17,6 +18,7 @@ const SUITES: Record<string, () => Promise<BenchResult[]>> = {
   mapper: () => benchMapper(),
   step: () => benchStep(),
   global: () => benchGlobal(),
+  inversion: () => benchInversion(),
 };
 
 const args = process.argv.slice(2);

@@ -95,3 +95,13 @@ export {prepareRelevance} from './edit/global-prepare.js';
 export {Optimizer, SGD, Adam, AdamW, Ranger, type Param, type ParamGroup, type LearningRate, type OptimizerState} from './train/optim.js';
 export {Params, compileStep, trainLoop, type StepGraph, type TrainStep, type StepReport, type TrainLoopOptions, type CheckpointPolicy} from './train/loop.js';
 export {serializeCheckpoint, parseCheckpoint, writeTo, loadCheckpoint, restore, type Checkpoint} from './train/checkpoint.js';
+// Real-image inversion: alignment, encoders, projection.
+export {alignFace, parseLandmarks, type AlignFaceOptions, type AlignedFace, type AlignStage} from './align/align-face.js';
+export {alignWithLandmarks, faceQuad, type RgbImage, type Point, type Quad, type AlignResult} from './align/ffhq-align.js';
+export {FaceDetector, loadFaceDetector, type FaceBox, type DetectOptions} from './align/detect.js';
+export {decodePhoto, encodeRgbPng} from './align/photo.js';
+export {Encoder, ENCODER_TYPES, type EncoderConfig, type EncoderKind} from './models/encoder/e4e.js';
+export {loadEncoder, encoderFromBytes, type LoadedEncoder, type LoadEncoderOptions} from './models/encoder/load.js';
+export {invert, encode, encoderInput, checkEncoderFits, type InvertOptions, type InvertResult} from './edit/invert.js';
+export {project, wStatistics, noiseRegularization, type ProjectOptions, type ProjectResult, type ProjectStep} from './edit/project.js';
+export {PROJECT_DEFAULTS} from './edit/project-defaults.js';

@@ -2,10 +2,12 @@
 /** The `styleclip` command line: one subcommand per file in this folder; no math here. */
 import {Command, CommanderError, InvalidArgumentError} from 'commander';
 import {configureEngine} from '../engine/session.js';
+import {registerAlign} from './align.js';
 import {registerDemo} from './demo.js';
 import {registerEmbed} from './embed.js';
 import {registerGenerate} from './generate.js';
 import {registerGlobal} from './global.js';
+import {registerInvert} from './invert.js';
 import {registerMapper} from './mapper.js';
 import {registerModels} from './models.js';
 import {registerTokenize} from './tokenize.js';
@@ -51,6 +53,8 @@ registerMapper(program);
 registerDemo(program);
 registerServe(program);
 registerModels(program);
+registerAlign(program);
+registerInvert(program);
 
 /** Print a user error as one line and exit non-zero; anything unexpected also gets one line (stack with STYLECLIP_DEBUG=1). */
 function reportError(err: unknown): never {

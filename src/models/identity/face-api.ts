@@ -61,7 +61,7 @@ export function expectedFaceRecognitionWeights(): [string, number[]][] {
 }
 
 /** tfjs HWIO filters [kh,kw,I,O] -> OIHW [O,I,kh,kw]. */
-function hwioToOihw(w: Float32Array, [kh, kw, I, O]: number[]): Float32Array {
+export function hwioToOihw(w: Float32Array, [kh, kw, I, O]: number[]): Float32Array {
   const out = new Float32Array(w.length);
   for (let y = 0; y < kh!; y++) {
     for (let x = 0; x < kw!; x++) {
@@ -193,7 +193,7 @@ export function faceApiModelDir(): string {
 }
 
 /** Read the weights manifest and shards of a tfjs model from a folder (Node). */
-function readTfjsModelFiles(dir: string, manifestName: string): {manifest: Uint8Array; shards: Map<string, Uint8Array>} {
+export function readTfjsModelFiles(dir: string, manifestName: string): {manifest: Uint8Array; shards: Map<string, Uint8Array>} {
   const read = (f: string) => {
     try {
       return new Uint8Array(readFileSync(path.join(dir, f)));

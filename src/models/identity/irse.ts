@@ -43,7 +43,7 @@ const BN_EPS = 1e-5;
 const ID_LOSS_RESIZE = 256;
 const ID_LOSS_CROP = {rows: [35, 223], cols: [32, 220]} as const;
 
-interface Unit {
+export interface IrseUnit {
   /** State-dict prefix, `body.{n}`. */
   prefix: string;
   inChannels: number;
@@ -54,8 +54,8 @@ interface Unit {
 }
 
 /** The flat body unit list of a config, in `body.{n}` order (get_block: stride 2 first, then stride 1). */
-export function irseUnits(c: IrseConfig): Unit[] {
-  const out: Unit[] = [];
+export function irseUnits(c: IrseConfig): IrseUnit[] {
+  const out: IrseUnit[] = [];
   let inC = c.inputWidth;
   c.depths.forEach((depth, s) => {
     for (let u = 0; u < c.units[s]!; u++) {
@@ -151,13 +151,71 @@ function foldBatchNorm(sd: StateDict, prefix: string): {scale: Float32Array; shi
 }
 
 /** PReLU with one slope per channel: x for x > 0, a·x otherwise. a: [1,C,1,1] */
-function prelu(x: Tensor, a: Tensor): Tensor {
+export function prelu(x: Tensor, a: Tensor): Tensor {
   return F.where(F.greater(x, 0), x, F.mul(x, a));
 }
 
 /** x / ‖x‖₂ along dim 1, with no epsilon (helpers.py l2_norm: `input / torch.norm(input, 2, axis, True)`). [N,D] */
 export function l2Norm(x: Tensor): Tensor {
   return F.div(x, F.sqrt(F.sum(F.square(x), [1], true)));
+}
+
+/** A model's graph parameter by state-dict key (folded BatchNorms as `<prefix>.scale` / `<prefix>.shift`). */
+export type ParamLookup = (key: string) => Tensor;
+
+/**
+ * Graph constants for the `expected` keys of a state dict: eval-mode BatchNorms folded into `<prefix>.scale` /
+ * `.shift` ([1,C,1,1], or [1,C] for the prefixes in `bn1d`), PReLU slopes (`…input_layer.2.weight`,
+ * `…res_layer.2.weight`) as [1,C,1,1], every other weight and bias as stored. Running statistics and
+ * `num_batches_tracked` are consumed by the folding.
+ */
+export function graphParams(sd: StateDict, expected: readonly [string, number[]][], {bn1d = [] as string[]} = {}): Map<string, Tensor> {
+  const params = new Map<string, Tensor>();
+  for (const [k, shape] of expected) {
+    if (k.endsWith('.num_batches_tracked')) {
+      const prefix = k.slice(0, -'.num_batches_tracked'.length);
+      const {scale, shift} = foldBatchNorm(sd, prefix);
+      const C = scale.length;
+      const bShape = bn1d.includes(prefix) ? [1, C] : [1, C, 1, 1];
+      params.set(`${prefix}.scale`, constant(scale, bShape));
+      params.set(`${prefix}.shift`, constant(shift, bShape));
+    } else if (/\.(weight|bias)$/.test(k) && !/running/.test(k)) {
+      const data = toFloat32(sd.get(k)!);
+      params.set(k, /(input_layer\.2|res_layer\.2)\.weight$/.test(k) ? constant(data, [1, data.length, 1, 1]) : constant(data, shape));
+    }
+  }
+  return params;
+}
+
+/** Eval-mode BatchNorm (1d or 2d) with folded running statistics. */
+export function bnEval(x: Tensor, p: ParamLookup, prefix: string): Tensor {
+  return F.add(F.mul(x, p(`${prefix}.scale`)), p(`${prefix}.shift`));
+}
+
+/** SEModule: x · σ(fc2(relu(fc1(mean_hw x)))), fc1/fc2 bias-free 1×1 convs. [N,C,H,W] */
+function seModule(x: Tensor, p: ParamLookup, prefix: string): Tensor {
+  const pooled = F.mean(x, [2, 3], true); // [N,C,1,1]
+  const z = F.relu(F.conv2d(pooled, p(`${prefix}.fc1.weight`))); // [N,C/r,1,1]
+  return F.mul(x, F.sigmoid(F.conv2d(z, p(`${prefix}.fc2.weight`)))); // [N,C,H,W]
+}
+
+/**
+ * bottleneck_IR_SE: res(x) + shortcut(x), no activation after the sum (shared by the ArcFace backbone and the
+ * e4e/pSp encoder body). [N,I,H,W] -> [N,depth,H/stride,W/stride]
+ */
+export function irseUnit(x: Tensor, u: IrseUnit, p: ParamLookup): Tensor {
+  const pre = u.prefix;
+  const shortcut = u.convShortcut
+    ? bnEval(F.conv2d(x, p(`${pre}.shortcut_layer.0.weight`), {stride: u.stride}), p, `${pre}.shortcut_layer.1`)
+    : u.stride === 1
+      ? x
+      : F.slice(x, {2: [0, null, u.stride], 3: [0, null, u.stride]}); // MaxPool2d(1, stride)
+  let r = bnEval(x, p, `${pre}.res_layer.0`);
+  r = F.conv2d(r, p(`${pre}.res_layer.1.weight`), {padding: 1});
+  r = prelu(r, p(`${pre}.res_layer.2.weight`));
+  r = F.conv2d(r, p(`${pre}.res_layer.3.weight`), {stride: u.stride, padding: 1}); // the stride sits on the second conv
+  r = seModule(bnEval(r, p, `${pre}.res_layer.4`), p, `${pre}.res_layer.5`);
+  return F.add(r, shortcut);
 }
 
 export type IrseTaps = Map<string, Tensor>;
@@ -183,25 +241,7 @@ export class IRSE implements IdentityNet {
     const cfg = inferIrseConfig(sd, what);
     const expected = expectedIrseStateDict(cfg);
     checkStateDict(expected, sd, {what, ignore: [/\.num_batches_tracked$/]});
-    const params = new Map<string, Tensor>();
-    for (const [k, shape] of expected) {
-      if (k.endsWith('.num_batches_tracked')) {
-        const prefix = k.slice(0, -'.num_batches_tracked'.length);
-        const {scale, shift} = foldBatchNorm(sd, prefix);
-        const C = scale.length;
-        const bShape = prefix === 'output_layer.4' ? [1, C] : [1, C, 1, 1];
-        params.set(`${prefix}.scale`, constant(scale, bShape));
-        params.set(`${prefix}.shift`, constant(shift, bShape));
-      } else if (/\.(weight|bias)$/.test(k) && !/running/.test(k)) {
-        params.set(k, constant(toFloat32(sd.get(k)!), shape));
-      }
-    }
-    // PReLU slopes broadcast over NCHW.
-    for (const k of [...params.keys()].filter((k) => /(input_layer\.2|res_layer\.2)\.weight$/.test(k))) {
-      const t = params.get(k)!;
-      params.set(k, F.reshape(t, [1, t.size, 1, 1]));
-    }
-    return new IRSE(cfg, params);
+    return new IRSE(cfg, graphParams(sd, expected, {bn1d: ['output_layer.4']}));
   }
 
   private p(key: string): Tensor {
@@ -210,32 +250,8 @@ export class IRSE implements IdentityNet {
     return t;
   }
 
-  /** Eval-mode BatchNorm (1d or 2d) with folded running statistics. */
   private bn(x: Tensor, prefix: string): Tensor {
-    return F.add(F.mul(x, this.p(`${prefix}.scale`)), this.p(`${prefix}.shift`));
-  }
-
-  /** SEModule: x · σ(fc2(relu(fc1(mean_hw x)))), fc1/fc2 bias-free 1×1 convs. [N,C,H,W] */
-  private se(x: Tensor, prefix: string): Tensor {
-    const pooled = F.mean(x, [2, 3], true); // [N,C,1,1]
-    const z = F.relu(F.conv2d(pooled, this.p(`${prefix}.fc1.weight`))); // [N,C/r,1,1]
-    return F.mul(x, F.sigmoid(F.conv2d(z, this.p(`${prefix}.fc2.weight`)))); // [N,C,H,W]
-  }
-
-  /** bottleneck_IR_SE: res(x) + shortcut(x), no activation after the sum. [N,I,H,W] -> [N,depth,H/stride,W/stride] */
-  private unit(x: Tensor, u: Unit): Tensor {
-    const p = u.prefix;
-    const shortcut = u.convShortcut
-      ? this.bn(F.conv2d(x, this.p(`${p}.shortcut_layer.0.weight`), {stride: u.stride}), `${p}.shortcut_layer.1`)
-      : u.stride === 1
-        ? x
-        : F.slice(x, {2: [0, null, u.stride], 3: [0, null, u.stride]}); // MaxPool2d(1, stride)
-    let r = this.bn(x, `${p}.res_layer.0`);
-    r = F.conv2d(r, this.p(`${p}.res_layer.1.weight`), {padding: 1});
-    r = prelu(r, this.p(`${p}.res_layer.2.weight`));
-    r = F.conv2d(r, this.p(`${p}.res_layer.3.weight`), {stride: u.stride, padding: 1}); // the stride sits on the second conv
-    r = this.se(this.bn(r, `${p}.res_layer.4`), `${p}.res_layer.5`);
-    return F.add(r, shortcut);
+    return bnEval(x, (k) => this.p(k), prefix);
   }
 
   /**
@@ -247,7 +263,7 @@ export class IRSE implements IdentityNet {
     const [N] = assertShape(x, [null, 3, c.inputSize, c.inputSize], 'IR-SE input') as [number];
     let h = F.conv2d(x, this.p('input_layer.0.weight'), {padding: 1}); // [N,C0,S,S]
     h = prelu(this.bn(h, 'input_layer.1'), this.p('input_layer.2.weight'));
-    for (const u of irseUnits(c)) h = this.unit(h, u); // [N,C,s,s]
+    for (const u of irseUnits(c)) h = irseUnit(h, u, (k) => this.p(k)); // [N,C,s,s]
     h = this.bn(h, 'output_layer.0'); // Dropout(0.6) is the identity in eval mode
     const [, C, s] = h.shape as [number, number, number];
     h = F.reshape(h, [N, C * s * s]); // Flatten: view(N, -1) of NCHW, index c·s² + h·s + w
