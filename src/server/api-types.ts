@@ -148,6 +148,8 @@ export interface Inverted extends LatentResult {
   steps: number;
   /** Mean squared error between the reconstruction and the aligned face ([-1, 1] images at the generator's size). */
   pixel: number;
+  /** Time the inversion took, once the job started. */
+  seconds: number;
 }
 
 /** POST /api/global/preview and /api/global/accept (give `beta` or `minChannels`, or neither for the default). */

@@ -43,6 +43,7 @@ export function photoRoutes(app: Hono, ctx: AppContext): void {
     const encoder = ctx.bundle.encoder ?? null;
     if (!encoder && steps < 1) throw new HttpError(400, "'steps' must be at least 1: without an encoder the photo is inverted by projection");
     const job = ctx.runner.submit('invert', client, async (j, signal) => {
+      const t0 = performance.now();
       const perceptual = ctx.photo.identity && steps > 0 ? {perceptual: ctx.identityNet()} : {};
       const onStep = (s: ProjectStep) => {
         const p: InvertProgress = {step: s.step + 1, steps: s.steps, loss: s.loss, pixel: s.pixel, ...(perceptual.perceptual ? {perceptual: s.perceptual} : {}), lr: s.lr};
@@ -55,7 +56,7 @@ export function photoRoutes(app: Hono, ctx: AppContext): void {
       const r = await generate(g, {latent: wPlus, space: 'w+', returnStyles: true});
       const how = encoder ? `${encoder.name}${steps ? ` + ${steps} steps` : ''}` : `projection, ${steps} steps`;
       const latent = await ctx.addLatent(wPlus, r.styles, r.image, `photo '${photo.name}' (${how})`);
-      const done: Inverted = {...latent, method: encoder ? 'encoder' : 'projection', steps, pixel: mse(r.image, target)};
+      const done: Inverted = {...latent, method: encoder ? 'encoder' : 'projection', steps, pixel: mse(r.image, target), seconds: (performance.now() - t0) / 1000};
       return {...done};
     });
     return jobStarted(c, job);
