@@ -20,6 +20,7 @@ import {StyleGAN2} from '../../src/models/stylegan2.js';
 import {demoAssetPath} from '../../src/demo/assets.js';
 import {type WebApp, createApp} from '../../src/server/app.js';
 import {type ModelBundle, loadPhotoEncoder} from '../../src/server/bundle.js';
+import {expectOneLineError, runCliWith} from '../helpers/cli.js';
 import {fixtureBytes, fixturePath} from '../helpers/fixtures.js';
 import {readSse} from './sse.js';
 import {tinyBundle} from './tiny-bundle.js';
@@ -189,5 +190,8 @@ describe('photos with an e4e encoder', () => {
     sd.set(key, {...t, dtype: 'float32', data: toFloat32(t).map((v, i) => v + 0.5 * Math.sin(i))});
     const other = StyleGAN2.fromStateDict(sd);
     await expect(loadPhotoEncoder(file, other)).rejects.toMatchObject({name: 'EncoderMismatchError', message: expect.stringMatching(/its decoder has the shapes of the generator in use but other weights/)});
-  }, 60_000);
+    // `serve --encoder` on the demo generator stops at start-up with that error.
+    const r = await runCliWith({timeoutMs: 90_000}, 'serve', '--port', '0', '--encoder', file);
+    expectOneLineError(r, /^error: the encoder predicts 8 styles of width 64, but the generator takes W\+ with 10 rows/, {emptyStdout: true});
+  }, 120_000);
 });
