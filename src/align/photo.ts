@@ -19,7 +19,7 @@ export async function decodePhoto(bytes: Uint8Array, what = 'photo', maxPixels =
     });
   if (!meta.width || !meta.height) throw new StyleclipError(`${what} is not an image (no size)`);
   if (meta.width > MAX_PHOTO_SIDE || meta.height > MAX_PHOTO_SIDE) throw new StyleclipError(`${what} is ${meta.width}×${meta.height}; photos up to ${MAX_PHOTO_SIDE} px a side are accepted`);
-  if (meta.width * meta.height > maxPixels) throw new StyleclipError(`${what} is ${meta.width}×${meta.height}; photos up to ${(maxPixels / 1e6).toFixed(0)} megapixels are accepted`);
+  if (meta.width * meta.height > maxPixels) throw new StyleclipError(`${what} is ${meta.width}×${meta.height}; photos up to ${maxPixels >= 1e6 ? `${Number((maxPixels / 1e6).toFixed(1))} megapixels` : `${maxPixels} pixels`} are accepted`);
   try {
     const {data, info} = await sharp(bytes, {limitInputPixels: MAX_PHOTO_SIDE * MAX_PHOTO_SIDE})
       .rotate()

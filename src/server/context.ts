@@ -49,6 +49,8 @@ export interface AppOptions {
   allowedHosts?: readonly string[] | null;
   /** Mappers trained here that are kept (default 8; the oldest goes first). Mappers loaded from files stay. */
   maxTrainedMappers?: number;
+  /** Largest photo accepted, width × height (default 50 megapixels). */
+  maxPhotoPixels?: number;
   /** Upload parsing: workers at once, queue, time and heap limits (uploads.ts has the defaults). */
   uploads?: UploadLimits;
 }
@@ -109,7 +111,7 @@ export class AppContext {
       side: enc ? enc.encoder.config.inputSize : bundle.g.config.size,
       steps: enc ? 0 : inv.steps,
       maxSteps: MAX_INVERT_STEPS,
-      maxPixels: MAX_PHOTO_PIXELS,
+      maxPixels: opts.maxPhotoPixels ?? MAX_PHOTO_PIXELS,
       identity: inv.identity,
     };
   }

@@ -116,7 +116,7 @@ export class UploadParser {
         const reader = body.getReader();
         let size = 0;
         for (;;) {
-          let next: ReadableStreamReadResult<Uint8Array>;
+          let next: Awaited<ReturnType<typeof reader.read>>;
           try {
             next = await reader.read();
           } catch {

@@ -132,6 +132,11 @@ describe('photos without an encoder: projection', () => {
     expect((await uploadPhoto(web, new Uint8Array(8), 'me.png', {face: '-1'})).body.error).toMatch(/'face' must be a non-negative integer/);
     expect((await uploadPhoto(web, new Uint8Array(8), 'me.png', {colour: 'red'})).body.error).toMatch(/unknown form field 'colour'/);
     expect((await call(web, '/api/photo', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'})).status).toBe(415);
+    const small = createApp(bundle, {webRoot: null, maxPhotoPixels: 1000});
+    const big = await uploadPhoto(small, await encodePng((await generate(bundle.g, {seed: 5})).image), 'big.png', {aligned: 'true'});
+    small.close();
+    expect(big.status).toBe(400);
+    expect(big.body.error).toBe(`'big.png' is ${bundle.g.config.size}×${bundle.g.config.size}; photos up to 1000 pixels are accepted`);
     expect((await post(web, '/api/invert', {photoId: 'nope'})).status).toBe(404);
     const up = await uploadPhoto(web, await encodePng((await generate(bundle.g, {seed: 5})).image), 'r.png', {aligned: 'true'});
     const zero = await post(web, '/api/invert', {photoId: up.body.photoId, steps: 0});
