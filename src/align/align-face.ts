@@ -8,6 +8,11 @@ import {type AlignResult, type Point, type RgbImage, alignWithLandmarks} from '.
 import {faceLandmarks} from './landmarks.js';
 import {decodePhoto} from './photo.js';
 
+/** No face was detected in the photo. */
+export class NoFaceError extends StyleclipError {
+  override name = 'NoFaceError';
+}
+
 export type AlignStage = 'decode' | 'detect' | 'landmarks' | 'align';
 
 export interface AlignFaceOptions extends DetectOptions {
@@ -68,7 +73,7 @@ export async function alignFace(photo: Uint8Array | RgbImage, opts: AlignFaceOpt
   if (opts.maxResults !== undefined) det.maxResults = opts.maxResults;
   const faces = (await loadFaceDetector().detect(img, det)).sort((a, b) => b.width * b.height - a.width * a.height);
   aborted(opts.signal);
-  if (faces.length === 0) throw new StyleclipError(`no face found in ${what} (face detector: SSD MobileNet v1, minimum confidence ${opts.minConfidence ?? 0.5}); give the landmarks with --landmarks if you have them`);
+  if (faces.length === 0) throw new NoFaceError(`no face found in ${what} (face detector: SSD MobileNet v1, minimum confidence ${opts.minConfidence ?? 0.5}); give the landmarks with --landmarks if you have them`);
   if (face >= faces.length) throw new StyleclipError(`${what} has ${faces.length} face${faces.length === 1 ? '' : 's'}; face index ${face} is out of range (0 = the largest)`);
   opts.onProgress?.('landmarks');
   const landmarks = await faceLandmarks(img, faces[face]!);

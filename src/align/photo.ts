@@ -10,7 +10,8 @@ import type {RgbImage} from './ffhq-align.js';
 /** Largest photo side accepted (pixels); larger inputs are refused before decoding. */
 export const MAX_PHOTO_SIDE = 16384;
 
-export async function decodePhoto(bytes: Uint8Array, what = 'photo'): Promise<RgbImage> {
+/** Decode a photo to 8-bit sRGB; `maxPixels` (width × height) refuses larger photos before decoding. */
+export async function decodePhoto(bytes: Uint8Array, what = 'photo', maxPixels = MAX_PHOTO_SIDE * MAX_PHOTO_SIDE): Promise<RgbImage> {
   const meta = await sharp(bytes)
     .metadata()
     .catch((e: unknown) => {
@@ -18,6 +19,7 @@ export async function decodePhoto(bytes: Uint8Array, what = 'photo'): Promise<Rg
     });
   if (!meta.width || !meta.height) throw new StyleclipError(`${what} is not an image (no size)`);
   if (meta.width > MAX_PHOTO_SIDE || meta.height > MAX_PHOTO_SIDE) throw new StyleclipError(`${what} is ${meta.width}×${meta.height}; photos up to ${MAX_PHOTO_SIDE} px a side are accepted`);
+  if (meta.width * meta.height > maxPixels) throw new StyleclipError(`${what} is ${meta.width}×${meta.height}; photos up to ${maxPixels >= 1e6 ? `${Number((maxPixels / 1e6).toFixed(1))} megapixels` : `${maxPixels} pixels`} are accepted`);
   try {
     const {data, info} = await sharp(bytes, {limitInputPixels: MAX_PHOTO_SIDE * MAX_PHOTO_SIDE})
       .rotate()

@@ -14,6 +14,7 @@ interface ServeFlags extends ModelFlags {
   fs3?: string;
   sMeanStd?: string;
   mappers?: string;
+  encoder?: string;
 }
 
 function addServerOptions(cmd: Command): Command {
@@ -28,12 +29,14 @@ export function registerServe(program: Command): void {
     .option('--fs3 <fs3.npy>', "official StyleCLIP fs3.npy (with --s-mean-std) instead of --relevance")
     .option('--s-mean-std <file>', "official StyleCLIP S_mean_std pickle, beside --fs3")
     .option('--mappers <dir>', 'directory of trained mappers (.safetensors/.pt) to offer (default: assets/demo/mappers with the demo generator)')
+    .option('--encoder <ckpt>', "e4e / pSp checkpoint for photos (its decoder must be the served generator); without it photos are inverted by projection")
     .addHelpText(
       'after',
       `
 Examples:
   styleclip serve                       # the demo models, http://127.0.0.1:8787/
-  styleclip serve --port 9000 --generator ffhq.pt --clip ViT-B-32.pt --relevance ffhq-relevance.safetensors`,
+  styleclip serve --port 9000 --generator ffhq.pt --clip ViT-B-32.pt --relevance ffhq-relevance.safetensors
+  styleclip serve --generator ffhq.pt --clip ViT-B-32.pt --relevance ffhq-relevance.safetensors --encoder e4e_ffhq_encode.pt`,
     )
     .action(async (flags: ServeFlags) => {
       checkServerFlags(flags);
@@ -64,6 +67,7 @@ function pick(flags: ServeFlags): Partial<BundleFiles> {
     ...(flags.fs3 && flags.sMeanStd ? {official: {fs3: flags.fs3, meanStd: flags.sMeanStd}} : {}),
     ...(flags.class !== undefined ? {classIndex: flags.class} : {}),
     ...(flags.mappers ? {mappers: flags.mappers} : {}),
+    ...(flags.encoder ? {encoder: flags.encoder} : {}),
   };
 }
 
@@ -85,7 +89,11 @@ async function run(files: BundleFiles, flags: {port: number; host: string}): Pro
     throw e;
   }
   if (!isLoopback(flags.host)) process.stderr.write(`warning: listening on ${flags.host}: anyone who can reach this machine can use the app\n`);
-  const extras = [bundle.relevance ? 'global directions' : 'no relevance file (global directions off)', `${bundle.mappers.size} mapper${bundle.mappers.size === 1 ? '' : 's'}`];
+  const extras = [
+    bundle.relevance ? 'global directions' : 'no relevance file (global directions off)',
+    `${bundle.mappers.size} mapper${bundle.mappers.size === 1 ? '' : 's'}`,
+    bundle.encoder ? `photos: encoder ${bundle.encoder.name}` : 'photos: projection (no encoder)',
+  ];
   console.log(`styleclip web app (${bundle.name}, ${bundle.g.config.size}px; ${extras.join(', ')}): ${server.url}`);
   console.log('press Ctrl+C to stop');
   await new Promise<void>((resolve) => {

@@ -35,12 +35,41 @@ export async function encode(encoder: Encoder, x: HostTensor): Promise<{codes: H
   return {codes: {dtype: 'float32', shape: c!.shape, data: c!.data as Float32Array}, wPlus: {dtype: 'float32', shape: w!.shape, data: w!.data as Float32Array}};
 }
 
+/** An encoder used with a generator it was not trained for. */
+export class EncoderMismatchError extends StyleclipError {
+  override name = 'EncoderMismatchError';
+}
+
 /** A named error unless the encoder's styles fit the generator's W+ (count and width). */
 export function checkEncoderFits(encoder: Encoder, g: StyleGAN2): void {
   const {styleCount, styleDim} = encoder.config;
   if (styleCount !== g.nLatent || styleDim !== g.config.styleDim) {
-    throw new StyleclipError(`the encoder predicts ${styleCount} styles of width ${styleDim}, but the generator takes W+ with ${g.nLatent} rows of width ${g.config.styleDim}; use the encoder trained for this generator (or its checkpoint's own decoder)`);
+    throw new EncoderMismatchError(`the encoder predicts ${styleCount} styles of width ${styleDim}, but the generator takes W+ with ${g.nLatent} rows of width ${g.config.styleDim}; use the encoder trained for this generator (or its checkpoint's own decoder)`);
   }
+}
+
+function describeGenerator(g: StyleGAN2): string {
+  return `${g.config.size}px, W+ ${g.nLatent}×${g.config.styleDim}, ${g.layers.length} S layers / ${g.layers.reduce((n, l) => n + l.inChannels, 0)} channels`;
+}
+
+/**
+ * A named error unless an encoder checkpoint's decoder is the generator `g` (the encoder's inversions are only
+ * meaningful in the generator it was trained with): the same shapes, and the same image of a probe latent (z from a
+ * fixed seed, no noise) within float tolerance, so checkpoints in other formats of the same weights pass.
+ */
+export async function checkDecoderMatches(decoder: StyleGAN2, g: StyleGAN2, what = 'encoder checkpoint'): Promise<void> {
+  const [a, b] = [describeGenerator(decoder), describeGenerator(g)];
+  const sameShapes = a === b && decoder.layers.every((l, i) => l.inChannels === g.layers[i]!.inChannels);
+  if (!sameShapes) throw new EncoderMismatchError(`${what}: its decoder (${a}) is not the generator in use (${b}); use the encoder trained for this generator`);
+  const probe = async (x: StyleGAN2) => (await generate(x, {seed: 0x5eed, noise: 'zero'})).image.data as Float32Array;
+  const [pa, pb] = [await probe(decoder), await probe(g)];
+  let diff = 0;
+  let scale = 1;
+  for (let i = 0; i < pa.length; i++) {
+    diff = Math.max(diff, Math.abs(pa[i]! - pb[i]!));
+    scale = Math.max(scale, Math.abs(pb[i]!));
+  }
+  if (!(diff <= 1e-3 * scale)) throw new EncoderMismatchError(`${what}: its decoder has the shapes of the generator in use but other weights (a probe image differs by up to ${diff.toPrecision(3)}); use the encoder trained for this generator`);
 }
 
 export interface InvertOptions extends Omit<ProjectOptions, 'start' | 'steps' | 'onStep'> {

@@ -43,6 +43,20 @@ export interface InfoResponse {
       mapper: MapperTrainSettings & {lambdaId: number};
     };
   };
+  /** Photos: how an uploaded face is inverted into W+. */
+  photo: {
+    /** 'encoder': the server's e4e / pSp encoder; 'projection': optimisation from the mean latent (no encoder). */
+    method: 'encoder' | 'projection';
+    /** The encoder's file name (null without one). */
+    encoder: string | null;
+    /** Side of the aligned face: the encoder's input, else the generator's size. */
+    side: number;
+    /** Default steps: projection steps, or refinement steps after the encoder (0: the encoder alone). */
+    steps: number;
+    maxSteps: number;
+    /** Largest photo accepted, width × height. */
+    maxPixels: number;
+  };
   limits: {
     alpha: [number, number];
     beta: [number, number];
@@ -58,6 +72,12 @@ export interface OptimizeSettings {
   lr: number;
   lambdaL2: number;
   lambdaId: number;
+}
+
+/** Inversion of photos by projection (no encoder): steps, and whether the identity-feature term is added. */
+export interface InversionSettings {
+  steps: number;
+  identity: boolean;
 }
 
 export interface MapperTrainSettings {
@@ -83,6 +103,53 @@ export interface LatentResult {
   label: string;
   /** Whether it has a W+ latent (false after a global edit, which lives in StyleSpace only). */
   wPlus: boolean;
+}
+
+/**
+ * POST /api/photo (multipart `file`: PNG, JPEG, WebP or TIFF; `aligned`: 'true' to use the image as it is, resized
+ * to the aligned side, instead of detecting and aligning a face; `face`: which detected face, 0 = the largest).
+ */
+export interface PhotoResult {
+  photoId: string;
+  /** URL of the aligned face (side × side PNG). */
+  image: string;
+  name: string;
+  /** 'detected': aligned from detected landmarks; 'as-is': the upload resized ("already aligned"). */
+  mode: 'detected' | 'as-is';
+  /** Faces detected (0 for 'as-is'). */
+  faces: number;
+  /** The face aligned (-1 for 'as-is'). */
+  face: number;
+  side: number;
+}
+
+/** POST /api/invert (a job): steps of projection, or of refinement after the encoder. */
+export interface InvertRequest {
+  photoId: string;
+  steps?: number;
+  client?: string;
+}
+
+/** Data of a `progress` event of an inversion job (projection or refinement steps). */
+export interface InvertProgress {
+  step: number;
+  steps: number;
+  loss: number;
+  /** Mean squared error of the [-1, 1] images. */
+  pixel: number;
+  /** 1 − cos of identity features (when the identity term is used). */
+  perceptual?: number;
+  lr: number;
+}
+
+/** The `done` event of an inversion job: the reconstruction, a latent like any other. */
+export interface Inverted extends LatentResult {
+  method: 'encoder' | 'projection';
+  steps: number;
+  /** Mean squared error between the reconstruction and the aligned face ([-1, 1] images at the generator's size). */
+  pixel: number;
+  /** Time the inversion took, once the job started. */
+  seconds: number;
 }
 
 /** POST /api/global/preview and /api/global/accept (give `beta` or `minChannels`, or neither for the default). */
@@ -148,7 +215,7 @@ export interface JobStarted {
   position: number;
 }
 
-export type JobKind = 'optimize' | 'mapper-train';
+export type JobKind = 'optimize' | 'mapper-train' | 'invert';
 export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
 /** 'failed' rather than 'error': an SSE event named 'error' would be confused with EventSource's connection errors. */
 export type JobEventName = 'queued' | 'started' | 'progress' | 'done' | 'failed' | 'cancelled';

@@ -1,7 +1,7 @@
 /**
  * The web app's HTTP API (Hono), assembled from the route files around one shared context: latents from a seed or
- * an upload (routes/latents), global-direction previews (routes/global: the fast path, never queued behind long
- * jobs), latent optimisation and mapper training as queued jobs with SSE progress (routes/optimize,
+ * an upload (routes/latents), photos aligned and inverted into latents (routes/photos), global-direction previews
+ * (routes/global: the fast path, never queued behind long jobs), latent optimisation and mapper training as queued jobs with SSE progress (routes/optimize,
  * routes/mappers, routes/jobs), model info (routes/info) and the built browser UI (routes/web). Every parameter is
  * validated (400 + {error}); unknown routes are 404; the handlers hold no math, they call the library.
  */
@@ -16,6 +16,7 @@ import {jobRoutes} from './routes/jobs.js';
 import {latentRoutes} from './routes/latents.js';
 import {mapperRoutes} from './routes/mappers.js';
 import {optimizeRoutes} from './routes/optimize.js';
+import {photoRoutes} from './routes/photos.js';
 import {webRoutes} from './routes/web.js';
 import type {Stores} from './store.js';
 import type {UploadParser} from './uploads.js';
@@ -39,7 +40,7 @@ export function createApp(bundle: ModelBundle, opts: AppOptions = {}): WebApp {
   const ctx = new AppContext(bundle, opts);
   const app = new Hono();
   guards(app, ctx);
-  for (const routes of [infoRoutes, latentRoutes, globalRoutes, optimizeRoutes, mapperRoutes, jobRoutes, webRoutes]) routes(app, ctx);
+  for (const routes of [infoRoutes, latentRoutes, photoRoutes, globalRoutes, optimizeRoutes, mapperRoutes, jobRoutes, webRoutes]) routes(app, ctx);
   errorAnswers(app);
   return {app, runner: ctx.runner, stores: ctx.stores, uploads: ctx.uploads, close: () => ctx.runner.cancelAll()};
 }

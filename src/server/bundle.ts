@@ -1,6 +1,7 @@
 /**
  * The models one web-app server works with: a generator, a CLIP with its tokenizer, and optionally a global-
- * direction relevance file and a directory of trained mappers. Loaded once at start-up; the routes only read it.
+ * direction relevance file, a directory of trained mappers and a photo encoder (e4e / pSp, checked against the
+ * generator). Loaded once at start-up; the routes only read it.
  */
 import {existsSync, readdirSync} from 'node:fs';
 import path from 'node:path';
@@ -8,16 +9,20 @@ import {demoAssetPath, demoMapperDir} from '../demo/assets.js';
 import {StyleclipError} from '../errors.js';
 import {GlobalEditor} from '../edit/global-edit.js';
 import {type Relevance, loadOfficialRelevance, loadRelevance, verifyGeneratorProbe} from '../edit/global-relevance-file.js';
+import {checkDecoderMatches, checkEncoderFits} from '../edit/invert.js';
 import {DEMO_MAPPER_DEFAULTS} from '../edit/mapper-defaults.js';
+import {PROJECT_DEFAULTS} from '../edit/project-defaults.js';
 import {readBytes} from '../io/files.js';
 import {loadClip} from '../models/clip/load.js';
 import type {CLIP} from '../models/clip/model.js';
+import type {Encoder} from '../models/encoder/e4e.js';
+import {loadEncoder} from '../models/encoder/load.js';
 import type {TextTokenizer} from '../models/clip/encode.js';
 import {loadDefaultTokenizer} from '../models/clip/tokenizer.js';
 import {loadGenerator, requireClassChosen} from '../models/load-generator.js';
 import {type LevelsMapper, mapperFromBytes} from '../models/mapper.js';
 import type {StyleGAN2} from '../models/stylegan2.js';
-import type {ExamplePrompt, MapperTrainSettings} from './api-types.js';
+import type {ExamplePrompt, InversionSettings, MapperTrainSettings} from './api-types.js';
 import {demoExamples} from './examples.js';
 
 export interface ModelBundle {
@@ -34,6 +39,16 @@ export interface ModelBundle {
   mapperTraining?: MapperTrainSettings;
   /** Example prompts these models can show (besides the mappers' prompts); the official StyleCLIP ones when absent. */
   examples?: readonly ExamplePrompt[];
+  /** The photo encoder (its decoder checked to be `g`); without one, photos are inverted by projection. */
+  encoder?: PhotoEncoder | null;
+  /** Projection of photos when there is no encoder (PROJECT_DEFAULTS' steps with the identity term when absent). */
+  inversion?: InversionSettings;
+}
+
+export interface PhotoEncoder {
+  encoder: Encoder;
+  /** Shown in the UI (the file name). */
+  name: string;
 }
 
 export interface BundleFiles {
@@ -50,6 +65,9 @@ export interface BundleFiles {
   name?: string;
   mapperTraining?: MapperTrainSettings;
   examples?: readonly ExamplePrompt[];
+  /** An e4e / pSp checkpoint for photos; its decoder must be the generator. */
+  encoder?: string;
+  inversion?: InversionSettings;
 }
 
 /** Mapper names: file stems made of safe characters only (they become URL path segments and select options). */
@@ -81,6 +99,17 @@ async function checkRelevance(g: StyleGAN2, clip: CLIP, tokenizer: TextTokenizer
   new GlobalEditor(g, clip, tokenizer, rel); // throws on a CLIP-space mismatch
 }
 
+/**
+ * Load a photo encoder for generator `g`: its styles must fit g's W+ and, when the checkpoint holds a decoder (the
+ * released e4e files do), the decoder must be g (EncoderMismatchError otherwise).
+ */
+export async function loadPhotoEncoder(file: string, g: StyleGAN2): Promise<PhotoEncoder> {
+  const {encoder, decoder} = loadEncoder(file);
+  checkEncoderFits(encoder, g);
+  if (decoder) await checkDecoderMatches(decoder, g, `encoder checkpoint '${file}'`);
+  return {encoder, name: path.basename(file)};
+}
+
 /** Load a bundle from files. */
 export async function loadBundle(files: BundleFiles, warn: (msg: string) => void = () => {}): Promise<ModelBundle> {
   const g = loadGenerator(files.generator, files.classIndex !== undefined ? {classIndex: files.classIndex} : {});
@@ -96,10 +125,12 @@ export async function loadBundle(files: BundleFiles, warn: (msg: string) => void
     await checkRelevance(g, clip, tokenizer, relevance, `fs3 file '${files.official.fs3}'`);
   }
   const mappers = files.mappers ? loadMapperDir(files.mappers, g, warn) : new Map<string, LevelsMapper>();
+  const encoder = files.encoder ? await loadPhotoEncoder(files.encoder, g) : null;
   return {
-    name: files.name ?? path.basename(files.generator), g, clip, tokenizer, relevance, mappers,
+    name: files.name ?? path.basename(files.generator), g, clip, tokenizer, relevance, mappers, encoder,
     ...(files.mapperTraining ? {mapperTraining: files.mapperTraining} : {}),
     ...(files.examples ? {examples: files.examples} : {}),
+    ...(files.inversion ? {inversion: files.inversion} : {}),
   };
 }
 
@@ -125,6 +156,8 @@ export function demoBundleFiles(overrides: Partial<BundleFiles> = {}): BundleFil
     ...(rel ? {relevance: rel} : {}),
     mappers: overrides.mappers ?? demoMapperDir(),
     // The demo generator is the one the demo settings were chosen for; another generator gets the official ones.
-    ...(overrides.generator === undefined ? {mapperTraining: {...DEMO_MAPPER_DEFAULTS}, examples: demoExamples()} : {}),
+    ...(overrides.encoder ? {encoder: overrides.encoder} : {}),
+    // Cartoon faces are outside the face-recognition net's domain: the demo projects with the pixel loss alone.
+    ...(overrides.generator === undefined ? {mapperTraining: {...DEMO_MAPPER_DEFAULTS}, examples: demoExamples(), inversion: {steps: PROJECT_DEFAULTS.steps, identity: false}} : {}),
   };
 }

@@ -14,7 +14,8 @@ import {encodeTexts} from '../models/clip/encode.js';
 import {loadFaceRecognitionNet} from '../models/identity/face-api.js';
 import type {IdentityNet} from '../models/identity/types.js';
 import {type LevelsMapper, releaseMapper} from '../models/mapper.js';
-import type {InfoResponse, LatentResult, MapperTrainSettings} from './api-types.js';
+import {PROJECT_DEFAULTS} from '../edit/project-defaults.js';
+import type {InfoResponse, InversionSettings, LatentResult, MapperTrainSettings} from './api-types.js';
 import type {ModelBundle} from './bundle.js';
 import {JobRunner} from './jobs.js';
 import {type StaticFiles, defaultWebRoot, staticFiles} from './static.js';
@@ -27,6 +28,10 @@ export const MAX_UPLOAD_BYTES = 64 * 2 ** 20;
 export const MAX_JSON_BYTES = 64 * 1024;
 export const MAX_PROMPT = 300;
 export const MAX_SEED = 2 ** 31 - 1;
+/** Largest photo accepted (width × height): a 50-megapixel camera's. */
+export const MAX_PHOTO_PIXELS = 50e6;
+/** Most projection / refinement steps of a photo inversion. */
+export const MAX_INVERT_STEPS = 2000;
 /** Mappers trained by this server that stay listed; the oldest is dropped when another finishes. */
 export const MAX_TRAINED_MAPPERS = 8;
 /** Slider ranges of the global-direction panel (α is also validated against its range). */
@@ -44,6 +49,8 @@ export interface AppOptions {
   allowedHosts?: readonly string[] | null;
   /** Mappers trained here that are kept (default 8; the oldest goes first). Mappers loaded from files stay. */
   maxTrainedMappers?: number;
+  /** Largest photo accepted, width × height (default 50 megapixels). */
+  maxPhotoPixels?: number;
   /** Upload parsing: workers at once, queue, time and heap limits (uploads.ts has the defaults). */
   uploads?: UploadLimits;
 }
@@ -52,6 +59,8 @@ export interface AppOptions {
 const WEB_OPTIMIZE = {steps: 100, lr: OPTIMIZE_DEFAULTS.lr, lambdaL2: OPTIMIZE_DEFAULTS.lambdaL2, lambdaId: 0, saveEvery: 10};
 /** Mapper training when the bundle names no settings: a short run with the official batch, lr and λ_L2. */
 const WEB_MAPPER_TRAIN: MapperTrainSettings = {steps: 200, batch: MAPPER_DEFAULTS.batch, samples: 500, lr: MAPPER_DEFAULTS.lr, lambdaL2: MAPPER_DEFAULTS.lambdaL2};
+/** Photo projection when the bundle names no settings (no encoder): the projector's steps with the identity term. */
+const WEB_INVERSION: InversionSettings = {steps: PROJECT_DEFAULTS.steps, identity: true};
 
 export const imageUrl = (id: string): string => `/api/images/${id}.png`;
 
@@ -69,6 +78,8 @@ export class AppContext {
   readonly maxUploadBytes: number;
   readonly maxTrainedMappers: number;
   readonly defaults: {truncation: number; optimize: InfoResponse['defaults']['optimize']; mapperTrain: MapperTrainSettings};
+  /** How photos are inverted: the encoder (steps = refinement, 0 by default) or projection. */
+  readonly photo: InfoResponse['photo'] & {identity: boolean};
   private faceNet: IdentityNet | undefined;
   private readonly textCache = new Map<string, Promise<Float32Array>>();
   private trained = 0;
@@ -91,6 +102,17 @@ export class AppContext {
       optimize: WEB_OPTIMIZE,
       // The bundle's (the demo's on the demo generator), else a short run with the official settings.
       mapperTrain: bundle.mapperTraining ?? WEB_MAPPER_TRAIN,
+    };
+    const enc = bundle.encoder ?? null;
+    const inv = bundle.inversion ?? WEB_INVERSION;
+    this.photo = {
+      method: enc ? 'encoder' : 'projection',
+      encoder: enc ? enc.name : null,
+      side: enc ? enc.encoder.config.inputSize : bundle.g.config.size,
+      steps: enc ? 0 : inv.steps,
+      maxSteps: MAX_INVERT_STEPS,
+      maxPixels: opts.maxPhotoPixels ?? MAX_PHOTO_PIXELS,
+      identity: inv.identity,
     };
   }
 

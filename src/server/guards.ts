@@ -35,9 +35,9 @@ export function guards(app: Hono, ctx: AppContext): void {
     c.header('X-Content-Type-Options', 'nosniff');
   });
 
-  // JSON posts are small; the latent upload has its own (larger) limit on its route.
+  // JSON posts are small; the latent and photo uploads have their own (larger) limit on their routes.
   app.use('/api/*', async (c, next) => {
-    if (c.req.method === 'POST' && c.req.path !== '/api/latent') return bodyLimit({maxSize: MAX_JSON_BYTES, onError: tooLarge(MAX_JSON_BYTES)})(c, next);
+    if (c.req.method === 'POST' && c.req.path !== '/api/latent' && c.req.path !== '/api/photo') return bodyLimit({maxSize: MAX_JSON_BYTES, onError: tooLarge(MAX_JSON_BYTES)})(c, next);
     await next();
   });
 }

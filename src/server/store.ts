@@ -1,8 +1,10 @@
 /**
- * In-memory stores of the web app: latents (W+ and/or S of one image) and PNG images, addressed by random ids.
- * Both are bounded (least recently used entries go first), so a long session cannot exhaust memory.
+ * In-memory stores of the web app: latents (W+ and/or S of one image), PNG images and uploaded photos' aligned
+ * faces, addressed by random ids. All are bounded (least recently used entries go first), so a long session cannot
+ * exhaust memory.
  */
 import {randomBytes} from 'node:crypto';
+import type {RgbImage} from '../align/ffhq-align.js';
 import type {HostTensor} from '../io/host-tensor.js';
 
 /** A random, unguessable id (URL-safe). */
@@ -60,14 +62,24 @@ export interface LatentEntry {
   label: string;
 }
 
+/** An uploaded photo's aligned face, waiting to be inverted. */
+export interface PhotoEntry {
+  name: string;
+  /** The aligned face, side × side. */
+  image: RgbImage;
+  mode: 'detected' | 'as-is';
+}
+
 export interface Stores {
   latents: LruStore<LatentEntry>;
   images: LruStore<Uint8Array>;
+  photos: LruStore<PhotoEntry>;
 }
 
-export function createStores({maxLatents = 500, maxImages = 2000, maxImageBytes = 256 * 2 ** 20} = {}): Stores {
+export function createStores({maxLatents = 500, maxImages = 2000, maxImageBytes = 256 * 2 ** 20, maxPhotos = 50, maxPhotoBytes = 128 * 2 ** 20} = {}): Stores {
   return {
     latents: new LruStore<LatentEntry>(maxLatents),
     images: new LruStore<Uint8Array>(maxImages, maxImageBytes, (b) => b.byteLength),
+    photos: new LruStore<PhotoEntry>(maxPhotos, maxPhotoBytes, (p) => p.image.data.byteLength),
   };
 }

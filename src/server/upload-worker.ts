@@ -4,14 +4,13 @@
  * server's event loop. The answer is the one latent the upload selects, fitted to the generator's shapes (or a
  * 4xx error); the main thread renders it.
  */
-import {parentPort} from 'node:worker_threads';
-import {StyleclipError} from '../errors.js';
 import {type HostTensor, toFloat32} from '../io/host-tensor.js';
 import {parseSafetensors} from '../io/safetensors.js';
 import {detectWeightsFormat, loadLatent} from '../io/weights.js';
 import {holdsStyles, stylesFromTensors} from '../models/stylespace.js';
 import {formChoice} from './http.js';
-import {HttpError, badRequest, checkUploadName} from './validate.js';
+import {badRequest, checkUploadName} from './validate.js';
+import {type WorkerAnswer, serveUpload, uploadForm} from './worker-protocol.js';
 
 const LATENT_EXTS = ['.npy', '.pt', '.safetensors'] as const;
 export type UploadSpace = 'auto' | 'z' | 'w' | 'w+' | 's';
@@ -31,17 +30,15 @@ export interface LatentSpec {
 export type UploadedLatent = {kind: 'styles'; styles: HostTensor[]} | {kind: 'w+'; tensor: HostTensor} | {kind: 'w' | 'z'; tensor: HostTensor};
 
 /** What the worker answers: the latent, or an error to send to the client. */
-export type ParsedUpload = {ok: true; name: string; latent: UploadedLatent} | {ok: false; status: HttpError['status'] | 500; message: string};
+export type ParsedUpload = WorkerAnswer<UploadedFile>;
+export interface UploadedFile {
+  name: string;
+  latent: UploadedLatent;
+}
 
 /** Read a latent upload: the multipart form (file, space, index) and the latent file (W+, W, z or S). */
-export async function parseUpload(body: Uint8Array, contentType: string, spec: LatentSpec): Promise<ParsedUpload> {
-  let form: FormData;
-  try {
-    form = await new Response(body as Uint8Array<ArrayBuffer>, {headers: {'content-type': contentType}}).formData();
-  } catch {
-    throw badRequest('the multipart body could not be parsed');
-  }
-  for (const [k] of form as unknown as Iterable<[string, unknown]>) if (!['file', 'space', 'index'].includes(k)) throw badRequest(`unknown form field '${k.slice(0, 40)}' (allowed: file, space, index)`);
+export async function parseUpload(body: Uint8Array, contentType: string, spec: LatentSpec): Promise<UploadedFile> {
+  const form = await uploadForm(body, contentType, ['file', 'space', 'index']);
   const file = form.get('file');
   if (!(file instanceof File)) throw badRequest("the upload needs a 'file' field holding the latent file");
   checkUploadName(file.name, LATENT_EXTS);
@@ -50,7 +47,7 @@ export async function parseUpload(body: Uint8Array, contentType: string, spec: L
   const index = indexRaw === null ? 0 : typeof indexRaw === 'string' && /^\d{1,6}$/.test(indexRaw) ? Number(indexRaw) : -1;
   if (index < 0) throw badRequest("'index' must be a non-negative integer");
   const bytes = new Uint8Array(await file.arrayBuffer());
-  return {ok: true, name: file.name, latent: fitLatent(bytes, `uploaded latent '${file.name}'`, space, index, spec)};
+  return {name: file.name, latent: fitLatent(bytes, `uploaded latent '${file.name}'`, space, index, spec)};
 }
 
 /** Row `index` of the file's latent: S (.safetensors of s_00 …), W+ [N, L, D], or W / z [N, D]. */
@@ -87,36 +84,10 @@ function pickRow(t: HostTensor, index: number, rank: number, what: string): Host
   return {dtype: 'float32', shape: [1, ...shape.slice(1)], data: data.slice(index * row, (index + 1) * row)};
 }
 
-/** The error answer of a failed parse: 4xx for bad input, 500 for anything unexpected. */
-function errorOf(err: unknown): ParsedUpload {
-  const message = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
-  if (err instanceof HttpError) return {ok: false, status: err.status, message};
-  if (err instanceof StyleclipError) return {ok: false, status: 400, message};
-  return {ok: false, status: 500, message: `internal error: ${message}`};
-}
-
 /** The typed arrays' buffers of a result, to transfer instead of copying. */
-function buffersOf(r: ParsedUpload): ArrayBuffer[] {
-  if (!r.ok) return [];
+function buffersOf(r: UploadedFile): ArrayBuffer[] {
   const ts = r.latent.kind === 'styles' ? r.latent.styles : [r.latent.tensor];
   return [...new Set(ts.map((t) => t.data.buffer as ArrayBuffer))];
 }
 
-// The body arrives in chunks ({chunk}), then {end, contentType}; the answer is one message.
-const chunks: Uint8Array[] = [];
-parentPort?.on('message', (msg: {chunk: Uint8Array} | {end: true; contentType: string; spec: LatentSpec}) => {
-  if ('chunk' in msg) {
-    chunks.push(msg.chunk);
-    return;
-  }
-  const body = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let at = 0;
-  for (const c of chunks.splice(0)) {
-    body.set(c, at);
-    at += c.byteLength;
-  }
-  parseUpload(body, msg.contentType, msg.spec).then(
-    (r) => parentPort!.postMessage(r, buffersOf(r)),
-    (err: unknown) => parentPort!.postMessage(errorOf(err)),
-  );
-});
+serveUpload(parseUpload, buffersOf);

@@ -7,12 +7,14 @@ import type {
   ErrorBody,
   GlobalEditRequest,
   InfoResponse,
+  InvertRequest,
   JobEventName,
   JobStarted,
   LatentResult,
   MapperApplyRequest,
   MapperTrainRequest,
   OptimizeRequest,
+  PhotoResult,
   PreviewResult,
   SampleRequest,
 } from '../server/api-types.js';
@@ -60,11 +62,20 @@ export const api = {
   optimize: (req: OptimizeRequest) => postJson<JobStarted>('/api/optimize', req),
   applyMapper: (req: MapperApplyRequest) => postJson<LatentResult>('/api/mapper/apply', req),
   trainMapper: (req: MapperTrainRequest) => postJson<JobStarted>('/api/mapper/train', req),
+  invert: (req: InvertRequest) => postJson<JobStarted>('/api/invert', req),
   cancelJob: (id: string) => postJson<unknown>(`/api/jobs/${encodeURIComponent(id)}/cancel`, {}),
   async uploadLatent(file: File): Promise<LatentResult> {
     const form = new FormData();
     form.append('file', file, file.name);
     return parse<LatentResult>(await fetch('/api/latent', {method: 'POST', body: form}));
+  },
+  /** A photo: its face aligned on the server (or the image used as it is when `aligned`). */
+  async uploadPhoto(file: File, opts: {aligned: boolean; face: number}): Promise<PhotoResult> {
+    const form = new FormData();
+    form.append('file', file, file.name);
+    form.append('aligned', String(opts.aligned));
+    form.append('face', String(opts.face));
+    return parse<PhotoResult>(await fetch('/api/photo', {method: 'POST', body: form}));
   },
 };
 

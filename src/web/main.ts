@@ -2,13 +2,15 @@
  * The StyleCLIP web app: plain DOM + the server API. State is the history of accepted edits: its first entry is
  * the sampled or uploaded latent (the "before" image), its last the current one. The global-direction controls
  * preview an edit of the current latent live (α starts at the default strength, so typing a target is enough);
- * Accept, a mapper or a finished optimisation adds an entry; Undo and "Back to the original" step back.
+ * Accept, a mapper or a finished optimisation adds an entry; Undo and "Back to the original" step back. A photo is
+ * aligned on the server and inverted (a job); its reconstruction starts the history like a sampled image.
  */
 import {
   ApiError,
   type ExamplePrompt,
   type GlobalEditRequest,
   type InfoResponse,
+  type Inverted,
   type JobProgress,
   type LatentResult,
   type MapperTrained,
@@ -44,6 +46,20 @@ const el = {
   random: $<HTMLButtonElement>('random'),
   upload: $<HTMLInputElement>('upload'),
   sourceError: $('source-error'),
+  photoUpload: $<HTMLInputElement>('photo-upload'),
+  photoAligned: $<HTMLInputElement>('photo-aligned'),
+  photoFace: $<HTMLInputElement>('photo-face'),
+  photoSteps: $<HTMLInputElement>('photo-steps'),
+  photoStepsName: $('photo-steps-name'),
+  photoCancel: $<HTMLButtonElement>('photo-cancel'),
+  photoError: $('photo-error'),
+  photoFigures: $('photo-figures'),
+  photoCrop: $<HTMLImageElement>('photo-crop'),
+  photoCropCaption: $('photo-crop-caption'),
+  photoRecon: $<HTMLImageElement>('photo-recon'),
+  photoProgress: $<HTMLProgressElement>('photo-progress'),
+  photoStatus: $('photo-status'),
+  photoMethod: $('photo-method'),
   globalPanel: $('global-panel'),
   neutral: $<HTMLInputElement>('neutral'),
   target: $<HTMLInputElement>('target'),
@@ -112,6 +128,7 @@ const state = {
   history: [] as HistoryEntry[],
   optJob: null as string | null,
   trainJob: null as string | null,
+  photoJob: null as string | null,
 };
 
 const current = (): HistoryEntry | undefined => state.history.at(-1);
@@ -134,6 +151,7 @@ interface ErrorSlot {
 
 const slots = {
   source: {line: el.sourceError, fields: {seed: el.seed, truncation: el.truncation, file: el.upload, index: el.upload, space: el.upload}},
+  photo: {line: el.photoError, fields: {file: el.photoUpload, aligned: el.photoAligned, face: el.photoFace, steps: el.photoSteps}},
   global: {line: el.globalError, fields: {neutral: el.neutral, target: el.target, alpha: el.alpha, beta: el.beta, minChannels: el.minChannels}},
   optimize: {line: el.optStatus, fields: {prompt: el.optPrompt, steps: el.optSteps, lr: el.optLr, lambdaL2: el.optL2, lambdaId: el.optId}},
   mapper: {line: el.mapperError, fields: {mapper: el.mapperSelect}},
@@ -319,6 +337,66 @@ el.upload.addEventListener('change', () => {
   })();
 });
 
+// ---- photos: upload (aligned on the server, or used as it is), then an inversion job; the reconstruction starts
+// the history as a sampled image does
+
+const photoUi: JobUi = {start: el.photoUpload, cancel: el.photoCancel, progress: el.photoProgress, status: el.photoStatus};
+
+async function uploadPhoto(file: File): Promise<void> {
+  const info = state.info;
+  if (!info) throw new ApiError(0, 'the page is still loading');
+  const opts = {aligned: el.photoAligned.checked, face: numberOf(el.photoFace, 'face')};
+  const steps = numberOf(el.photoSteps, 'steps');
+  el.photoFigures.hidden = true;
+  el.photoProgress.value = 0;
+  el.photoStatus.className = 'muted';
+  el.photoStatus.textContent = opts.aligned ? `reading ${file.name}…` : `finding and aligning the face in ${file.name}…`;
+  setStatus(`uploading ${file.name}…`);
+  const p = await api.uploadPhoto(file, opts);
+  el.photoCrop.src = p.image;
+  el.photoCropCaption.textContent = p.mode === 'as-is' ? 'As uploaded' : 'Aligned';
+  el.photoRecon.removeAttribute('src');
+  el.photoFigures.hidden = false;
+  const crop = p.mode === 'as-is' ? `Used as it is (already aligned), ${p.side} px` : `Face ${p.face + 1} of ${p.faces} aligned, ${p.side} px`;
+  const how = info.photo.method === 'encoder' ? `encoding with ${info.photo.encoder}${steps ? ` and ${steps} refinement steps` : ''}` : `projecting (${steps} steps)`;
+  el.photoStatus.textContent = `${crop}; ${how}…`;
+  const job = await api.invert({photoId: p.photoId, steps, client});
+  runJob(photoUi, job.job, 'photoJob', (data) => {
+    const r = data as unknown as Inverted;
+    el.photoRecon.src = r.image;
+    startHistory(r);
+    const method = r.method === 'encoder' ? `the encoder ${info.photo.encoder ?? ''}${r.steps ? ` and ${r.steps} projection steps` : ''}` : `projection from the mean latent, ${r.steps} steps`;
+    el.photoStatus.textContent = `${crop}. Reconstructed by ${method} in ${r.seconds.toFixed(1)} s; pixel error (MSE) ${r.pixel.toFixed(4)}.`;
+    setStatus(`photo ${p.name} reconstructed; edit it with any method`);
+  });
+}
+
+el.photoUpload.addEventListener('change', () => {
+  const file = el.photoUpload.files?.[0];
+  if (!file) return;
+  void (async () => {
+    clearError(slots.photo);
+    el.photoUpload.disabled = true;
+    try {
+      await uploadPhoto(file);
+    } catch (e) {
+      el.photoUpload.disabled = false;
+      el.photoStatus.textContent = '';
+      showError(slots.photo, e);
+      // An error about the file itself (no face, not an image) marks the upload control.
+      if (![el.photoFace, el.photoSteps, el.photoAligned].some((f) => f.getAttribute('aria-invalid') === 'true')) el.photoUpload.setAttribute('aria-invalid', 'true');
+      setStatus('');
+    } finally {
+      el.photoUpload.value = '';
+    }
+  })();
+});
+// The face index means nothing for an image used as it is.
+el.photoAligned.addEventListener('change', () => (el.photoFace.disabled = el.photoAligned.checked));
+el.photoCancel.addEventListener('click', () => {
+  if (state.photoJob) void api.cancelJob(state.photoJob).catch((e: unknown) => showError(slots.photo, e));
+});
+
 // ---- global directions: live preview, at most one request in flight, the latest setting wins
 
 let previewBusy = false;
@@ -437,30 +515,35 @@ el.accept.addEventListener('click', () =>
 // ---- jobs (optimisation, mapper training) with SSE progress and a summary at the end
 
 interface JobUi {
-  start: HTMLButtonElement;
+  /** The control that starts the job (disabled while it runs). */
+  start: HTMLButtonElement | HTMLInputElement;
   cancel: HTMLButtonElement;
   progress: HTMLProgressElement;
   status: HTMLElement;
 }
 
-function lossTerms(p: JobProgress): string {
-  return (['clip', 'l2', 'id'] as const).filter((k) => p[k] !== undefined).map((k) => `${k} ${p[k]!.toFixed(4)}`).join(', ');
+/** Loss terms a job's progress may carry: optimisation and mapper training (clip, l2, id), inversion (pixel, perceptual). */
+const TERMS = ['clip', 'l2', 'id', 'pixel', 'perceptual'] as const;
+type Progress = Pick<JobProgress, 'step' | 'steps' | 'loss' | 'image'> & Partial<Record<(typeof TERMS)[number], number>>;
+
+function lossTerms(p: Progress): string {
+  return TERMS.filter((k) => p[k] !== undefined).map((k) => `${k} ${p[k]!.toFixed(4)}`).join(', ');
 }
 
 /** "100 steps in 12.3 s; final loss 0.7123 (clip 0.7042, l2 0.0081)" */
-function jobSummary(last: JobProgress | null, seconds: number, ofSteps?: number): string {
+function jobSummary(last: Progress | null, seconds: number, ofSteps?: number): string {
   const steps = `${last?.step ?? 0}${ofSteps === undefined ? '' : `/${ofSteps}`} steps in ${seconds.toFixed(1)} s`;
   return last ? `${steps}; final loss ${last.loss.toFixed(4)} (${lossTerms(last)})` : steps;
 }
 
-function runJob(ui: JobUi, id: string, slot: 'optJob' | 'trainJob', onDone: (data: Record<string, unknown>, summary: string) => void | Promise<void>): void {
+function runJob(ui: JobUi, id: string, slot: 'optJob' | 'trainJob' | 'photoJob', onDone: (data: Record<string, unknown>, summary: string) => void | Promise<void>): void {
   state[slot] = id;
   ui.start.disabled = true;
   ui.cancel.disabled = false;
   ui.progress.value = 0;
   ui.status.className = 'muted';
   let started = performance.now();
-  let last: JobProgress | null = null;
+  let last: Progress | null = null;
   const end = (msg: string, kind: 'muted' | 'error' | 'summary') => {
     state[slot] = null;
     ui.start.disabled = false;
@@ -479,7 +562,7 @@ function runJob(ui: JobUi, id: string, slot: 'optJob' | 'trainJob', onDone: (dat
         ui.status.textContent = 'started';
         break;
       case 'progress': {
-        const p = data as unknown as JobProgress;
+        const p = data as unknown as Progress;
         last = p;
         ui.progress.max = p.steps;
         ui.progress.value = p.step;
@@ -641,6 +724,15 @@ async function init(): Promise<void> {
   el.optId.value = String(d.optimize.lambdaId);
   el.optIdLabel.title = `identity loss weight (face-api's FaceRecognitionNet; StyleCLIP uses ${d.official.optimize.lambdaId} for faces)`;
   el.trainSteps.value = String(d.mapperTrain.steps);
+  const photo = info.photo;
+  el.photoSteps.value = String(photo.steps);
+  el.photoSteps.min = photo.method === 'encoder' ? '0' : '1';
+  el.photoSteps.max = String(photo.maxSteps);
+  el.photoStepsName.textContent = photo.method === 'encoder' ? 'Refine steps' : 'Projection steps';
+  el.photoMethod.textContent =
+    photo.method === 'encoder'
+      ? `Photos are inverted with the encoder ${photo.encoder} (refine steps add projection after it).`
+      : `This server has no encoder: photos are inverted by projection from the mean latent (${photo.steps} steps by default).`;
   el.trainL2.value = String(d.mapperTrain.lambdaL2);
   fillExamples(info.examples);
   if (!info.global) {

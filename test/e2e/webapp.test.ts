@@ -6,11 +6,13 @@
  * comparison slider; accept (the history grows); apply a mapper after the global edit (it runs on the image before
  * the edit, which is re-applied) and undo it; see an error next to the control that caused it; run optimisations
  * (progress, an intermediate image, cancel, a short run to the end with its summary) and a short mapper training.
- * Bad requests against the live server get 4xx and it keeps serving. Uses the demo models when they are trained
+ * Bad requests against the live server get 4xx and it keeps serving. A photo: a render with no human face is refused
+ * next to the upload control, then uploaded as "already aligned", inverted by projection (a short job) and edited
+ * with a global direction. Uses the demo models when they are trained
  * (a real grey-hair edit), otherwise the tiny fixture models, and says which. Screenshots in test-artifacts/:
  * webapp-grey-hair.png (the whole page with the grey-hair preview) and one per panel (webapp-panel-*.png).
  */
-import {existsSync, mkdirSync, mkdtempSync, rmSync} from 'node:fs';
+import {existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +20,9 @@ import {fileURLToPath} from 'node:url';
 import {type BrowserContext, type Page, chromium} from 'playwright-core';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {DEMO_FILES} from '../../src/demo/assets.js';
+import {SAMPLE_TRUNCATION} from '../../src/edit/truncation.js';
+import {encodePng} from '../../src/io/image.js';
+import {generate} from '../../src/models/generate.js';
 import {type ModelBundle, demoBundleFiles, loadBundle} from '../../src/server/bundle.js';
 import type {InfoResponse} from '../../src/server/api-types.js';
 import {MAX_UPLOAD_BYTES} from '../../src/server/app.js';
@@ -32,6 +37,7 @@ const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disabl
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'styleclip-e2e-'));
 let server: RunningServer;
+let bundle: ModelBundle;
 let context: BrowserContext;
 let page: Page;
 let models: 'demo' | 'tiny fixtures';
@@ -50,7 +56,6 @@ beforeAll(async () => {
   const {build} = await import('vite');
   await build({configFile: path.join(ROOT, 'vite.config.ts'), logLevel: 'warn', build: {outDir: webRoot, emptyOutDir: true}});
 
-  let bundle: ModelBundle;
   if (demoModelsTrained()) {
     models = 'demo';
     bundle = await loadBundle(demoBundleFiles());
@@ -276,6 +281,51 @@ describe('the web app in headless Chromium', () => {
     await page.reload();
     await page.waitForSelector('body[data-ready="true"]', {timeout: 60_000});
   });
+
+  it('a photo: a render has no human face (the error shows by the upload); as "already aligned" it is reconstructed by projection and edited', async () => {
+    if (!(await page.$('body[data-ready="true"]'))) {
+      // This test run on its own (vitest -t).
+      await page.goto(server.url);
+      await page.waitForSelector('body[data-ready="true"]', {timeout: 60_000});
+    }
+    // A render as `styleclip generate --seed 3` writes it.
+    const file = path.join(tmp, 'render-seed3.png');
+    writeFileSync(file, await encodePng((await generate(bundle.g, {seed: 3, truncation: bundle.g.latentAvg ? SAMPLE_TRUNCATION : 1})).image));
+    expect(await page.textContent('#photo-method')).toMatch(/no encoder: photos are inverted by projection from the mean latent/);
+    expect(await page.textContent('#photo-steps-name')).toBe('Projection steps');
+
+    await page.setInputFiles('#photo-upload', file);
+    await page.waitForFunction(() => /^no face found in 'render-seed3\.png'.*tick 'already aligned'$/.test(document.getElementById('photo-error')!.textContent ?? ''), undefined, {timeout: 60_000});
+    expect(await page.getAttribute('#photo-upload', 'aria-invalid')).toBe('true');
+    expect(pageErrors.splice(0)).toEqual([expect.stringMatching(/status of 400 .*\/api\/photo\)$/)]);
+
+    await page.check('#photo-aligned');
+    expect(await page.isDisabled('#photo-face')).toBe(true);
+    await page.fill('#photo-steps', '20');
+    await page.setInputFiles('#photo-upload', file);
+    await page.waitForFunction(() => /\. Reconstructed by projection from the mean latent, 20 steps in [\d.]+ s; pixel error \(MSE\) [\d.]+\.$/.test(document.getElementById('photo-status')!.textContent ?? ''), undefined, {timeout: 120_000});
+    expect(await page.textContent('#photo-error')).toBe('');
+    expect(await page.getAttribute('#photo-upload', 'aria-invalid')).toBeNull();
+    expect(await page.textContent('#photo-status')).toMatch(/^Used as it is \(already aligned\), \d+ px\. /);
+    // The reconstruction is the new original: the history starts at it.
+    const recon = (await page.getAttribute('#photo-recon', 'src'))!;
+    expect(await page.getAttribute('#before-img', 'src')).toBe(recon);
+    expect(await historyLength()).toBe(1);
+    expect(await page.textContent('#latent-label')).toBe("photo 'render-seed3.png' (projection, 20 steps)");
+    await page.waitForFunction(() => Array.from(document.querySelectorAll('#photo-panel img'), (i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth > 0).every(Boolean));
+    await panelShot('#photo-panel', 'photo');
+
+    // A global edit of the reconstruction, accepted into its history.
+    await page.fill('#neutral', 'a face');
+    await page.fill('#target', 'a face with grey hair');
+    await page.waitForFunction(() => /^\(preview α /.test(document.getElementById('after-kind')!.textContent ?? ''), undefined, {timeout: 60_000});
+    expect(await imageBytes(await afterSrc())).not.toEqual(await imageBytes(recon));
+    await page.click('#accept');
+    await page.waitForFunction(() => /^accepted/.test(document.getElementById('status')!.textContent ?? ''), undefined, {timeout: 60_000});
+    expect(await historyLength()).toBe(2);
+    expect(await page.getAttribute('#before-img', 'src')).toBe(recon);
+    expect(pageErrors).toEqual([]);
+  }, 120_000);
 });
 
 /** POST /api/latent announcing a body over the limit: the server answers 413 without waiting for it. */

@@ -25,13 +25,15 @@ export interface CliOptions {
   env?: NodeJS.ProcessEnv;
   /** Working directory; default: the repository root. */
   cwd?: string;
+  /** Kill the child after this many ms (a command that should fail but would serve forever). */
+  timeoutMs?: number;
 }
 
 /** Run `styleclip …args` with options; a non-zero exit is a result, not a throw. */
 export async function runCliWith(options: CliOptions, ...args: string[]): Promise<CliResult> {
   const env = options.env ?? {...process.env, STYLECLIP_DEBUG: ''};
   try {
-    const r = await execFileP(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {cwd: options.cwd ?? ROOT, env});
+    const r = await execFileP(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {cwd: options.cwd ?? ROOT, env, ...(options.timeoutMs ? {timeout: options.timeoutMs} : {})});
     return {code: 0, stdout: r.stdout, stderr: r.stderr};
   } catch (e) {
     const err = e as {code: number; stdout: string; stderr: string};

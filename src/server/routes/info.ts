@@ -40,6 +40,7 @@ export function infoRoutes(app: Hono, ctx: AppContext): void {
           mapper: {steps: MAPPER_DEFAULTS.steps, batch: MAPPER_DEFAULTS.batch, samples: MAPPER_DEFAULTS.samples, lr: MAPPER_DEFAULTS.lr, lambdaL2: MAPPER_DEFAULTS.lambdaL2, lambdaId: MAPPER_DEFAULTS.lambdaId},
         },
       },
+      photo: (({identity: _identity, ...photo}) => photo)(ctx.photo),
       limits: {alpha: ALPHA_RANGE, beta: BETA_RANGE, maxUploadBytes: ctx.maxUploadBytes, maxPrompt: MAX_PROMPT, maxTrainedMappers: ctx.maxTrainedMappers},
     };
     return c.json(info);
