@@ -26,7 +26,7 @@ import {fileURLToPath} from 'node:url';
 import {StyleclipError} from '../../src/errors.js';
 import {loadGenerator} from '../../src/models/load-generator.js';
 import type {StyleGAN2, StyleGAN2Config} from '../../src/models/stylegan2.js';
-import {type AttributeName, type FaceAttributes, attributeNames, attributeSchema} from '../../src/demo/attributes.js';
+import {type AttributeName, type FaceAttributes, attributeNames, attributeSchema, encodeAttributes} from '../../src/demo/attributes.js';
 import {JITTER_UNIFORMS, jitterSlots, renderFaceTensor} from '../../src/demo/render.js';
 
 /** Version tag of the latent decoding; stored in the asset's metadata. */
@@ -197,6 +197,68 @@ export function renderLatents(z: Float32Array, D: number, size = 64): Float32Arr
   const out = new Float32Array(N * plane);
   for (let n = 0; n < N; n++) out.set(renderLatent(z.subarray(n * D, (n + 1) * D), size, D), n * plane);
   return out;
+}
+
+/**
+ * What ToonGAN is distilled from: a latent decoding, its style-mixing targets and a renderer. The trainer
+ * (train-gan.ts) reads only this, so the v1 world (here) and the v2 world (lab/world2/toon-gan.ts) share one trainer.
+ */
+export interface GanWorld<Face = unknown> {
+  readonly name: 'v1' | 'v2';
+  /** Stored as the asset's `latent_decoding`. */
+  readonly decodingVersion: string;
+  /** One line on the decoding, stored as the asset's `latent_decoding_doc`. */
+  readonly decodingDoc: string;
+  decode(z: ArrayLike<number>, D: number): Face;
+  decodeMixed(z1: ArrayLike<number>, z2: ArrayLike<number>, crossover: number, D: number): Face;
+  /** CHW floats in [−1, 1]. */
+  render(face: Face, size: number): Float32Array;
+  /** The same face without its small features (glasses, beard, mouth expression, lipstick): for the pixel weights. */
+  bare(face: Face): Face;
+  /**
+   * Auxiliary targets on W (kept linearly readable by a head trained with G): one-hot blocks of the given widths
+   * (softmax cross-entropy per block) or `width` regression values (squared error).
+   */
+  readonly aux: {readonly kind: 'softmax'; readonly widths: readonly number[]; readonly names: readonly string[]} | {readonly kind: 'regression'; readonly width: number};
+  auxTargets(face: Face): Float32Array;
+  /**
+   * Optional evaluation with the world's own classifier: per attribute, on the faces whose decoded value is named, the
+   * share of generated images and of their renders that the classifier reads as that value (null without a classifier).
+   */
+  namedAgreement?(images: Float32Array, renders: Float32Array, faces: readonly Face[], size: number): Promise<Record<string, {samples: number; renders: number; n: number}> | null>;
+}
+
+/** The small attributes whose pixels the pixel weights emphasise, and their 'absent' values. */
+const SMALL_ATTRIBUTES = {beard: 'none', mouth: 'neutral', lipstick: 'none', glasses: 'none'} as const;
+const LABEL_WIDTHS = attributeNames.map((n) => attributeSchema[n].values.length);
+
+/** The v1 world: categorical attributes, the v1 renderer. */
+export const toonGanV1World: GanWorld<DecodedLatent> = {
+  name: 'v1',
+  decodingVersion: LATENT_DECODING_VERSION,
+  get decodingDoc() {
+    return `z' = PixelNorm(z); q_i = CDF of a sqrt(D)-scaled uniform-sphere coordinate at z'_i; z'[0..8] -> attributes (${attributeNames.join(', ')}) by the schema's cumulative probabilities; ` +
+      `z'[9..${USED_DIMS - 1}] -> renderer jitter slots (geometric slots 0-18 narrowed to ${GEOMETRY_RANGE} of their range around the middle, rotation = 0.04*${GEOMETRY_RANGE}*Phi^-1(q), curl texture seed fixed); z'[${USED_DIMS}..] unused`;
+  },
+  decode: (z, D) => decodeLatent(z, D),
+  decodeMixed: (z1, z2, c, D) => decodeMixed(z1, z2, c, D),
+  render: (f, size) => renderFaceTensor(f.attributes, {size, jitter: f.jitter}),
+  bare: (f) => ({attributes: {...f.attributes, ...SMALL_ATTRIBUTES}, jitter: f.jitter}),
+  aux: {kind: 'softmax', widths: LABEL_WIDTHS, names: attributeNames},
+  auxTargets: (f) => {
+    const out = new Float32Array(LABEL_WIDTHS.reduce((a, b) => a + b, 0));
+    let off = 0;
+    encodeAttributes(f.attributes).forEach((k, i) => {
+      out[off + k] = 1;
+      off += LABEL_WIDTHS[i]!;
+    });
+    return out;
+  },
+};
+
+/** Width of a world's auxiliary target row. */
+export function auxWidth(world: GanWorld): number {
+  return world.aux.kind === 'softmax' ? world.aux.widths.reduce((a, b) => a + b, 0) : world.aux.width;
 }
 
 /** Default location of the shipped demo generator (assets/demo/generator.safetensors). */

@@ -5,6 +5,10 @@
  * (hair colour is masked on bald heads, eye colour behind sunglasses), summed over attributes. Adam with a
  * linear warm-up and cosine decay; resumable atomic checkpoints (src/train); the result is written as an fp16
  * safetensors asset and evaluated on held-out renders from a disjoint seed stream.
+ *
+ * `world: 'v2'` trains the v2 world's classifier (lab/world2/classifier.ts) with the same loop: renders of
+ * continuous factors with in-between faces, labels by region (masked in the gaps), and a regression head for the
+ * attribute factors whose masked squared error (summed over targets, mean over faces, × regressionWeight) joins the loss.
  */
 import {existsSync, mkdirSync} from 'node:fs';
 import path from 'node:path';
@@ -18,11 +22,12 @@ import {Params, compileStep, trainLoop} from '../../src/train/loop.js';
 import {Adam} from '../../src/train/optim.js';
 import {type AttributeName, type FaceAttributes, attributeNames, attributeValues, isAttributeVisible, valueIndex} from '../../src/demo/attributes.js';
 import {
-  type ClassifierConfig, DemoClassifier, classifierLogits, defaultClassifierConfig, initClassifierState, logSoftmax,
+  type ClassifierConfig, DemoClassifier, classifierOutputs, defaultClassifierConfig, initClassifierState, logSoftmax,
   schemaFingerprint, topValues,
 } from '../../src/demo/classifier.js';
 import {renderBatch} from '../../src/demo/render.js';
 import {Rng, hashSeed} from '../../src/demo/rng.js';
+import {REGRESSION_WIDTH, regressionTargetNames, trainingBatchV2} from '../world2/classifier.js';
 
 /** Seed-stream tags: training, held-out evaluation and tests draw from disjoint hash streams. */
 export const TRAIN_STREAM = 0x7c1a0001;
@@ -62,12 +67,15 @@ export function trainingBatch(step: number, {batch, seed, noise}: {batch: number
   return {images: r.images, targets: encodeTargets(r.attributes)};
 }
 
-/** Masked cross-entropy summed over attributes, plus per-attribute accuracy (visible labels only) as metrics. */
-function lossGraph(params: Params, cfg: ClassifierConfig, batch: number) {
+/**
+ * Masked cross-entropy summed over attributes, plus per-attribute accuracy (visible labels only) as metrics; with a
+ * regression head also its masked squared error (data inputs regression targets and mask [batch, R]).
+ */
+function lossGraph(params: Params, cfg: ClassifierConfig, batch: number, regressionWeight: number) {
   const size = cfg.inputSize;
   const x = input('images', [batch, 3, size, size]);
   const targets = input('targets', [batch, totalClasses]);
-  const logits = classifierLogits(x, cfg, (k) => params.get(k));
+  const {logits, regression} = classifierOutputs(x, cfg, (k) => params.get(k));
   let loss: ReturnType<typeof F.add> | undefined;
   const metrics: Record<string, ReturnType<typeof F.add>> = {};
   let off = 0;
@@ -83,7 +91,17 @@ function lossGraph(params: Params, cfg: ClassifierConfig, batch: number) {
     metrics[`acc.${name}`] = F.div(F.sum(F.mul(t, isMax)), count);
     metrics[`n.${name}`] = F.sum(t);
   }
-  return {loss: loss!, metrics, dataInputs: [x, targets]};
+  const dataInputs = [x, targets];
+  if (regression) {
+    const R = cfg.regression!;
+    const y = input('regression', [batch, R]);
+    const mask = input('regression_mask', [batch, R]);
+    const se = F.div(F.sum(F.mul(F.square(F.sub(regression, y)), mask)), batch);
+    metrics.regression = se;
+    loss = F.add(loss!, F.mul(se, regressionWeight));
+    dataInputs.push(y, mask);
+  }
+  return {loss: loss!, metrics, dataInputs};
 }
 
 export interface TrainClassifierOptions {
@@ -99,6 +117,10 @@ export interface TrainClassifierOptions {
   checkpoint?: string;
   checkpointEvery: number;
   config?: ClassifierConfig;
+  /** 'v2': the continuous world (lab/world2) with the regression head; default 'v1'. */
+  world?: 'v1' | 'v2';
+  /** Weight of the v2 regression loss. */
+  regressionWeight?: number;
   log?: (line: string) => void;
   signal?: AbortSignal;
 }
@@ -114,37 +136,47 @@ export function learningRate(step: number, {steps, lr, warmup}: Pick<TrainClassi
   return lr * (0.01 + 0.99 * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, t))));
 }
 
+/** The v2 classifier's architecture: v1's convs and heads plus the regression head. */
+export const classifierV2Config: ClassifierConfig = {...defaultClassifierConfig, regression: REGRESSION_WIDTH};
+
 /** Train (or resume) and return the float32 state dict plus timing. */
 export async function trainClassifier(opts: TrainClassifierOptions): Promise<{state: StateDict; seconds: number; stepsRun: number}> {
-  const cfg = opts.config ?? defaultClassifierConfig;
+  const v2 = opts.world === 'v2';
+  const cfg = opts.config ?? (v2 ? classifierV2Config : defaultClassifierConfig);
+  if (v2 && cfg.regression !== REGRESSION_WIDTH) throw new RangeError(`the v2 classifier needs a regression head of ${REGRESSION_WIDTH} outputs`);
   const log = opts.log ?? ((l: string) => console.log(l));
   const params = Params.fromStateDict(initClassifierState(cfg, hashSeed(TRAIN_STREAM, opts.seed, -1)));
   const adam = new Adam(params.all, {lr: (s) => learningRate(s, opts)});
-  const step = await compileStep(params, () => lossGraph(params, cfg, opts.batch));
-  log(`classifier: ${params.count} parameters, batch ${opts.batch}, ${opts.steps} steps, lr ${opts.lr}`);
+  const regressionWeight = opts.regressionWeight ?? 1;
+  const step = await compileStep(params, () => lossGraph(params, cfg, opts.batch, regressionWeight));
+  log(`classifier${v2 ? ' v2' : ''}: ${params.count} parameters, batch ${opts.batch}, ${opts.steps} steps, lr ${opts.lr}${v2 ? `, ${REGRESSION_WIDTH} regression targets (weight ${regressionWeight})` : ''}`);
   if (opts.checkpoint) mkdirSync(path.dirname(path.resolve(opts.checkpoint)), {recursive: true});
   if (opts.checkpoint && existsSync(opts.checkpoint)) log(`resuming from ${opts.checkpoint}`);
 
   // Running accuracy: visible-label-weighted average over the last `window` steps.
   const window = 50;
   const hist: {loss: number; acc: Record<string, number>; n: Record<string, number>}[] = [];
+  const regHist: number[] = [];
   const t0 = performance.now();
   let firstStep = -1;
   const {stepsRun} = await trainLoop(step, adam, {
     steps: opts.steps,
     batch: (s) => {
+      if (v2) return trainingBatchV2(s, {...opts, stream: TRAIN_STREAM, size: cfg.inputSize});
       const b = trainingBatch(s, opts);
       return [b.images, b.targets];
     },
     ...(opts.checkpoint
       ? {
           resume: existsSync(opts.checkpoint) ? loadCheckpoint(opts.checkpoint) : null,
-          checkpoint: {every: opts.checkpointEvery, meta: {seed: String(opts.seed), batch: String(opts.batch), steps: String(opts.steps)}, write: writeTo(opts.checkpoint)},
+          checkpoint: {every: opts.checkpointEvery, meta: {seed: String(opts.seed), batch: String(opts.batch), steps: String(opts.steps), world: v2 ? 'v2' : 'v1'}, write: writeTo(opts.checkpoint)},
         }
       : {}),
     ...(opts.signal ? {signal: opts.signal} : {}),
     onStep: ({step: s, loss, metrics, lr}) => {
       if (firstStep < 0) firstStep = s;
+      if (v2) regHist.push(metrics.regression!);
+      if (regHist.length > window) regHist.shift();
       const acc: Record<string, number> = {};
       const n: Record<string, number> = {};
       for (const a of attributeNames) {
@@ -162,7 +194,8 @@ export async function trainClassifier(opts: TrainClassifierOptions): Promise<{st
         });
         const elapsed = (performance.now() - t0) / 1000;
         const perStep = elapsed / (s + 1 - firstStep);
-        log(`step ${s + 1}/${opts.steps}  loss ${meanLoss.toFixed(4)}  lr ${lr.toExponential(2)}  ${perStep.toFixed(2)} s/step  acc% ${accs.join(' ')}`);
+        const reg = v2 ? `  regression ${(regHist.reduce((p, v) => p + v, 0) / regHist.length).toFixed(4)}` : '';
+        log(`step ${s + 1}/${opts.steps}  loss ${meanLoss.toFixed(4)}${reg}  lr ${lr.toExponential(2)}  ${perStep.toFixed(2)} s/step  acc% ${accs.join(' ')}`);
       }
     },
   });
@@ -185,6 +218,7 @@ export function classifierAssetBytes(state: StateDict, cfg: ClassifierConfig, me
     input_size: String(cfg.inputSize),
     slope: String(cfg.slope),
     attributes: schemaFingerprint(),
+    ...(cfg.regression ? {world: 'v2', regression_targets: JSON.stringify(regressionTargetNames())} : {}),
     ...meta,
   });
 }

@@ -7,6 +7,9 @@
  * Resumable: atomic checkpoints (src/train: params + Adam state + step) every few minutes; the data stream depends only
  * on the step, so a resumed run continues exactly. Sample grids (generated row above its target row) go to
  * the checkpoint's folder. The final asset is a rosinality-style state dict in fp16 plus an fp32 latent_avg.
+ *
+ * What is distilled is a `GanWorld` (toon-gan.ts): the v1 world by default, or the v2 world's continuous factors
+ * (lab/world2/toon-gan.ts) with `world: toonGanV2World`.
  */
 import {existsSync, mkdirSync} from 'node:fs';
 import path from 'node:path';
@@ -24,10 +27,9 @@ import {avgPool2d, logSoftmax} from '../../src/nn/functional.js';
 import {loadCheckpoint, restore, writeTo} from '../../src/train/checkpoint.js';
 import {Params, type StepGraph, compileStep, trainLoop} from '../../src/train/loop.js';
 import {Adam} from '../../src/train/optim.js';
-import {type AttributeName, attributeNames, attributeSchema, encodeAttributes, isAttributeVisible} from '../../src/demo/attributes.js';
+import {type AttributeName, attributeNames, attributeSchema, isAttributeVisible} from '../../src/demo/attributes.js';
 import {Rng, hashSeed} from '../../src/demo/rng.js';
-import {renderFaceTensor} from '../../src/demo/render.js';
-import {type DecodedLatent, GEOMETRY_RANGE, LATENT_DECODING_VERSION, USED_DIMS, decodeLatent, decodeMixed, renderLatents, toonGanConfig} from './toon-gan.js';
+import {type DecodedLatent, type GanWorld, auxWidth, decodeLatent, toonGanConfig, toonGanV1World} from './toon-gan.js';
 
 /** Keys that are not trained: FIR kernels (fixed), noise strengths (0: renders have no stochastic detail), noise buffers. */
 function isTrainable(key: string): boolean {
@@ -39,7 +41,7 @@ function isTrainable(key: string): boolean {
  * except the ToRGB weights, scaled by `rgbInit`: a small output layer starts the generator at a flat grey
  * instead of random colour blobs that a regression spends its first thousand steps unlearning.
  */
-export function initialParams(cfg: StyleGAN2Config, seed: number, rgbInit = 1, withAuxHead = false): Params {
+export function initialParams(cfg: StyleGAN2Config, seed: number, rgbInit = 1, auxOf: GanWorld | null = null): Params {
   const sd = randomStateDict(cfg, seed);
   const entries: [string, {shape: number[]; data: Float32Array}][] = [];
   for (const [k, t] of sd) {
@@ -49,7 +51,7 @@ export function initialParams(cfg: StyleGAN2Config, seed: number, rgbInit = 1, w
     if (/^to_rgbs?[.\d]*\.conv\.weight$/.test(k)) for (let i = 0; i < data.length; i++) data[i]! *= rgbInit;
     entries.push([k, {shape: t.shape, data}]);
   }
-  if (withAuxHead) entries.push(...auxHeadParams(cfg.styleDim, seed));
+  if (auxOf) entries.push(...auxParams(auxOf, cfg.styleDim, seed));
   return new Params(entries);
 }
 
@@ -82,9 +84,6 @@ export function latentBatch(seed: number, index: number, N: number, D: number): 
   return z;
 }
 
-/** The small attributes whose pixels `attributeWeights` emphasises, and their 'absent' values. */
-const SMALL_ATTRIBUTES = {beard: 'none', mouth: 'neutral', lipstick: 'none', glasses: 'none'} as const;
-
 /**
  * Per-pixel loss weights [N,1,H,W] of a batch: 1 + k where render(decode(z)) differs from the same face (same
  * jitter) rendered without its small attributes, 1 elsewhere; normalised to mean 1 over the batch so the loss
@@ -96,13 +95,17 @@ export function attributeWeights(z: Float32Array, D: number, size: number, targe
 
 /** attributeWeights for faces given by their renderer inputs (e.g. the targets of mixed latents). */
 export function attributeWeightsOf(faces: readonly DecodedLatent[], size: number, targets: Float32Array, k: number): Float32Array {
+  return pixelWeights(toonGanV1World, faces, size, targets, k);
+}
+
+/** The pixel weights of any world's faces: 1 + k where the face differs from `world.bare(face)`, normalised to mean 1. */
+export function pixelWeights<Face>(world: GanWorld<Face>, faces: readonly Face[], size: number, targets: Float32Array, k: number): Float32Array {
   const N = faces.length;
   const plane = size * size;
   const w = new Float32Array(N * plane).fill(1);
   if (k > 0) {
     for (let n = 0; n < N; n++) {
-      const {attributes, jitter} = faces[n]!;
-      const bare = renderFaceTensor({...attributes, ...SMALL_ATTRIBUTES}, {size, jitter});
+      const bare = world.render(world.bare(faces[n]!), size);
       const t = targets.subarray(n * 3 * plane, (n + 1) * 3 * plane);
       for (let p = 0; p < plane; p++) {
         const d = Math.abs(t[p]! - bare[p]!) + Math.abs(t[plane + p]! - bare[plane + p]!) + Math.abs(t[2 * plane + p]! - bare[2 * plane + p]!);
@@ -151,6 +154,8 @@ export interface TrainGanOptions {
    * otherwise a few percent of an L1 loss whose median answer ("no beard", "closed mouth") is already cheap.
    */
   attributeWeight?: number;
+  /** What is distilled (default: the v1 world). */
+  world?: GanWorld<any>;
   /** Start from the weights of a generator asset (fine-tuning) instead of the random initialisation. */
   initFrom?: string | undefined;
   /**
@@ -203,23 +208,39 @@ export function auxHeadParams(D: number, seed: number): [string, {shape: number[
   });
 }
 
+/** Auxiliary head parameters of a world: v1's softmax heads per attribute, or aux.regression.weight [R, D] and bias [R]. */
+function auxParams(world: GanWorld, D: number, seed: number): [string, {shape: number[]; data: Float32Array}][] {
+  if (world.aux.kind === 'softmax') return auxHeadParams(D, seed);
+  const R = world.aux.width;
+  const rng = mulberry32Normal(hashSeed(seed, 0xa0d));
+  return [
+    ['aux.regression.weight', {shape: [R, D], data: Float32Array.from({length: R * D}, () => 0.01 * rng())}],
+    ['aux.regression.bias', {shape: [R], data: new Float32Array(R)}],
+  ];
+}
+
 /** Number of values of each attribute (schema order): the widths of the one-hot label blocks. */
 const LABEL_WIDTHS = attributeNames.map((n) => attributeSchema[n].values.length);
-/** Width of a one-hot label row (all attributes): ΣK. */
-const LABEL_WIDTH = LABEL_WIDTHS.reduce((a, b) => a + b, 0);
 
 /** One-hot attribute labels of a batch, attributes concatenated in schema order: [N, ΣK]. */
 export function attributeLabels(z: Float32Array, D: number): Float32Array {
+  return auxTargetsOf(toonGanV1World, Array.from({length: z.length / D}, (_, n) => decodeLatent(z.subarray(n * D, (n + 1) * D), D)));
+}
+
+/** The auxiliary targets of a batch of faces: [N, auxWidth(world)]. */
+function auxTargetsOf<Face>(world: GanWorld<Face>, faces: readonly Face[]): Float32Array {
+  const W = auxWidth(world);
+  const out = new Float32Array(faces.length * W);
+  faces.forEach((f, n) => out.set(world.auxTargets(f), n * W));
+  return out;
+}
+
+/** Targets of a batch z [N·D] in a world: [N, 3, size, size]. */
+export function renderWorldLatents(world: GanWorld<any>, z: Float32Array, D: number, size: number): Float32Array {
   const N = z.length / D;
-  const out = new Float32Array(N * LABEL_WIDTH);
-  for (let n = 0; n < N; n++) {
-    const classes = encodeAttributes(decodeLatent(z.subarray(n * D, (n + 1) * D), D).attributes);
-    let off = 0;
-    classes.forEach((k, i) => {
-      out[n * LABEL_WIDTH + off + k] = 1;
-      off += LABEL_WIDTHS[i]!;
-    });
-  }
+  const plane = 3 * size * size;
+  const out = new Float32Array(N * plane);
+  for (let n = 0; n < N; n++) out.set(world.render(world.decode(z.subarray(n * D, (n + 1) * D), D), size), n * plane);
   return out;
 }
 
@@ -237,19 +258,22 @@ export function mixedWPlus(g: StyleGAN2, w1: Tensor, w2: Tensor, mask: Tensor): 
 }
 
 /** The training step's graph: data [z, target, pixel weights, labels(, z2, mixing mask)] → loss and metrics l1, l1_4, aux CE. */
-function trainStepGraph(cfg: StyleGAN2Config, params: Params, N: number, mseWeight: number, auxWeight: number, mixing: boolean): StepGraph {
+function trainStepGraph(cfg: StyleGAN2Config, params: Params, N: number, mseWeight: number, auxWeight: number, mixing: boolean, world: GanWorld): StepGraph {
   const g = generatorFromParams(cfg, params);
   const z = input('z', [N, cfg.styleDim]);
   const target = input('target', [N, 3, cfg.size, cfg.size]);
   const weight = input('weight', [N, 1, cfg.size, cfg.size]);
-  const labels = input('labels', [N, LABEL_WIDTH]);
+  const labels = input('labels', [N, auxWidth(world)]);
   const z2 = input('z2', [N, cfg.styleDim]);
   const mask = input('mix', [N, g.nLatent, 1]);
   const w = g.mapping(z);
   const wPlus = mixing ? mixedWPlus(g, w, g.mapping(z2), mask) : g.broadcast(w);
   const img = g.synthesis(g.styles(wPlus), zeroNoise(g));
   let aux: Tensor = F.zeros([]);
-  if (auxWeight > 0) {
+  if (auxWeight > 0 && world.aux.kind === 'regression') {
+    const pred = F.add(F.matmul(w, F.transpose(params.get('aux.regression.weight'), [1, 0])), params.get('aux.regression.bias'));
+    aux = F.div(F.sum(F.square(F.sub(pred, labels))), N);
+  } else if (auxWeight > 0) {
     let off = 0;
     attributeNames.forEach((name, i) => {
       const logits = F.add(F.matmul(w, F.transpose(params.get(`aux.${name}.weight`), [1, 0])), params.get(`aux.${name}.bias`));
@@ -368,7 +392,7 @@ export function exportStateDict(cfg: StyleGAN2Config, params: Params): StateDict
 }
 
 /** Write the asset atomically: weights fp16, latent_avg fp32, metadata. */
-export function writeGeneratorAsset(file: string, cfg: StyleGAN2Config, params: Params, stats: {avg: Float32Array; std: number}, meta: Record<string, string>): number {
+export function writeGeneratorAsset(file: string, cfg: StyleGAN2Config, params: Params, stats: {avg: Float32Array; std: number}, meta: Record<string, string>, world: GanWorld = toonGanV1World): number {
   const c = wScaleDivisor(stats.std);
   const sd = rescaleW(exportStateDict(cfg, params), cfg, c);
   const latentAvg = stats.avg.map((v) => v / c);
@@ -378,10 +402,9 @@ export function writeGeneratorAsset(file: string, cfg: StyleGAN2Config, params: 
   const bytes = serializeSafetensors(out, {
     format: 'styleclip-demo-generator',
     model: 'ToonGAN',
-    latent_decoding: LATENT_DECODING_VERSION,
-    latent_decoding_doc:
-      `z' = PixelNorm(z); q_i = CDF of a sqrt(D)-scaled uniform-sphere coordinate at z'_i; z'[0..8] -> attributes (${attributeNames.join(', ')}) by the schema's cumulative probabilities; ` +
-      `z'[9..${USED_DIMS - 1}] -> renderer jitter slots (geometric slots 0-18 narrowed to ${GEOMETRY_RANGE} of their range around the middle, rotation = 0.04*${GEOMETRY_RANGE}*Phi^-1(q), curl texture seed fixed); z'[${USED_DIMS}..] unused`,
+    latent_decoding: world.decodingVersion,
+    latent_decoding_doc: world.decodingDoc,
+    ...(world.name === 'v1' ? {} : {world: world.name}),
     config: JSON.stringify(cfg),
     w_scale_divisor: String(c),
     ...meta,
@@ -404,8 +427,9 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
   const {steps, batch: N = 16, lr = 0.002, mappingLrMul = 100, seed = 1, checkpointSeconds = 180, sampleEvery = 250, avgSamples = 10000, mseWeight = 1, rgbInit = 0.1, attributeWeight = 0, auxWeight = 0, mixing = 0} = opts;
   if (!(mixing >= 0 && mixing <= 1)) throw new StyleclipError(`mixing must be a share in [0, 1], got ${mixing}`);
   const log = opts.log ?? ((l: string) => console.log(l));
+  const world: GanWorld<any> = opts.world ?? toonGanV1World;
   const D = cfg.styleDim;
-  const params = initialParams(cfg, seed, rgbInit, auxWeight > 0);
+  const params = initialParams(cfg, seed, rgbInit, auxWeight > 0 ? world : null);
   // Two parameter groups: the synthesis (and auxiliary head) at the scheduled rate, the mapping layers' raw
   // parameters at that rate × mappingLrMul.
   const isMapping = (n: string) => n.startsWith('style.');
@@ -424,20 +448,21 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
     log(`initialised from ${opts.initFrom}`);
   }
   const resume = existsSync(opts.checkpoint) ? loadCheckpoint(opts.checkpoint) : null;
+  if (resume && (resume.meta.world ?? 'v1') !== world.name) throw new StyleclipError(`checkpoint '${opts.checkpoint}' is of the ${resume.meta.world ?? 'v1'} world, not ${world.name}`);
   const start = resume?.step ?? 0;
   if (resume) log(`resumed from ${opts.checkpoint} at step ${start}`);
-  log(`ToonGAN: ${params.count.toLocaleString('en')} trainable parameters, batch ${N}, ${steps} steps, lr ${lr} (mapping raw ×${mappingLrMul}), loss ${attributeWeight ? `L1 (×${1 + attributeWeight} on beard/mouth/lipstick/glasses pixels)` : 'L1'} + 0.5·L1(pool4)${mseWeight ? ` + ${mseWeight}·MSE` : ''}${mixing > 0 ? `, style mixing on ${(100 * mixing).toFixed(0)} % of the faces` : ''}`);
+  log(`ToonGAN${world.name === 'v1' ? '' : ` (${world.name} world)`}: ${params.count.toLocaleString('en')} trainable parameters, batch ${N}, ${steps} steps, lr ${lr} (mapping raw ×${mappingLrMul}), loss ${attributeWeight ? `L1 (×${1 + attributeWeight} on beard/mouth/lipstick/glasses pixels)` : 'L1'} + 0.5·L1(pool4)${mseWeight ? ` + ${mseWeight}·MSE` : ''}${mixing > 0 ? `, style mixing on ${(100 * mixing).toFixed(0)} % of the faces` : ''}`);
   const t0 = performance.now();
-  const step = await compileStep(params, () => trainStepGraph(cfg, params, N, mseWeight, auxWeight, mixing > 0));
+  const step = await compileStep(params, () => trainStepGraph(cfg, params, N, mseWeight, auxWeight, mixing > 0, world));
   const nLatent = Math.log2(cfg.size) * 2 - 2;
   const SAMPLES = 8;
   const fwd = await compileForward(cfg, params, SAMPLES);
   log(`compiled in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const sampleZ = heldOutLatents(SAMPLES * 2, D);
-  const sampleTargets = renderLatents(sampleZ, D, cfg.size);
+  const sampleTargets = renderWorldLatents(world, sampleZ, D, cfg.size);
   const dir = path.dirname(path.resolve(opts.checkpoint));
   mkdirSync(dir, {recursive: true});
-  const meta = {latent_decoding: LATENT_DECODING_VERSION, config: JSON.stringify(cfg), seed: String(seed), batch: String(N), lr: String(lr), mapping_lr_mul: String(mappingLrMul), mse_weight: String(mseWeight), rgb_init: String(rgbInit), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(mixing > 0 ? {mixing: String(mixing)} : {}), ...(opts.initFrom ? {init_from: path.basename(opts.initFrom)} : {})};
+  const meta = {latent_decoding: world.decodingVersion, world: world.name, config: JSON.stringify(cfg), seed: String(seed), batch: String(N), lr: String(lr), mapping_lr_mul: String(mappingLrMul), mse_weight: String(mseWeight), rgb_init: String(rgbInit), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(mixing > 0 ? {mixing: String(mixing)} : {}), ...(opts.initFrom ? {init_from: path.basename(opts.initFrom)} : {})};
   const writeSamples = async (s: number) => {
     const per = 3 * cfg.size * cfg.size * SAMPLES;
     const a = await runForward(fwd, params, sampleZ.subarray(0, SAMPLES * D));
@@ -461,7 +486,7 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
   // Loss weights and auxiliary labels are only computed per batch when their term is on; otherwise the graph
   // inputs are constant (unit weights; labels that the zero-weighted auxiliary term never reads).
   const unitWeights = attributeWeight > 0 ? null : new Float32Array(N * cfg.size * cfg.size).fill(1);
-  const unusedLabels = auxWeight > 0 ? null : new Float32Array(N * LABEL_WIDTH);
+  const unusedLabels = auxWeight > 0 ? null : new Float32Array(N * auxWidth(world));
   // Each face's renderer inputs (decoded once: they give the target and the pixel weights), and the extra feeds
   // of style mixing when it is on.
   const plane = 3 * cfg.size * cfg.size;
@@ -471,12 +496,14 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
     const mix = mixing > 0 ? mixingBatch(seed, i, N, D, nLatent, mixing) : null;
     const faces = Array.from({length: N}, (_, n) => {
       const zn = z.subarray(n * D, (n + 1) * D);
-      return mix ? decodeMixed(zn, mix.z2.subarray(n * D, (n + 1) * D), mix.crossovers[n]!, D) : decodeLatent(zn, D);
+      return mix ? world.decodeMixed(zn, mix.z2.subarray(n * D, (n + 1) * D), mix.crossovers[n]!, D) : world.decode(zn, D);
     });
     const target = new Float32Array(N * plane);
-    faces.forEach((f, n) => target.set(renderFaceTensor(f.attributes, {size: cfg.size, jitter: f.jitter}), n * plane));
+    faces.forEach((f, n) => target.set(world.render(f, cfg.size), n * plane));
     const extra = mix ? [mix.z2, mixingMask(mix.crossovers, nLatent)] : [];
-    const feeds = [z, target, unitWeights ?? attributeWeightsOf(faces, cfg.size, target, attributeWeight), unusedLabels ?? attributeLabels(z, D), ...extra];
+    // The auxiliary head reads w(z1), so its targets are those of the unmixed decoding.
+    const auxFaces = () => (mix ? Array.from({length: N}, (_, n) => world.decode(z.subarray(n * D, (n + 1) * D), D)) : faces);
+    const feeds = [z, target, unitWeights ?? pixelWeights(world, faces, cfg.size, target, attributeWeight), unusedLabels ?? auxTargetsOf(world, auxFaces()), ...extra];
     dataSec += (performance.now() - tb) / 1000;
     return feeds;
   };
@@ -505,7 +532,7 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
           const el = (performance.now() - runStart) / 1000;
           const sps = doneHere / el;
           log(
-            `step ${s + 1}/${steps} loss ${loss.toFixed(4)} (ema ${ema.toFixed(4)}, L1 ema ${emaL1.toFixed(4)} = ${(emaL1 * 127.5).toFixed(2)}/255${auxWeight > 0 ? `, W-attribute CE ema ${emaAux.toFixed(3)}` : ''}) lr ${rate.toExponential(2)} ` +
+            `step ${s + 1}/${steps} loss ${loss.toFixed(4)} (ema ${ema.toFixed(4)}, L1 ema ${emaL1.toFixed(4)} = ${(emaL1 * 127.5).toFixed(2)}/255${auxWeight > 0 ? `, W-${world.aux.kind === 'softmax' ? 'attribute CE' : 'factor SE'} ema ${emaAux.toFixed(3)}` : ''}) lr ${rate.toExponential(2)} ` +
               `${sps.toFixed(2)} steps/s (data ${((dataSec / doneHere) * 1000).toFixed(0)} ms/step) elapsed ${fmtTime(el)} ETA ${fmtTime((steps - s - 1) / sps)}`,
           );
         }
@@ -523,19 +550,20 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
   }
   await writeSamples(steps);
   const stats = await latentStats(cfg, params, avgSamples, seed);
-  const bytes = writeGeneratorAsset(opts.out, cfg, params, stats, {steps: String(steps), seed: String(seed), batch: String(N), lr: String(lr), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(mixing > 0 ? {mixing: String(mixing)} : {})});
+  const bytes = writeGeneratorAsset(opts.out, cfg, params, stats, {steps: String(steps), seed: String(seed), batch: String(N), lr: String(lr), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(mixing > 0 ? {mixing: String(mixing)} : {})}, world);
   log(`wrote ${opts.out} (${(bytes / 1e6).toFixed(2)} MB)`);
   return {finished: true, step: steps};
 }
 
 /** Write the asset from a checkpoint (e.g. to ship the best weights of an unfinished run). */
-export async function exportFromCheckpoint(checkpoint: string, out: string, {avgSamples = 10000, config = toonGanConfig}: {avgSamples?: number; config?: StyleGAN2Config} = {}): Promise<{bytes: number; step: number}> {
+export async function exportFromCheckpoint(checkpoint: string, out: string, {avgSamples = 10000, config = toonGanConfig, world = toonGanV1World}: {avgSamples?: number; config?: StyleGAN2Config; world?: GanWorld<any>} = {}): Promise<{bytes: number; step: number}> {
   const ck = loadCheckpoint(checkpoint);
-  const params = initialParams(config, 0, 1, [...ck.params.keys()].some((k) => k.startsWith('aux.')));
+  if ((ck.meta.world ?? 'v1') !== world.name) throw new StyleclipError(`checkpoint '${checkpoint}' is of the ${ck.meta.world ?? 'v1'} world, not ${world.name}`);
+  const params = initialParams(config, 0, 1, [...ck.params.keys()].some((k) => k.startsWith('aux.')) ? world : null);
   restore(ck, params.all, null);
   const stats = await latentStats(config, params, avgSamples, Number(ck.meta.seed ?? 1));
   const trained = Object.fromEntries(['lr', 'attribute_weight', 'aux_weight'].flatMap((k) => (ck.meta[k] !== undefined ? [[k, ck.meta[k]!]] : [])));
-  const bytes = writeGeneratorAsset(out, config, params, stats, {steps: String(ck.step), seed: ck.meta.seed ?? '1', batch: ck.meta.batch ?? '', ...trained});
+  const bytes = writeGeneratorAsset(out, config, params, stats, {steps: String(ck.step), seed: ck.meta.seed ?? '1', batch: ck.meta.batch ?? '', ...trained}, world);
   return {bytes, step: ck.step};
 }
 
@@ -546,6 +574,8 @@ export interface GanEvaluation {
   samples: number;
   /** Mean |G(z) − render(decode(z))| over held-out z, in [−1, 1] units (×127.5 for 8-bit levels). */
   heldOutL1: number;
+  /** Worlds with their own classifier (v2): per attribute, agreement with the decoded named values (GanWorld.namedAgreement). */
+  named?: Record<string, {samples: number; renders: number; n: number}> | null;
   /** Classifier results, or null when no classifier was available. */
   classifier: {
     /** Mean over samples and visible attributes of the classifier's top probability. */
@@ -577,13 +607,13 @@ async function tryLoadClassifier(file?: string): Promise<ClassifierLike | null> 
 }
 
 /** Evaluate a generator on `n` held-out latents (classifier confidence, attribute distribution, pixel L1). */
-export async function evaluateToonGan(g: StyleGAN2, {n = 1000, batch = 50, classifierPath, log}: {n?: number; batch?: number; classifierPath?: string; log?: (l: string) => void} = {}): Promise<GanEvaluation> {
+export async function evaluateToonGan(g: StyleGAN2, {n = 1000, batch = 50, classifierPath, log, world = toonGanV1World}: {n?: number; batch?: number; classifierPath?: string; log?: (l: string) => void; world?: GanWorld<any>} = {}): Promise<GanEvaluation> {
   const cfg = g.config;
   const D = cfg.styleDim;
   const z = heldOutLatents(n, D);
   const per = 3 * cfg.size * cfg.size;
   const images = new Float32Array(n * per);
-  const targets = renderLatents(z, D, cfg.size);
+  const targets = renderWorldLatents(world, z, D, cfg.size);
   const zin = input('z', [batch, D]);
   const prog = await compile([zin], [forward(g, zin)]);
   for (let s = 0; s < n; s += batch) {
@@ -597,6 +627,12 @@ export async function evaluateToonGan(g: StyleGAN2, {n = 1000, batch = 50, class
   let l1 = 0;
   for (let i = 0; i < images.length; i++) l1 += Math.abs(Math.max(-1, Math.min(1, images[i]!)) - targets[i]!);
   const result: GanEvaluation = {samples: n, heldOutL1: l1 / images.length, classifier: null};
+  // The classifier below reads v1 attributes; other worlds bring their own (namedAgreement).
+  if (world.name !== 'v1') {
+    const faces = Array.from({length: n}, (_, i) => world.decode(z.subarray(i * D, (i + 1) * D), D));
+    result.named = world.namedAgreement ? await world.namedAgreement(images.map((v) => Math.max(-1, Math.min(1, v))), targets, faces, cfg.size) : null;
+    return result;
+  }
   const clf = await tryLoadClassifier(classifierPath);
   if (!clf) return result;
   const shape = [n, 3, cfg.size, cfg.size];
@@ -649,7 +685,12 @@ export async function evaluateToonGan(g: StyleGAN2, {n = 1000, batch = 50, class
 /** Human-readable evaluation report. */
 export function formatEvaluation(e: GanEvaluation): string {
   const lines = [`held-out pixel L1 (${e.samples} z): ${e.heldOutL1.toFixed(4)} in [-1,1] units = ${(e.heldOutL1 * 127.5).toFixed(2)} / 255`];
+  if (e.named) {
+    lines.push('world classifier reads the decoded named value (samples / renders of the same z, faces with a named value):');
+    for (const [a, r] of Object.entries(e.named)) lines.push(`  ${a.padEnd(11)} ${(100 * r.samples).toFixed(1)} % / ${(100 * r.renders).toFixed(1)} %  (${r.n})`);
+  }
   const c = e.classifier;
+  if (!c && e.named !== undefined) return lines.join('\n');
   if (!c) {
     lines.push('evaluation classifier not available: only the pixel metric against render(decode(z)) is reported');
     return lines.join('\n');

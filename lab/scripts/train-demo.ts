@@ -10,8 +10,15 @@
  *   5. global-direction relevance → assets/demo/relevance.safetensors
  *   6. one latent mapper per edit → assets/demo/mappers/<slug>.safetensors
  *
- * Flags: --force STEP (redo one step: classifier, clip, clip-eval, gan, relevance, mappers), --only STEP,
- * --mapper-steps N (default 800), --relevance-images K (default 100, the official count), --relevance-samples N (default 20000).
+ * The v2 world's models (lab/world2; not shipped yet) run only with --v2 (or --only STEP):
+ *   classifier-v2   the v2 evaluation classifier (region labels, factor regression) → assets/demo/v2/classifier.safetensors
+ *   gan-v2          ToonGAN v2 (continuous factors, factor-group mixing)            → assets/demo/v2/generator.safetensors
+ *                   Its checkpoint lives in lab/runs/gan-v2/ (committed, so a run of several hours continues across
+ *                   sessions); rerunning the step resumes it.
+ *
+ * Flags: --force STEP (redo one step: classifier, clip, clip-eval, gan, relevance, mappers, classifier-v2, gan-v2),
+ * --only STEP, --v2, --mapper-steps N (default 800), --relevance-images K (default 100, the official count),
+ * --relevance-samples N (default 20000).
  */
 import {spawnSync} from 'node:child_process';
 import {existsSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
@@ -37,6 +44,8 @@ const cli = (...rest: string[]) => tsx('src/cli/main.ts', ...rest);
 
 interface Step {
   name: string;
+  /** A v2-world step: runs only with --v2 or --only. */
+  v2?: boolean;
   outputs: string[];
   commands: string[][];
 }
@@ -45,6 +54,7 @@ const G = path.join(DEMO, 'generator.safetensors');
 const CLIP = path.join(DEMO, 'toonclip.safetensors');
 /** Weight of ToonGAN's auxiliary W-attribute cross-entropy. */
 const AUX_WEIGHT = '0.5';
+const V2 = path.join(DEMO, 'v2');
 const steps: Step[] = [
   {name: 'classifier', outputs: [path.join(DEMO, 'classifier.safetensors')], commands: [tsx('lab/scripts/train-classifier.ts')]},
   ...(['clip', 'clip-eval'] as const).map((name) => {
@@ -110,6 +120,21 @@ const steps: Step[] = [
       return cli('mapper', 'train', '--generator', G, '--clip', CLIP, '--prompt', promptFor(t.attribute, t.value as never), '--samples', String(d.samples), '--steps', opt('mapper-steps', String(d.steps)), '--batch', String(d.batch), '--lr', String(d.lr), '--lambda-l2', String(d.lambdaL2), '--checkpoint-every', '100', '--checkpoint', path.join(ROOT, '.train', `mapper-${mapperSlug(t.name)}.ckpt.safetensors`), '--out', out);
     }),
   },
+  {
+    name: 'classifier-v2',
+    v2: true,
+    outputs: [path.join(V2, 'classifier.safetensors')],
+    // Region labels masked in the gaps, a regression head for the attribute factors (lab/world2/classifier.ts).
+    commands: [tsx('lab/scripts/train-classifier.ts', '--world', 'v2', '--steps', '1400', '--regression-weight', '2', '--threads', '1', '--checkpoint', path.join(ROOT, '.train', 'classifier-v2.ckpt.safetensors'), '--out', path.join(V2, 'classifier.safetensors'))],
+  },
+  {
+    name: 'gan-v2',
+    v2: true,
+    outputs: [path.join(V2, 'generator.safetensors')],
+    // The v2 decoding (lab/world2/toon-gan.ts), v1's pixel weights on the small features, an auxiliary regression
+    // from W to the factors, style mixing on 30 % of the faces with factor groups owned by W+ rows. One thread.
+    commands: [tsx('lab/scripts/train-gan.ts', '--world', 'v2', '--steps', '24000', '--attribute-weight', '8', '--aux', '0.5', '--mixing', '0.3', '--threads', '1', '--sample-every', '1000', '--checkpoint-minutes', '5', '--checkpoint', path.join(ROOT, 'lab/runs/gan-v2/toongan-v2.ckpt.safetensors'), '--out', path.join(V2, 'generator.safetensors'))],
+  },
 ];
 
 const timingsFile = path.join(DEMO, 'TRAINING.md');
@@ -125,9 +150,12 @@ function readTimings(): Map<string, string> {
 }
 
 mkdirSync(path.join(DEMO, 'mappers'), {recursive: true});
+mkdirSync(V2, {recursive: true});
 mkdirSync(path.join(ROOT, '.train'), {recursive: true});
+const withV2 = args.includes('--v2');
 for (const step of steps) {
   if (only && step.name !== only) continue;
+  if (step.v2 && !withV2 && !only) continue;
   // A step is done when its marker exists (written after all its commands succeeded); shipped assets alone do not
   // count, so a fresh clone retrains everything from scratch.
   const marker = path.join(ROOT, '.train', `done-${step.name}`);

@@ -10,24 +10,33 @@
  *   node --import tsx lab/scripts/train-gan.ts --export-only      (write the asset from the current checkpoint)
  *   node --import tsx lab/scripts/train-gan.ts --eval-only        (evaluate the asset at --out)
  *
+ * --world v2 distils the v2 world (lab/world2/toon-gan.ts: continuous factors, no thresholds; --aux is then a
+ * regression from W to the factors, and --mixing mixes factor groups); its defaults are --out
+ * assets/demo/v2/generator.safetensors and --checkpoint .train/toongan-v2.ckpt.safetensors. --sample-every N sets the
+ * steps between sample grids, --checkpoint-minutes M the time between checkpoints.
+ *
  * Rerunning the same command resumes from the checkpoint (delete it to start over). Progress lines go to
  * stdout; sample grids (generated row above its render) go next to the checkpoint (toongan-samples*.png).
  */
 import {existsSync, statSync} from 'node:fs';
 import {parseArgs} from 'node:util';
-import {loadToonGan, toonGanConfig} from '../demo/toon-gan.js';
+import {type GanWorld, loadToonGan, toonGanConfig, toonGanV1World} from '../demo/toon-gan.js';
+import {toonGanV2World} from '../world2/toon-gan.js';
 import {evaluateToonGan, exportFromCheckpoint, formatEvaluation, trainToonGan} from '../demo/train-gan.js';
 import {configureEngine} from '../../src/engine/session.js';
 
 const {values} = parseArgs({
   options: {
-    out: {type: 'string', default: 'assets/demo/generator.safetensors'},
+    out: {type: 'string'},
+    world: {type: 'string', default: 'v1'},
+    'sample-every': {type: 'string', default: '250'},
+    'checkpoint-minutes': {type: 'string', default: '3'},
     steps: {type: 'string', default: '4000'},
     batch: {type: 'string', default: '16'},
     lr: {type: 'string', default: '0.005'},
     'rgb-init': {type: 'string', default: '0.1'},
     seed: {type: 'string', default: '1'},
-    checkpoint: {type: 'string', default: '.train/toongan.ckpt.safetensors'},
+    checkpoint: {type: 'string'},
     threads: {type: 'string', default: '1'},
     'mapping-lr-mul': {type: 'string', default: '100'},
     mse: {type: 'string', default: '1'},
@@ -55,11 +64,18 @@ function num(name: string, v: string | undefined): number | undefined {
 const t0 = performance.now();
 const secs = () => ((performance.now() - t0) / 1000).toFixed(0);
 configureEngine({threads: num('threads', values.threads)!});
-const out = values.out!;
+if (values.world !== 'v1' && values.world !== 'v2') {
+  console.error(`error: --world must be v1 or v2, got '${values.world}'`);
+  process.exit(1);
+}
+const v2 = values.world === 'v2';
+const world: GanWorld<any> = v2 ? toonGanV2World : toonGanV1World;
+const out = values.out ?? (v2 ? 'assets/demo/v2/generator.safetensors' : 'assets/demo/generator.safetensors');
+const checkpoint = values.checkpoint ?? (v2 ? '.train/toongan-v2.ckpt.safetensors' : '.train/toongan.ckpt.safetensors');
 
 if (values['export-only']) {
-  const {bytes, step} = await exportFromCheckpoint(values.checkpoint!, out);
-  console.log(`exported step ${step} of ${values.checkpoint} to ${out} (${(bytes / 1e6).toFixed(2)} MB)`);
+  const {bytes, step} = await exportFromCheckpoint(checkpoint, out, {world});
+  console.log(`exported step ${step} of ${checkpoint} to ${out} (${(bytes / 1e6).toFixed(2)} MB)`);
 } else if (!values['eval-only']) {
   const maxMin = num('max-minutes', values['max-minutes']);
   const r = await trainToonGan({
@@ -68,8 +84,11 @@ if (values['export-only']) {
     batch: num('batch', values.batch)!,
     lr: num('lr', values.lr)!,
     seed: num('seed', values.seed)!,
-    checkpoint: values.checkpoint!,
+    checkpoint,
     config: toonGanConfig,
+    world,
+    sampleEvery: num('sample-every', values['sample-every'])!,
+    checkpointSeconds: num('checkpoint-minutes', values['checkpoint-minutes'])! * 60,
     mappingLrMul: num('mapping-lr-mul', values['mapping-lr-mul'])!,
     mseWeight: num('mse', values.mse)!,
     rgbInit: num('rgb-init', values['rgb-init'])!,
@@ -88,7 +107,7 @@ if (n > 0 && existsSync(out)) {
   const te = performance.now();
   const g = loadToonGan(out);
   console.log(`evaluating ${out} (${(statSync(out).size / 1e6).toFixed(2)} MB) on ${n} held-out latents…`);
-  const e = await evaluateToonGan(g, {n});
+  const e = await evaluateToonGan(g, {n, world});
   console.log(formatEvaluation(e));
   console.log(`evaluation took ${((performance.now() - te) / 1000).toFixed(0)} s; total ${secs()} s`);
 }

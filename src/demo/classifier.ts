@@ -15,7 +15,8 @@
  * eyes, green background) and differ only in where the colour is, which a flatten keeps and an average drops.
  *
  * State dict: conv{i}.weight [O, I, k, k], conv{i}.bias [O], head.{attribute}.weight [values, F],
- * head.{attribute}.bias [values]; metadata `strides` ("2,2,1,2,2"), `input_size` ("64") and `attributes` (the
+ * head.{attribute}.bias [values], and optionally a linear regression head regression.weight [R, F], regression.bias [R]
+ * (the v2 world's continuous factors, lab/world2; the metadata's `regression_targets` names its outputs); metadata `strides` ("2,2,1,2,2"), `input_size` ("64") and `attributes` (the
  * schema's names and values as JSON, checked on load so a stale asset cannot silently mislabel classes).
  */
 import {existsSync} from 'node:fs';
@@ -41,6 +42,8 @@ export interface ClassifierConfig {
   convs: {out: number; kernel: number; stride: number}[];
   /** Slope of the leaky ReLU after every conv. */
   slope: number;
+  /** Outputs of the optional linear regression head on the same features (absent or 0: none). */
+  regression?: number;
 }
 
 /** The shipped architecture (see the file header). */
@@ -87,6 +90,10 @@ function classifierParamShapes(cfg: ClassifierConfig): Map<string, number[]> {
     shapes.set(`head.${name}.weight`, [attributeValues(name).length, channels * size * size]);
     shapes.set(`head.${name}.bias`, [attributeValues(name).length]);
   }
+  if (cfg.regression) {
+    shapes.set('regression.weight', [cfg.regression, channels * size * size]);
+    shapes.set('regression.bias', [cfg.regression]);
+  }
   return shapes;
 }
 
@@ -99,7 +106,7 @@ export function initClassifierState(cfg: ClassifierConfig, seed: number): StateD
     const data = new Float32Array(n);
     if (name.endsWith('.weight')) {
       const fanIn = shape.slice(1).reduce((a, b) => a * b, 1);
-      const std = name.startsWith('head.') ? 0.01 : Math.sqrt(2 / ((1 + cfg.slope ** 2) * fanIn));
+      const std = name.startsWith('head.') || name.startsWith('regression.') ? 0.01 : Math.sqrt(2 / ((1 + cfg.slope ** 2) * fanIn));
       for (let i = 0; i < n; i++) data[i] = rng.normal(0, std);
     }
     sd.set(name, {dtype: 'float32', shape, data});
@@ -112,6 +119,11 @@ export function initClassifierState(cfg: ClassifierConfig, seed: number): StateD
  * each parameter tensor (constants for inference, Params inputs for training).
  */
 export function classifierLogits(x: Tensor, cfg: ClassifierConfig, p: (name: string) => Tensor): Record<AttributeName, Tensor> {
+  return classifierOutputs(x, cfg, p).logits;
+}
+
+/** The logits per attribute and, when the config has a regression head, its outputs [N, R]. */
+export function classifierOutputs(x: Tensor, cfg: ClassifierConfig, p: (name: string) => Tensor): {logits: Record<AttributeName, Tensor>; regression: Tensor | null} {
   check(x.rank === 4 && x.shape[1] === 3, `classifier input must be [N, 3, H, W], got [${x.shape.join(', ')}]`);
   const N = x.shape[0]!;
   let h = styleclipResize(x, cfg.inputSize);
@@ -120,11 +132,10 @@ export function classifierLogits(x: Tensor, cfg: ClassifierConfig, p: (name: str
     h = F.leakyRelu(F.add(h, F.reshape(p(`conv${i}.bias`), [1, c.out, 1, 1])), cfg.slope);
   });
   const feat = F.reshape(h, [N, h.shape[1]! * h.shape[2]! * h.shape[3]!]);
-  const out = {} as Record<AttributeName, Tensor>;
-  for (const name of attributeNames) {
-    out[name] = F.add(F.matmul(feat, F.transpose(p(`head.${name}.weight`), [1, 0])), p(`head.${name}.bias`));
-  }
-  return out;
+  const linear = (w: string, b: string) => F.add(F.matmul(feat, F.transpose(p(w), [1, 0])), p(b));
+  const logits = {} as Record<AttributeName, Tensor>;
+  for (const name of attributeNames) logits[name] = linear(`head.${name}.weight`, `head.${name}.bias`);
+  return {logits, regression: cfg.regression ? linear('regression.weight', 'regression.bias') : null};
 }
 
 export {logSoftmax} from '../nn/functional.js';
@@ -143,7 +154,8 @@ function configFromStateDict(sd: StateDict, metadata: Record<string, string>, wh
     check(w && w.shape.length === 4 && w.shape[2] === w.shape[3], `${what} lacks a valid conv${i}.weight`);
     return {out: w.shape[0]!, kernel: w.shape[2]!, stride};
   });
-  const cfg: ClassifierConfig = {inputSize, convs, slope: Number(metadata.slope ?? 0.2)};
+  const reg = sd.get('regression.weight');
+  const cfg: ClassifierConfig = {inputSize, convs, slope: Number(metadata.slope ?? 0.2), ...(reg ? {regression: reg.shape[0]!} : {})};
   const expected = classifierParamShapes(cfg);
   for (const [k, shape] of expected) {
     const t = sd.get(k);
@@ -176,16 +188,23 @@ export class DemoClassifier {
 
   /** Images [N, 3, H, W] float in [-1, 1] → per image, each attribute's value probabilities. */
   async classify(images: HostTensor, {batch = 128}: {batch?: number} = {}): Promise<AttributeProbabilities[]> {
+    return (await this.run(images, {batch})).probabilities;
+  }
+
+  /** Probabilities per image and, with a regression head, its outputs per image (else null). */
+  async run(images: HostTensor, {batch = 128}: {batch?: number} = {}): Promise<{probabilities: AttributeProbabilities[]; regression: Float32Array[] | null}> {
     check(images.shape.length === 4 && images.shape[1] === 3, `images must be [N, 3, H, W], got [${images.shape.join(', ')}]`);
     const [N, , H, W] = images.shape as [number, number, number, number];
     const data = toFloat32(images);
     const per = 3 * H * W;
+    const R = this.config.regression ?? 0;
     const results: AttributeProbabilities[] = [];
+    const regression: Float32Array[] = [];
     for (let s = 0; s < N; s += batch) {
       const n = Math.min(batch, N - s);
       const x = input('images', [n, 3, H, W]);
-      const probs = this.probabilities(x);
-      const prog = await compile([x], attributeNames.map((a) => probs[a]));
+      const {logits, regression: reg} = classifierOutputs(x, this.config, (k) => this.consts.get(k)!);
+      const prog = await compile([x], [...attributeNames.map((a) => F.softmax(logits[a], -1)), ...(reg ? [reg] : [])]);
       const out = await prog.run([data.subarray(s * per, (s + n) * per)]);
       for (let i = 0; i < n; i++) {
         const r = {} as AttributeProbabilities;
@@ -195,9 +214,10 @@ export class DemoClassifier {
           r[name] = Object.fromEntries(values.map((v, j) => [v, d[i * values.length + j]!]));
         });
         results.push(r);
+        if (R) regression.push((out[attributeNames.length]!.data as Float32Array).slice(i * R, (i + 1) * R));
       }
     }
-    return results;
+    return {probabilities: results, regression: R ? regression : null};
   }
 
   /** The most probable value of every attribute, per image. */

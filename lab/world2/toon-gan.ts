@@ -1,0 +1,340 @@
+/**
+ * ToonGAN v2's latent decoding: z → the v2 world's factors (factors.ts) with no thresholds, so the distilled generator's
+ * W can be near-linear in the factors and any W it reaches renders a valid face.
+ *
+ * As in v1 (lab/demo/toon-gan.ts) the decoding reads z after the mapping network's PixelNorm and turns each coordinate
+ * into an exact uniform q ∈ (0, 1) with the sphere-coordinate CDF. Each attribute owns a few coordinates, one per
+ * factor (colours: one per OKLab coordinate L, a, b); layout factors own one each. An attribute's factors follow a
+ * mixture over its named values — each value a smooth box (a box convolved with a logistic of width `s`) around
+ * the value's typical ranges (factors.ts `typicalRanges`; colours: an (a, b) square inside the typical chroma × hue
+ * wedge), weighted by the value's schema probability — plus a thin uniform part (`GAP_SHARE`) over the whole range,
+ * so the gaps between values have non-zero density. The decoding is the Knothe–Rosenblatt map of that mixture:
+ * the attribute's first factor is the quantile of its marginal at q₁, the second the quantile of its conditional
+ * given the first at q₂, and so on. Each factor is then a smooth function of its attribute's coordinates, strictly
+ * increasing in its own one; samples follow the mixture, so most attributes land inside a named value's margin,
+ * and crossing a gap takes a short but finite step in z. Colours come out as OKLab points (L, C = |(a, b)|, h = atan2).
+ *
+ * Layout factors are uniform in their ranges (geometry narrowed to GEOMETRY_RANGE around the middle, as in v1: a
+ * small generator cannot resolve ±2 px of jitter and only blurs it); the curl phase is fixed.
+ *
+ * Style mixing: W+ rows own factor groups (`MIX_OWNER_V2`); a mixed latent's factors take each group from z1 when the
+ * crossover lies above the group's owner, else from z2. Since each group's factors depend only on its own
+ * coordinates, a mixed face is the decoding of the spliced uniforms.
+ */
+import {existsSync} from 'node:fs';
+import {fileURLToPath} from 'node:url';
+import {type AttributeName, attributeNames, attributeSchema} from '../../src/demo/attributes.js';
+import {loadDemoClassifier, topValues} from '../../src/demo/classifier.js';
+import {StyleclipError} from '../../src/errors.js';
+import {GEOMETRY_RANGE, type GanWorld, sphereCoordinateCdf} from '../demo/toon-gan.js';
+import {REGRESSION_WIDTH, regressionTargets} from './classifier.js';
+import {type FactorName, type Factors, factorNames, factorSpecs, factorsOf, namedValue, typicalRanges} from './factors.js';
+import {renderFactorsTensor} from './render.js';
+
+/** Version tag of the v2 latent decoding; stored in the asset's metadata. */
+export const LATENT_DECODING_V2 = 'toongan-decode-world2-v1';
+
+/** Share of each attribute's mass spread uniformly over its whole factor box (the gaps between values). */
+export const GAP_SHARE = 0.08;
+
+/** One coordinate of an attribute's decoding: a factor, or an OKLab coordinate of a colour triple. */
+interface Coordinate {
+  readonly name: string;
+  readonly min: number;
+  readonly max: number;
+  /** Logistic width of the components' edges. */
+  readonly s: number;
+}
+
+/** A smooth box of one component along one coordinate (truncated to the coordinate's range). */
+interface SoftBox {
+  readonly lo: number;
+  readonly hi: number;
+}
+
+interface AttributeModel {
+  readonly attribute: AttributeName;
+  readonly coords: readonly Coordinate[];
+  /** Per value (schema order): its weight and its box per coordinate. */
+  readonly components: readonly {weight: number; boxes: readonly SoftBox[]}[];
+  /** Write decoded coordinates into factors. */
+  readonly apply: (x: readonly number[], f: Factors) => void;
+}
+
+const COLOUR_PREFIX: Partial<Record<AttributeName, 'hair' | 'eye' | 'bg'>> = {hairColor: 'hair', eyeColor: 'eye', background: 'bg'};
+/** Half-range of the OKLab a and b coordinates of each colour (holds every typical colour of factors.ts). */
+const AB_RANGE = {hair: 0.25, eye: 0.22, bg: 0.14} as const;
+/** The lipstick hue as an unwrapped coordinate: [300°, 420°) covers pink, red and the hues of no lipstick. */
+const LIPSTICK_HUE_RANGE = [300, 420] as const;
+const rad = (d: number): number => (d * Math.PI) / 180;
+const wrapWidth = (lo: number, hi: number): number => ((((hi - lo) % 360) + 360) % 360) || 360;
+
+function colourModel(attribute: AttributeName, prefix: 'hair' | 'eye' | 'bg'): AttributeModel {
+  const [L, C, H] = [`${prefix}L`, `${prefix}C`, `${prefix}H`] as FactorName[];
+  const ab = AB_RANGE[prefix];
+  const sAb = 0.1 * factorSpecs[C!].margin;
+  const coords: Coordinate[] = [
+    {name: L!, min: factorSpecs[L!].min, max: factorSpecs[L!].max, s: 0.1 * factorSpecs[L!].margin},
+    {name: `${prefix}A`, min: -ab, max: ab, s: sAb},
+    {name: `${prefix}B`, min: -ab, max: ab, s: sAb},
+  ];
+  const spec = attributeSchema[attribute];
+  const components = spec.values.map((v, k) => {
+    const r = (typicalRanges[attribute] as Record<string, Partial<Record<FactorName, readonly [number, number]>>>)[v]!;
+    const [l0, l1] = r[L!]!;
+    const [c0, c1] = r[C!]!;
+    const [h0, h1] = r[H!]!;
+    let ca = 0;
+    let cb = 0;
+    let half: number;
+    if (c0 === 0) half = c1 / Math.SQRT2; // achromatic: a square inside the disc C ≤ c1
+    else {
+      const hw = wrapWidth(h0, h1) / 2;
+      const cm = (c0 + c1) / 2;
+      ca = cm * Math.cos(rad(h0 + hw));
+      cb = cm * Math.sin(rad(h0 + hw));
+      half = Math.min((c1 - c0) / 2, cm * Math.sin(rad(hw))) / Math.SQRT2; // a square inside the chroma × hue wedge
+    }
+    return {weight: spec.probs[k]!, boxes: [{lo: l0, hi: l1}, {lo: ca - half, hi: ca + half}, {lo: cb - half, hi: cb + half}]};
+  });
+  return {
+    attribute, coords, components,
+    apply: ([l, a, b], f) => {
+      f[L!] = l!;
+      f[C!] = Math.hypot(a!, b!);
+      f[H!] = ((((Math.atan2(b!, a!) * 180) / Math.PI) % 360) + 360) % 360;
+    },
+  };
+}
+
+/** The order in which an attribute's factors are decoded (the most telling first). */
+const FACTOR_ORDER: Partial<Record<AttributeName, readonly FactorName[]>> = {
+  hairStyle: ['hairCoverage', 'hairSides', 'hairCrest', 'hairCurl', 'hairLength', 'hairFringe', 'hairVolume'],
+  beard: ['beardJaw', 'beardChin', 'beardMoustache', 'beardDensity'],
+  lipstick: ['lipstickIntensity', 'lipstickHue'],
+};
+
+function factorModel(attribute: AttributeName): AttributeModel {
+  const names = FACTOR_ORDER[attribute] ?? factorsOf(attribute);
+  const coords: Coordinate[] = names.map((n) => {
+    const sp = factorSpecs[n] as {min: number; max: number; margin: number; circular?: boolean};
+    const [min, max] = sp.circular ? LIPSTICK_HUE_RANGE : [sp.min, sp.max];
+    return {name: n, min, max, s: 0.1 * sp.margin};
+  });
+  const spec = attributeSchema[attribute];
+  const components = spec.values.map((v, k) => {
+    const r = (typicalRanges[attribute] as Record<string, Partial<Record<FactorName, readonly [number, number]>>>)[v]!;
+    return {
+      weight: spec.probs[k]!,
+      boxes: names.map((n, i) => {
+        const [lo, hi] = r[n] ?? [coords[i]!.min, coords[i]!.max];
+        if (!(factorSpecs[n] as {circular?: boolean}).circular) return {lo, hi};
+        // Unwrap the hue range into the coordinate's interval.
+        const base = LIPSTICK_HUE_RANGE[0];
+        const a = base + ((((lo - base) % 360) + 360) % 360);
+        return {lo: a, hi: a + wrapWidth(lo, hi)};
+      }),
+    };
+  });
+  return {
+    attribute, coords, components,
+    apply: (x, f) => names.forEach((n, i) => {
+      f[n] = (factorSpecs[n] as {circular?: boolean}).circular ? x[i]! % 360 : x[i]!;
+    }),
+  };
+}
+
+/** Every attribute's decoding model, in schema order. */
+const models: readonly AttributeModel[] = attributeNames.map((a) => {
+  const prefix = COLOUR_PREFIX[a];
+  return prefix ? colourModel(a, prefix) : factorModel(a);
+});
+
+/** Layout factors read from z (one coordinate each), and the ones held fixed. */
+const LAYOUT_FROM_Z = factorsOf('layout').filter((n) => n !== 'curlPhase');
+const LAYOUT_COLOURS = new Set<FactorName>(['shirtL', 'shirtC', 'shirtH', 'frameL', 'frameC', 'frameH']);
+
+/** z coordinates of each attribute (schema order, consecutive), then the layout factors. */
+export const ATTRIBUTE_COORDS_V2: Readonly<Record<AttributeName, readonly number[]>> = (() => {
+  let k = 0;
+  return Object.fromEntries(models.map((m) => [m.attribute, m.coords.map(() => k++)])) as Record<AttributeName, number[]>;
+})();
+const FIRST_LAYOUT_DIM = models.reduce((n, m) => n + m.coords.length, 0);
+/** Number of z dimensions the v2 decoding reads. */
+export const USED_DIMS_V2 = FIRST_LAYOUT_DIM + LAYOUT_FROM_Z.length;
+/** The z coordinate of each layout factor read from z. */
+export const LAYOUT_COORDS_V2: Readonly<Partial<Record<FactorName, number>>> = Object.fromEntries(LAYOUT_FROM_Z.map((n, i) => [n, FIRST_LAYOUT_DIM + i]));
+
+// ---------------------------------------------------------------------------------------------------------------
+// The mixture's one-dimensional pieces
+
+const softplus = (x: number): number => (x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)));
+const sigmoid = (x: number): number => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
+
+/** Untruncated CDF and density of a smooth box (box [lo, hi] convolved with a logistic of width s). */
+const boxCdf = (x: number, b: SoftBox, s: number): number => (s * (softplus((x - b.lo) / s) - softplus((x - b.hi) / s))) / (b.hi - b.lo);
+const boxDensity = (x: number, b: SoftBox, s: number): number => (sigmoid((x - b.lo) / s) - sigmoid((x - b.hi) / s)) / (b.hi - b.lo);
+
+/**
+ * Truncated to [c.min, c.max]: CDF and density of a component along a coordinate. Box edges inside the range move
+ * inward by 3 logistic widths (at most 30 % of the box), so the smooth edge spills little past the typical range.
+ */
+function truncated(c: Coordinate, box: SoftBox): {cdf: (x: number) => number; density: (x: number) => number} {
+  const inset = Math.min(3 * c.s, 0.3 * (box.hi - box.lo));
+  const b = {lo: box.lo > c.min ? box.lo + inset : box.lo, hi: box.hi < c.max ? box.hi - inset : box.hi};
+  const c0 = boxCdf(c.min, b, c.s);
+  const mass = boxCdf(c.max, b, c.s) - c0;
+  return {cdf: (x) => (boxCdf(x, b, c.s) - c0) / mass, density: (x) => boxDensity(x, b, c.s) / mass};
+}
+
+/** Per model: per component, per coordinate, the truncated CDF/density (component 0 is the uniform gap part). */
+const pieces = models.map((m) => {
+  const uniform = m.coords.map((c) => ({cdf: (x: number) => (x - c.min) / (c.max - c.min), density: () => 1 / (c.max - c.min)}));
+  const total = m.components.reduce((s, k) => s + k.weight, 0);
+  return [
+    {weight: GAP_SHARE, coords: uniform},
+    ...m.components.map((k) => ({weight: ((1 - GAP_SHARE) * k.weight) / total, coords: m.coords.map((c, i) => truncated(c, k.boxes[i]!))})),
+  ];
+});
+
+/** Decode one attribute from its uniforms: the Knothe–Rosenblatt map of its mixture. */
+function decodeAttribute(mi: number, q: readonly number[]): number[] {
+  const m = models[mi]!;
+  const comps = pieces[mi]!;
+  const w = comps.map((c) => c.weight);
+  const x: number[] = [];
+  m.coords.forEach((c, j) => {
+    const total = w.reduce((s, v) => s + v, 0);
+    const cdf = (v: number): number => {
+      let s = 0;
+      for (let k = 0; k < comps.length; k++) s += w[k]! * comps[k]!.coords[j]!.cdf(v);
+      return s / total;
+    };
+    const target = q[j]!;
+    let lo = c.min;
+    let hi = c.max;
+    for (let it = 0; it < 48; it++) {
+      const mid = (lo + hi) / 2;
+      if (cdf(mid) < target) lo = mid;
+      else hi = mid;
+    }
+    const v = (lo + hi) / 2;
+    x.push(v);
+    for (let k = 0; k < comps.length; k++) w[k]! *= comps[k]!.coords[j]!.density(v);
+  });
+  return x;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Decoding
+
+/** The uniforms of a latent row: q_i = CDF(PixelNorm(z)_i) for the used coordinates. */
+export function latentUniforms(z: ArrayLike<number>, D = z.length): Float64Array {
+  if (D < USED_DIMS_V2) throw new StyleclipError(`the ToonGAN v2 latent decoding needs style_dim ≥ ${USED_DIMS_V2}, got ${D}`);
+  let ss = 0;
+  for (let i = 0; i < D; i++) ss += z[i]! * z[i]!;
+  const inv = 1 / Math.sqrt(ss / D + 1e-8); // PixelNorm, as the mapping network applies it
+  const q = new Float64Array(USED_DIMS_V2);
+  for (let i = 0; i < USED_DIMS_V2; i++) q[i] = Math.min(1 - 1e-12, Math.max(1e-12, sphereCoordinateCdf(z[i]! * inv, D)));
+  return q;
+}
+
+/** The factors of uniforms q ∈ (0, 1)^USED_DIMS_V2 (the decoding without PixelNorm and the sphere CDF). */
+export function decodeUniforms(q: ArrayLike<number>): Factors {
+  const f = Object.fromEntries(factorNames.map((n) => [n, 0])) as Factors;
+  models.forEach((m, mi) => m.apply(decodeAttribute(mi, ATTRIBUTE_COORDS_V2[m.attribute].map((i) => q[i]!)), f));
+  for (const n of factorsOf('layout')) {
+    const {min, max} = factorSpecs[n];
+    const dim = LAYOUT_COORDS_V2[n];
+    if (dim === undefined) f[n] = (min + max) / 2;
+    else {
+      const u = q[dim]!;
+      f[n] = LAYOUT_COLOURS.has(n) ? min + u * (max - min) : (min + max) / 2 + GEOMETRY_RANGE * (u - 0.5) * (max - min);
+    }
+  }
+  return f;
+}
+
+/** The factors a latent z (one row of length D ≥ USED_DIMS_V2) stands for. Deterministic and pure. */
+export function decodeLatentV2(z: ArrayLike<number>, D = z.length): Factors {
+  return decodeUniforms(latentUniforms(z, D));
+}
+
+/** Factor groups of style mixing: the attributes, the layout geometry and the clothes/frame colours. */
+export type FactorGroup = AttributeName | 'geometry' | 'clothes';
+
+/**
+ * The W+ index that owns each factor group: coarse layers the shapes (hair style at 8 px, glasses and beard, the mouth
+ * at 16 px), the 32 px layers the colours, as in v1's MIX_OWNER; the geometry (index 0) always comes from z1.
+ */
+export const MIX_OWNER_V2: Readonly<Record<FactorGroup, number>> = Object.freeze({
+  geometry: 0, hairStyle: 1, glasses: 2, beard: 2, mouth: 3, hairColor: 5, skinTone: 5, background: 5, clothes: 5, lipstick: 6, eyeColor: 7,
+});
+
+/** The group of a factor. */
+export function factorGroup(n: FactorName): FactorGroup {
+  const a = factorSpecs[n].attribute;
+  if (a !== 'layout') return a;
+  return LAYOUT_COLOURS.has(n) ? 'clothes' : 'geometry';
+}
+
+/** The z coordinates of each group. */
+const groupCoords: Record<FactorGroup, number[]> = (() => {
+  const g = Object.fromEntries(Object.keys(MIX_OWNER_V2).map((k) => [k, [] as number[]])) as Record<FactorGroup, number[]>;
+  for (const a of attributeNames) g[a].push(...ATTRIBUTE_COORDS_V2[a]);
+  for (const [n, d] of Object.entries(LAYOUT_COORDS_V2)) g[factorGroup(n as FactorName)].push(d!);
+  return g;
+})();
+
+/**
+ * The factors of a mixed latent: W+ indices below `crossover` from z1, the rest from z2 (crossover in 1…L; a
+ * crossover above every owner is decodeLatentV2(z1)). Each group comes whole from z1 or z2.
+ */
+export function decodeMixedV2(z1: ArrayLike<number>, z2: ArrayLike<number>, crossover: number, D = z1.length): Factors {
+  if (!(Number.isInteger(crossover) && crossover >= 1)) throw new StyleclipError(`style-mixing crossover must be an integer ≥ 1, got ${crossover}`);
+  const q = latentUniforms(z1, D);
+  const q2 = latentUniforms(z2, D);
+  for (const [g, dims] of Object.entries(groupCoords)) if (crossover <= MIX_OWNER_V2[g as FactorGroup]) for (const d of dims) q[d] = q2[d]!;
+  return decodeUniforms(q);
+}
+
+/**
+ * The v2 world for the ToonGAN trainer (lab/demo/train-gan.ts): this decoding, renderer v2, pixel weights on the small
+ * features, and an auxiliary linear regression from W to the classifier's factor targets (every factor kept linearly
+ * readable from W).
+ */
+export const toonGanV2World: GanWorld<Factors> = {
+  name: 'v2',
+  decodingVersion: LATENT_DECODING_V2,
+  decodingDoc:
+    `z' = PixelNorm(z); q_i = CDF of a sqrt(D)-scaled uniform-sphere coordinate at z'_i; z'[0..${FIRST_LAYOUT_DIM - 1}] -> the attributes' factors (lab/world2/toon-gan.ts: per attribute the Knothe-Rosenblatt map of a mixture of smooth boxes around the named values' typical ranges, ${GAP_SHARE} spread uniformly over the gaps; colours as OKLab L, a, b); ` +
+    `z'[${FIRST_LAYOUT_DIM}..${USED_DIMS_V2 - 1}] -> layout factors (geometry narrowed to ${GEOMETRY_RANGE} of its range); z'[${USED_DIMS_V2}..] unused`,
+  decode: (z, D) => decodeLatentV2(z, D),
+  decodeMixed: (z1, z2, c, D) => decodeMixedV2(z1, z2, c, D),
+  render: (f, size) => renderFactorsTensor(f, size),
+  bare: (f) => ({...f, glassesFrame: 0, beardDensity: 0, smile: 0, mouthOpen: 0, lipstickIntensity: 0}),
+  aux: {kind: 'regression', width: REGRESSION_WIDTH},
+  auxTargets: (f) => Float32Array.from(regressionTargets, (t) => t.encode(f)),
+  namedAgreement: async (images, renders, faces, size) => {
+    const file = fileURLToPath(new URL('../../assets/demo/v2/classifier.safetensors', import.meta.url));
+    if (!existsSync(file)) return null;
+    const c = loadDemoClassifier(file);
+    const shape = [faces.length, 3, size, size];
+    const [ps, pr] = [await c.classify({dtype: 'float32', shape, data: images}), await c.classify({dtype: 'float32', shape, data: renders})];
+    const out: Record<string, {samples: number; renders: number; n: number}> = {};
+    for (const a of attributeNames) {
+      let n = 0;
+      let okS = 0;
+      let okR = 0;
+      faces.forEach((f, i) => {
+        const v = namedValue(f, a);
+        if (v === undefined) return;
+        n++;
+        if (topValues(ps[i]!)[a] === v) okS++;
+        if (topValues(pr[i]!)[a] === v) okR++;
+      });
+      out[a] = {samples: okS / Math.max(1, n), renders: okR / Math.max(1, n), n};
+    }
+    return out;
+  },
+};
