@@ -35,6 +35,18 @@ export const TOONCLIP_CONFIG: Readonly<ClipConfig> = Object.freeze({
   transformerLayers: 4,
 });
 
+/**
+ * A wider ToonCLIP (the v2 world's): embedding `embed` and text width `width` (heads width/64, as openai infers them);
+ * the image tower keeps its width unless it is narrower than the text's.
+ */
+export function toonClipConfig({embed = TOONCLIP_CONFIG.embedDim, width = TOONCLIP_CONFIG.transformerWidth}: {embed?: number; width?: number} = {}): ClipConfig {
+  if (!(Number.isInteger(embed) && embed > 0 && Number.isInteger(width) && width % 64 === 0 && width > 0)) {
+    throw new StyleclipError(`ToonCLIP: embedding must be a positive integer and width a positive multiple of 64, got ${embed} and ${width}`);
+  }
+  const visionWidth = Math.max(TOONCLIP_CONFIG.visionWidth, width);
+  return {...TOONCLIP_CONFIG, embedDim: embed, transformerWidth: width, transformerHeads: width / 64, visionWidth, visionHeads: visionWidth / 64};
+}
+
 /** The config with openai's snake_case names, as stored in `__metadata__.config` (see parseClipConfig). */
 export function toonClipConfigJson(c: ClipConfig = TOONCLIP_CONFIG): Record<string, number> {
   return {

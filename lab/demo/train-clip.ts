@@ -36,6 +36,8 @@ import {type CaptionConstraints, caption, captionConstraints, neutralPrompt, pro
 import {renderBatch, renderFaceTensor} from '../../src/demo/render.js';
 import {Rng, hashSeed} from '../../src/demo/rng.js';
 import {toonClipConfigJson} from './toon-clip.js';
+import {type ClipV2DataOptions, clipV2Sample, matchMatrix, vocabularyTextsV2} from '../world2/clip-data.js';
+import type {Factors} from '../world2/factors.js';
 
 export interface ToonClipTrainOptions {
   /** Seeds the initialisation and the data stream. */
@@ -71,7 +73,24 @@ export interface ToonClipTrainOptions {
   counterfactualWeights?: Partial<Record<AttributeName, number>>;
   /** In counterfactual batches, probability that a pair member's caption is the prompt of the changed attribute. */
   focusProb: number;
+  /**
+   * 'v2': the continuous world (lab/world2/clip-data.ts): renderer-v2 faces with captions v2, `counterfactual` is then
+   * the share of the batch in pairs. Absent: the v1 world (v1 options, and so v1 checkpoints, are unchanged).
+   */
+  world?: 'v2';
+  /** v2: per-attribute probability of an in-between face (0.3–0.5 planned). */
+  intermediate?: number;
+  /** v2: probability that a pair's moved attribute lands between two values (its caption then does not name it). */
+  counterfactualBlend?: number;
 }
+
+/** The v2 world's defaults (merged over DEFAULT_TRAIN_OPTIONS by `--world v2`). */
+export const V2_TRAIN_OPTIONS: Readonly<Partial<ToonClipTrainOptions>> = Object.freeze({
+  world: 'v2',
+  intermediate: 0.4,
+  counterfactual: 0.5,
+  counterfactualBlend: 0.5,
+});
 
 export const DEFAULT_TRAIN_OPTIONS: Readonly<ToonClipTrainOptions> = Object.freeze({
   seed: 1,
@@ -103,7 +122,8 @@ function trainBatchSeed(seed: number, step: number): number {
 // Data
 
 /** Texts the grammar can produce and the editing code will ask about: a fixed sample, all prompts, templates. */
-function vocabularyTexts(): string[] {
+function vocabularyTexts(world: 'v1' | 'v2'): string[] {
+  if (world === 'v2') return [...vocabularyTextsV2(), neutralPrompt, ...IMAGENET_TEMPLATES.map((t) => t.replace('{}', 'face'))];
   const texts: string[] = [];
   for (let i = 0; i < 20000; i++) {
     const rng = new Rng(hashSeed(0x70cab, i));
@@ -115,9 +135,9 @@ function vocabularyTexts(): string[] {
 }
 
 /** The sorted token ids whose embedding rows are trained (every token of the caption grammar and templates). */
-export function trainingVocabulary(tok: ClipTokenizer): Int32Array {
+export function trainingVocabulary(tok: ClipTokenizer, world: 'v1' | 'v2' = 'v1'): Int32Array {
   const ids = new Set<number>([0, tok.sot, tok.eot]); // 0: the padding id
-  for (const t of vocabularyTexts()) for (const id of tok.encode(t)) ids.add(id);
+  for (const t of vocabularyTexts(world)) for (const id of tok.encode(t)) ids.add(id);
   return Int32Array.from([...ids].sort((a, b) => a - b));
 }
 
@@ -129,7 +149,11 @@ export interface TrainingBatch {
   /** [B, textLength] one-hot EOT selector. */
   eot: Float32Array;
   texts: string[];
+  /** v1: the faces' attributes (empty in v2). */
   attributes: FaceAttributes[];
+  /** v2: the faces' factors and, per face of a counterfactual pair, the attribute moved (else null). */
+  factors?: Factors[];
+  moved?: (AttributeName | null)[];
   /** [B, B] targets of image i over texts j (rows sum to 1). */
   imageTargets: Float32Array;
   /** [B, B] targets of text j over images i (columns sum to 1). */
@@ -177,6 +201,12 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
   const B = opts.batch;
   const L = opts.textLength;
   const batchSeed = trainBatchSeed(opts.seed, step);
+  if (opts.world === 'v2') {
+    const {faces, moved, images} = clipV2Sample(batchSeed, {...V2_TRAIN_OPTIONS, ...opts} as ClipV2DataOptions, tok, size);
+    const texts = faces.map((f) => f.text);
+    const {tokens, eot} = tokenizeBatch(texts, tok, compact, L);
+    return {images, tokens, eot, texts, attributes: [], factors: faces.map((f) => f.factors), moved, ...contrastiveTargets(matchMatrix(faces, opts.positives === 'multi'), B)};
+  }
   let images: Float32Array;
   let attributes: FaceAttributes[];
   /** For counterfactual batches: the attribute changed between image 2k and 2k+1. */
@@ -220,6 +250,22 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
     constraints.push(captionConstraints(plain));
     raw.set(tok.tokenize([text], {contextLength: L}), i * L);
   });
+  const {tokens, eot} = tokenizeBatch(texts, tok, compact, L, raw);
+  // match[i][j]: caption j is true of image i (always on the diagonal).
+  const match = new Float32Array(B * B);
+  for (let i = 0; i < B; i++) {
+    for (let j = 0; j < B; j++) match[i * B + j] = i === j || (opts.positives === 'multi' && satisfies(attributes[i]!, constraints[j]!)) ? 1 : 0;
+  }
+  return {images, tokens, eot, texts, attributes, ...contrastiveTargets(match, B)};
+}
+
+/** Token ids [B, L] remapped to the compact vocabulary and the EOT selector. */
+function tokenizeBatch(texts: readonly string[], tok: ClipTokenizer, compact: Map<number, number>, L: number, raw?: Int32Array): {tokens: Int32Array; eot: Float32Array} {
+  const B = texts.length;
+  if (!raw) {
+    raw = new Int32Array(B * L);
+    texts.forEach((t, i) => raw!.set(tok.tokenize([t], {contextLength: L}), i * L));
+  }
   const eot = eotSelector(raw, B, L);
   const tokens = new Int32Array(B * L);
   raw.forEach((id, k) => {
@@ -227,11 +273,11 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
     if (c === undefined) throw new StyleclipError(`internal: token ${id} of '${texts[Math.floor(k / L)]}' is not in the training vocabulary`);
     tokens[k] = c;
   });
-  // match[i][j]: caption j is true of image i (always on the diagonal).
-  const match = new Float32Array(B * B);
-  for (let i = 0; i < B; i++) {
-    for (let j = 0; j < B; j++) match[i * B + j] = i === j || (opts.positives === 'multi' && satisfies(attributes[i]!, constraints[j]!)) ? 1 : 0;
-  }
+  return {tokens, eot};
+}
+
+/** Image → text and text → image targets spread evenly over the positives of a match matrix. */
+function contrastiveTargets(match: Float32Array, B: number): {imageTargets: Float32Array; textTargets: Float32Array} {
   const imageTargets = new Float32Array(B * B);
   const textTargets = new Float32Array(B * B);
   for (let i = 0; i < B; i++) {
@@ -243,7 +289,7 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
       textTargets[j * B + i] = match[j * B + i]! / c;
     }
   }
-  return {images, tokens, eot, texts, attributes, imageTargets, textTargets};
+  return {imageTargets, textTargets};
 }
 
 /** What a caption says: attribute -> the values it allows ('not none' for "man", which implies facial hair). */

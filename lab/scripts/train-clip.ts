@@ -12,16 +12,19 @@
  * (own schedule, fresh optimizer) from another run's checkpoint or from a ToonCLIP asset; --counterfactual 0.5 trains on hard-negative
  * pairs (see ToonClipTrainOptions); --warmup N sets the warmup steps; --counterfactual-weights beard=3,mouth=3
  * weights the attribute changed in a pair (unlisted attributes weigh 1; default uniform).
+ * The v2 world (lab/world2/clip-data.ts): --world v2 [--intermediate 0.4] [--counterfactual 0.5 (share of the batch in
+ * pairs)] [--counterfactual-blend 0.5] [--embed 128] [--width 128]; evaluation is then zero-shot on v2 renders.
  */
 import {existsSync, mkdirSync} from 'node:fs';
 import path from 'node:path';
 import {parseArgs} from 'node:util';
 import {
-  DEFAULT_TRAIN_OPTIONS, type ToonClipTrainOptions, compileToonClipStep, editDirectionAgreement, fullStateDict, initToonClipStateDict,
+  DEFAULT_TRAIN_OPTIONS, type ToonClipTrainOptions, V2_TRAIN_OPTIONS, compileToonClipStep, editDirectionAgreement, fullStateDict, initToonClipStateDict,
   serializeToonClip, toonClipOptimizer, trainingBatch, trainingParams, trainingVocabulary, zeroShotAccuracy,
 } from '../demo/train-clip.js';
 import {type AttributeName, attributeNames} from '../../src/demo/attributes.js';
-import {TOONCLIP_CONFIG} from '../demo/toon-clip.js';
+import {TOONCLIP_CONFIG, toonClipConfig} from '../demo/toon-clip.js';
+import {zeroShotAccuracyV2} from '../world2/clip-eval.js';
 import {configureEngine} from '../../src/engine/session.js';
 import {readBytes, writeFileAtomic} from '../../src/io/files.js';
 import {parseSafetensors} from '../../src/io/safetensors.js';
@@ -49,9 +52,19 @@ const {values: args} = parseArgs({
     'eval-n': {type: 'string', default: '1000'},
     eval: {type: 'string'},
     'no-eval': {type: 'boolean', default: false},
+    world: {type: 'string', default: 'v1'},
+    intermediate: {type: 'string'},
+    'counterfactual-blend': {type: 'string'},
+    embed: {type: 'string'},
+    width: {type: 'string'},
   },
 });
 
+if (args.world !== 'v1' && args.world !== 'v2') {
+  console.error(`error: --world must be v1 or v2, got '${args.world}'`);
+  process.exit(1);
+}
+const v2 = args.world === 'v2';
 const int = (s: string | undefined, d: number): number => (s === undefined ? d : Number.parseInt(s, 10));
 const fmt = (s: number): string => (s >= 3600 ? `${(s / 3600).toFixed(1)}h` : s >= 60 ? `${(s / 60).toFixed(1)}m` : `${s.toFixed(0)}s`);
 const log = (msg: string): void => console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
@@ -72,6 +85,12 @@ function parseWeights(spec: string): Partial<Record<AttributeName, number>> {
 async function evaluate(clip: CLIP, n: number): Promise<void> {
   const tok = loadDefaultTokenizer();
   const t0 = performance.now();
+  if (v2) {
+    log(`zero-shot accuracy on ${n} held-out v2 renders (promptFor prompts, faces where the value is named):`);
+    for (const [a, r] of Object.entries(await zeroShotAccuracyV2(clip, tok, {n}))) console.log(`  ${a.padEnd(10)} ${(100 * r.accuracy).toFixed(1).padStart(5)} %  (n=${r.count}, majority baseline ${(100 * r.majority).toFixed(1)} %)`);
+    log(`evaluation took ${fmt((performance.now() - t0) / 1000)}`);
+    return;
+  }
   const acc = await zeroShotAccuracy(clip, tok, {n});
   log(`zero-shot accuracy on ${n} held-out renders (promptFor prompts):`);
   for (const [a, r] of Object.entries(acc)) console.log(`  ${a.padEnd(10)} ${(100 * r.accuracy).toFixed(1).padStart(5)} %  (n=${r.count}, majority baseline ${(100 * r.majority).toFixed(1)} %)`);
@@ -91,30 +110,34 @@ async function main(): Promise<void> {
     return;
   }
   if (!args.out) throw new Error('--out is required (or --eval FILE)');
+  const num = (s: string | undefined, d: number | undefined): number | undefined => (s === undefined ? d : Number(s));
   const opts: ToonClipTrainOptions = {
     ...DEFAULT_TRAIN_OPTIONS,
+    ...(v2 ? V2_TRAIN_OPTIONS : {}),
     seed: int(args.seed, 1),
     steps: int(args.steps, DEFAULT_TRAIN_OPTIONS.steps),
     batch: int(args.batch, DEFAULT_TRAIN_OPTIONS.batch),
     lr: args.lr ? Number(args.lr) : DEFAULT_TRAIN_OPTIONS.lr,
     warmup: int(args.warmup, DEFAULT_TRAIN_OPTIONS.warmup),
-    counterfactual: args.counterfactual ? Number(args.counterfactual) : DEFAULT_TRAIN_OPTIONS.counterfactual,
+    counterfactual: num(args.counterfactual, v2 ? V2_TRAIN_OPTIONS.counterfactual : DEFAULT_TRAIN_OPTIONS.counterfactual)!,
+    ...(v2 ? {intermediate: num(args.intermediate, V2_TRAIN_OPTIONS.intermediate)!, counterfactualBlend: num(args['counterfactual-blend'], V2_TRAIN_OPTIONS.counterfactualBlend)!} : {}),
     ...(args['counterfactual-weights'] ? {counterfactualWeights: parseWeights(args['counterfactual-weights'])} : {}),
   };
   // --stop-at: end this run early (the schedule still spans --steps); a later run with the same flags can go on.
   const stopAt = Math.min(opts.steps, int(args['stop-at'], opts.steps));
-  const cfg = TOONCLIP_CONFIG;
-  const ckFile = args.checkpoint ?? `.train/toonclip-${opts.seed}.ckpt.safetensors`;
+  const cfg = v2 ? toonClipConfig({embed: int(args.embed, 128), width: int(args.width, 128)}) : TOONCLIP_CONFIG;
+  if (!v2 && (args.embed || args.width)) throw new Error('--embed and --width are for --world v2 (v1 keeps the shipped config)');
+  const ckFile = args.checkpoint ?? `.train/toonclip-${v2 ? 'v2-' : ''}${opts.seed}.ckpt.safetensors`;
   mkdirSync(path.dirname(ckFile), {recursive: true});
   const tok = loadDefaultTokenizer();
-  const vocab = trainingVocabulary(tok);
+  const vocab = trainingVocabulary(tok, v2 ? 'v2' : 'v1');
   const compact = new Map([...vocab].map((id, r) => [id, r]));
   const initFrom = args['init-from'];
-  const meta = {options: JSON.stringify(opts), vocab: JSON.stringify([...vocab]), init_from: initFrom ?? ''};
+  const meta: Record<string, string> = {options: JSON.stringify(opts), vocab: JSON.stringify([...vocab]), init_from: initFrom ?? '', ...(v2 ? {config: JSON.stringify(cfg)} : {})};
   const resume = existsSync(ckFile) ? loadCheckpoint(ckFile) : null;
   if (resume) {
     const ck = resume;
-    if (ck.meta.options !== meta.options || ck.meta.vocab !== meta.vocab || (ck.meta.init_from ?? '') !== meta.init_from) {
+    if (ck.meta.options !== meta.options || ck.meta.vocab !== meta.vocab || (ck.meta.init_from ?? '') !== meta.init_from || (ck.meta.config ?? '') !== (meta.config ?? '')) {
       throw new Error(`checkpoint '${ckFile}' was made with other options (${ck.meta.options}); use the same flags or another --checkpoint`);
     }
     log(`resuming from ${ckFile} at step ${ck.step}/${opts.steps}`);

@@ -15,8 +15,13 @@
  *   gan-v2          ToonGAN v2 (continuous factors, factor-group mixing)            → assets/demo/v2/generator.safetensors
  *                   Its checkpoint lives in lab/runs/gan-v2/ (committed, so a run of several hours continues across
  *                   sessions); rerunning the step resumes it.
+ *   clip-v2         ToonCLIP v2 (seed 1, edits; captions v2 with in-between faces, counterfactual pairs, embedding 128)
+ *                                                                                   → assets/demo/v2/toonclip.safetensors
+ *   clip-eval-v2    ToonCLIP v2 (seed 2, evaluation)                                → assets/demo/v2/toonclip-eval.safetensors
+ *                   Checkpoints in lab/runs/clip-v2/ (to be committed between sessions, as gan-v2's).
  *
- * Flags: --force STEP (redo one step: classifier, clip, clip-eval, gan, relevance, mappers, classifier-v2, gan-v2),
+ * Flags: --force STEP (redo one step: classifier, clip, clip-eval, gan, relevance, mappers, classifier-v2, gan-v2,
+ * clip-v2, clip-eval-v2),
  * --only STEP, --v2, --mapper-steps N (default 800), --relevance-images K (default 100, the official count),
  * --relevance-samples N (default 20000).
  */
@@ -135,6 +140,19 @@ const steps: Step[] = [
     // from W to the factors, style mixing on 30 % of the faces with factor groups owned by W+ rows. One thread.
     commands: [tsx('lab/scripts/train-gan.ts', '--world', 'v2', '--steps', '24000', '--attribute-weight', '8', '--aux', '0.5', '--mixing', '0.3', '--threads', '1', '--sample-every', '1000', '--checkpoint-minutes', '5', '--checkpoint', path.join(ROOT, 'lab/runs/gan-v2/toongan-v2.ckpt.safetensors'), '--out', path.join(V2, 'generator.safetensors'))],
   },
+  ...(['clip-v2', 'clip-eval-v2'] as const).map((name) => {
+    const seed = name === 'clip-v2' ? '1' : '2';
+    const out = path.join(V2, name === 'clip-v2' ? 'toonclip.safetensors' : 'toonclip-eval.safetensors');
+    return {
+      name,
+      v2: true,
+      outputs: [out],
+      // One phase (lab/world2/clip-data.ts): 40 % in-between attributes captioned honestly, half of each batch in
+      // counterfactual pairs (one attribute's factors moved, half of the time to an in-between point), embedding and
+      // text width 128. One thread each; the two seeds can run side by side (--only clip-v2, --only clip-eval-v2).
+      commands: [tsx('lab/scripts/train-clip.ts', '--world', 'v2', '--seed', seed, '--steps', '3000', '--batch', '64', '--intermediate', '0.4', '--counterfactual', '0.5', '--counterfactual-blend', '0.5', '--embed', '128', '--width', '128', '--threads', '1', '--checkpoint', path.join(ROOT, 'lab/runs/clip-v2', `toonclip-v2-${seed}.ckpt.safetensors`), '--out', out)],
+    };
+  }),
 ];
 
 const timingsFile = path.join(DEMO, 'TRAINING.md');
