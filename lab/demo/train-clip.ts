@@ -488,9 +488,23 @@ export interface AttributeAccuracy {
  * disjoint from the training batches.
  */
 export async function zeroShotAccuracy(clip: CLIP, tok: ClipTokenizer, {n = 1000, batch = 0} = {}): Promise<Record<AttributeName, AttributeAccuracy>> {
-  const E = clip.config.embedDim;
   const {images, attributes} = renderBatch(n, EVAL_SEED_BASE + batch, clip.config.imageResolution);
   const img = await embedRenders(clip, images, n);
+  return attributeAccuracies(clip, tok, img, n, (i, a) => (isAttributeVisible(attributes[i]!, a) ? attributes[i]![a] : null));
+}
+
+/**
+ * Zero-shot accuracy per attribute of `n` embedded images `img` [n, E] (normalised): image i counts for attribute `a`
+ * when `truth(i, a)` names a value, and is right when that value's promptFor prompt has the highest cosine.
+ */
+export async function attributeAccuracies(
+  clip: CLIP,
+  tok: ClipTokenizer,
+  img: Float32Array,
+  n: number,
+  truth: (i: number, a: AttributeName) => string | null,
+): Promise<Record<AttributeName, AttributeAccuracy>> {
+  const E = clip.config.embedDim;
   const out = {} as Record<AttributeName, AttributeAccuracy>;
   for (const a of attributeNames) {
     const values = attributeValues(a) as readonly string[];
@@ -499,7 +513,8 @@ export async function zeroShotAccuracy(clip: CLIP, tok: ClipTokenizer, {n = 1000
     let count = 0;
     const freq = new Array<number>(values.length).fill(0);
     for (let i = 0; i < n; i++) {
-      if (!isAttributeVisible(attributes[i]!, a)) continue;
+      const t = values.indexOf(truth(i, a) ?? '');
+      if (t < 0) continue;
       let best = -1;
       let bestS = -Infinity;
       for (let v = 0; v < values.length; v++) {
@@ -507,12 +522,11 @@ export async function zeroShotAccuracy(clip: CLIP, tok: ClipTokenizer, {n = 1000
         for (let e = 0; e < E; e++) s += img[i * E + e]! * txt[v * E + e]!;
         if (s > bestS) [best, bestS] = [v, s];
       }
-      const truth = values.indexOf(attributes[i]![a]);
-      freq[truth]!++;
+      freq[t]!++;
       count++;
-      if (best === truth) right++;
+      if (best === t) right++;
     }
-    out[a] = {accuracy: right / count, count, majority: Math.max(...freq) / count};
+    out[a] = {accuracy: count > 0 ? right / count : 0, count, majority: count > 0 ? Math.max(...freq) / count : 0};
   }
   return out;
 }

@@ -11,9 +11,12 @@
  */
 import {Canvas, type Rgb} from '../../src/demo/canvas.js';
 import {hex, shade} from '../../src/demo/color.js';
-import {capsule, circle, ellipse, halfPlaneY, intersect, offset, outsideBandX, polygon, ring, roundedBox, subtract, union, type Point, type Sdf, type Shape} from '../../src/demo/sdf.js';
+import {capsule, circle, ellipse, halfPlaneY, intersect, offset, outsideBandX, polygon, ring, roundedBox, subtract, union, curlTexture, textured, type Point, type Shape} from '../../src/demo/sdf.js';
 import type {Factors} from './factors.js';
 import {mixOklab, oklabToRgb, oklch, rgbToOklab, shadeOklab} from './oklab.js';
+
+/** Seed of the curl texture's per-cell jitter (one fixed pattern for every face). */
+const CURL_SEED = 0x2545f491;
 
 export interface RenderOptions {
   /** Output width = height in pixels (default 64). */
@@ -108,33 +111,6 @@ interface Layout {
 function layoutOf(f: Factors): Layout {
   const ry = f.faceRy;
   return {rx: f.faceRx, ry, top: faceY - ry, eyeY: faceY - 3 + f.eyeY, eyeDx: f.eyeDx, noseY: faceY + 4.3 + f.noseY, mouthY: faceY + 11 + f.mouthY, mouthW: f.mouthW};
-}
-
-/** Cheap per-cell hash for the curl texture. */
-function cellHash(gx: number, gy: number): number {
-  let h = Math.imul(0x2545f491 ^ Math.imul(gx, 0x27d4eb2d), 0x165667b1) ^ Math.imul(gy, 0x9e3779b1);
-  h = Math.imul(h ^ (h >>> 15), 0x85ebca6b);
-  return (h ^ (h >>> 13)) >>> 0;
-}
-
-/** Brick pattern of jittered rings (curls) of radius r and half-width w; w ≤ −0.7 draws nothing. */
-function curlTexture(cell: number, r: number, w: number, phase: number): Sdf {
-  return (x, y) => {
-    const gy = Math.floor(y / cell + phase);
-    const shift = gy & 1 ? 0.5 : 0;
-    const gx = Math.floor(x / cell + shift);
-    const h = cellHash(gx, gy);
-    const cx = (gx + 0.5 - shift + ((h & 255) / 255 - 0.5) * 0.16) * cell;
-    const cy = (gy + 0.5 - phase + (((h >>> 8) & 255) / 255 - 0.5) * 0.16) * cell;
-    const dx = x - cx;
-    const dy = y - cy;
-    return Math.abs(Math.sqrt(dx * dx + dy * dy) - r) - w;
-  };
-}
-
-function textured(region: Shape, texture: Sdf): Shape {
-  const f = region.sdf;
-  return {sdf: (x, y) => Math.max(f(x, y), texture(x, y)), bounds: region.bounds, trust: 0};
 }
 
 /** Where the hair reaches below the head: 0 → the temples, 0.45 → the jaw, 0.75 → the shoulders, 1 → the image's edge. */
@@ -313,7 +289,7 @@ function drawFace(f: Factors, size: number, reference: boolean): Float32Array {
   const c = new Canvas(size, {center: [32 + f.offsetX, 32 + f.offsetY], angle: f.angle, scale: f.scale}, !reference);
   const {rx, ry} = L;
   const curl = ramp(f.hairCurl, 0.15, 0.75);
-  const texture = curl > 0 ? curlTexture(3.7, 1.15, -0.7 + 1.1 * curl, f.curlPhase) : undefined;
+  const texture = curl > 0 ? curlTexture(CURL_SEED, 3.7, 1.15, -0.7 + 1.1 * curl, f.curlPhase) : undefined;
 
   c.fill(P.background);
   c.paintOutlined(ellipse(faceX, faceY + ry + 17, 27, 13), P.shirt, shade(P.shirt, 0.7), 0.55);

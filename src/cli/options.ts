@@ -2,7 +2,7 @@
 import {InvalidArgumentError, Option} from 'commander';
 import {SAMPLE_TRUNCATION} from '../edit/truncation.js';
 import {StyleclipError} from '../errors.js';
-import type {HostTensor} from '../io/host-tensor.js';
+import {type HostTensor, firstNonFinite} from '../io/host-tensor.js';
 
 export function parseIntStrict(name: string, {min = -Infinity} = {}) {
   return (v: string): number => {
@@ -53,12 +53,11 @@ export function allowNonfiniteOption(): Option {
 export function checkFiniteImage(image: HostTensor, allow: boolean | undefined): void {
   if (allow) return;
   const d = image.data as Float32Array;
-  for (let i = 0; i < d.length; i++) {
-    if (!Number.isFinite(d[i]!)) {
-      throw new StyleclipError(
-        `the generator produced a non-finite value (${d[i]}) at element ${i} of the image [${image.shape.join(', ')}]: ` +
-          'the latent or the weights overflow float32; pass --allow-nonfinite to write it anyway',
-      );
-    }
+  const i = firstNonFinite(d);
+  if (i >= 0) {
+    throw new StyleclipError(
+      `the generator produced a non-finite value (${d[i]}) at element ${i} of the image [${image.shape.join(', ')}]: ` +
+        'the latent or the weights overflow float32; pass --allow-nonfinite to write it anyway',
+    );
   }
 }

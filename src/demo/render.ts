@@ -17,7 +17,7 @@ import {hex, hslToRgb, jitterHsl, mix, shade} from './color.js';
 import {hashSeed, Rng} from './rng.js';
 import {
   capsule, circle, ellipse, halfPlaneY, intersect, offset, outsideBandX, polygon, ring, roundedBox, subtract,
-  union, type Shape, type Sdf,
+  union, curlTexture, textured, type Shape,
 } from './sdf.js';
 
 export interface RenderOptions {
@@ -149,38 +149,6 @@ const faceY = 33;
 /** Paint a shape with a darker outline of width w under it. */
 function outlined(c: Canvas, s: Shape, fill: Rgb, line: Rgb, w = 0.55): void {
   c.paintOutlined(s, fill, line, w);
-}
-
-/** Cheap per-cell hash (no rest-parameter array, it runs once per pixel). */
-function cellHash(seed: number, gx: number, gy: number): number {
-  let h = Math.imul(seed ^ Math.imul(gx, 0x27d4eb2d), 0x165667b1) ^ Math.imul(gy, 0x9e3779b1);
-  h = Math.imul(h ^ (h >>> 15), 0x85ebca6b);
-  return (h ^ (h >>> 13)) >>> 0;
-}
-
-/** Brick-pattern ring texture (curls): each cell holds one jittered ring; evaluated in O(1) per point. */
-function curlTexture(seed: number, cell: number, r: number, w: number, phase: number): Sdf {
-  return (x, y) => {
-    const gy = Math.floor(y / cell + phase);
-    const shift = gy & 1 ? 0.5 : 0;
-    const gx = Math.floor(x / cell + shift);
-    const h = cellHash(seed, gx, gy);
-    // Jitter of ±0.08 cell keeps each ring (radius r + w) inside its own cell, so the nearest cell's
-    // ring is the only one that can cover a point.
-    const jx = ((h & 255) / 255 - 0.5) * 0.16;
-    const jy = (((h >>> 8) & 255) / 255 - 0.5) * 0.16;
-    const cx = (gx + 0.5 - shift + jx) * cell;
-    const cy = (gy + 0.5 - phase + jy) * cell;
-    const dx = x - cx;
-    const dy = y - cy;
-    return Math.abs(Math.sqrt(dx * dx + dy * dy) - r) - w;
-  };
-}
-
-function textured(region: Shape, texture: Sdf): Shape {
-  const f = region.sdf;
-  // Texture distances ignore neighbouring cells, so they give no skipping guarantee (trust 0).
-  return {sdf: (x, y) => Math.max(f(x, y), texture(x, y)), bounds: region.bounds, trust: 0};
 }
 
 /** Hair behind the head (long, bob, curly volume); undefined for styles without one. */

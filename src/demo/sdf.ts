@@ -207,3 +207,35 @@ export function ring(s: Shape, w: number): Shape {
   const [x0, y0, x1, y1] = s.bounds;
   return {sdf: (x, y) => Math.abs(f(x, y)) - w, bounds: [x0 - w, y0 - w, x1 + w, y1 + w], trust: s.trust};
 }
+
+/** Cheap per-cell hash (no rest-parameter array, it runs once per pixel). */
+function cellHash(seed: number, gx: number, gy: number): number {
+  let h = Math.imul(seed ^ Math.imul(gx, 0x27d4eb2d), 0x165667b1) ^ Math.imul(gy, 0x9e3779b1);
+  h = Math.imul(h ^ (h >>> 15), 0x85ebca6b);
+  return (h ^ (h >>> 13)) >>> 0;
+}
+
+/** Brick-pattern ring texture (curls): each cell holds one jittered ring; evaluated in O(1) per point. */
+export function curlTexture(seed: number, cell: number, r: number, w: number, phase: number): Sdf {
+  return (x, y) => {
+    const gy = Math.floor(y / cell + phase);
+    const shift = gy & 1 ? 0.5 : 0;
+    const gx = Math.floor(x / cell + shift);
+    const h = cellHash(seed, gx, gy);
+    // Jitter of ±0.08 cell keeps each ring (radius r + w) inside its own cell, so the nearest cell's
+    // ring is the only one that can cover a point.
+    const jx = ((h & 255) / 255 - 0.5) * 0.16;
+    const jy = (((h >>> 8) & 255) / 255 - 0.5) * 0.16;
+    const cx = (gx + 0.5 - shift + jx) * cell;
+    const cy = (gy + 0.5 - phase + jy) * cell;
+    const dx = x - cx;
+    const dy = y - cy;
+    return Math.abs(Math.sqrt(dx * dx + dy * dy) - r) - w;
+  };
+}
+
+export function textured(region: Shape, texture: Sdf): Shape {
+  const f = region.sdf;
+  // Texture distances ignore neighbouring cells, so they give no skipping guarantee (trust 0).
+  return {sdf: (x, y) => Math.max(f(x, y), texture(x, y)), bounds: region.bounds, trust: 0};
+}

@@ -7,7 +7,7 @@
  */
 import {StyleclipError, check} from '../errors.js';
 import {readBytes, writeFileAtomic} from '../io/files.js';
-import {type HostTensor, isHostTensor, toFloat32} from '../io/host-tensor.js';
+import {type HostTensor, firstNonFinite, isHostTensor, toFloat32} from '../io/host-tensor.js';
 import {parseNpy} from '../io/npy.js';
 import {describe, numpyArrayGlobals, unpickle} from '../io/pickle.js';
 import {parseSafetensors, serializeSafetensors} from '../io/safetensors.js';
@@ -220,9 +220,8 @@ export function parseRelevance(bytes: Uint8Array, what = 'relevance file'): Rele
 
 /** A named error at the first NaN or ±Inf: relevance values and S statistics are used as numbers, never as gaps. */
 function checkFiniteValues(d: ArrayLike<number>, what: string): void {
-  for (let i = 0; i < d.length; i++) {
-    if (!Number.isFinite(d[i]!)) throw new StyleclipError(`${what} holds a non-finite value (${d[i]}) at index ${i}`);
-  }
+  const i = firstNonFinite(d);
+  if (i >= 0) throw new StyleclipError(`${what} holds a non-finite value (${d[i]}) at index ${i}`);
 }
 
 /** Settings two relevance shards must share to be merged or resumed. */

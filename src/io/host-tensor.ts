@@ -251,8 +251,12 @@ export function isHostTensor(x: unknown): x is HostTensor {
 
 /** Throw a named error at the first NaN or ±Inf in `t` (latents and styles are checked before use). */
 export function assertFinite(t: HostTensor | ArrayLike<number>, what: string): void {
-  const d = 'dtype' in t ? toFloat32(t) : t;
-  for (let i = 0; i < d.length; i++) {
-    if (!Number.isFinite(d[i]!)) throw new StyleclipError(`${what} contains a non-finite value (NaN or ±Inf) at index ${i}`);
-  }
+  const i = firstNonFinite('dtype' in t ? toFloat32(t) : t);
+  if (i >= 0) throw new StyleclipError(`${what} contains a non-finite value (NaN or ±Inf) at index ${i}`);
+}
+
+/** Index of the first NaN or ±Inf in `d`, or −1 when every value is finite. */
+export function firstNonFinite(d: ArrayLike<number>): number {
+  for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) return i;
+  return -1;
 }
