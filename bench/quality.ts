@@ -1,25 +1,38 @@
 /**
- * `npm run bench:quality`: edit quality of the three StyleCLIP methods on the shipped demo models, measured the
- * way the paper does it — with an independent attribute classifier (never used by any edit method) and a second
- * CLIP trained from another seed.
+ * `npm run bench:quality`: edit quality of the three StyleCLIP methods on the demo models, measured the way the paper
+ * does it — with an independent attribute classifier (never used by any edit method), a second CLIP trained from
+ * another seed and face-api's identity network.
  *
- * For every edit target (grey/purple/blonde hair, mohawk, curly hair, glasses, beard, smiling) and every seed:
- *   - success: the classifier sees the target value after the edit and did not before (seeds that already
- *     have it, or where the attribute cannot be seen — hair colour on a bald head — are not counted);
+ * Two prompt lists: the benchmark prompts (`editTargets`: the edits the demo demonstrates) and the held-out prompts
+ * (`heldOutEditTargets`: phrased as a new user would, never tuned on). For every prompt, method and face (ψ 0.7,
+ * seed 1234):
+ *   - success: the classifier sees the target value after the edit and did not before (faces that already have it,
+ *     or where the attribute cannot be seen — hair colour on a bald head — are not counted);
  *   - preservation: the share of the other attributes (visible before and after) whose value is unchanged;
  *   - CLIP gain: cos(E_eval(after), t) − cos(E_eval(before), t) with the evaluation ToonCLIP;
+ *   - identity distance: face-api FaceRecognitionNet descriptor distance between input and edit;
+ *   - monotone: the classifier's target probability at 0, 0.5, 1, 1.5, 2 × the default strength (global: α; mapper:
+ *     w + s·(M(w) − w); optimisation: w + s·(w_opt − w), optimised once) never drops by more than 0.02 from one
+ *     strength to the next and ends above where it started;
  *   - seconds per edit.
- * Flags: --seeds N (20), --opt-steps N (300, the official default), --out FILE.json, --grid FILE.png,
- * --methods global,mapper,optimization, --threads N, --cache DIR (reuse edits computed by an earlier run with the
- * same settings and model files).
+ *
+ * Flags: --assets DIR (the shipped assets/demo; reads generator, toonclip, toonclip-eval, classifier, relevance and
+ * mappers/ there — a missing relevance skips global directions, a missing mapper that prompt's mapper edit),
+ * --prompts benchmark|held-out|all (all), --only "grey hair,bald" (prompt names), --seeds N (20), --opt-steps N
+ * (300, the official default), --methods global,mapper,optimization, --out FILE.json (bench-results/quality.json),
+ * --grid FILE.png (bench-results/quality-grid.png), --markdown FILE (the README table), --threads N (2), --cache DIR
+ * (reuse edits computed by an earlier run with the same settings and model files).
  */
 import {createHash} from 'node:crypto';
-import {existsSync, mkdirSync, statSync, writeFileSync} from 'node:fs';
+import {existsSync, mkdirSync, statSync} from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import {flag} from './common.js';
+import {type Method, type PromptListName, type PromptResult, type PromptScore, ALL_METHODS, QUALITY_TARGETS, buildListReports, isSkipped, legend, markdownTable, promptTable} from './quality-report.js';
+import * as F from '../src/engine/ops.js';
 import {configureEngine, compile} from '../src/engine/session.js';
 import {input} from '../src/engine/tensor.js';
+import {StyleclipError} from '../src/errors.js';
 import {GlobalEditor} from '../src/edit/global-edit.js';
 import {loadRelevance} from '../src/edit/global-relevance-file.js';
 import {optimizeLatent} from '../src/edit/optimize.js';
@@ -31,47 +44,86 @@ import {parseSafetensors, serializeSafetensors} from '../src/io/safetensors.js';
 import {encodeTexts} from '../src/models/clip/encode.js';
 import {loadClip} from '../src/models/clip/load.js';
 import {type CLIP, normalize} from '../src/models/clip/model.js';
-import {clipInputFromGenerated} from '../src/models/clip/preprocess.js';
+import {clipInputFromGenerated, styleclipResize} from '../src/models/clip/preprocess.js';
 import {loadDefaultTokenizer} from '../src/models/clip/tokenizer.js';
+import {type FaceRecognitionNet, loadFaceRecognitionNet} from '../src/models/identity/face-api.js';
 import {loadGenerator} from '../src/models/load-generator.js';
 import {mapperFromBytes, runMapper} from '../src/models/mapper.js';
-import {editTargets, type FaceAttributes} from '../src/demo/attributes.js';
-import {countedFaces, scoreEdit} from '../src/demo/edit-quality.js';
-import {demoAssetPath, demoMapperDir, mapperSlug} from '../src/demo/assets.js';
-import {neutralPrompt, promptFor} from '../src/demo/captions.js';
+import {type EditTarget, type FaceAttributes, editTargets, heldOutEditTargets} from '../src/demo/attributes.js';
+import {MONOTONE_STRENGTHS, countedFaces, monotoneShare, scoreEdit, targetPrompt} from '../src/demo/edit-quality.js';
+import {DEMO_FILES, type DemoAsset, demoMapperDir, mapperSlug} from '../src/demo/assets.js';
+import {neutralPrompt} from '../src/demo/captions.js';
 import {loadDemoClassifier, topValues} from '../src/demo/classifier.js';
 
-type Method = 'global' | 'mapper' | 'optimization';
-
+const PSI = 0.7;
 const SEEDS = Number(flag('seeds', '20'));
 const OPT_STEPS = Number(flag('opt-steps', '300'));
 const OUT = flag('out', 'bench-results/quality.json');
 const GRID = flag('grid', 'bench-results/quality-grid.png');
-const METHODS = flag('methods', 'global,mapper,optimization').split(',') as Method[];
-configureEngine({threads: Number(flag('threads', '2'))});
+const MARKDOWN = flag('markdown', '');
+const ASSETS = path.resolve(flag('assets', path.resolve(demoMapperDir(), '..')));
+const METHODS = flag('methods', ALL_METHODS.join(',')).split(',') as Method[];
+const PROMPTS = flag('prompts', 'all');
+const ONLY = flag('only', '').split(',').map((s) => s.trim()).filter((s) => s !== '');
 /** --cache DIR: keep each (method, prompt)'s edited images, keyed by the settings and the model files (path, size,
  *  mtime), so an interrupted or partial run (--methods …) is completed later without recomputing. */
 const CACHE = flag('cache', '');
+configureEngine({threads: Number(flag('threads', '2'))});
 
-function cacheFile(method: Method, prompt: string, inputs: string[]): string {
-  const h = createHash('sha256').update(JSON.stringify({method, prompt, SEEDS, OPT_STEPS, v: 1}));
+/** The strengths edited besides the input (strength 0). */
+const EDITED_STRENGTHS = MONOTONE_STRENGTHS.filter((s) => s !== 0);
+
+function checkFlags(): Record<PromptListName, readonly EditTarget[]> {
+  if (!(Number.isInteger(SEEDS) && SEEDS >= 1)) throw new StyleclipError(`--seeds must be a positive integer, got ${SEEDS}`);
+  if (!(Number.isInteger(OPT_STEPS) && OPT_STEPS >= 1)) throw new StyleclipError(`--opt-steps must be a positive integer, got ${OPT_STEPS}`);
+  for (const m of METHODS) if (!ALL_METHODS.includes(m)) throw new StyleclipError(`unknown method '${m}' in --methods; valid: ${ALL_METHODS.join(', ')}`);
+  const lists: Record<string, Record<PromptListName, readonly EditTarget[]>> = {
+    benchmark: {benchmark: editTargets, 'held-out': []},
+    'held-out': {benchmark: [], 'held-out': heldOutEditTargets},
+    all: {benchmark: editTargets, 'held-out': heldOutEditTargets},
+  };
+  const chosen = lists[PROMPTS];
+  if (!chosen) throw new StyleclipError(`--prompts must be benchmark, held-out or all, got '${PROMPTS}'`);
+  const names = [...chosen.benchmark, ...chosen['held-out']].map((t) => t.name);
+  for (const n of ONLY) if (!names.includes(n)) throw new StyleclipError(`unknown prompt '${n}' in --only; the chosen lists have: ${names.join(', ')}`);
+  const keep = (ts: readonly EditTarget[]) => ts.filter((t) => ONLY.length === 0 || ONLY.includes(t.name));
+  return {benchmark: keep(chosen.benchmark), 'held-out': keep(chosen['held-out'])};
+}
+
+/** A model file of --assets DIR (null when missing and optional). */
+function assetFile(name: DemoAsset, optional: true): string | null;
+function assetFile(name: DemoAsset): string;
+function assetFile(name: DemoAsset, optional = false): string | null {
+  const f = path.join(ASSETS, DEMO_FILES[name]);
+  if (existsSync(f)) return f;
+  if (optional) return null;
+  throw new StyleclipError(`${f}: missing (--assets ${ASSETS} has no ${name})`);
+}
+
+function cacheFile(method: Method, t: EditTarget, inputs: string[]): string {
+  const h = createHash('sha256').update(JSON.stringify({method, name: t.name, prompt: targetPrompt(t), SEEDS, OPT_STEPS, strengths: EDITED_STRENGTHS, v: 2}));
   for (const f of inputs) {
     const st = statSync(f);
     h.update(`${f}:${st.size}:${st.mtimeMs}`);
   }
-  return path.join(CACHE, `${method}-${mapperSlug(prompt)}-${h.digest('hex').slice(0, 16)}.safetensors`);
+  return path.join(CACHE, `${method}-${mapperSlug(t.name)}-${h.digest('hex').slice(0, 16)}.safetensors`);
 }
 
-function readCache(method: Method, prompt: string, inputs: string[]): {image: HostTensor; seconds: number} | null {
-  const f = cacheFile(method, prompt, inputs);
-  if (!existsSync(f)) return null;
-  const {tensors, metadata} = parseSafetensors(readBytes(f, 'bench cache'));
-  return {image: tensors.get('image')!, seconds: Number(metadata.seconds)};
+/** The edited images at each of EDITED_STRENGTHS (same order) and the seconds per edit at the default strength. */
+interface Edited {
+  images: HostTensor[];
+  seconds: number;
 }
 
-function writeCache(method: Method, prompt: string, inputs: string[], image: HostTensor, seconds: number): void {
+function readCache(file: string): Edited | null {
+  if (!existsSync(file)) return null;
+  const {tensors, metadata} = parseSafetensors(readBytes(file, 'bench cache'));
+  return {images: EDITED_STRENGTHS.map((s) => tensors.get(`image@${s}`)!), seconds: Number(metadata.seconds)};
+}
+
+function writeCache(file: string, e: Edited): void {
   mkdirSync(CACHE, {recursive: true});
-  writeFileAtomic(cacheFile(method, prompt, inputs), serializeSafetensors(new Map([['image', image]]), {seconds: String(seconds)}), 'bench cache');
+  writeFileAtomic(file, serializeSafetensors(new Map(EDITED_STRENGTHS.map((s, i) => [`image@${s}`, e.images[i]!])), {seconds: String(e.seconds)}), 'bench cache');
 }
 
 async function imageFeatures(clip: CLIP, img: HostTensor): Promise<Float32Array> {
@@ -81,6 +133,16 @@ async function imageFeatures(clip: CLIP, img: HostTensor): Promise<Float32Array>
   return f!.data as Float32Array;
 }
 
+/** face-api's raw 128-d descriptors (not normalised: its 0.6 threshold is on these) of images in [-1, 1]. */
+let faceNet: FaceRecognitionNet | null = null;
+async function faceDescriptors(img: HostTensor): Promise<Float32Array> {
+  const net = (faceNet ??= loadFaceRecognitionNet());
+  const x = input('image', img.shape);
+  const prog = await compile([x], [net.descriptor(F.mul(F.add(styleclipResize(x, 150), 1), 127.5))]);
+  const [d] = await prog.run([img.data as Float32Array]);
+  return d!.data as Float32Array;
+}
+
 function rowsOf(t: HostTensor, rows: number[]): HostTensor {
   const per = t.shape.slice(1).reduce((a, b) => a * b, 1);
   const data = new Float32Array(rows.length * per);
@@ -88,127 +150,182 @@ function rowsOf(t: HostTensor, rows: number[]): HostTensor {
   return {dtype: 'float32', shape: [rows.length, ...t.shape.slice(1)], data};
 }
 
-interface MethodScore {
-  method: Method;
-  prompt: string;
-  counted: number;
-  success: number;
-  preservation: number;
-  clipGain: number;
-  secondsPerEdit: number;
+/** w0 + s·(w1 − w0). */
+function lerp(w0: HostTensor, w1: HostTensor, s: number): HostTensor {
+  const [a, b] = [w0.data as Float32Array, w1.data as Float32Array];
+  return {dtype: 'float32', shape: w0.shape, data: Float32Array.from(a, (v, i) => v + s * (b[i]! - v))};
 }
 
 async function main() {
-  const g = loadGenerator(demoAssetPath('generator'));
-  const clip = loadClip(demoAssetPath('clip'));
-  const evalClip = loadClip(demoAssetPath('evalClip'));
+  const lists = checkFlags();
+  const [genFile, clipFile] = [assetFile('generator'), assetFile('clip')];
+  const relevanceFile = METHODS.includes('global') ? assetFile('relevance', true) : null;
+  const g = loadGenerator(genFile);
+  const clip = loadClip(clipFile);
+  const evalClip = loadClip(assetFile('evalClip'));
   const tokenizer = loadDefaultTokenizer();
-  const classifier = loadDemoClassifier();
-  const editor = METHODS.includes('global') ? new GlobalEditor(g, clip, tokenizer, loadRelevance(demoAssetPath('relevance'))) : null;
+  const classifier = loadDemoClassifier(assetFile('classifier'));
+  const editor = relevanceFile ? new GlobalEditor(g, clip, tokenizer, loadRelevance(relevanceFile)) : null;
+  if (METHODS.includes('global') && !relevanceFile) console.error(`global directions skipped: no ${DEMO_FILES.relevance} in ${ASSETS}`);
+  const mapperDir = path.join(ASSETS, 'mappers');
+  console.error(`assets ${ASSETS}; ${SEEDS} faces at ψ ${PSI}; prompts: ${[...lists.benchmark, ...lists['held-out']].map((t) => t.name).join(', ')}`);
 
   // Inputs: SEEDS faces sampled at ψ 0.7, as StyleCLIP's edit mode does.
-  const z = sampleZ(g, SEEDS, 1234);
-  const w0 = await toWPlus(g, z, 'z', 0.7);
+  const w0 = await toWPlus(g, sampleZ(g, SEEDS, 1234), 'z', PSI);
   const base = await generate(g, {latent: w0, space: 'w+', returnStyles: true});
-  const before = (await classifier.classify(base.image)).map(topValues) as FaceAttributes[];
+  const baseProbs = await classifier.classify(base.image);
+  const before = baseProbs.map(topValues) as FaceAttributes[];
   const evalBefore = await imageFeatures(evalClip, base.image);
+  const idBefore = await faceDescriptors(base.image);
   const E = evalClip.config.embedDim;
+  const ID = idBefore.length / SEEDS;
 
-  const scores: MethodScore[] = [];
-  const gridRows: HostTensor[][] = [];
-  for (const t of editTargets) {
-    const target = promptFor(t.attribute, t.value as never);
-    const evalText = await encodeTexts(evalClip, tokenizer, [target]);
-    const tNorm = Math.hypot(...evalText);
-    // Seeds that can show the edit and do not have it yet.
-    const counted = countedFaces(before, t);
-    const outputs: Partial<Record<Method, HostTensor>> = {};
-    for (const method of METHODS) {
-      const mapperFile = path.join(demoMapperDir(), `${mapperSlug(t.name)}.safetensors`);
-      const inputs = [demoAssetPath('generator'), demoAssetPath('clip'), ...(method === 'global' ? [demoAssetPath('relevance')] : []), ...(method === 'mapper' ? [mapperFile] : [])];
-      const cached = CACHE ? readCache(method, t.name, inputs) : null;
-      let image: HostTensor;
-      let seconds: number;
-      if (cached) {
-        ({image, seconds} = cached);
+  /** The edit of one (method, prompt) at every strength, or why it is skipped. */
+  async function edit(method: Method, t: EditTarget, target: string): Promise<Edited | {skipped: string}> {
+    const mapperFile = path.join(mapperDir, `${mapperSlug(t.name)}.safetensors`);
+    if (method === 'global' && !editor) return {skipped: `no ${DEMO_FILES.relevance}`};
+    if (method === 'mapper' && !existsSync(mapperFile)) {
+      console.error(`${t.name}: mapper skipped, no ${mapperFile}`);
+      return {skipped: `no mappers/${path.basename(mapperFile)}`};
+    }
+    const inputs = [genFile, clipFile, ...(method === 'global' ? [relevanceFile!] : []), ...(method === 'mapper' ? [mapperFile] : [])];
+    const cache = CACHE ? cacheFile(method, t, inputs) : '';
+    const cached = cache ? readCache(cache) : null;
+    if (cached) return cached;
+    const t0 = performance.now();
+    let out: Edited;
+    if (method === 'global') {
+      const e = await editor!.edit({neutral: neutralPrompt, target, styles: base.styles!});
+      const seconds = (performance.now() - t0) / 1000 / SEEDS;
+      const images: HostTensor[] = [];
+      for (const s of EDITED_STRENGTHS) images.push(s === 1 ? e.image : (await editor!.edit({neutral: neutralPrompt, target, styles: base.styles!, alpha: s * e.alpha})).image);
+      out = {images, seconds};
+    } else {
+      let w1: HostTensor;
+      if (method === 'mapper') {
+        w1 = (await runMapper(mapperFromBytes(readBytes(mapperFile, 'demo mapper')), w0)).wHat;
       } else {
-        const t0 = performance.now();
-        if (method === 'global') {
-          image = (await editor!.edit({neutral: neutralPrompt, target, styles: base.styles!})).image;
-        } else if (method === 'mapper') {
-          const m = mapperFromBytes(readBytes(mapperFile, 'demo mapper'));
-          const {wHat} = await runMapper(m, w0);
-          image = (await generate(g, {latent: wHat, space: 'w+'})).image;
-        } else {
-          const text = await encodeTexts(clip, tokenizer, [target]);
-          image = (await optimizeLatent(g, clip, {text, latent: w0, steps: OPT_STEPS, saveEvery: 0})).image;
-        }
-        seconds = (performance.now() - t0) / 1000 / SEEDS;
-        if (CACHE) writeCache(method, t.name, inputs, image, seconds);
+        const text = await encodeTexts(clip, tokenizer, [target]);
+        w1 = (await optimizeLatent(g, clip, {text, latent: w0, steps: OPT_STEPS, saveEvery: 0})).wPlus!;
       }
-      outputs[method] = image;
-      const after = (await classifier.classify(image)).map(topValues) as FaceAttributes[];
-      const evalAfter = await imageFeatures(evalClip, image);
-      const q = scoreEdit(before, after, t);
-      let gain = 0;
-      for (const i of counted) {
-        let cb = 0;
-        let ca = 0;
-        for (let e = 0; e < E; e++) {
-          cb += evalBefore[i * E + e]! * evalText[e]!;
-          ca += evalAfter[i * E + e]! * evalText[e]!;
-        }
-        gain += (ca - cb) / tNorm;
-      }
-      const n = Math.max(counted.length, 1);
-      scores.push({method, prompt: t.name, counted: q.counted, success: q.success, preservation: q.preservation, clipGain: gain / n, secondsPerEdit: seconds});
-      console.error(`${t.name.padEnd(12)} ${method.padEnd(12)} success ${(100 * q.success).toFixed(0)}% of ${q.counted}  preservation ${(100 * q.preservation).toFixed(0)}%  clip gain ${(gain / n).toFixed(4)}  ${seconds.toFixed(3)} s/edit`);
+      const main = (await generate(g, {latent: w1, space: 'w+'})).image;
+      const seconds = (performance.now() - t0) / 1000 / SEEDS;
+      const images: HostTensor[] = [];
+      for (const s of EDITED_STRENGTHS) images.push(s === 1 ? main : (await generate(g, {latent: lerp(w0, w1, s), space: 'w+'})).image);
+      out = {images, seconds};
     }
-    const row = counted[0] ?? 0;
-    gridRows.push([rowsOf(base.image, [row]), ...METHODS.map((m) => rowsOf(outputs[m]!, [row]))]);
+    if (cache) writeCache(cache, out);
+    return out;
   }
 
-  // Table: per method, per prompt, and the averages against the targets.
-  const targets: Record<Method, {success: number; preservation: number}> = {
-    global: {success: 0.7, preservation: 0.85},
-    mapper: {success: 0.8, preservation: 0.8},
-    optimization: {success: 0.8, preservation: 0.8},
-  };
-  const pct = (x: number) => `${(100 * x).toFixed(0)}%`.padStart(5);
-  console.log(`\nEdit quality on the demo models (${SEEDS} seeds, ψ 0.7; evaluation classifier + evaluation ToonCLIP)`);
-  console.log(['method'.padEnd(13), 'prompt'.padEnd(12), 'n'.padStart(3), 'success', 'preserv', 'CLIP gain', 's/edit'].join('  '));
-  const summary: Record<string, {success: number; preservation: number; clipGain: number; secondsPerEdit: number; meetsTarget: boolean}> = {};
-  for (const method of METHODS) {
-    const rows = scores.filter((s) => s.method === method);
-    for (const s of rows) console.log([method.padEnd(13), s.prompt.padEnd(12), String(s.counted).padStart(3), pct(s.success).padStart(7), pct(s.preservation).padStart(7), s.clipGain.toFixed(4).padStart(9), s.secondsPerEdit.toFixed(3).padStart(6)].join('  '));
-    const avg = (k: 'success' | 'preservation' | 'clipGain' | 'secondsPerEdit') => rows.reduce((a, s) => a + s[k], 0) / rows.length;
-    const meets = avg('success') >= targets[method].success && avg('preservation') >= targets[method].preservation;
-    summary[method] = {success: avg('success'), preservation: avg('preservation'), clipGain: avg('clipGain'), secondsPerEdit: avg('secondsPerEdit'), meetsTarget: meets};
-    console.log([method.padEnd(13), 'AVERAGE'.padEnd(12), ''.padStart(3), pct(avg('success')).padStart(7), pct(avg('preservation')).padStart(7), avg('clipGain').toFixed(4).padStart(9), avg('secondsPerEdit').toFixed(3).padStart(6), `target ≥ ${pct(targets[method].success)} / ≥ ${pct(targets[method].preservation)}: ${meets ? 'met' : 'MISSED'}`].join('  '));
-  }
-  mkdirSync(path.dirname(OUT), {recursive: true});
-  writeFileSync(OUT, JSON.stringify({seeds: SEEDS, optSteps: OPT_STEPS, methods: METHODS, summary, scores}, null, 2));
-  // Grid: one row per prompt, columns input / global / mapper / optimization.
-  const cols = 1 + METHODS.length;
-  const H = g.config.size;
-  const cells = gridRows.flat();
-  // encodePng lays a batch out in ⌈√N⌉ columns; build the rows × methods mosaic as one image instead.
-  const grid = new Float32Array(3 * gridRows.length * H * cols * H);
-  cells.forEach((c, i) => {
-    const r = Math.floor(i / cols);
-    const col = i % cols;
-    const src = c.data as Float32Array;
-    for (let ch = 0; ch < 3; ch++) {
-      for (let y = 0; y < H; y++) {
-        grid.set(src.subarray(ch * H * H + y * H, ch * H * H + (y + 1) * H), ch * gridRows.length * H * cols * H + (r * H + y) * cols * H + col * H);
+  /** Score one edit of target t over its counted faces. */
+  async function score(t: EditTarget, e: Edited, evalText: Float32Array): Promise<PromptScore> {
+    const image = e.images[EDITED_STRENGTHS.indexOf(1)]!;
+    const strengthProbs = [baseProbs];
+    for (const im of e.images) strengthProbs.push(await classifier.classify(im));
+    const after = strengthProbs[MONOTONE_STRENGTHS.indexOf(1)]!.map(topValues) as FaceAttributes[];
+    const q = scoreEdit(before, after, t);
+    const perFace = before.map((_, i) => strengthProbs.map((p) => p[i]![t.attribute][t.value]!));
+    const evalAfter = await imageFeatures(evalClip, image);
+    const idAfter = await faceDescriptors(image);
+    const tNorm = Math.hypot(...evalText);
+    let gain = 0;
+    let dist = 0;
+    for (const i of q.rows) {
+      let [cb, ca] = [0, 0];
+      for (let k = 0; k < E; k++) {
+        cb += evalBefore[i * E + k]! * evalText[k]!;
+        ca += evalAfter[i * E + k]! * evalText[k]!;
       }
+      gain += (ca - cb) / tNorm;
+      let d2 = 0;
+      for (let k = 0; k < ID; k++) d2 += (idAfter[i * ID + k]! - idBefore[i * ID + k]!) ** 2;
+      dist += Math.sqrt(d2);
     }
-  });
-  mkdirSync(path.dirname(GRID), {recursive: true});
-  // Nearest-neighbour ×3 so 64 px faces can be looked at.
-  const png = await encodePng({dtype: 'float32', shape: [1, 3, gridRows.length * H, cols * H], data: grid});
-  writeFileSync(GRID, await sharp(png).resize(cols * H * 3, gridRows.length * H * 3, {kernel: 'nearest'}).png().toBuffer());
-  console.log(`\nwrote ${OUT} and ${GRID} (rows: ${editTargets.map((t) => t.name).join(', ')}; columns: input, ${METHODS.join(', ')})`);
+    const n = Math.max(q.rows.length, 1);
+    const meanP = strengthProbs.map((_, k) => q.rows.reduce((a, i) => a + perFace[i]![k]!, 0) / n);
+    return {counted: q.counted, success: q.success, preservation: q.preservation, clipGain: gain / n, identityDistance: dist / n, monotoneShare: monotoneShare(perFace, q.rows), targetProbability: meanP, secondsPerEdit: e.seconds};
+  }
+
+  const results: Partial<Record<PromptListName, PromptResult[]>> = {};
+  const gridRows: HostTensor[][] = [];
+  const gridNames: string[] = [];
+  const blank: HostTensor = {dtype: 'float32', shape: [1, 3, g.config.size, g.config.size], data: new Float32Array(3 * g.config.size ** 2)};
+  for (const list of ['benchmark', 'held-out'] as const) {
+    if (lists[list].length === 0) continue;
+    const rows: PromptResult[] = (results[list] = []);
+    for (const t of lists[list]) {
+      const target = targetPrompt(t);
+      const evalText = await encodeTexts(evalClip, tokenizer, [target]);
+      const res: PromptResult = {name: t.name, prompt: target, attribute: t.attribute, value: t.value, methods: {}};
+      const row = countedFaces(before, t)[0] ?? 0;
+      const cells = [rowsOf(base.image, [row])];
+      for (const method of METHODS) {
+        const e = await edit(method, t, target);
+        if ('skipped' in e) {
+          res.methods[method] = e;
+          cells.push(blank);
+          continue;
+        }
+        const s = await score(t, e, evalText);
+        res.methods[method] = s;
+        cells.push(rowsOf(e.images[EDITED_STRENGTHS.indexOf(1)]!, [row]));
+        console.error(`${list.padEnd(9)} ${t.name.padEnd(15)} ${method.padEnd(12)} success ${(100 * s.success).toFixed(0)}% of ${s.counted}  preservation ${(100 * s.preservation).toFixed(0)}%  identity ${s.identityDistance.toFixed(3)}  monotone ${(100 * s.monotoneShare).toFixed(0)}%  clip gain ${s.clipGain.toFixed(4)}  ${s.secondsPerEdit.toFixed(3)} s/edit`);
+      }
+      rows.push(res);
+      gridRows.push(cells);
+      gridNames.push(t.name);
+    }
+  }
+
+  const reports = buildListReports(results, METHODS);
+  const note = legend(SEEDS, MONOTONE_STRENGTHS);
+  console.log(`\nEdit quality on the demo models in ${ASSETS}`);
+  for (const r of reports) console.log(`\n${promptTable(r, METHODS)}`);
+  const table = markdownTable(reports, METHODS);
+  console.log(`\n${table}\n\n${note}`);
+
+  const json = {
+    assets: ASSETS,
+    seeds: SEEDS,
+    psi: PSI,
+    optSteps: OPT_STEPS,
+    strengths: MONOTONE_STRENGTHS,
+    methods: METHODS,
+    targets: QUALITY_TARGETS,
+    lists: Object.fromEntries(reports.map((r) => [r.list, {prompts: r.prompts, summary: r.summary, verdicts: r.verdicts}])),
+  };
+  const write = (file: string, bytes: Uint8Array) => {
+    mkdirSync(path.dirname(path.resolve(file)), {recursive: true});
+    writeFileAtomic(file, bytes, 'bench output');
+  };
+  write(OUT, new TextEncoder().encode(`${JSON.stringify(json, null, 2)}\n`));
+  if (MARKDOWN) write(MARKDOWN, new TextEncoder().encode(`${table}\n\n${note}\n`));
+  write(GRID, await gridPng(gridRows, g.config.size));
+  const skipped = reports.flatMap((r) => r.prompts.flatMap((p) => METHODS.filter((m) => isSkipped(p.methods[m])).map((m) => `${m}/${p.name}`)));
+  console.log(`\nwrote ${[OUT, ...(MARKDOWN ? [MARKDOWN] : []), GRID].join(', ')} (grid rows: ${gridNames.join(', ')}; columns: input, ${METHODS.join(', ')}${skipped.length ? '; skipped cells are grey' : ''})`);
 }
 
-await main();
+/** One row per prompt, columns input + methods, nearest-neighbour ×3 so 64 px faces can be looked at. */
+async function gridPng(rows: HostTensor[][], H: number): Promise<Uint8Array> {
+  const cols = rows[0]?.length ?? 1;
+  // encodePng lays a batch out in ⌈√N⌉ columns; build the rows × methods mosaic as one image instead.
+  const grid = new Float32Array(3 * rows.length * H * cols * H);
+  rows.flat().forEach((c, i) => {
+    const [r, col] = [Math.floor(i / cols), i % cols];
+    const src = c.data as Float32Array;
+    for (let ch = 0; ch < 3; ch++) {
+      for (let y = 0; y < H; y++) grid.set(src.subarray(ch * H * H + y * H, ch * H * H + (y + 1) * H), ch * rows.length * H * cols * H + (r * H + y) * cols * H + col * H);
+    }
+  });
+  const png = await encodePng({dtype: 'float32', shape: [1, 3, rows.length * H, cols * H], data: grid});
+  return new Uint8Array(await sharp(png).resize(cols * H * 3, rows.length * H * 3, {kernel: 'nearest'}).png().toBuffer());
+}
+
+try {
+  await main();
+} catch (e) {
+  if (!(e instanceof StyleclipError)) throw e;
+  console.error(`error: ${e.message}`);
+  process.exit(1);
+}

@@ -189,6 +189,8 @@ export interface EditTarget {
   readonly attribute: AttributeName;
   /** The value the edit should produce. */
   readonly value: string;
+  /** The exact prompt text (default: the canonical `promptFor(attribute, value)`). */
+  readonly prompt?: string;
 }
 
 /** The edits the demo models demonstrate (the quality benchmark's prompts). */
@@ -201,4 +203,23 @@ export const editTargets: readonly EditTarget[] = [
   {name: 'glasses', attribute: 'glasses', value: 'round'},
   {name: 'beard', attribute: 'beard', value: 'full'},
   {name: 'smiling', attribute: 'mouth', value: 'smiling'},
+];
+
+/**
+ * A second prompt list that nothing was ever tuned on (no edit default, relevance setting or training choice looked
+ * at it): prompts as a new user types them — other colours, styles, accessories and expressions, in other phrasings
+ * than the captions' canonical ones. Each names one schema value, so the evaluation classifier can score it.
+ */
+export const heldOutEditTargets: readonly EditTarget[] = [
+  {name: 'ginger hair', attribute: 'hairColor', value: 'red', prompt: 'a person with ginger hair'},
+  {name: 'blue hair', attribute: 'hairColor', value: 'blue', prompt: 'someone with bright blue hair'},
+  {name: 'jet black hair', attribute: 'hairColor', value: 'black', prompt: 'a face with jet black hair'},
+  {name: 'bald', attribute: 'hairStyle', value: 'bald', prompt: 'a bald man'},
+  {name: 'long hair', attribute: 'hairStyle', value: 'long', prompt: 'a person with long hair'},
+  {name: 'bob cut', attribute: 'hairStyle', value: 'bob', prompt: 'a face with a bob cut'},
+  {name: 'sunglasses', attribute: 'glasses', value: 'sunglasses', prompt: 'a person wearing sunglasses'},
+  {name: 'surprised', attribute: 'mouth', value: 'surprised', prompt: 'a face that looks surprised'},
+  {name: 'moustache', attribute: 'beard', value: 'moustache', prompt: 'a man with a moustache'},
+  {name: 'goatee', attribute: 'beard', value: 'goatee', prompt: 'a man with a goatee'},
+  {name: 'red lipstick', attribute: 'lipstick', value: 'red', prompt: 'a woman wearing red lipstick'},
 ];

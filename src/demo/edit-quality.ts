@@ -4,9 +4,16 @@
  *   - counted: faces that can show the target and do not have it before the edit (hair colour on a bald head
  *     cannot be seen, so such faces are left out);
  *   - success: the classifier sees the target value after the edit;
- *   - preservation: over the other attributes visible before and after, the share whose value is unchanged.
+ *   - preservation: over the other attributes visible before and after, the share whose value is unchanged;
+ *   - monotone strength: the classifier's probability of the target value rises with the edit strength.
  */
 import {type AttributeName, type EditTarget, type FaceAttributes, attributeNames, isAttributeVisible} from './attributes.js';
+import {promptFor} from './captions.js';
+
+/** The text an edit target is edited toward: its own prompt, else the canonical one. */
+export function targetPrompt(t: EditTarget): string {
+  return t.prompt ?? promptFor(t.attribute, t.value as never);
+}
 
 export interface EditScore {
   /** Faces counted (see above). */
@@ -39,4 +46,25 @@ export function scoreEdit(before: readonly FaceAttributes[], after: readonly Fac
     }
   }
   return {counted: rows.length, success: rows.length ? success / rows.length : 0, preservation: compared ? kept / compared : 1, rows};
+}
+
+/** Edit strengths at which monotonicity is measured, as multiples of a method's default strength. */
+export const MONOTONE_STRENGTHS: readonly number[] = [0, 0.5, 1, 1.5, 2];
+
+/** The largest drop of the target probability from one strength to the next that still counts as monotone. */
+export const MONOTONE_TOLERANCE = 0.02;
+
+/**
+ * Whether one face's target probabilities at increasing strengths (first: the unedited face) rise: no step drops by
+ * more than `tolerance`, and the last is above the first.
+ */
+export function isMonotone(probabilities: readonly number[], tolerance = MONOTONE_TOLERANCE): boolean {
+  if (probabilities.length < 2) throw new RangeError(`monotonicity needs at least two strengths, got ${probabilities.length}`);
+  for (let k = 1; k < probabilities.length; k++) if (probabilities[k]! < probabilities[k - 1]! - tolerance) return false;
+  return probabilities.at(-1)! > probabilities[0]!;
+}
+
+/** Share of the faces in `rows` whose probabilities (`perFace[i]`: one per strength) are monotone (0 when none). */
+export function monotoneShare(perFace: readonly (readonly number[])[], rows: readonly number[], tolerance = MONOTONE_TOLERANCE): number {
+  return rows.length ? rows.filter((i) => isMonotone(perFace[i]!, tolerance)).length / rows.length : 0;
 }
