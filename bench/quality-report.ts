@@ -4,11 +4,33 @@
  * mean over the prompts measured); the verdicts compare the summaries with `QUALITY_TARGETS`.
  */
 
+import {type EditTarget, editTargets, heldOutEditTargets} from '../src/demo/attributes.js';
+import {StyleclipError} from '../src/errors.js';
+
 export type Method = 'global' | 'mapper' | 'optimization';
 export const ALL_METHODS: readonly Method[] = ['global', 'mapper', 'optimization'];
 
 export type PromptListName = 'benchmark' | 'held-out';
 export const PROMPT_LISTS: readonly PromptListName[] = ['benchmark', 'held-out'];
+
+/**
+ * The targets of `--prompts benchmark|held-out|all`, kept to the names in `only` ("grey hair,bald"; empty: all), per
+ * list; a bad list or an unknown name is a one-line error.
+ */
+export function chooseTargets(prompts: string, only: string): Record<PromptListName, readonly EditTarget[]> {
+  const lists: Record<string, Record<PromptListName, readonly EditTarget[]>> = {
+    benchmark: {benchmark: editTargets, 'held-out': []},
+    'held-out': {benchmark: [], 'held-out': heldOutEditTargets},
+    all: {benchmark: editTargets, 'held-out': heldOutEditTargets},
+  };
+  const chosen = lists[prompts];
+  if (!chosen) throw new StyleclipError(`--prompts must be benchmark, held-out or all, got '${prompts}'`);
+  const names = only.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const all = [...chosen.benchmark, ...chosen['held-out']].map((t) => t.name);
+  for (const n of names) if (!all.includes(n)) throw new StyleclipError(`unknown prompt '${n}' in --only; the chosen lists have: ${all.join(', ')}`);
+  const keep = (ts: readonly EditTarget[]) => ts.filter((t) => names.length === 0 || names.includes(t.name));
+  return {benchmark: keep(chosen.benchmark), 'held-out': keep(chosen['held-out'])};
+}
 
 /** face-api's same-person threshold on the Euclidean distance of two descriptors. */
 export const FACE_API_SAME_PERSON = 0.6;

@@ -28,7 +28,7 @@ import {existsSync, mkdirSync, statSync} from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import {flag} from './common.js';
-import {type Method, type PromptListName, type PromptResult, type PromptScore, ALL_METHODS, QUALITY_TARGETS, buildListReports, isSkipped, legend, markdownTable, promptTable} from './quality-report.js';
+import {type Method, type PromptListName, type PromptResult, type PromptScore, ALL_METHODS, QUALITY_TARGETS, buildListReports, chooseTargets, isSkipped, legend, markdownTable, promptTable} from './quality-report.js';
 import * as F from '../src/engine/ops.js';
 import {configureEngine, compile} from '../src/engine/session.js';
 import {input} from '../src/engine/tensor.js';
@@ -49,7 +49,7 @@ import {loadDefaultTokenizer} from '../src/models/clip/tokenizer.js';
 import {type FaceRecognitionNet, loadFaceRecognitionNet} from '../src/models/identity/face-api.js';
 import {loadGenerator} from '../src/models/load-generator.js';
 import {mapperFromBytes, runMapper} from '../src/models/mapper.js';
-import {type EditTarget, type FaceAttributes, editTargets, heldOutEditTargets} from '../src/demo/attributes.js';
+import type {EditTarget, FaceAttributes} from '../src/demo/attributes.js';
 import {MONOTONE_STRENGTHS, countedFaces, monotoneShare, scoreEdit, targetPrompt} from '../src/demo/edit-quality.js';
 import {DEMO_FILES, type DemoAsset, demoMapperDir, mapperSlug} from '../src/demo/assets.js';
 import {neutralPrompt} from '../src/demo/captions.js';
@@ -64,7 +64,7 @@ const MARKDOWN = flag('markdown', '');
 const ASSETS = path.resolve(flag('assets', path.resolve(demoMapperDir(), '..')));
 const METHODS = flag('methods', ALL_METHODS.join(',')).split(',') as Method[];
 const PROMPTS = flag('prompts', 'all');
-const ONLY = flag('only', '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+const ONLY = flag('only', '');
 /** --cache DIR: keep each (method, prompt)'s edited images, keyed by the settings and the model files (path, size,
  *  mtime), so an interrupted or partial run (--methods …) is completed later without recomputing. */
 const CACHE = flag('cache', '');
@@ -77,17 +77,7 @@ function checkFlags(): Record<PromptListName, readonly EditTarget[]> {
   if (!(Number.isInteger(SEEDS) && SEEDS >= 1)) throw new StyleclipError(`--seeds must be a positive integer, got ${SEEDS}`);
   if (!(Number.isInteger(OPT_STEPS) && OPT_STEPS >= 1)) throw new StyleclipError(`--opt-steps must be a positive integer, got ${OPT_STEPS}`);
   for (const m of METHODS) if (!ALL_METHODS.includes(m)) throw new StyleclipError(`unknown method '${m}' in --methods; valid: ${ALL_METHODS.join(', ')}`);
-  const lists: Record<string, Record<PromptListName, readonly EditTarget[]>> = {
-    benchmark: {benchmark: editTargets, 'held-out': []},
-    'held-out': {benchmark: [], 'held-out': heldOutEditTargets},
-    all: {benchmark: editTargets, 'held-out': heldOutEditTargets},
-  };
-  const chosen = lists[PROMPTS];
-  if (!chosen) throw new StyleclipError(`--prompts must be benchmark, held-out or all, got '${PROMPTS}'`);
-  const names = [...chosen.benchmark, ...chosen['held-out']].map((t) => t.name);
-  for (const n of ONLY) if (!names.includes(n)) throw new StyleclipError(`unknown prompt '${n}' in --only; the chosen lists have: ${names.join(', ')}`);
-  const keep = (ts: readonly EditTarget[]) => ts.filter((t) => ONLY.length === 0 || ONLY.includes(t.name));
-  return {benchmark: keep(chosen.benchmark), 'held-out': keep(chosen['held-out'])};
+  return chooseTargets(PROMPTS, ONLY);
 }
 
 /** A model file of --assets DIR (null when missing and optional). */

@@ -4,7 +4,9 @@
  * For each benchmark prompt, on validation faces (seed 777, ψ 0.7, disjoint from bench:quality's 1234):
  *   - oracle: move each face's W (all layers) from the mean W of its current value to the mean W of the target
  *     value. The means come from generator samples labelled by the generator's own training target (the ToonGAN
- *     latent decoding, decode(z)), so neither a CLIP nor the classifier picks the direction. If the oracle
+ *     latent decoding of z — v1: lab/demo/toon-gan.ts decodeLatent; world v2: lab/world2/toon-gan.ts decodeLatentV2,
+ *     a sample counting for a value only when its factors lie inside the value's margin — chosen by the generator's
+ *     `latent_decoding` metadata), so neither a CLIP nor the classifier picks the direction. If the oracle
  *     succeeds, the generator can show the edit along a straight line in W;
  *   - optimisation (official defaults, --opt-steps 300, on the first --opt-faces faces): success, the editing
  *     ToonCLIP's cosine to the prompt, and the squared W+ distance moved, beside the same for the oracle. An
@@ -12,14 +14,19 @@
  *     CLIP is fooled by a small move (an adversarial direction), not that the generator lacks the edit.
  *   - StyleSpace spread: the oracle's mean change of the relevance's channels in units of their σ, and the share
  *     of its energy in its 20 and 100 largest channels (global directions move the 20 most relevant channels);
- *     also how many of those 20 the relevance picks for the prompt.
+ *     also the relevance's specificity: how many of the oracle's 20 largest channels (by |ΔS|/σ) are among the 20
+ *     the relevance picks for the prompt (without a relevance file these columns are left out).
  * All scoring is the evaluation classifier's, as in bench:quality.
  *
- * Flags: --seeds N (30), --seed S (777), --samples N (4000 labelled samples for the means), --opt-faces N (12,
- * 0 skips optimisation), --opt-steps N (300), --generator FILE, --clip FILE, --relevance FILE, --threads N (2),
- * --only "mohawk,…".
+ * Flags: --assets DIR (assets/demo: generator, toonclip, relevance and classifier from DIR; --generator, --clip,
+ * --relevance, --classifier FILE override one), --seeds N (30), --seed S (777), --samples N (4000 labelled samples
+ * for the means), --opt-faces N (12, 0 skips optimisation), --opt-steps N (300), --threads N (2),
+ * --prompts benchmark|held-out|all (benchmark), --only "mohawk,…".
  */
+import {existsSync} from 'node:fs';
+import path from 'node:path';
 import {flag} from '../../bench/common.js';
+import {chooseTargets} from '../../bench/quality-report.js';
 import {configureEngine} from '../../src/engine/session.js';
 import {generate, sampleZ, toWPlus} from '../../src/models/generate.js';
 import type {HostTensor} from '../../src/io/host-tensor.js';
@@ -31,36 +38,68 @@ import {locateChannel} from '../../src/models/stylespace.js';
 import {optimizeLatent} from '../../src/edit/optimize.js';
 import {relevanceScores} from '../../src/edit/global-edit.js';
 import {loadRelevance} from '../../src/edit/global-relevance-file.js';
-import {type EditTarget, type FaceAttributes, editTargets} from '../../src/demo/attributes.js';
-import {scoreEdit} from '../../src/demo/edit-quality.js';
-import {demoAssetPath} from '../../src/demo/assets.js';
-import {neutralPrompt, promptFor} from '../../src/demo/captions.js';
+import {type AttributeName, type FaceAttributes, attributeNames} from '../../src/demo/attributes.js';
+import {scoreEdit, targetPrompt} from '../../src/demo/edit-quality.js';
+import {DEMO_FILES, type DemoAsset, demoMapperDir} from '../../src/demo/assets.js';
+import {neutralPrompt} from '../../src/demo/captions.js';
 import {loadDemoClassifier, topValues} from '../../src/demo/classifier.js';
-import {decodeLatent} from '../demo/toon-gan.js';
+import {StyleclipError} from '../../src/errors.js';
+import {readBytes} from '../../src/io/files.js';
+import {parseSafetensors} from '../../src/io/safetensors.js';
+import {LATENT_DECODING_VERSION, decodeLatent} from '../demo/toon-gan.js';
 import {embedRenders} from '../demo/train-clip.js';
+import {namedValue} from '../world2/factors.js';
+import {LATENT_DECODING_V2, decodeLatentV2} from '../world2/toon-gan.js';
 
 configureEngine({threads: Number(flag('threads', '2'))});
 const SEEDS = Number(flag('seeds', '30'));
 const SAMPLES = Number(flag('samples', '4000'));
 const OPT_FACES = Math.min(SEEDS, Number(flag('opt-faces', '12')));
 const OPT_STEPS = Number(flag('opt-steps', '300'));
-const only = flag('only', '').split(',').filter((s) => s !== '');
+const chosen = chooseTargets(flag('prompts', 'benchmark'), flag('only', ''));
+const targets = [...chosen.benchmark, ...chosen['held-out']];
+const ASSETS = path.resolve(flag('assets', path.resolve(demoMapperDir(), '..')));
+/** A model file: its own flag, else the file of --assets DIR. */
+function asset(name: DemoAsset, flagName: string): string {
+  return flag(flagName, path.join(ASSETS, DEMO_FILES[name]));
+}
+const need = (f: string) => {
+  if (!existsSync(f)) throw new StyleclipError(`${f}: missing`);
+  return f;
+};
 
-const g = loadGenerator(flag('generator', demoAssetPath('generator')));
-const clip = loadClip(flag('clip', demoAssetPath('clip')));
+const generatorFile = need(asset('generator', 'generator'));
+const g = loadGenerator(generatorFile);
+const clip = loadClip(need(asset('clip', 'clip')));
 const tokenizer = loadDefaultTokenizer();
-const classifier = loadDemoClassifier();
-const relevance = loadRelevance(flag('relevance', demoAssetPath('relevance')));
+const classifier = loadDemoClassifier(need(asset('classifier', 'classifier')));
+const relevanceFile = asset('relevance', 'relevance');
+const relevance = existsSync(relevanceFile) ? loadRelevance(relevanceFile) : null;
+if (!relevance) console.log(`no relevance (${relevanceFile}): the StyleSpace and specificity columns are left out`);
 const [L, D] = [g.nLatent, g.config.styleDim];
 if (g.config.size !== clip.config.imageResolution) throw new Error(`bench:diagnose needs a generator at the CLIP's resolution (${clip.config.imageResolution} px), got ${g.config.size} px`);
+
+/** The attribute values the generator was trained to draw for z (its `latent_decoding`); undefined: no clear value. */
+function decoderOf(file: string): (z: Float32Array) => Partial<FaceAttributes> {
+  const version = parseSafetensors(readBytes(file, 'generator')).metadata.latent_decoding;
+  if (version === LATENT_DECODING_VERSION) return (z) => decodeLatent(z, D).attributes;
+  if (version === LATENT_DECODING_V2) {
+    return (z) => {
+      const f = decodeLatentV2(z, D);
+      return Object.fromEntries(attributeNames.map((a) => [a, namedValue(f, a)])) as Partial<FaceAttributes>;
+    };
+  }
+  throw new StyleclipError(`${file}: unknown latent decoding '${version ?? ''}' (expected ${LATENT_DECODING_VERSION} or ${LATENT_DECODING_V2})`);
+}
+const decode = decoderOf(generatorFile);
 
 // Labelled W samples: W of z (ψ 1) and the attributes decode(z) the generator was trained to draw for it.
 const z = sampleZ(g, SAMPLES, 99);
 const wSamples = (await toWPlus(g, z, 'z', 1)).data as Float32Array;
 const zData = z.data as Float32Array;
-const labels = Array.from({length: SAMPLES}, (_, i) => decodeLatent(zData.subarray(i * D, (i + 1) * D), D).attributes);
+const labels = Array.from({length: SAMPLES}, (_, i) => decode(zData.subarray(i * D, (i + 1) * D)));
 const meanCache = new Map<string, Float64Array>();
-function meanW(attribute: keyof FaceAttributes, value: string): Float64Array {
+function meanW(attribute: AttributeName, value: string): Float64Array {
   const key = `${attribute}=${value}`;
   let m = meanCache.get(key);
   if (!m) {
@@ -71,7 +110,7 @@ function meanW(attribute: keyof FaceAttributes, value: string): Float64Array {
       n++;
       for (let d = 0; d < D; d++) m[d]! += wSamples[i * L * D + d]!;
     }
-    if (n === 0) throw new Error(`no sample decodes to ${key}; raise --samples`);
+    if (n === 0) throw new StyleclipError(`no sample decodes to ${key}; raise --samples`);
     for (let d = 0; d < D; d++) m[d]! /= n;
     meanCache.set(key, m);
   }
@@ -108,9 +147,9 @@ function sqDistance(a: Float32Array, b: Float32Array, face: number): number {
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
 
-const targets = editTargets.filter((t) => only.length === 0 || only.includes(t.name));
 const rows: string[][] = [];
-for (const t of targets as readonly EditTarget[]) {
+const overlaps: number[] = [];
+for (const t of targets) {
   const target = meanW(t.attribute, t.value);
   const moved = new Float32Array(w0.data as Float32Array);
   before.forEach((b, f) => {
@@ -120,14 +159,20 @@ for (const t of targets as readonly EditTarget[]) {
   const oracle = await generate(g, {latent: {dtype: 'float32', shape: w0.shape, data: moved}, space: 'w+', returnStyles: true});
   const oracleAfter = (await classifier.classify(oracle.image)).map(topValues) as FaceAttributes[];
   const q = scoreEdit(before, oracleAfter, t);
-  // Mean ΔS/σ of the oracle over the counted faces, on the relevance's channels.
-  const dS = Float64Array.from(relevance.channels, (c) => mean(q.rows.map((f) => styleAt(oracle.styles!, f, c) - styleAt(base.styles!, f, c))) / relevance.sStd[c]!);
-  const energy = dS.reduce((a, v) => a + v * v, 0);
-  const share = (k: number) => pct(topK(dS, k).reduce((a, i) => a + dS[i]! ** 2, 0) / energy);
-  const picked = new Set(topK(relevanceScores(relevance, await promptDirection(clip, tokenizer, neutralPrompt, promptFor(t.attribute, t.value as never))), 20));
-  const row = [t.name, `${pct(q.success)} / ${pct(q.preservation)}`, `${share(20)} / ${share(100)}`, `${topK(dS, 20).filter((i) => picked.has(i)).length}`];
+  const row = [t.name, `${pct(q.success)} / ${pct(q.preservation)}`];
+  if (relevance && q.rows.length === 0) row.push('no face counted', '—');
+  else if (relevance) {
+    // Mean ΔS/σ of the oracle over the counted faces, on the relevance's channels.
+    const dS = Float64Array.from(relevance.channels, (c) => mean(q.rows.map((f) => styleAt(oracle.styles!, f, c) - styleAt(base.styles!, f, c))) / relevance.sStd[c]!);
+    const energy = dS.reduce((a, v) => a + v * v, 0);
+    const share = (k: number) => pct(topK(dS, k).reduce((a, i) => a + dS[i]! ** 2, 0) / energy);
+    const picked = new Set(topK(relevanceScores(relevance, await promptDirection(clip, tokenizer, neutralPrompt, targetPrompt(t))), 20));
+    const overlap = topK(dS, 20).filter((i) => picked.has(i)).length;
+    overlaps.push(overlap);
+    row.push(`${share(20)} / ${share(100)}`, `${overlap}`);
+  }
   if (OPT_FACES > 0) {
-    const [text] = [await encodeTexts(clip, tokenizer, [promptFor(t.attribute, t.value as never)])];
+    const [text] = [await encodeTexts(clip, tokenizer, [targetPrompt(t)])];
     const sub = {dtype: 'float32' as const, shape: [OPT_FACES, L, D], data: (w0.data as Float32Array).slice(0, OPT_FACES * L * D)};
     const opt = await optimizeLatent(g, clip, {text: text!, latent: sub, steps: OPT_STEPS});
     const optAfter = (await classifier.classify(opt.image)).map(topValues) as FaceAttributes[];
@@ -147,7 +192,9 @@ for (const t of targets as readonly EditTarget[]) {
   console.log(row.join('  |  '));
 }
 
-const header = ['prompt', `oracle success / preservation (${SEEDS} faces)`, 'oracle ΔS energy in top 20 / 100 channels', 'of its top 20, picked by the relevance'];
+const header = ['prompt', `oracle success / preservation (${SEEDS} faces)`];
+if (relevance) header.push('oracle ΔS energy in top 20 / 100 channels', 'of its top 20, picked by the relevance');
 if (OPT_FACES > 0) header.push(`success oracle / optimisation (${OPT_FACES} faces)`, 'ToonCLIP cos: input → oracle / optimisation', '|ΔW+|² oracle / optimisation');
 console.log(`\n| ${header.join(' | ')} |\n| ${header.map(() => '---').join(' | ')} |`);
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+console.log(`\n${ASSETS}: ${generatorFile}${relevance ? `; relevance specificity (oracle's top 20 ∩ relevance's top 20): mean ${mean(overlaps).toFixed(1)} of 20, range ${Math.min(...overlaps)}–${Math.max(...overlaps)}` : ''}`);
