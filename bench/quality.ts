@@ -13,7 +13,7 @@
  *   - identity distance: face-api FaceRecognitionNet descriptor distance between input and edit;
  *   - monotone: the classifier's target probability at 0, 0.5, 1, 1.5, 2 × the default strength (global: α; mapper:
  *     w + s·(M(w) − w); optimisation: w + s·(w_opt − w), optimised once) never drops by more than 0.02 from one
- *     strength to the next and ends above where it started;
+ *     strength to the next, ends above where it started and reaches at least one half;
  *   - seconds per edit.
  *
  * Flags: --assets DIR (the shipped assets/demo; reads generator, toonclip, toonclip-eval, classifier, relevance and

@@ -54,14 +54,18 @@ export const MONOTONE_STRENGTHS: readonly number[] = [0, 0.5, 1, 1.5, 2];
 /** The largest drop of the target probability from one strength to the next that still counts as monotone. */
 export const MONOTONE_TOLERANCE = 0.02;
 
+/** The target probability the strongest edit must reach for a face to count as rising (a face whose probability
+ *  creeps from 1e-9 to 1e-3 has not moved toward the target). */
+export const MONOTONE_REACH = 0.5;
+
 /**
  * Whether one face's target probabilities at increasing strengths (first: the unedited face) rise: no step drops by
- * more than `tolerance`, and the last is above the first.
+ * more than `tolerance`, the last is above the first and reaches `MONOTONE_REACH`.
  */
 export function isMonotone(probabilities: readonly number[], tolerance = MONOTONE_TOLERANCE): boolean {
   if (probabilities.length < 2) throw new RangeError(`monotonicity needs at least two strengths, got ${probabilities.length}`);
   for (let k = 1; k < probabilities.length; k++) if (probabilities[k]! < probabilities[k - 1]! - tolerance) return false;
-  return probabilities.at(-1)! > probabilities[0]!;
+  return probabilities.at(-1)! > probabilities[0]! && probabilities.at(-1)! >= MONOTONE_REACH;
 }
 
 /** Share of the faces in `rows` whose probabilities (`perFace[i]`: one per strength) are monotone (0 when none). */

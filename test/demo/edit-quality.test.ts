@@ -11,6 +11,7 @@ import {isMonotone, monotoneShare, targetPrompt} from '../../src/demo/edit-quali
 describe('monotone strength', () => {
   it('accepts a rise, and dips of at most 0.02 on the way', () => {
     expect(isMonotone([0.1, 0.2, 0.3, 0.4, 0.5])).toBe(true);
+    expect(isMonotone([0.6, 0.7, 0.8, 0.8, 0.8])).toBe(true);
     expect(isMonotone([0.1, 0.3, 0.285, 0.4, 0.5])).toBe(true);
     expect(isMonotone([0, 0.9, 0.9, 0.9, 0.9])).toBe(true);
   });
@@ -20,10 +21,13 @@ describe('monotone strength', () => {
     expect(isMonotone([0.1, 0.9, 0.95, 0.6, 0.96])).toBe(false);
     expect(isMonotone([0.5, 0.5, 0.5, 0.5, 0.5])).toBe(false);
     expect(isMonotone([0.2, 0.19, 0.18, 0.17, 0.16])).toBe(false);
+    // rising but never reaching the target: not a rise toward it
+    expect(isMonotone([6e-9, 1e-6, 1e-5, 1e-4, 1e-3])).toBe(false);
+    expect(isMonotone([0.1, 0.2, 0.3, 0.4, 0.49])).toBe(false);
   });
 
   it('takes the tolerance as given and needs two strengths', () => {
-    expect(isMonotone([0.1, 0.3, 0.27, 0.4], 0.05)).toBe(true);
+    expect(isMonotone([0.1, 0.3, 0.27, 0.6], 0.05)).toBe(true);
     expect(() => isMonotone([0.3])).toThrow(/two strengths/);
   });
 
