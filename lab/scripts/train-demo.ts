@@ -19,9 +19,11 @@
  *                                                                                   → assets/demo/v2/toonclip.safetensors
  *   clip-eval-v2    ToonCLIP v2 (seed 2, evaluation)                                → assets/demo/v2/toonclip-eval.safetensors
  *                   Checkpoints in lab/runs/clip-v2/ (to be committed between sessions, as gan-v2's).
+ *   relevance-v2    global-direction relevance with ToonCLIP v2                      → assets/demo/v2/relevance.safetensors
+ *   mappers-v2      one mapper per prompt of both quality lists                      → assets/demo/v2/mappers/<slug>.safetensors
  *
  * Flags: --force STEP (redo one step: classifier, clip, clip-eval, gan, relevance, mappers, classifier-v2, gan-v2,
- * clip-v2, clip-eval-v2),
+ * clip-v2, clip-eval-v2, relevance-v2, mappers-v2),
  * --only STEP, --v2, --mapper-steps N (default 800), --relevance-images K (default 100, the official count),
  * --relevance-samples N (default 20000).
  */
@@ -29,9 +31,10 @@ import {spawnSync} from 'node:child_process';
 import {existsSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
-import {editTargets} from '../../src/demo/attributes.js';
+import {editTargets, heldOutEditTargets} from '../../src/demo/attributes.js';
 import {mapperSlug} from '../../src/demo/assets.js';
 import {promptFor} from '../../src/demo/captions.js';
+import {targetPrompt} from '../../src/demo/edit-quality.js';
 import {DEMO_MAPPER_DEFAULTS} from '../../src/edit/mapper-defaults.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -153,6 +156,29 @@ const steps: Step[] = [
       commands: [tsx('lab/scripts/train-clip.ts', '--world', 'v2', '--seed', seed, '--steps', '3000', '--batch', '64', '--intermediate', '0.4', '--counterfactual', '0.5', '--counterfactual-blend', '0.5', '--embed', '128', '--width', '128', '--threads', '1', '--checkpoint', path.join(ROOT, 'lab/runs/clip-v2', `toonclip-v2-${seed}.ckpt.safetensors`), '--out', out)],
     };
   }),
+  {
+    name: 'relevance-v2',
+    v2: true,
+    outputs: [path.join(V2, 'relevance.safetensors')],
+    // The official preparation (StyleSpace statistics over --relevance-samples latents, relevance from
+    // --relevance-images images per channel) with ToonCLIP v2; the edit defaults (β rule, α) are v1's until the v2
+    // sweep (npm run bench:global-sweep -- --assets assets/demo/v2) measures better ones.
+    commands: [
+      cli('global', 'prepare', '--generator', path.join(V2, 'generator.safetensors'), '--clip', path.join(V2, 'toonclip.safetensors'), '--samples', opt('relevance-samples', '20000'), '--images', opt('relevance-images', '100'), '--batch', '64', '--out', path.join(V2, 'relevance.safetensors')),
+      cli('global', 'defaults', path.join(V2, 'relevance.safetensors'), '--min-channels', '20', '--alpha', '4.1'),
+    ],
+  },
+  {
+    name: 'mappers-v2',
+    v2: true,
+    // One mapper per prompt of both quality lists: a user trains a mapper for the prompt they want, so the held-out
+    // prompts get theirs with the same default recipe (nothing tuned on them).
+    outputs: [...editTargets, ...heldOutEditTargets].map((t) => path.join(V2, 'mappers', `${mapperSlug(t.name)}.safetensors`)),
+    commands: [...editTargets, ...heldOutEditTargets].map((t) => {
+      const d = DEMO_MAPPER_DEFAULTS;
+      return cli('mapper', 'train', '--generator', path.join(V2, 'generator.safetensors'), '--clip', path.join(V2, 'toonclip.safetensors'), '--prompt', targetPrompt(t), '--samples', String(d.samples), '--steps', opt('mapper-steps', String(d.steps)), '--batch', String(d.batch), '--lr', String(d.lr), '--lambda-l2', String(d.lambdaL2), '--checkpoint-every', '100', '--checkpoint', path.join(ROOT, '.train', `mapper-v2-${mapperSlug(t.name)}.ckpt.safetensors`), '--out', path.join(V2, 'mappers', `${mapperSlug(t.name)}.safetensors`));
+    }),
+  },
 ];
 
 const timingsFile = path.join(DEMO, 'TRAINING.md');
@@ -168,7 +194,7 @@ function readTimings(): Map<string, string> {
 }
 
 mkdirSync(path.join(DEMO, 'mappers'), {recursive: true});
-mkdirSync(V2, {recursive: true});
+mkdirSync(path.join(V2, 'mappers'), {recursive: true});
 mkdirSync(path.join(ROOT, '.train'), {recursive: true});
 const withV2 = args.includes('--v2');
 for (const step of steps) {
