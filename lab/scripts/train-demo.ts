@@ -141,7 +141,7 @@ const steps: Step[] = [
     outputs: [path.join(V2, 'generator.safetensors')],
     // The v2 decoding (lab/world2/toon-gan.ts), v1's pixel weights on the small features, an auxiliary regression
     // from W to the factors, style mixing on 30 % of the faces with factor groups owned by W+ rows. One thread.
-    commands: [tsx('lab/scripts/train-gan.ts', '--world', 'v2', '--steps', '24000', '--attribute-weight', '8', '--aux', '0.5', '--mixing', '0.3', '--threads', '1', '--sample-every', '1000', '--checkpoint-minutes', '5', '--checkpoint', path.join(ROOT, 'lab/runs/gan-v2/toongan-v2.ckpt.safetensors'), '--out', path.join(V2, 'generator.safetensors'))],
+    commands: [tsx('lab/scripts/train-gan.ts', '--world', 'v2', '--steps', '18000', '--attribute-weight', '8', '--aux', '0.5', '--mixing', '0.3', '--threads', '1', '--sample-every', '1000', '--checkpoint-minutes', '5', '--checkpoint', path.join(ROOT, 'lab/runs/gan-v2/toongan-v2.ckpt.safetensors'), '--out', path.join(V2, 'generator.safetensors'))],
   },
   ...(['clip-v2', 'clip-eval-v2'] as const).map((name) => {
     const seed = name === 'clip-v2' ? '1' : '2';
