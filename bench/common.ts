@@ -3,10 +3,12 @@
  * (../shared/fixtures/pytorch_cpu_baseline.json, 2 threads) and the tuned-malloc PyTorch figures from
  * pytorch_cpu_baseline.md. Ratios < 1 mean faster than PyTorch.
  */
-import {readFileSync} from 'node:fs';
+import {existsSync, readFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
+import {DEMO_FILES, type DemoAsset, demoMapperDir} from '../src/demo/assets.js';
+import {StyleclipError} from '../src/errors.js';
 
 export interface BenchResult {
   name: string;
@@ -81,4 +83,35 @@ function printRow(r: BenchResult): void {
 export function flag(name: string, dflt: string, args: readonly string[] = process.argv.slice(2)): string {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : dflt;
+}
+
+/**
+ * The demo models a benchmark measures: the folder of `--assets DIR` (default: the shipped assets/demo), each file
+ * overridable by its own flag where the benchmark offers one (`--generator FILE`, …).
+ */
+export class DemoAssetDir {
+  readonly dir: string;
+  private readonly args: readonly string[];
+  constructor(args: readonly string[] = process.argv.slice(2)) {
+    this.args = args;
+    this.dir = path.resolve(flag('assets', path.resolve(demoMapperDir(), '..'), args));
+  }
+
+  /** The file of `name` (or the `--<flagName>` override); a named error when it does not exist. */
+  file(name: DemoAsset, flagName?: string): string {
+    const f = this.optional(name, flagName);
+    if (!f) throw new StyleclipError(`${path.join(this.dir, DEMO_FILES[name])}: missing (--assets ${this.dir} has no ${name})`);
+    return f;
+  }
+
+  /** The file of `name` (or the `--<flagName>` override), or null when it does not exist. */
+  optional(name: DemoAsset, flagName?: string): string | null {
+    const f = flagName ? flag(flagName, '', this.args) || path.join(this.dir, DEMO_FILES[name]) : path.join(this.dir, DEMO_FILES[name]);
+    return existsSync(f) ? f : null;
+  }
+
+  /** The folder of the mappers (one `<slug>.safetensors` per prompt). */
+  get mapperDir(): string {
+    return path.join(this.dir, 'mappers');
+  }
 }

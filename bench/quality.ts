@@ -27,7 +27,7 @@ import {createHash} from 'node:crypto';
 import {existsSync, mkdirSync, statSync} from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import {flag} from './common.js';
+import {DemoAssetDir, flag} from './common.js';
 import {type Method, type PromptListName, type PromptResult, type PromptScore, ALL_METHODS, QUALITY_TARGETS, buildListReports, chooseTargets, isSkipped, legend, markdownTable, promptTable} from './quality-report.js';
 import * as F from '../src/engine/ops.js';
 import {configureEngine, compile} from '../src/engine/session.js';
@@ -51,7 +51,7 @@ import {loadGenerator} from '../src/models/load-generator.js';
 import {mapperFromBytes, runMapper} from '../src/models/mapper.js';
 import type {EditTarget, FaceAttributes} from '../src/demo/attributes.js';
 import {MONOTONE_STRENGTHS, countedFaces, monotoneShare, scoreEdit, targetPrompt} from '../src/demo/edit-quality.js';
-import {DEMO_FILES, type DemoAsset, demoMapperDir, mapperSlug} from '../src/demo/assets.js';
+import {DEMO_FILES, mapperSlug} from '../src/demo/assets.js';
 import {neutralPrompt} from '../src/demo/captions.js';
 import {loadDemoClassifier, topValues} from '../src/demo/classifier.js';
 
@@ -61,7 +61,8 @@ const OPT_STEPS = Number(flag('opt-steps', '300'));
 const OUT = flag('out', 'bench-results/quality.json');
 const GRID = flag('grid', 'bench-results/quality-grid.png');
 const MARKDOWN = flag('markdown', '');
-const ASSETS = path.resolve(flag('assets', path.resolve(demoMapperDir(), '..')));
+const assets = new DemoAssetDir();
+const ASSETS = assets.dir;
 const METHODS = flag('methods', ALL_METHODS.join(',')).split(',') as Method[];
 const PROMPTS = flag('prompts', 'all');
 const ONLY = flag('only', '');
@@ -78,16 +79,6 @@ function checkFlags(): Record<PromptListName, readonly EditTarget[]> {
   if (!(Number.isInteger(OPT_STEPS) && OPT_STEPS >= 1)) throw new StyleclipError(`--opt-steps must be a positive integer, got ${OPT_STEPS}`);
   for (const m of METHODS) if (!ALL_METHODS.includes(m)) throw new StyleclipError(`unknown method '${m}' in --methods; valid: ${ALL_METHODS.join(', ')}`);
   return chooseTargets(PROMPTS, ONLY);
-}
-
-/** A model file of --assets DIR (null when missing and optional). */
-function assetFile(name: DemoAsset, optional: true): string | null;
-function assetFile(name: DemoAsset): string;
-function assetFile(name: DemoAsset, optional = false): string | null {
-  const f = path.join(ASSETS, DEMO_FILES[name]);
-  if (existsSync(f)) return f;
-  if (optional) return null;
-  throw new StyleclipError(`${f}: missing (--assets ${ASSETS} has no ${name})`);
 }
 
 function cacheFile(method: Method, t: EditTarget, inputs: string[]): string {
@@ -148,16 +139,16 @@ function lerp(w0: HostTensor, w1: HostTensor, s: number): HostTensor {
 
 async function main() {
   const lists = checkFlags();
-  const [genFile, clipFile] = [assetFile('generator'), assetFile('clip')];
-  const relevanceFile = METHODS.includes('global') ? assetFile('relevance', true) : null;
+  const [genFile, clipFile] = [assets.file('generator'), assets.file('clip')];
+  const relevanceFile = METHODS.includes('global') ? assets.optional('relevance') : null;
   const g = loadGenerator(genFile);
   const clip = loadClip(clipFile);
-  const evalClip = loadClip(assetFile('evalClip'));
+  const evalClip = loadClip(assets.file('evalClip'));
   const tokenizer = loadDefaultTokenizer();
-  const classifier = loadDemoClassifier(assetFile('classifier'));
+  const classifier = loadDemoClassifier(assets.file('classifier'));
   const editor = relevanceFile ? new GlobalEditor(g, clip, tokenizer, loadRelevance(relevanceFile)) : null;
   if (METHODS.includes('global') && !relevanceFile) console.error(`global directions skipped: no ${DEMO_FILES.relevance} in ${ASSETS}`);
-  const mapperDir = path.join(ASSETS, 'mappers');
+  const mapperDir = assets.mapperDir;
   console.error(`assets ${ASSETS}; ${SEEDS} faces at ψ ${PSI}; prompts: ${[...lists.benchmark, ...lists['held-out']].map((t) => t.name).join(', ')}`);
 
   // Inputs: SEEDS faces sampled at ψ 0.7, as StyleCLIP's edit mode does.

@@ -23,9 +23,7 @@
  * for the means), --opt-faces N (12, 0 skips optimisation), --opt-steps N (300), --threads N (2),
  * --prompts benchmark|held-out|all (benchmark), --only "mohawk,…".
  */
-import {existsSync} from 'node:fs';
-import path from 'node:path';
-import {flag} from '../../bench/common.js';
+import {DemoAssetDir, flag} from '../../bench/common.js';
 import {chooseTargets} from '../../bench/quality-report.js';
 import {configureEngine} from '../../src/engine/session.js';
 import {generate, sampleZ, toWPlus} from '../../src/models/generate.js';
@@ -40,7 +38,6 @@ import {relevanceScores} from '../../src/edit/global-edit.js';
 import {loadRelevance} from '../../src/edit/global-relevance-file.js';
 import {type AttributeName, type FaceAttributes, attributeNames} from '../../src/demo/attributes.js';
 import {scoreEdit, targetPrompt} from '../../src/demo/edit-quality.js';
-import {DEMO_FILES, type DemoAsset, demoMapperDir} from '../../src/demo/assets.js';
 import {neutralPrompt} from '../../src/demo/captions.js';
 import {loadDemoClassifier, topValues} from '../../src/demo/classifier.js';
 import {StyleclipError} from '../../src/errors.js';
@@ -58,24 +55,17 @@ const OPT_FACES = Math.min(SEEDS, Number(flag('opt-faces', '12')));
 const OPT_STEPS = Number(flag('opt-steps', '300'));
 const chosen = chooseTargets(flag('prompts', 'benchmark'), flag('only', ''));
 const targets = [...chosen.benchmark, ...chosen['held-out']];
-const ASSETS = path.resolve(flag('assets', path.resolve(demoMapperDir(), '..')));
-/** A model file: its own flag, else the file of --assets DIR. */
-function asset(name: DemoAsset, flagName: string): string {
-  return flag(flagName, path.join(ASSETS, DEMO_FILES[name]));
-}
-const need = (f: string) => {
-  if (!existsSync(f)) throw new StyleclipError(`${f}: missing`);
-  return f;
-};
+const assets = new DemoAssetDir();
+const ASSETS = assets.dir;
 
-const generatorFile = need(asset('generator', 'generator'));
+const generatorFile = assets.file('generator', 'generator');
 const g = loadGenerator(generatorFile);
-const clip = loadClip(need(asset('clip', 'clip')));
+const clip = loadClip(assets.file('clip', 'clip'));
 const tokenizer = loadDefaultTokenizer();
-const classifier = loadDemoClassifier(need(asset('classifier', 'classifier')));
-const relevanceFile = asset('relevance', 'relevance');
-const relevance = existsSync(relevanceFile) ? loadRelevance(relevanceFile) : null;
-if (!relevance) console.log(`no relevance (${relevanceFile}): the StyleSpace and specificity columns are left out`);
+const classifier = loadDemoClassifier(assets.file('classifier', 'classifier'));
+const relevanceFile = assets.optional('relevance', 'relevance');
+const relevance = relevanceFile ? loadRelevance(relevanceFile) : null;
+if (!relevance) console.log(`no relevance in ${ASSETS}: the StyleSpace and specificity columns are left out`);
 const [L, D] = [g.nLatent, g.config.styleDim];
 if (g.config.size !== clip.config.imageResolution) throw new Error(`bench:diagnose needs a generator at the CLIP's resolution (${clip.config.imageResolution} px), got ${g.config.size} px`);
 

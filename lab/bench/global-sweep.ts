@@ -5,9 +5,10 @@
  * table are not tuned on the benchmark.
  *
  * Flags: --seeds N (30), --seed S (777), --alphas 3,4.1,6 , --channels 10,20,40 (auto β: the k most relevant
- * channels), --betas 0.2,0.3 , --relevance FILE, --generator FILE, --clip FILE, --threads N.
+ * channels), --betas 0.2,0.3 , --assets DIR (the demo models' folder; default the shipped assets/demo), --relevance FILE,
+ * --generator FILE, --clip FILE, --threads N.
  */
-import {flag} from '../../bench/common.js';
+import {DemoAssetDir, flag} from '../../bench/common.js';
 import {configureEngine} from '../../src/engine/session.js';
 import {GlobalEditor} from '../../src/edit/global-edit.js';
 import {loadRelevance} from '../../src/edit/global-relevance-file.js';
@@ -17,7 +18,6 @@ import {loadDefaultTokenizer} from '../../src/models/clip/tokenizer.js';
 import {loadGenerator} from '../../src/models/load-generator.js';
 import {editTargets, type FaceAttributes} from '../../src/demo/attributes.js';
 import {scoreEdit} from '../../src/demo/edit-quality.js';
-import {demoAssetPath} from '../../src/demo/assets.js';
 import {neutralPrompt, promptFor} from '../../src/demo/captions.js';
 import {loadDemoClassifier, topValues} from '../../src/demo/classifier.js';
 
@@ -28,10 +28,11 @@ const SEEDS = Number(flag('seeds', '30'));
 const alphas = list('alphas', '3,4.1,6');
 const settings = [...list('channels', '10,20,40').map((k) => ({label: `k${k}`, minChannels: k})), ...list('betas', '').map((b) => ({label: `b${b}`, beta: b}))];
 
-const g = loadGenerator(flag('generator', demoAssetPath('generator')));
-const clip = loadClip(flag('clip', demoAssetPath('clip')));
-const editor = new GlobalEditor(g, clip, loadDefaultTokenizer(), loadRelevance(flag('relevance', demoAssetPath('relevance'))));
-const classifier = loadDemoClassifier();
+const assets = new DemoAssetDir();
+const g = loadGenerator(assets.file('generator', 'generator'));
+const clip = loadClip(assets.file('clip', 'clip'));
+const editor = new GlobalEditor(g, clip, loadDefaultTokenizer(), loadRelevance(assets.file('relevance', 'relevance')));
+const classifier = loadDemoClassifier(assets.file('classifier'));
 
 const w0 = await toWPlus(g, sampleZ(g, SEEDS, Number(flag('seed', '777'))), 'z', 0.7);
 const base = await generate(g, {latent: w0, space: 'w+', returnStyles: true});
