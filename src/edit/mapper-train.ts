@@ -9,7 +9,7 @@
  * batch of step i depends only on (seed, i): a run resumed from a checkpoint repeats the uninterrupted run exactly.
  */
 import * as F from '../engine/ops.js';
-import {type Tensor, constant, input} from '../engine/tensor.js';
+import {type Tensor, input} from '../engine/tensor.js';
 import {StyleclipError, check} from '../errors.js';
 import {sampleZ, toWPlus} from '../models/generate.js';
 import type {HostTensor} from '../io/host-tensor.js';
@@ -34,7 +34,7 @@ import {
 import type {NoiseMode, StyleGAN2} from '../models/stylegan2.js';
 import {mulberry32} from '../random.js';
 import {type Checkpoint, parseCheckpoint} from '../train/checkpoint.js';
-import {type StepGraph, type TrainStep, Params, compileStep, trainLoop} from '../train/loop.js';
+import {type StepGraph, type TrainStep, Params, RunInputs, compileStep, trainLoop} from '../train/loop.js';
 import {Adam, type Optimizer, Ranger} from '../train/optim.js';
 import {type IdentityFeatures, clipLoss, identityLoss} from './losses.js';
 import {MAPPER_DEFAULTS} from './mapper-defaults.js';
@@ -171,23 +171,25 @@ export interface MapperGraphOptions {
 
 /**
  * The loss of one step: the mapper weights (`param(key)`) and the batch W+ [B, L, D] plus the noise are inputs, so
- * one compiled program serves every step; G, CLIP and the identity network are constants.
+ * one compiled program serves every step; G, CLIP and the identity network are constants. The prompt's features
+ * and the λs are run inputs, so a mapper for another prompt reuses the compiled session.
  */
 export function mapperTrainingGraph(g: StyleGAN2, clip: CLIP, cfg: MapperConfig, param: (key: string) => Tensor, o: MapperGraphOptions): StepGraph {
   const [L, D, E, B] = [g.nLatent, g.config.styleDim, clip.config.embedDim, o.batch];
+  const run = new RunInputs();
   const w = input('w', [B, L, D]);
   const nz = g.noiseInputs(B);
   const wHat = mapLatent(w, levelsMapper(w, param, cfg)); // [B, L, D]
   const img = g.synthesis(g.styles(wHat), nz); // [B, 3, H, W]
-  const clipTerm = F.mean(clipLoss(clip, img, constant(o.text, [1, E]), o.clipInput));
+  const clipTerm = F.mean(clipLoss(clip, img, run.feed('text', o.text, [1, E]), o.clipInput));
   const l2Term = F.mean(F.square(F.sub(wHat, w))); // nn.MSELoss: mean
   let idTerm: Tensor = F.scalar(0);
-  let total = F.add(F.mul(clipTerm, o.lambdaClip), F.mul(l2Term, o.lambdaL2));
+  let total = F.add(F.mul(clipTerm, run.feed('lambda_clip', Float32Array.of(o.lambdaClip), [])), F.mul(l2Term, run.feed('lambda_l2', Float32Array.of(o.lambdaL2), [])));
   if (o.identity && o.lambdaId > 0) {
     idTerm = F.mean(identityLoss(o.identity, img, o.identity.features(g.synthesis(g.styles(w), nz)))); // against G(w)
-    total = F.add(total, F.mul(idTerm, o.lambdaId));
+    total = F.add(total, F.mul(idTerm, run.feed('lambda_id', Float32Array.of(o.lambdaId), [])));
   }
-  return {loss: total, metrics: {clip: clipTerm, l2: l2Term, id: idTerm}, dataInputs: [w, ...nz]};
+  return {loss: total, metrics: {clip: clipTerm, l2: l2Term, id: idTerm}, dataInputs: [w, ...nz], runInputs: run.list};
 }
 
 /** Train a levels mapper for a prompt. See MapperTrainOptions for the (official) defaults. */
@@ -226,10 +228,10 @@ export async function trainMapper(g: StyleGAN2, clip: CLIP, opts: MapperTrainOpt
   const cfg = mapper.config;
   const prompt = opts.prompt ?? mapper.prompt;
   const params = new Params(expectedMapperStateDict(cfg).map(([k, shape]) => [k, {shape, data: toFloat32(mapper.weights.get(k)!)}]));
-  const step = await compileStep(params, () => mapperTrainingGraph(g, clip, cfg, (k) => params.get(k), {text: opts.text, batch, lambdaClip, lambdaL2, lambdaId, identity, clipInput}));
+  const step = await compileStep(params, () => mapperTrainingGraph(g, clip, cfg, (k) => params.get(k), {text: opts.text, batch, lambdaClip, lambdaL2, lambdaId, identity, clipInput}), {keepWarm: true});
   const opt = optimizer === 'ranger' ? new Ranger(params.all, {lr}) : new Adam(params.all, {lr});
   const checkpointMeta = {...meta, ...mapperMetadata(new LevelsMapper(cfg, params.toStateDict(), prompt)), format: CHECKPOINT_FORMAT};
-  // The step graph holds this run's constants (the text): its session is freed when the run ends.
+  // Released when the run ends; its session stays warm for the next prompt (see engine/session.ts).
   const history = await fit(step, opt, opts, {steps, batch, seed, data, noiseFeeds: g.noiseArrays(noise, batch), resume, checkpointEvery, checkpointMeta}).finally(() => step.program.release());
   return {mapper: new LevelsMapper(cfg, params.toStateDict(), prompt), history, step: steps};
 }

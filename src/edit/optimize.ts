@@ -8,7 +8,7 @@
  */
 import * as F from '../engine/ops.js';
 import {compile} from '../engine/session.js';
-import {type Tensor, constant, input} from '../engine/tensor.js';
+import {type Tensor, input} from '../engine/tensor.js';
 import {check} from '../errors.js';
 import {type HostTensor, assertFinite} from '../io/host-tensor.js';
 import type {CLIP} from '../models/clip/model.js';
@@ -16,7 +16,7 @@ import type {ClipInputMode} from '../models/clip/preprocess.js';
 import type {NoiseMode, StyleGAN2} from '../models/stylegan2.js';
 import {generate, sampleZ, toWPlus} from '../models/generate.js';
 import {checkStyles, styleName} from '../models/stylespace.js';
-import {type StepGraph, type TrainStep, Params, compileStep, trainLoop} from '../train/loop.js';
+import {type StepGraph, type TrainStep, Params, RunInputs, compileStep, trainLoop} from '../train/loop.js';
 import {Adam, SGD} from '../train/optim.js';
 import {type IdentityFeatures, clipLoss, identityLoss, l2Loss} from './losses.js';
 import {OPTIMIZE_DEFAULTS} from './optimize-defaults.js';
@@ -110,9 +110,9 @@ export async function optimizeLatent(g: StyleGAN2, clip: CLIP, opts: OptimizeOpt
   const N = start.image.shape[0]!;
   const params = variables(g, start, space);
   const ref = identity && lambdaId > 0 && mode === 'edit' ? await identityFeatures(identity, start.image) : null;
-  const step = await compileStep(params, () => lossGraph(g, clip, params, {text: opts.text, N, start, mode, lambdaL2, lambdaId, identity, ref, clipInput}));
+  const step = await compileStep(params, () => lossGraph(g, clip, params, {text: opts.text, N, start, mode, lambdaL2, lambdaId, identity, ref, clipInput}), {keepWarm: true});
 
-  // The step graph holds this run's constants (text, start): its session is freed when the run ends.
+  // Released when the run ends; its session stays warm for the next prompt or face (see engine/session.ts).
   const history = await descend(step, opts, {steps, lr, optimizer, lrSchedule, saveEvery, noiseFeeds: g.noiseArrays(noise, N)}).finally(() => step.program.release());
   return result(g, start, params, space, noise, history);
 }
@@ -183,31 +183,36 @@ function variables(g: StyleGAN2, start: Start, space: 'w+' | 's'): Params {
   return new Params(vars.map((l) => [styleName(l.sIndex), {shape: start.styles![l.sIndex]!.shape, data: start.styles![l.sIndex]!.data as Float32Array}]));
 }
 
-/** L = Σ_b L_clip + λ_L2 · Σ (v − v_0)² + λ_ID · Σ_b L_ID (edit mode), or the CLIP term alone; the image as output. */
+/**
+ * L = Σ_b L_clip + λ_L2 · Σ (v − v_0)² + λ_ID · Σ_b L_ID (edit mode), or the CLIP term alone; the image as output.
+ * The run's own values (text features, start v_0, fixed S vectors, identity reference, λs) are run inputs, so
+ * another prompt or face builds the same graph and reuses the compiled session.
+ */
 function lossGraph(
   g: StyleGAN2,
   clip: CLIP,
   params: Params,
   o: {text: Float32Array; N: number; start: Start; mode: OptimizeMode; lambdaL2: number; lambdaId: number; identity: IdentityFeatures | null; ref: Float32Array | null; clipInput: ClipInputMode},
 ): StepGraph {
+  const run = new RunInputs();
   const nz = g.noiseInputs(o.N);
   const vars = params.all;
   const img = vars[0]!.name === 'wplus'
     ? g.synthesis(g.styles(vars[0]!.input), nz)
-    : g.synthesis(g.layers.map((l) => vars.find((v) => v.name === styleName(l.sIndex))?.input ?? constant(o.start.styles![l.sIndex]!.data as Float32Array, [o.N, l.inChannels])), nz);
-  const clipTerm = F.sum(clipLoss(clip, img, constant(o.text, [1, o.text.length]), o.clipInput));
+    : g.synthesis(g.layers.map((l) => vars.find((v) => v.name === styleName(l.sIndex))?.input ?? run.feed(`start:${styleName(l.sIndex)}`, o.start.styles![l.sIndex]!.data as Float32Array, [o.N, l.inChannels])), nz);
+  const clipTerm = F.sum(clipLoss(clip, img, run.feed('text', o.text, [1, o.text.length]), o.clipInput));
   let l2: Tensor = F.scalar(0);
   let id: Tensor = F.scalar(0);
   let total = clipTerm;
   if (o.mode === 'edit') {
-    for (const v of vars) l2 = F.add(l2, l2Loss(v.input, constant(Float32Array.from(v.data), [...v.shape])));
-    total = F.add(total, F.mul(l2, o.lambdaL2));
+    for (const v of vars) l2 = F.add(l2, l2Loss(v.input, run.feed(`start:${v.name}`, Float32Array.from(v.data), [...v.shape])));
+    total = F.add(total, F.mul(l2, run.feed('lambda_l2', Float32Array.of(o.lambdaL2), [])));
     if (o.ref) {
-      id = F.sum(identityLoss(o.identity!, img, constant(o.ref, [o.N, o.ref.length / o.N]))); // against the starting images
-      total = F.add(total, F.mul(id, o.lambdaId));
+      id = F.sum(identityLoss(o.identity!, img, run.feed('id_ref', o.ref, [o.N, o.ref.length / o.N]))); // against the starting images
+      total = F.add(total, F.mul(id, run.feed('lambda_id', Float32Array.of(o.lambdaId), [])));
     }
   }
-  return {loss: total, metrics: {clip: clipTerm, l2, id}, outputs: {image: img}, dataInputs: nz};
+  return {loss: total, metrics: {clip: clipTerm, l2, id}, outputs: {image: img}, dataInputs: nz, runInputs: run.list};
 }
 
 /** The final latent (W+, or all S vectors with the ToRGB ones unchanged) and its image. */
@@ -224,13 +229,9 @@ async function result(g: StyleGAN2, start: Start, params: Params, space: 'w+' | 
   return {...base, wPlus, styles: null, image: (await generate(g, {latent: wPlus, space: 'w+', noise})).image};
 }
 
+/** Identity features of the start images; like generate(), one session per network and batch size, kept. */
 async function identityFeatures(net: IdentityFeatures, image: HostTensor): Promise<Float32Array> {
   const x = input('image', image.shape);
-  const prog = await compile([x], [net.features(x)]);
-  try {
-    const [f] = await prog.run([image.data as Float32Array]);
-    return f!.data as Float32Array;
-  } finally {
-    await prog.release();
-  }
+  const [f] = await (await compile([x], [net.features(x)])).run([image.data as Float32Array]);
+  return f!.data as Float32Array;
 }

@@ -5,8 +5,11 @@
  *
  * Every compile() returns its own Program handle on the shared session and counts it. A handle that is never
  * released keeps its session for the life of the process (what model functions such as generate() want); a
- * per-run program (a training step whose graph holds that run's constants) is released when the run ends, and
- * the session is freed once no handle holds it, so a long-lived process does not grow by one session per run.
+ * per-run program is released when the run ends, and the session is freed once no handle holds it, so a
+ * long-lived process does not grow by one session per run. A program compiled with `keepWarm` (a training step
+ * whose per-job values are inputs, so the next job builds the same graph) instead stays in a small LRU pool of
+ * warm sessions (EngineOptions.warmSessions) when its last handle goes: the next compile of that graph takes it
+ * from there without creating a session, and the pool's oldest is freed when it is full.
  */
 import {createHash} from 'node:crypto';
 import * as ort from 'onnxruntime-node';
@@ -20,9 +23,11 @@ export interface EngineOptions {
   threads: number;
   /** ORT execution providers, e.g. ['cpu'] or ['cuda', 'cpu']. */
   executionProviders: string[];
+  /** Sessions kept warm after their last `keepWarm` handle is released (LRU); 0 frees them at once. */
+  warmSessions: number;
 }
 
-const engineOptions: EngineOptions = {threads: 0, executionProviders: ['cpu']};
+const engineOptions: EngineOptions = {threads: 0, executionProviders: ['cpu'], warmSessions: 2};
 
 /** Set engine-wide options; affects sessions compiled afterwards (the cache is cleared). */
 export function configureEngine(opts: Partial<EngineOptions>): void {
@@ -42,8 +47,10 @@ interface SessionEntry {
   refs: number;
   /** Its key in the cache ('' when not cached). */
   key: string;
-  /** Set once the session is released (by the last handle or clearSessionCache). */
+  /** Set once the session is released (by the last handle, the warm pool or clearSessionCache). */
   freed?: boolean;
+  /** Keep the session warm when the last handle goes (some handle was compiled with keepWarm). */
+  keepWarm?: boolean;
 }
 
 /** A compiled graph: feed arrays in `inputs` order (or by input name), get arrays in `outputs` order. */
@@ -65,10 +72,12 @@ export class Program {
     const e = this.entry;
     this.entry = null;
     if (!e || --e.refs > 0 || e.freed) return;
-    e.freed = true;
-    if (e.key && cache.get(e.key) === e) cache.delete(e.key);
-    live.delete(e);
-    await this.session.release();
+    if (e.keepWarm && e.key && cache.get(e.key) === e && engineOptions.warmSessions > 0) {
+      warm.push(e);
+      while (warm.length > engineOptions.warmSessions) await freeEntry(warm.shift()!);
+      return;
+    }
+    await freeEntry(e);
   }
 
   async run(feeds: readonly TypedData[] | Readonly<Record<string, TypedData>>): Promise<RunResult[]> {
@@ -112,10 +121,33 @@ function attrsKey(attrs: Tensor['attrs']): string {
 const cache = new Map<string, SessionEntry>();
 /** Every session not yet freed (cached or not). */
 const live = new Set<SessionEntry>();
+/** Cached sessions no handle holds, kept for the next compile of their graph; oldest first. */
+const warm: SessionEntry[] = [];
+let created = 0;
 
-/** Sessions alive now (cached ones included): a process that releases its per-run programs keeps this flat. */
+/** Sessions alive now (cached and warm ones included): a process that releases its per-run programs keeps this flat. */
 export function liveSessions(): number {
   return live.size;
+}
+
+/** ONNX Runtime sessions created so far in this process (a compile served from the cache or the warm pool creates none). */
+export function sessionsCreated(): number {
+  return created;
+}
+
+/** Free a session: out of the cache, the warm pool and the live set at once, then released in ORT. */
+async function freeEntry(e: SessionEntry): Promise<void> {
+  if (e.freed) return;
+  e.freed = true;
+  if (e.key && cache.get(e.key) === e) cache.delete(e.key);
+  const i = warm.indexOf(e);
+  if (i >= 0) warm.splice(i, 1);
+  live.delete(e);
+  try {
+    await (await e.session).release();
+  } catch {
+    // a failed compile has nothing to release
+  }
 }
 const constIds = new WeakMap<Tensor, number>();
 let nextConstId = 1;
@@ -144,15 +176,26 @@ export function graphKey(inputs: readonly Tensor[], outputs: readonly Tensor[]):
   return h.digest('hex');
 }
 
+export interface CompileOptions {
+  /** Share the session with structurally equal graphs (default true). */
+  cacheable?: boolean;
+  /** When the last handle is released, keep the session in the warm pool instead of freeing it (see the file header). */
+  keepWarm?: boolean;
+}
+
 /**
  * Compile (or fetch from the cache) the program computing `outputs` from `inputs`. Each call returns a new handle
  * on the shared session; release() it when the program is no longer needed (see the file header).
  */
-export async function compile(inputs: readonly Tensor[], outputs: readonly Tensor[], {cacheable = true} = {}): Promise<Program> {
+export async function compile(inputs: readonly Tensor[], outputs: readonly Tensor[], {cacheable = true, keepWarm = false}: CompileOptions = {}): Promise<Program> {
   for (const t of inputs) if (t.op !== 'input') throw new Error(`internal: compile inputs must be input tensors, got ${t}`);
   const key = cacheable ? graphKey(inputs, outputs) : '';
   let entry = key ? cache.get(key) : undefined;
-  if (!entry) {
+  if (entry) {
+    const i = warm.indexOf(entry);
+    if (i >= 0) warm.splice(i, 1);
+  } else {
+    created++;
     entry = {session: createSession(inputs, outputs), refs: 0, key};
     const e = entry;
     live.add(e);
@@ -163,6 +206,7 @@ export async function compile(inputs: readonly Tensor[], outputs: readonly Tenso
     });
   }
   entry.refs++;
+  if (keepWarm) entry.keepWarm = true;
   try {
     return new Program(await entry.session, inputs, outputs, entry);
   } catch (err) {
@@ -197,15 +241,6 @@ function providerError(e: unknown): StyleclipError | null {
 
 /** Free every cached session (handles still holding one can no longer run). */
 export async function clearSessionCache(): Promise<void> {
-  const entries = [...cache.values()];
-  cache.clear();
-  for (const e of entries) {
-    live.delete(e);
-    e.freed = true;
-    try {
-      await (await e.session).release();
-    } catch {
-      // a failed compile has nothing to release
-    }
-  }
+  // Every entry leaves the cache before the first await, so a compile right after this call creates a new session.
+  await Promise.all([...cache.values()].map((e) => freeEntry(e)));
 }

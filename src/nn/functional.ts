@@ -3,9 +3,23 @@
  * layer norm, average / adaptive-average pooling, nearest upsampling and the GELU family.
  * Legend: N batch, C channels, H/W spatial, D feature width.
  */
+import {createHash} from 'node:crypto';
 import * as F from '../engine/ops.js';
 import {type Tensor, assertShape, constant} from '../engine/tensor.js';
 import {check} from '../errors.js';
+
+const shared = new Map<string, Tensor>();
+
+/**
+ * The constant with these values and shape, one tensor per distinct (shape, values): the session cache keys large
+ * constants by identity, so a graph built again with the layers below shares its compiled session.
+ */
+function sharedConstant(data: Float32Array, shape: number[]): Tensor {
+  const key = `${shape.join('x')}:${createHash('sha256').update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)).digest('hex')}`;
+  let t = shared.get(key);
+  if (!t) shared.set(key, (t = constant(Float32Array.from(data), shape)));
+  return t;
+}
 
 /** LayerNorm over the last axis: (x − μ)/√(σ² + eps) · γ + β (biased variance, as PyTorch). x: [..., D] */
 export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps = 1e-5): Tensor {
@@ -43,7 +57,7 @@ export function upsampleNearest(x: Tensor, factor: number): Tensor {
  */
 export function avgPool2d(x: Tensor, k: number, {stride = k, padding = 0} = {}): Tensor {
   const C = x.shape[1]!;
-  const w = constant(new Float32Array(C * k * k).fill(1 / (k * k)), [C, 1, k, k]);
+  const w = sharedConstant(new Float32Array(C * k * k).fill(1 / (k * k)), [C, 1, k, k]);
   return F.conv2d(x, w, {stride, padding, groups: C});
 }
 
@@ -64,8 +78,8 @@ function adaptivePoolMatrix(inSize: number, outSize: number): Float32Array {
 /** A [rows, cols] matrix applied along H and W: y = A_h · x · A_wᵀ per channel. [N,C,H,W] -> [N,C,H',W'] */
 export function separableResample(x: Tensor, ah: Float32Array, aw: Float32Array, outH: number, outW: number): Tensor {
   const [, , H, W] = x.shape as [number, number, number, number];
-  const Ah = constant(ah, [outH, H]);
-  const AwT = constant(transpose2(aw, outW, W), [W, outW]);
+  const Ah = sharedConstant(ah, [outH, H]);
+  const AwT = sharedConstant(transpose2(aw, outW, W), [W, outW]);
   return F.matmul(F.matmul(Ah, x), AwT); // [N,C,outH,W] -> [N,C,outH,outW]
 }
 

@@ -8,7 +8,7 @@
  */
 import {grad} from '../engine/autodiff.js';
 import * as F from '../engine/ops.js';
-import {type Program, compile} from '../engine/session.js';
+import {type CompileOptions, type Program, compile} from '../engine/session.js';
 import {type Tensor, type TypedData, input} from '../engine/tensor.js';
 import {StyleclipError, check} from '../errors.js';
 import type {HostTensor, StateDict} from '../io/host-tensor.js';
@@ -77,25 +77,43 @@ export interface StepGraph {
   outputs?: Record<string, Tensor>;
   /** Inputs fed from the batch, in feed order. */
   dataInputs: Tensor[];
+  /**
+   * Inputs holding the run's own values (a prompt's features, the start latent), fed unchanged at every step.
+   * They are inputs rather than constants so that another run builds the same graph and reuses its session.
+   */
+  runInputs?: [Tensor, TypedData][];
 }
 
-/** A compiled training step: inputs [params…, data…] → [loss, metrics…, outputs…, ∂loss/∂params…]. */
+/** Collects a step graph's run inputs: `feed(name, value, shape)` is a graph input the loop feeds `value` at every step. */
+export class RunInputs {
+  readonly list: [Tensor, TypedData][] = [];
+
+  feed(name: string, value: Float32Array, shape: number[]): Tensor {
+    const t = input(name, shape);
+    this.list.push([t, value]);
+    return t;
+  }
+}
+
+/** A compiled training step: inputs [params…, run values…, data…] → [loss, metrics…, outputs…, ∂loss/∂params…]. */
 export interface TrainStep {
   program: Program;
   params: Params;
+  /** The values of the step graph's runInputs. */
+  runFeeds: TypedData[];
   metricNames: string[];
   outputNames: string[];
 }
 
-/** Build (from the Params' graph inputs) and compile a step. */
-export async function compileStep(params: Params, build: () => StepGraph): Promise<TrainStep> {
-  const {loss, metrics = {}, outputs = {}, dataInputs} = build();
+/** Build (from the Params' graph inputs) and compile a step; `options` go to compile() (e.g. keepWarm). */
+export async function compileStep(params: Params, build: () => StepGraph, options: CompileOptions = {}): Promise<TrainStep> {
+  const {loss, metrics = {}, outputs = {}, dataInputs, runInputs = []} = build();
   const wrt = params.all.map((p) => p.input);
   const grads = grad(loss, wrt);
   const metricNames = Object.keys(metrics);
   const outputNames = Object.keys(outputs);
-  const program = await compile([...wrt, ...dataInputs], [loss, ...metricNames.map((k) => F.reshape(metrics[k]!, [1])), ...outputNames.map((k) => outputs[k]!), ...grads]);
-  return {program, params, metricNames, outputNames};
+  const program = await compile([...wrt, ...runInputs.map(([t]) => t), ...dataInputs], [loss, ...metricNames.map((k) => F.reshape(metrics[k]!, [1])), ...outputNames.map((k) => outputs[k]!), ...grads], options);
+  return {program, params, runFeeds: runInputs.map(([, v]) => v), metricNames, outputNames};
 }
 
 export interface StepReport {
@@ -168,7 +186,7 @@ export async function trainLoop(step: TrainStep, optimizer: Optimizer, opts: Tra
     }
     const t0 = performance.now();
     const data = await (prefetched ?? batchOf(s));
-    const pending = step.program.run([...params.map((p) => p.data), ...data]);
+    const pending = step.program.run([...params.map((p) => p.data), ...step.runFeeds, ...data]);
     prefetched = opts.prefetch && s + 1 < steps ? batchOf(s + 1) : null;
     const out = await pending;
     const loss = (out[0]!.data as Float32Array)[0]!;

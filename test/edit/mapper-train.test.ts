@@ -2,13 +2,16 @@
 import {beforeAll, describe, expect, it} from 'vitest';
 import * as F from '../../src/engine/ops.js';
 import type {Tensor} from '../../src/engine/tensor.js';
-import {batchIndices, trainMapper} from '../../src/edit/mapper-train.js';
+import {type MapperTrainResult, batchIndices, trainMapper} from '../../src/edit/mapper-train.js';
+import {clearSessionCache, sessionsCreated} from '../../src/engine/session.js';
 import {parseCheckpoint} from '../../src/train/checkpoint.js';
 import {toFloat32} from '../../src/io/host-tensor.js';
 import {parseSafetensors} from '../../src/io/safetensors.js';
 import {type CLIP, normalize} from '../../src/models/clip/model.js';
+import {irseFromBytes} from '../../src/models/identity/irse.js';
 import {MapperMismatchError, mapperFromBytes, runMapper} from '../../src/models/mapper.js';
 import type {StyleGAN2} from '../../src/models/stylegan2.js';
+import {expectAllClose} from '../helpers/allclose.js';
 import {fixtureBytes} from '../helpers/fixtures.js';
 import {greyHairTextFeatures, tinyClip, tinyG} from '../helpers/tiny-models.js';
 
@@ -118,5 +121,26 @@ describe('trainMapper on the tiny models', () => {
     const ac = new AbortController();
     ac.abort();
     await expect(trainMapper(g, clip, {text, samples: 2, steps: 5, signal: ac.signal})).rejects.toThrow(/cancelled/);
+  });
+});
+
+describe('one compiled session for every mapper', () => {
+  it('a mapper for another prompt (other λs, seed) reuses the step session of the first, with a fresh compile\'s results', async () => {
+    const identity = irseFromBytes(fixtureBytes('irse_tiny_state_dict.pt'));
+    const job = (t: Float32Array, seed: number, lambdaL2: number) => trainMapper(g, clip, {text: t, samples: 4, batch: 2, steps: 3, seed, lambdaL2, identity, lambdaId: 0.1});
+    /** Everything a run computes: the trained weights and the losses of every step. */
+    const outcome = (r: MapperTrainResult) => [...[...r.mapper.weights.values()].flatMap((w) => Array.from(toFloat32(w))), ...r.history.flatMap((h) => [h.loss, h.clip, h.l2, h.id])];
+    const first = await job(text, 1, 0.8);
+    const created = sessionsCreated();
+    const other = text.slice().reverse(); // another prompt's features
+    const second = await job(other, 2, 0.3);
+    expect(sessionsCreated()).toBe(created); // no session compiled for the second mapper
+    expect(second.history[0]!.clip).not.toBe(first.history[0]!.clip);
+    for (const h of second.history) expect(h.loss).toBeCloseTo(h.clip + 0.3 * h.l2 + 0.1 * h.id, 5);
+    // The same job compiled from scratch gives the same mapper.
+    await clearSessionCache();
+    const fresh = await job(other, 2, 0.3);
+    expect(sessionsCreated()).toBeGreaterThan(created);
+    expectAllClose(outcome(second), outcome(fresh), {atol: 1e-6, what: 'second mapper vs. fresh compile'});
   });
 });

@@ -1,11 +1,14 @@
 /** Latent optimisation on the tiny fixture models: schedule, loss decrease, batch and S mode, errors (optimizers: test/train/optim.test.ts). */
 import {beforeAll, describe, expect, it} from 'vitest';
-import {optimizeLatent, rampdownLr} from '../../src/edit/optimize.js';
+import {type OptimizeResult, optimizeLatent, rampdownLr} from '../../src/edit/optimize.js';
+import {clearSessionCache, sessionsCreated} from '../../src/engine/session.js';
 import {generate} from '../../src/models/generate.js';
 import {toFloat32} from '../../src/io/host-tensor.js';
 import {parseSafetensors} from '../../src/io/safetensors.js';
 import type {CLIP} from '../../src/models/clip/model.js';
+import {irseFromBytes} from '../../src/models/identity/irse.js';
 import type {StyleGAN2} from '../../src/models/stylegan2.js';
+import {expectAllClose} from '../helpers/allclose.js';
 import {fixtureBytes} from '../helpers/fixtures.js';
 import {greyHairTextFeatures, tinyClip, tinyG} from '../helpers/tiny-models.js';
 
@@ -96,4 +99,29 @@ describe('optimizeLatent on the tiny models', () => {
     ac.abort();
     await expect(optimizeLatent(g, clip, {text, steps: 5, signal: ac.signal})).rejects.toThrow(/cancelled/);
   });
+});
+
+describe('one compiled session for every job', () => {
+  /** Everything a run computes: the final latent and image, and the losses of every step. */
+  const outcome = (r: OptimizeResult) => [...(r.wPlus ? toFloat32(r.wPlus) : r.styles!.flatMap((s) => Array.from(toFloat32(s)))), ...toFloat32(r.image), ...r.history.flatMap((h) => [h.loss, h.clip, h.l2, h.id])];
+
+  for (const space of ['w+', 's'] as const) {
+    it(`another prompt, face and λ reuse the step session of the first job, with a fresh compile's results (${space})`, async () => {
+      const identity = irseFromBytes(fixtureBytes('irse_tiny_state_dict.pt'));
+      const job = (t: Float32Array, seed: number, lambdaL2: number) => optimizeLatent(g, clip, {text: t, seed, space, steps: 4, lr: 0.05, lambdaL2, identity, lambdaId: 0.5});
+      const first = await job(text, 1, 0.008);
+      const created = sessionsCreated();
+      const other = text.slice().reverse(); // another prompt's features
+      const second = await job(other, 2, 0.05);
+      expect(sessionsCreated()).toBe(created); // no session compiled for the second job
+      expect(second.history[0]!.clip).not.toBe(first.history[0]!.clip);
+      // The same job compiled from scratch gives the same run.
+      await clearSessionCache();
+      const fresh = await job(other, 2, 0.05);
+      expect(sessionsCreated()).toBeGreaterThan(created);
+      expectAllClose(outcome(second), outcome(fresh), {atol: 1e-6, what: 'second job vs. fresh compile'});
+      expect(second.history.at(-1)!.id).toBeGreaterThan(0);
+      expect(second.history.at(-1)!.l2).toBeGreaterThan(0);
+    });
+  }
 });

@@ -7,7 +7,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {StyleclipError} from '../../src/errors.js';
 import * as F from '../../src/engine/ops.js';
 import {toOnnx} from '../../src/engine/onnx.js';
-import {compile, configureEngine, graphKey, liveSessions} from '../../src/engine/session.js';
+import {compile, configureEngine, graphKey, liveSessions, sessionsCreated} from '../../src/engine/session.js';
 import {type Tensor, constant, input} from '../../src/engine/tensor.js';
 import {expectAllClose} from '../helpers/allclose.js';
 import {rng} from '../helpers/gradcheck.js';
@@ -521,5 +521,37 @@ describe('session handles', () => {
     expect(Array.from((await p3.run([Float32Array.from([1, 1, 1, 1])]))[0]!.data as Float32Array)).toEqual([3, 3, 3, 3]);
     await p3.release();
     expect(liveSessions()).toBe(before);
+  });
+
+  it('keeps a released keepWarm session for the next compile of its graph, at most warmSessions of them (oldest freed first)', async () => {
+    const build = (k: number) => {
+      const x = input('x', [4]);
+      return {x, y: F.mul(x, constant(new Float32Array(100).fill(k).subarray(0, 4), [4]))};
+    };
+    const [a, b, c] = [build(2), build(5), build(7)];
+    const before = liveSessions();
+    const pa = await compile([a.x], [a.y], {keepWarm: true});
+    await pa.release();
+    expect(liveSessions()).toBe(before + 1); // warm
+    const created = sessionsCreated();
+    const pa2 = await compile([a.x], [a.y], {keepWarm: true});
+    expect(sessionsCreated()).toBe(created); // taken from the pool
+    expect(Array.from((await pa2.run([Float32Array.from([1, 2, 3, 4])]))[0]!.data as Float32Array)).toEqual([2, 4, 6, 8]);
+    // A second handle on the warm-taken session: releasing one leaves the other running.
+    const pa3 = await compile([a.x], [a.y]);
+    await pa2.release();
+    expect(Array.from((await pa3.run([Float32Array.from([1, 1, 1, 1])]))[0]!.data as Float32Array)).toEqual([2, 2, 2, 2]);
+    await pa3.release();
+    // The pool holds 2 (the default): a third released session frees the oldest.
+    await (await compile([b.x], [b.y], {keepWarm: true})).release();
+    await (await compile([c.x], [c.y], {keepWarm: true})).release();
+    expect(liveSessions()).toBe(before + 2);
+    const n = sessionsCreated();
+    await (await compile([c.x], [c.y])).release(); // c was warm: no new session, and it stays warm
+    await (await compile([b.x], [b.y])).release();
+    expect(sessionsCreated()).toBe(n);
+    await (await compile([a.x], [a.y])).release(); // a was freed: compiled again, and freed again (no keepWarm)
+    expect(sessionsCreated()).toBe(n + 1);
+    expect(liveSessions()).toBe(before + 2);
   });
 });

@@ -9,7 +9,7 @@ import {mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {liveSessions} from '../../src/engine/session.js';
+import {liveSessions, sessionsCreated} from '../../src/engine/session.js';
 import {serializeNpy} from '../../src/io/npy.js';
 import type {ModelBundle} from '../../src/server/bundle.js';
 import {MAX_UPLOAD_BYTES} from '../../src/server/context.js';
@@ -264,22 +264,26 @@ describe('the web server under load', () => {
     expect((info.body.limits as Json).maxTrainedMappers).toBe(3);
   }, 120_000);
 
-  it(`keeps memory flat across ${JOBS} optimisation jobs`, async () => {
+  it(`keeps memory flat across ${JOBS} optimisation jobs with different prompts (one compiled step session)`, async () => {
     const seed = await postJson('/api/sample', {seed: 4});
+    const prompts = ['a face with grey hair', 'a smiling face', 'a face with glasses'];
+    let i = 0;
     const run = async () => {
-      const s = await postJson('/api/optimize', {latentId: seed.body.latentId, prompt: 'a face with grey hair', steps: 2, saveEvery: 1000, client: 'mem'});
+      const s = await postJson('/api/optimize', {latentId: seed.body.latentId, prompt: prompts[i++ % prompts.length], steps: 2, saveEvery: 1000, client: 'mem'});
       expect(s.status).toBe(202);
       expect(await jobDone(s.body.job as string)).toBe('done');
     };
     await run();
     const rss1 = process.memoryUsage().rss;
     const sessions1 = liveSessions();
+    const created1 = sessionsCreated();
     const t0 = performance.now();
-    for (let i = 1; i < JOBS; i++) await run();
+    for (let j = 1; j < JOBS; j++) await run();
     const rssN = process.memoryUsage().rss;
     const mb = (b: number) => (b / 2 ** 20).toFixed(0);
     console.log(`RSS after 1 job ${mb(rss1)} MB, after ${JOBS} jobs ${mb(rssN)} MB (${((performance.now() - t0) / (JOBS - 1)).toFixed(0)} ms per job); ONNX sessions ${sessions1} → ${liveSessions()}`);
     expect(liveSessions()).toBe(sessions1);
+    expect(sessionsCreated()).toBe(created1); // nothing compiled after the first job
     expect(rssN - rss1).toBeLessThan(150 * 2 ** 20);
   }, 600_000);
 });

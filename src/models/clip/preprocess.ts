@@ -49,11 +49,14 @@ export function styleclipResize(img: Tensor, R: number): Tensor {
 export function clipInputFromGenerated(img: Tensor, R: number, mode: ClipInputMode = 'normalized'): Tensor {
   const x = styleclipResize(img, R);
   if (mode === 'legacy') return x;
-  // ((x + 1)/2 − mean)/std = x·a + b per channel with a = 1/(2 std), b = (0.5 − mean)/std.
-  const a = constant(Float32Array.from(CLIP_STD, (s) => 1 / (2 * s)), [1, 3, 1, 1]);
-  const b = constant(Float32Array.from(CLIP_MEAN, (m, c) => (0.5 - m) / CLIP_STD[c]!), [1, 3, 1, 1]);
-  return F.add(F.mul(x, a), b);
+  return F.add(F.mul(x, NORMALIZE.a), NORMALIZE.b);
 }
+
+/** ((x + 1)/2 − mean)/std = x·a + b per channel with a = 1/(2 std), b = (0.5 − mean)/std; built once. */
+const NORMALIZE = {
+  a: constant(Float32Array.from(CLIP_STD, (s) => 1 / (2 * s)), [1, 3, 1, 1]),
+  b: constant(Float32Array.from(CLIP_MEAN, (m, c) => (0.5 - m) / CLIP_STD[c]!), [1, 3, 1, 1]),
+};
 
 /**
  * Decode an image file and preprocess it as openai clip.load does: resize the shorter side to R with a bicubic
