@@ -63,6 +63,11 @@ export async function timeIt(name: string, fn: () => Promise<unknown>, {warmup =
     await fn();
     runs.push((performance.now() - t) / 1000);
   }
+  return report(name, runs);
+}
+
+/** The result of timed runs (seconds), printed as a row. */
+export function report(name: string, runs: number[]): BenchResult {
   const res = {name, medianS: median(runs), minS: Math.min(...runs), runs, baselineS: baselineSeconds(name), tunedS: TUNED_S[name] ?? null};
   printRow(res);
   return res;

@@ -45,8 +45,8 @@ export async function benchMapper({trainStep = true} = {}): Promise<BenchResult[
     const clip = CLIP.fromStateDict(randomClipStateDict(VIT_B_32, 0), {config: VIT_B_32});
     const text = new Float32Array(VIT_B_32.embedDim).map((_, i) => Math.cos(i));
     const trainParams = new Params(keyed.map(([k, shape], j) => [k, {shape, data: params[j]!}]));
-    const {program: prog} = await compileStep(trainParams, () => mapperTrainingGraph(g, clip, cfg, (k) => trainParams.get(k), {text, batch: 2, lambdaClip: 1, lambdaL2: 0.8, lambdaId: 0, identity: null, clipInput: 'normalized'}));
-    const feeds = [...params, new Float32Array(2 * 18 * 512).map((_, i) => 0.5 * Math.sin(i)), ...g.noiseArrays('const', 2)];
+    const {program: prog, runFeeds} = await compileStep(trainParams, () => mapperTrainingGraph(g, clip, cfg, (k) => trainParams.get(k), {text, batch: 2, lambdaClip: 1, lambdaL2: 0.8, lambdaId: 0, identity: null, clipInput: 'normalized'}));
+    const feeds = [...params, ...runFeeds, new Float32Array(2 * 18 * 512).map((_, i) => 0.5 * Math.sin(i)), ...g.noiseArrays('const', 2)];
     results.push(await timeIt('mapper_train_step_1024_b2', () => prog.run(feeds), {warmup: 1, reps: 3}));
     await prog.release();
   }

@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- [suite…] [--threads N] [--json FILE]`: run benchmark suites (default: all).
- * Suites: generator, clip, mapper, step, global, inversion.
+ * Suites: generator, clip, mapper, step, global, inversion, jobs.
  */
 import {writeFileSync} from 'node:fs';
 import {configureEngine} from '../src/engine/session.js';
@@ -9,6 +9,7 @@ import {benchClip} from './clip.js';
 import {benchGenerator} from './generator.js';
 import {benchGlobal} from './global.js';
 import {benchInversion} from './inversion.js';
+import {benchJobs} from './jobs.js';
 import {benchMapper} from './mapper.js';
 import {benchStep} from './step.js';
 
@@ -19,6 +20,7 @@ const SUITES: Record<string, () => Promise<BenchResult[]>> = {
   step: () => benchStep(),
   global: () => benchGlobal(),
   inversion: () => benchInversion(),
+  jobs: () => benchJobs(),
 };
 
 const args = process.argv.slice(2);
@@ -29,6 +31,7 @@ for (let i = 0; i < args.length; i++) {
   const a = args[i]!;
   if (a === '--threads') threads = Number(args[++i]);
   else if (a === '--json') jsonOut = args[++i] ?? null;
+  else if (a === '--steps' || a === '--reps' || a === '--assets') i++; // read by the suites that take them (common.ts flag)
   else names.push(a);
 }
 for (const n of names) {

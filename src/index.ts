@@ -5,7 +5,7 @@ export {StyleclipError} from './errors.js';
 export * as F from './engine/ops.js';
 export {Tensor, input, constant, scalar, assertShape, type DType, type Shape} from './engine/tensor.js';
 export {grad, vjp} from './engine/autodiff.js';
-export {compile, configureEngine, clearSessionCache, Program, type EngineOptions, type RunResult} from './engine/session.js';
+export {compile, configureEngine, clearSessionCache, sessionsCreated, Program, type CompileOptions, type EngineOptions, type RunResult} from './engine/session.js';
 export {toOnnx} from './engine/onnx.js';
 
 // Layers.
@@ -93,7 +93,7 @@ export {prepareRelevance} from './edit/global-prepare.js';
 
 // Training: optimizers with parameter groups, the step and loop, checkpoints.
 export {Optimizer, SGD, Adam, AdamW, Ranger, type Param, type ParamGroup, type LearningRate, type OptimizerState} from './train/optim.js';
-export {Params, compileStep, trainLoop, type StepGraph, type TrainStep, type StepReport, type TrainLoopOptions, type CheckpointPolicy} from './train/loop.js';
+export {Params, RunInputs, compileStep, trainLoop, type StepGraph, type TrainStep, type StepReport, type TrainLoopOptions, type CheckpointPolicy} from './train/loop.js';
 export {serializeCheckpoint, parseCheckpoint, writeTo, loadCheckpoint, restore, type Checkpoint} from './train/checkpoint.js';
 // Real-image inversion: alignment, encoders, projection.
 export {alignFace, parseLandmarks, type AlignFaceOptions, type AlignedFace, type AlignStage} from './align/align-face.js';

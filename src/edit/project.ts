@@ -17,13 +17,13 @@
  */
 import * as F from '../engine/ops.js';
 import {compile} from '../engine/session.js';
-import {type Tensor, constant, input} from '../engine/tensor.js';
+import {type Tensor, input} from '../engine/tensor.js';
 import {check} from '../errors.js';
 import {type HostTensor, assertFinite, toFloat32} from '../io/host-tensor.js';
 import {sampleZ} from '../models/generate.js';
 import type {StyleGAN2} from '../models/stylegan2.js';
 import {mulberry32Normal} from '../random.js';
-import {Params, compileStep, trainLoop} from '../train/loop.js';
+import {Params, RunInputs, compileStep, trainLoop} from '../train/loop.js';
 import {Adam} from '../train/optim.js';
 import {type IdentityFeatures, identityLoss} from './losses.js';
 import {rampdownLr} from './optimize.js';
@@ -150,19 +150,22 @@ export async function project(g: StyleGAN2, target: HostTensor, opts: ProjectOpt
 
   const wNoise = input('w_noise', [1, L, Dm]);
   const fixedNoise = optimizeNoise ? [] : g.noiseInputs(1);
+  // The target, its features and the λs are run inputs: every projection with these settings shares one session.
   const step = await compileStep(params, () => {
+    const run = new RunInputs();
     const w = params.get('w');
     const wp = F.add(space === 'w' ? F.expand(F.reshape(w, [1, 1, Dm]), [1, L, Dm]) : w, wNoise);
     const nz = optimizeNoise ? noise0.map((_, i) => params.get(`noise${i}`)) : fixedNoise;
     const img = g.synthesis(g.styles(wp), nz);
-    const x = constant(toFloat32(target), target.shape);
+    const x = run.feed('target', toFloat32(target), [...target.shape]);
     const pixel = F.mean(F.square(F.sub(img, x)));
-    const perc = refFeatures ? F.sum(identityLoss(perceptual!, img, constant(refFeatures, [1, refFeatures.length]))) : F.scalar(0);
+    const perc = refFeatures ? F.sum(identityLoss(perceptual!, img, run.feed('target_features', refFeatures, [1, refFeatures.length]))) : F.scalar(0);
     let reg: Tensor = F.scalar(0);
     if (optimizeNoise) for (const n of nz) reg = F.add(reg, noiseRegularization(n));
-    const loss = F.add(F.add(F.mul(pixel, lambdaPixel), F.mul(perc, lambdaPerceptual)), F.mul(reg, optimizeNoise ? lambdaNoise : 0));
-    return {loss, metrics: {pixel, perceptual: perc, noise: reg}, dataInputs: [wNoise, ...fixedNoise]};
-  });
+    const lambda = (name: string, v: number) => run.feed(name, Float32Array.of(v), []);
+    const loss = F.add(F.add(F.mul(pixel, lambda('lambda_pixel', lambdaPixel)), F.mul(perc, lambda('lambda_perceptual', lambdaPerceptual))), F.mul(reg, lambda('lambda_noise', optimizeNoise ? lambdaNoise : 0)));
+    return {loss, metrics: {pixel, perceptual: perc, noise: reg}, dataInputs: [wNoise, ...fixedNoise], runInputs: run.list};
+  }, {keepWarm: true});
 
   const sigmaW = stats?.sigma ?? 0;
   const batch = (s: number): Float32Array[] => {
@@ -177,6 +180,7 @@ export async function project(g: StyleGAN2, target: HostTensor, opts: ProjectOpt
   };
   const opt = new Adam(params.all, {lr: (t: number) => rampdownLr(t / steps, lr)});
   const history: ProjectStep[] = [];
+  // Released when the run ends; its session stays warm for the next projection (see engine/session.ts).
   await trainLoop(step, opt, {
     steps,
     batch,
@@ -189,7 +193,7 @@ export async function project(g: StyleGAN2, target: HostTensor, opts: ProjectOpt
     ...(opts.signal ? {signal: opts.signal} : {}),
     what: 'projection',
     divergenceHint: 'try a lower learning rate',
-  });
+  }).finally(() => step.program.release());
 
   const w = params.all[0]!.data;
   const wPlusData = new Float32Array(L * Dm);

@@ -5,7 +5,7 @@
  * fit check.
  */
 import {describe, expect, it} from 'vitest';
-import {compile, configureEngine} from '../../src/engine/session.js';
+import {clearSessionCache, compile, configureEngine, sessionsCreated} from '../../src/engine/session.js';
 import {input} from '../../src/engine/tensor.js';
 import {invert} from '../../src/edit/invert.js';
 import {noiseRegularization, project} from '../../src/edit/project.js';
@@ -13,6 +13,8 @@ import {generate} from '../../src/models/generate.js';
 import {generatorFromBytes} from '../../src/models/load-generator.js';
 import {encoderFromBytes} from '../../src/models/encoder/load.js';
 import {mulberry32Normal} from '../../src/random.js';
+import {irseFromBytes} from '../../src/models/identity/irse.js';
+import {expectAllClose} from '../helpers/allclose.js';
 import {fixtureBytes} from '../helpers/fixtures.js';
 
 configureEngine({threads: 1});
@@ -80,6 +82,22 @@ describe('project', () => {
     const target = (await generate(g, {seed: 1})).image;
     const ac = new AbortController();
     await expect(project(g, target, {steps: 50, wNoiseScale: 0, onStep: (s) => void (s.step === 2 && ac.abort()), signal: ac.signal})).rejects.toThrow(/projection cancelled at step 3/);
+  });
+});
+
+describe('one compiled session for every projection', () => {
+  it('another target reuses the step session of the first projection, with a fresh compile\'s results', async () => {
+    const perceptual = irseFromBytes(fixtureBytes('irse_tiny_state_dict.pt'));
+    const job = async (seed: number) => project(g, (await generate(g, {seed, truncation: 0.7})).image, {steps: 3, lr: 0.05, perceptual, seed});
+    await job(3);
+    const created = sessionsCreated();
+    const second = await job(4);
+    expect(sessionsCreated()).toBe(created);
+    await clearSessionCache();
+    const fresh = await job(4);
+    expect(sessionsCreated()).toBeGreaterThan(created);
+    const outcome = (r: typeof second) => [...(r.wPlus.data as Float32Array), ...r.history.flatMap((h) => [h.loss, h.pixel, h.perceptual])];
+    expectAllClose(outcome(second), outcome(fresh), {atol: 1e-6, what: 'second projection vs. fresh compile'});
   });
 });
 
