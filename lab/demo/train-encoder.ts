@@ -81,6 +81,8 @@ export const DEMO_ENCODER_ARCH: EncoderArch = {inputWidth: 24, depths: [32, 48, 
 export function encoderConfigFor(g: StyleGAN2, arch: EncoderArch): EncoderConfig {
   const S = g.config.size;
   check(S >= 16 && Number.isInteger(Math.log2(S)), `the generator's resolution ${S} is not a power of two ≥ 16`);
+  // The state-dict layout marks a new stage only by a change of width, so consecutive stages must differ.
+  check(arch.depths.every((d, i) => i === 0 || d !== arch.depths[i - 1]), `the encoder's stage widths ${arch.depths.join(', ')} must differ from one stage to the next (a stage starts where the width changes)`);
   return {kind: 'e4e', inputSize: S, body: {inputWidth: arch.inputWidth, depths: [...arch.depths], units: [...arch.units], seReduction: arch.seReduction}, styleCount: g.nLatent, styleDim: g.config.styleDim, featureWidth: arch.depths[3]};
 }
 
