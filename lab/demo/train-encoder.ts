@@ -43,6 +43,7 @@ import {generate} from '../../src/models/generate.js';
 import {generatorFromBytes} from '../../src/models/load-generator.js';
 import type {StyleGAN2} from '../../src/models/stylegan2.js';
 import {encode} from '../../src/edit/invert.js';
+import {project} from '../../src/edit/project.js';
 import {mulberry32Normal} from '../../src/random.js';
 import {loadCheckpoint, writeTo} from '../../src/train/checkpoint.js';
 import {Params, type StepGraph, compileStep, trainLoop} from '../../src/train/loop.js';
@@ -291,7 +292,7 @@ export interface TrainEncoderOptions extends BatchSpec {
 }
 
 export const DEFAULT_TRAIN_ENCODER: Omit<TrainEncoderOptions, 'generator'> = {
-  arch: DEMO_ENCODER_ARCH, steps: 8000, lr: 1e-3, warmup: 200, weights: DEFAULT_LOSS_WEIGHTS,
+  arch: DEMO_ENCODER_ARCH, steps: 12000, lr: 1e-3, warmup: 200, weights: DEFAULT_LOSS_WEIGHTS,
   samples: 8, renders: 8, world: 'v1', seed: 0, psiMin: 0.7, mixing: 0.5, intermediate: 0.3, checkpointEvery: 250,
 };
 
@@ -421,7 +422,11 @@ export interface EncoderQuality {
  * runs it: 8-bit input, the file's encoder and decoder, the checkpoint's noise, 8-bit reconstruction. `grid`
  * receives the first `gridFaces` renders and reconstructions (pairs of columns) as a PNG.
  */
-export async function evaluateEncoder(file: string, classifier: DemoClassifier, {n, world, seed = 0, grid, gridFaces = 16}: {n: number; world: World; seed?: number; grid?: string; gridFaces?: number}): Promise<EncoderQuality> {
+export async function evaluateEncoder(
+  file: string,
+  classifier: DemoClassifier,
+  {n, world, seed = 0, grid, gridFaces = 16, refine = 0}: {n: number; world: World; seed?: number; grid?: string; gridFaces?: number; refine?: number},
+): Promise<EncoderQuality> {
   const t0 = performance.now();
   const {encoder, decoder} = loadEncoder(file);
   if (!decoder) throw new StyleclipError(`encoder file '${file}' holds no decoder`);
@@ -440,7 +445,8 @@ export async function evaluateEncoder(file: string, classifier: DemoClassifier, 
     const m = Math.min(chunk, n - c * chunk);
     const faces = worldFaces(world, m, hashSeed(ENC_EVAL_STREAM, seed, c), S);
     const x = quantize(faces.images);
-    const {wPlus} = await encode(encoder, {dtype: 'float32', shape: [m, 3, S, S], data: x});
+    let {wPlus} = await encode(encoder, {dtype: 'float32', shape: [m, 3, S, S], data: x});
+    if (refine > 0) wPlus = await refineEach(decoder, x, wPlus, refine);
     const recon = quantize((await generate(decoder, {latent: wPlus, space: 'w+', noise: 'const'})).image.data as Float32Array);
     for (let i = 0; i < m; i++) {
       let se = 0;
@@ -476,6 +482,23 @@ export async function evaluateEncoder(file: string, classifier: DemoClassifier, 
     allAgree: allAgree / n,
     seconds: (performance.now() - t0) / 1000,
   };
+}
+
+/**
+ * `invert --refine`'s projection (pixel loss alone, as for cartoon faces) of every face from its encoder W+: what
+ * the generator can show of a face near the encoder's answer, the ceiling an encoder of this generator approaches.
+ */
+async function refineEach(g: StyleGAN2, x: Float32Array, wPlus: HostTensor, steps: number): Promise<HostTensor> {
+  const [m, L, D] = wPlus.shape as [number, number, number];
+  const per = x.length / m;
+  const out = new Float32Array(m * L * D);
+  const w = toFloat32(wPlus);
+  for (let i = 0; i < m; i++) {
+    const target: HostTensor = {dtype: 'float32', shape: [1, 3, g.config.size, g.config.size], data: x.slice(i * per, (i + 1) * per)};
+    const r = await project(g, target, {start: {dtype: 'float32', shape: [1, L, D], data: w.slice(i * L * D, (i + 1) * L * D)}, steps, optimizeNoise: false});
+    out.set(toFloat32(r.wPlus), i * L * D);
+  }
+  return {dtype: 'float32', shape: [m, L, D], data: out};
 }
 
 /** Images [3,S,S] in [-1, 1] laid out `cols` per row (render, reconstruction, render, …) as a PNG, scaled ×3. */

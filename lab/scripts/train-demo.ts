@@ -63,7 +63,7 @@ const CLIP = path.join(DEMO, 'toonclip.safetensors');
 const AUX_WEIGHT = '0.5';
 const V2 = path.join(DEMO, 'v2');
 /** Steps of the demo encoder's run (see lab/demo/train-encoder.ts; the estimate behind the number is in docs/demo-models.md). */
-const ENCODER_STEPS = '8000';
+const ENCODER_STEPS = '12000';
 const steps: Step[] = [
   {name: 'classifier', outputs: [path.join(DEMO, 'classifier.safetensors')], commands: [tsx('lab/scripts/train-classifier.ts')]},
   ...(['clip', 'clip-eval'] as const).map((name) => {

@@ -6,7 +6,7 @@
  *        [--mixing X] [--intermediate X] [--pixel-weight X] [--latent-weight X] [--delta-weight X]
  *        [--width N] [--depths A,B,C,D] [--units A,B,C,D] [--se N]
  *        [--checkpoint .train/encoder.ckpt.safetensors] [--checkpoint-minutes M] [--out assets/demo/encoder.safetensors]
- *        [--eval N] [--classifier FILE] [--grid FILE.png] [--json] [--json-file FILE] [--eval-only] [--threads N]
+ *        [--eval N] [--eval-refine STEPS] [--classifier FILE] [--grid FILE.png] [--json] [--json-file FILE] [--eval-only] [--threads N]
  *
  * Resumes from the checkpoint when it exists (delete it to start over; a checkpoint of another generator, world or
  * architecture is refused). --stop-at N stops after step N (checkpoint written, no export) for a run continued later.
@@ -15,7 +15,9 @@
  * 8-bit units, PSNR) and the evaluation classifier's agreement between each render and its reconstruction over the
  * visible attributes (v1: assets/demo/classifier.safetensors, v2: assets/demo/v2/classifier.safetensors). --json
  * writes the numbers to bench-results/encoder-quality.json (or --json-file); --grid writes renders next to their
- * reconstructions (default bench-results/encoder-grid.png). --eval-only measures an existing --out file.
+ * reconstructions (default bench-results/encoder-grid.png). --eval-only measures an existing --out file; --eval-refine
+ * STEPS measures the inversions refined by that many projection steps (pixel loss), as `invert --refine` makes them:
+ * what the generator can show near the encoder's answer, the ceiling a longer-trained encoder approaches.
  */
 import {parseArgs} from 'node:util';
 import {mkdirSync} from 'node:fs';
@@ -56,6 +58,7 @@ const {values} = parseArgs({
     json: {type: 'boolean', default: false},
     'json-file': {type: 'string', default: 'bench-results/encoder-quality.json'},
     'eval-only': {type: 'boolean', default: false},
+    'eval-refine': {type: 'string', default: '0'},
     threads: {type: 'string'},
   },
 });
@@ -109,8 +112,9 @@ if (!values['eval-only']) {
 
 if (nEval > 0) {
   const classifierFile = values.classifier ?? (world === 'v2' ? 'assets/demo/v2/classifier.safetensors' : 'assets/demo/classifier.safetensors');
-  const q = await evaluateEncoder(out, loadDemoClassifier(classifierFile), {n: nEval, world, ...(values.grid ? {grid: values.grid} : {})});
-  console.log(`\nencoder ${out} on ${q.n} held-out ${world} renders (${q.seconds.toFixed(1)} s):`);
+  const refine = num('eval-refine', 0, {int: true, min: 0});
+  const q = await evaluateEncoder(out, loadDemoClassifier(classifierFile), {n: nEval, world, refine, ...(values.grid ? {grid: values.grid} : {})});
+  console.log(`\nencoder ${out}${refine ? ` + ${refine} projection steps per face` : ''} on ${q.n} held-out ${world} renders (${q.seconds.toFixed(1)} s):`);
   console.log(`  reconstruction  mean |x − G(E(x))| ${q.meanAbsError.toFixed(2)} / 255, PSNR ${q.psnr.toFixed(2)} dB`);
   console.log(`  classifier agreement, render vs reconstruction (visible attributes; target ≥ 90 %):`);
   console.log('  | attribute | agreement | faces |');
@@ -122,7 +126,7 @@ if (nEval > 0) {
   if (values.json) {
     const file = values['json-file']!;
     mkdirSync(path.dirname(path.resolve(file)), {recursive: true});
-    writeFileAtomic(file, new TextEncoder().encode(JSON.stringify({encoder: out, classifier: classifierFile, date: new Date().toISOString(), ...q}, null, 2) + '\n'), 'quality report');
+    writeFileAtomic(file, new TextEncoder().encode(JSON.stringify({encoder: out, classifier: classifierFile, refine, date: new Date().toISOString(), ...q}, null, 2) + '\n'), 'quality report');
     console.log(`  wrote ${file}`);
   }
 }
