@@ -7,8 +7,9 @@
  *   2. ToonCLIP (seed 1)          → assets/demo/toonclip.safetensors       (used by the edit methods)
  *   3. ToonCLIP (seed 2)          → assets/demo/toonclip-eval.safetensors  (used only to evaluate edits)
  *   4. ToonGAN                    → assets/demo/generator.safetensors
- *   5. global-direction relevance → assets/demo/relevance.safetensors
- *   6. one latent mapper per edit → assets/demo/mappers/<slug>.safetensors
+ *   5. demo encoder               → assets/demo/encoder.safetensors        (invert and the web app's photos)
+ *   6. global-direction relevance → assets/demo/relevance.safetensors
+ *   7. one latent mapper per edit → assets/demo/mappers/<slug>.safetensors
  *
  * The v2 world's models (lab/world2; not shipped yet) run only with --v2 (or --only STEP):
  *   classifier-v2   the v2 evaluation classifier (region labels, factor regression) → assets/demo/v2/classifier.safetensors
@@ -19,11 +20,12 @@
  *                                                                                   → assets/demo/v2/toonclip.safetensors
  *   clip-eval-v2    ToonCLIP v2 (seed 2, evaluation)                                → assets/demo/v2/toonclip-eval.safetensors
  *                   Checkpoints in lab/runs/clip-v2/ (to be committed between sessions, as gan-v2's).
+ *   encoder-v2      the demo encoder for ToonGAN v2 (renderer-v2 faces)             → assets/demo/v2/encoder.safetensors
  *   relevance-v2    global-direction relevance with ToonCLIP v2                      → assets/demo/v2/relevance.safetensors
  *   mappers-v2      one mapper per prompt of both quality lists                      → assets/demo/v2/mappers/<slug>.safetensors
  *
- * Flags: --force STEP (redo one step: classifier, clip, clip-eval, gan, relevance, mappers, classifier-v2, gan-v2,
- * clip-v2, clip-eval-v2, relevance-v2, mappers-v2),
+ * Flags: --force STEP (redo one step: classifier, clip, clip-eval, gan, encoder, relevance, mappers, classifier-v2,
+ * gan-v2, clip-v2, clip-eval-v2, encoder-v2, relevance-v2, mappers-v2),
  * --only STEP, --v2, --mapper-steps N (default 800), --relevance-images K (default 100, the official count),
  * --relevance-samples N (default 20000).
  */
@@ -63,6 +65,8 @@ const CLIP = path.join(DEMO, 'toonclip.safetensors');
 /** Weight of ToonGAN's auxiliary W-attribute cross-entropy. */
 const AUX_WEIGHT = '0.5';
 const V2 = path.join(DEMO, 'v2');
+/** Steps of the demo encoder's run (see lab/demo/train-encoder.ts; the estimate behind the number is in docs/demo-models.md). */
+const ENCODER_STEPS = '12000';
 const steps: Step[] = [
   {name: 'classifier', outputs: [path.join(DEMO, 'classifier.safetensors')], commands: [tsx('lab/scripts/train-classifier.ts')]},
   ...(['clip', 'clip-eval'] as const).map((name) => {
@@ -106,6 +110,14 @@ const steps: Step[] = [
     ],
   },
   {
+    name: 'encoder',
+    outputs: [path.join(DEMO, 'encoder.safetensors')],
+    // The demo encoder for the generator above (lab/demo/train-encoder.ts): half generator samples with known W+
+    // (ψ 0.7–1, style mixing), half v1 renders; evaluated on 200 held-out renders (reconstruction, classifier
+    // agreement). Retrain whenever the generator changes (invert and the web app refuse a stale one).
+    commands: [tsx('lab/scripts/train-encoder.ts', '--generator', G, '--world', 'v1', '--steps', ENCODER_STEPS, '--checkpoint-minutes', '5', '--checkpoint', path.join(ROOT, '.train', 'encoder.ckpt.safetensors'), '--out', path.join(DEMO, 'encoder.safetensors'), '--eval', '200', '--json')],
+  },
+  {
     name: 'relevance',
     outputs: [path.join(DEMO, 'relevance.safetensors')],
     commands: [
@@ -142,6 +154,13 @@ const steps: Step[] = [
     // The v2 decoding (lab/world2/toon-gan.ts), v1's pixel weights on the small features, an auxiliary regression
     // from W to the factors, style mixing on 30 % of the faces with factor groups owned by W+ rows. One thread.
     commands: [tsx('lab/scripts/train-gan.ts', '--world', 'v2', '--steps', '18000', '--attribute-weight', '8', '--aux', '0.5', '--mixing', '0.3', '--threads', '1', '--sample-every', '1000', '--checkpoint-minutes', '5', '--checkpoint', path.join(ROOT, 'lab/runs/gan-v2/toongan-v2.ckpt.safetensors'), '--out', path.join(V2, 'generator.safetensors'))],
+  },
+  {
+    name: 'encoder-v2',
+    v2: true,
+    outputs: [path.join(V2, 'encoder.safetensors')],
+    // The demo encoder for ToonGAN v2 on renderer-v2 faces (30 % with in-between values), evaluated with classifier v2.
+    commands: [tsx('lab/scripts/train-encoder.ts', '--generator', path.join(V2, 'generator.safetensors'), '--world', 'v2', '--steps', ENCODER_STEPS, '--checkpoint-minutes', '5', '--checkpoint', path.join(ROOT, '.train', 'encoder-v2.ckpt.safetensors'), '--out', path.join(V2, 'encoder.safetensors'), '--eval', '200', '--json', '--json-file', 'bench-results/encoder-quality-v2.json', '--grid', 'bench-results/encoder-grid-v2.png')],
   },
   ...(['clip-v2', 'clip-eval-v2'] as const).map((name) => {
     const seed = name === 'clip-v2' ? '1' : '2';

@@ -14,6 +14,8 @@ export const DEMO_FILES = {
   evalClip: 'toonclip-eval.safetensors',
   classifier: 'classifier.safetensors',
   relevance: 'relevance.safetensors',
+  /** The demo encoder (e4e layout: encoder, the generator as decoder, latent_avg), for `invert` and the web app's photos. */
+  encoder: 'encoder.safetensors',
 } as const;
 
 export type DemoAsset = keyof typeof DEMO_FILES;
@@ -23,6 +25,18 @@ export function demoAssetPath(name: DemoAsset): string {
   const p = fileURLToPath(new URL(DEMO_FILES[name], DEMO_DIR));
   if (!existsSync(p)) throw new StyleclipError(`the demo ${name} model is missing (${p}); run 'npm run train:demo' to train it`);
   return p;
+}
+
+/**
+ * Test-only: `STYLECLIP_DEMO_ENCODER=FILE` stands in for assets/demo/encoder.safetensors, so tests can put a tiny
+ * encoder in place of the demo encoder without writing into assets/. Not a user feature (users pass --encoder).
+ */
+export const DEMO_ENCODER_ENV = 'STYLECLIP_DEMO_ENCODER';
+
+/** Where the demo encoder is (the test-only override when set) and whether it exists: it is optional. */
+export function demoEncoderFile(env: NodeJS.ProcessEnv = process.env): {path: string; exists: boolean} {
+  const p = env[DEMO_ENCODER_ENV] || fileURLToPath(new URL(DEMO_FILES.encoder, DEMO_DIR));
+  return {path: p, exists: existsSync(p)};
 }
 
 /** The directory of demo mappers (assets/demo/mappers). */

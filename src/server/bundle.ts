@@ -5,7 +5,7 @@
  */
 import {existsSync, readdirSync} from 'node:fs';
 import path from 'node:path';
-import {demoAssetPath, demoMapperDir} from '../demo/assets.js';
+import {demoAssetPath, demoEncoderFile, demoMapperDir} from '../demo/assets.js';
 import {StyleclipError} from '../errors.js';
 import {GlobalEditor} from '../edit/global-edit.js';
 import {type Relevance, loadOfficialRelevance, loadRelevance, verifyGeneratorProbe} from '../edit/global-relevance-file.js';
@@ -67,6 +67,8 @@ export interface BundleFiles {
   examples?: readonly ExamplePrompt[];
   /** An e4e / pSp checkpoint for photos; its decoder must be the generator. */
   encoder?: string;
+  /** The encoder is optional (the demo's): one that does not load or fit is reported and photos are projected instead. */
+  encoderOptional?: boolean;
   inversion?: InversionSettings;
 }
 
@@ -125,7 +127,15 @@ export async function loadBundle(files: BundleFiles, warn: (msg: string) => void
     await checkRelevance(g, clip, tokenizer, relevance, `fs3 file '${files.official.fs3}'`);
   }
   const mappers = files.mappers ? loadMapperDir(files.mappers, g, warn) : new Map<string, LevelsMapper>();
-  const encoder = files.encoder ? await loadPhotoEncoder(files.encoder, g) : null;
+  let encoder: PhotoEncoder | null = null;
+  if (files.encoder) {
+    try {
+      encoder = await loadPhotoEncoder(files.encoder, g);
+    } catch (e) {
+      if (!files.encoderOptional || !(e instanceof StyleclipError)) throw e;
+      warn(`not using the encoder ${files.encoder}: ${e.message}`);
+    }
+  }
   return {
     name: files.name ?? path.basename(files.generator), g, clip, tokenizer, relevance, mappers, encoder,
     ...(files.mapperTraining ? {mapperTraining: files.mapperTraining} : {}),
@@ -135,8 +145,8 @@ export async function loadBundle(files: BundleFiles, warn: (msg: string) => void
 }
 
 /**
- * The shipped demo models (assets/demo): generator and ToonCLIP are required; the relevance file and the
- * mappers are used when present.
+ * The shipped demo models (assets/demo): generator and ToonCLIP are required; the relevance file, the mappers and
+ * the demo encoder (for photos: cartoon faces a user drew or rendered) are used when present.
  */
 export function demoBundleFiles(overrides: Partial<BundleFiles> = {}): BundleFiles {
   const optional = (name: 'relevance') => {
@@ -148,6 +158,9 @@ export function demoBundleFiles(overrides: Partial<BundleFiles> = {}): BundleFil
     }
   };
   const rel = overrides.relevance ?? optional('relevance');
+  // The demo encoder belongs to the demo generator; a stale one (the generator replaced since) is reported at load.
+  const enc = demoEncoderFile();
+  const demoEnc = overrides.generator === undefined && enc.exists ? enc.path : undefined;
   return {
     name: 'demo',
     generator: overrides.generator ?? demoAssetPath('generator'),
@@ -156,7 +169,7 @@ export function demoBundleFiles(overrides: Partial<BundleFiles> = {}): BundleFil
     ...(rel ? {relevance: rel} : {}),
     mappers: overrides.mappers ?? demoMapperDir(),
     // The demo generator is the one the demo settings were chosen for; another generator gets the official ones.
-    ...(overrides.encoder ? {encoder: overrides.encoder} : {}),
+    ...(overrides.encoder ? {encoder: overrides.encoder} : demoEnc ? {encoder: demoEnc, encoderOptional: true} : {}),
     // Cartoon faces are outside the face-recognition net's domain: the demo projects with the pixel loss alone.
     ...(overrides.generator === undefined ? {mapperTraining: {...DEMO_MAPPER_DEFAULTS}, examples: demoExamples(), inversion: {steps: PROJECT_DEFAULTS.steps, identity: false}} : {}),
   };

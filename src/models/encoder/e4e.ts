@@ -11,8 +11,9 @@
  *   e4e:  w_0 = style 0, row i = w_0 + style i (progressive deltas, all stages on at inference)
  *   pSp:  row i = style i
  *   inversion: w_plus = codes + latent_avg
- * Widths, unit counts, style count and style width are read from the state dict; the released
- * `e4e_ffhq_encode.pt` (IR-SE50, 18 styles of 512) and narrower encoders load.
+ * Widths, unit counts, input side, style count and style width are read from the state dict; the released
+ * `e4e_ffhq_encode.pt` (IR-SE50, 18 styles of 512), narrower encoders and smaller inputs load (the demo encoder:
+ * 64² input, a narrow IR-SE body, 10 styles of 64; lab/demo/train-encoder.ts trains it with the same forward).
  *
  * Legend: N batch, S input side (256), C channels, L styles (n_latent), D style width.
  */
@@ -100,6 +101,8 @@ export function inferEncoderConfig(sd: StateDict, kind: EncoderKind, what = 'enc
   let convs = 0;
   while (sd.has(`styles.0.convs.${2 * convs}.weight`)) convs++;
   const inputSize = 16 * 2 ** convs;
+  const lastDepthOfBody = body.depths[3]!;
+  check(featureWidth === lastDepthOfBody, `${what}: the style blocks read ${featureWidth} channels but the body's last stage has ${lastDepthOfBody} (c3 feeds styles 0–2 and the feature pyramid as it is, so the two widths must be equal)`);
   return {kind, inputSize, body: {inputWidth: body.inputWidth, depths: body.depths, units: body.units, seReduction: body.seReduction}, styleCount, styleDim, featureWidth};
 }
 
@@ -125,6 +128,54 @@ function upsampleAdd(x: Tensor, y: Tensor): Tensor {
 
 /** Intermediate maps of a forward pass: c1, c2, c3, p2, p1 and w0. */
 export type EncoderTaps = Map<string, Tensor>;
+
+/** GradualStyleBlock: log2(side) × [Conv3×3 stride 2 (bias) → LeakyReLU(0.01)] to 1×1, then EqualLinear. [N,C,s,s] -> [N,D] */
+function styleBlock(x: Tensor, i: number, c: EncoderConfig, p: ParamLookup): Tensor {
+  const n = Math.log2(x.shape[2]!);
+  let h = x;
+  for (let j = 0; j < n; j++) {
+    h = F.conv2d(h, p(`styles.${i}.convs.${2 * j}.weight`), {stride: 2, padding: 1});
+    h = F.leakyRelu(F.add(h, F.reshape(p(`styles.${i}.convs.${2 * j}.bias`), [1, c.styleDim, 1, 1])), STYLE_LRELU);
+  }
+  const [N] = h.shape as [number];
+  return equalLinear(F.reshape(h, [N, c.styleDim]), p(`styles.${i}.linear.weight`), p(`styles.${i}.linear.bias`));
+}
+
+function conv1x1(x: Tensor, prefix: string, p: ParamLookup): Tensor {
+  const w = p(`${prefix}.weight`);
+  return F.add(F.conv2d(x, w), F.reshape(p(`${prefix}.bias`), [1, w.shape[0]!, 1, 1]));
+}
+
+/**
+ * The encoder's forward pass for any parameter lookup (graph constants when loaded, graph inputs when trained):
+ * images [N,3,S,S] normalised as (x/255 − 0.5)/0.5 -> codes [N,L,D] (without latent_avg). `p` serves the keys of
+ * expectedEncoderStateDict with each BatchNorm as `<prefix>.scale` / `<prefix>.shift` ([1,C,1,1], eval mode) and
+ * PReLU slopes as [1,C,1,1] (see graphParams).
+ */
+export function encoderForward(x: Tensor, c: EncoderConfig, p: ParamLookup, taps?: EncoderTaps): Tensor {
+  const [N] = assertShape(x, [null, 3, c.inputSize, c.inputSize], 'encoder input') as [number];
+  let h = F.conv2d(x, p('input_layer.0.weight'), {padding: 1});
+  h = prelu(bnEval(h, p, 'input_layer.1'), p('input_layer.2.weight'));
+  const units = irseUnits(bodyConfig(c));
+  const ends = c.body.units.map((_, s) => c.body.units.slice(0, s + 1).reduce((a, b) => a + b, 0) - 1);
+  const maps: Tensor[] = [];
+  units.forEach((u, i) => {
+    h = irseUnit(h, u, p);
+    if (ends.includes(i)) maps.push(h);
+  });
+  const [, c1, c2, c3] = maps as [Tensor, Tensor, Tensor, Tensor];
+  const p2 = upsampleAdd(c3, conv1x1(c2, 'latlayer1', p));
+  const p1 = upsampleAdd(p2, conv1x1(c1, 'latlayer2', p));
+  const features = [c3, p2, p1];
+  const w0 = styleBlock(c3, 0, c, p); // [N,D]
+  const rows: Tensor[] = [w0];
+  for (let i = 1; i < c.styleCount; i++) {
+    const s = styleBlock(features[styleLevel(i)]!, i, c, p);
+    rows.push(c.kind === 'e4e' ? F.add(w0, s) : s);
+  }
+  if (taps) for (const [k, v] of Object.entries({c1, c2, c3, p2, p1, w0})) taps.set(k, v);
+  return F.concat(rows.map((r) => F.reshape(r, [N, 1, c.styleDim])), 1); // [N,L,D]
+}
 
 export class Encoder {
   readonly config: EncoderConfig;
@@ -158,47 +209,9 @@ export class Encoder {
     return t;
   };
 
-  /** GradualStyleBlock: log2(side) × [Conv3×3 stride 2 (bias) → LeakyReLU(0.01)] to 1×1, then EqualLinear. [N,C,s,s] -> [N,D] */
-  private styleBlock(x: Tensor, i: number): Tensor {
-    let h = x;
-    for (let j = 0; this.params.has(`styles.${i}.convs.${2 * j}.weight`); j++) {
-      h = F.conv2d(h, this.p(`styles.${i}.convs.${2 * j}.weight`), {stride: 2, padding: 1});
-      h = F.leakyRelu(F.add(h, F.reshape(this.p(`styles.${i}.convs.${2 * j}.bias`), [1, this.config.styleDim, 1, 1])), STYLE_LRELU);
-    }
-    const [N] = h.shape as [number];
-    return equalLinear(F.reshape(h, [N, this.config.styleDim]), this.p(`styles.${i}.linear.weight`), this.p(`styles.${i}.linear.bias`));
-  }
-
-  private conv1x1(x: Tensor, prefix: string): Tensor {
-    const w = this.p(`${prefix}.weight`);
-    return F.add(F.conv2d(x, w), F.reshape(this.p(`${prefix}.bias`), [1, w.shape[0]!, 1, 1]));
-  }
-
   /** Images [N,3,S,S] normalised as (x/255 − 0.5)/0.5 -> codes [N,L,D] (without latent_avg). */
   forward(x: Tensor, taps?: EncoderTaps): Tensor {
-    const c = this.config;
-    const [N] = assertShape(x, [null, 3, c.inputSize, c.inputSize], 'encoder input') as [number];
-    let h = F.conv2d(x, this.p('input_layer.0.weight'), {padding: 1});
-    h = prelu(bnEval(h, this.p, 'input_layer.1'), this.p('input_layer.2.weight'));
-    const units = irseUnits(bodyConfig(c));
-    const ends = c.body.units.map((_, s) => c.body.units.slice(0, s + 1).reduce((a, b) => a + b, 0) - 1);
-    const maps: Tensor[] = [];
-    units.forEach((u, i) => {
-      h = irseUnit(h, u, this.p);
-      if (ends.includes(i)) maps.push(h);
-    });
-    const [, c1, c2, c3] = maps as [Tensor, Tensor, Tensor, Tensor];
-    const p2 = upsampleAdd(c3, this.conv1x1(c2, 'latlayer1'));
-    const p1 = upsampleAdd(p2, this.conv1x1(c1, 'latlayer2'));
-    const features = [c3, p2, p1];
-    const w0 = this.styleBlock(c3, 0); // [N,D]
-    const rows: Tensor[] = [w0];
-    for (let i = 1; i < c.styleCount; i++) {
-      const s = this.styleBlock(features[styleLevel(i)]!, i);
-      rows.push(c.kind === 'e4e' ? F.add(w0, s) : s);
-    }
-    if (taps) for (const [k, v] of Object.entries({c1, c2, c3, p2, p1, w0})) taps.set(k, v);
-    return F.concat(rows.map((r) => F.reshape(r, [N, 1, c.styleDim])), 1); // [N,L,D]
+    return encoderForward(x, this.config, this.p, taps);
   }
 
   /** W+ = codes + latent_avg (pSp `start_from_latent_avg`); the codes alone without latent_avg. [N,L,D] */

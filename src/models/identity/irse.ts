@@ -37,7 +37,7 @@ export interface IrseConfig {
 export const IR_SE50: IrseConfig = {inputSize: 112, inputWidth: 64, depths: [64, 128, 256, 512], units: [3, 4, 14, 3], seReduction: 16, embedDim: 512};
 
 /** BatchNorm eps (PyTorch default; model_irse never changes it). */
-const BN_EPS = 1e-5;
+export const BN_EPS = 1e-5;
 
 /** StyleCLIP IDLoss: `face_pool_1` size, the crop `x[:, :, 35:223, 32:220]`, then `face_pool_2` to the net input. */
 const ID_LOSS_RESIZE = 256;
