@@ -217,9 +217,9 @@ export function markdownTable(reports: readonly ListReport[], methods: readonly 
 }
 
 /** The legend under the tables. */
-export function legend(seeds: number, strengths: readonly number[]): string {
+export function legend(seeds: number, strengths: readonly number[], inputs = 'faces sampled at ψ 0.7'): string {
   return (
-    `${seeds} faces per prompt at ψ 0.7, counted where the face can show the target and did not before; success and preservation by the ` +
+    `${seeds} ${inputs} per prompt, counted where the face can show the target and did not before; success and preservation by the ` +
     `evaluation classifier, CLIP gain by the evaluation CLIP; identity distance: mean face-api descriptor distance between input and edit ` +
     `(face-api's same-person threshold is ${FACE_API_SAME_PERSON}); monotone: share of faces whose target probability never drops by more than ` +
     `0.02 from one strength to the next over ${strengths.join(', ')} × the default, ends above where it started and reaches at least one half.`

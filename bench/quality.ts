@@ -21,7 +21,10 @@
  * --prompts benchmark|held-out|all (all), --only "grey hair,bald" (prompt names), --seeds N (20), --opt-steps N
  * (300, the official default), --methods global,mapper,optimization, --out FILE.json (bench-results/quality.json),
  * --grid FILE.png (bench-results/quality-grid.png), --markdown FILE (the README table), --threads N (2), --cache DIR
- * (reuse edits computed by an earlier run with the same settings and model files).
+ * (reuse edits computed by an earlier run with the same settings and model files), --inputs samples|inversions
+ * (samples: faces the generator samples at ψ 0.7; inversions: held-out renders of the demo world — the world the
+ * generator's latent_decoding names — inverted by the demo encoder of --assets DIR, so the three methods start
+ * from a user's cartoon as they would from a photo).
  */
 import {createHash} from 'node:crypto';
 import {existsSync, mkdirSync, statSync} from 'node:fs';
@@ -54,6 +57,11 @@ import {MONOTONE_STRENGTHS, countedFaces, monotoneShare, scoreEdit, targetPrompt
 import {DEMO_FILES, mapperSlug} from '../src/demo/assets.js';
 import {neutralPrompt} from '../src/demo/captions.js';
 import {loadDemoClassifier, topValues} from '../src/demo/classifier.js';
+import {checkEncoderFits, encode} from '../src/edit/invert.js';
+import {loadEncoder} from '../src/models/encoder/load.js';
+import type {StyleGAN2} from '../src/models/stylegan2.js';
+import {worldFaces} from '../lab/demo/train-encoder.js';
+import {LATENT_DECODING_V2} from '../lab/world2/toon-gan.js';
 
 const PSI = 0.7;
 const SEEDS = Number(flag('seeds', '20'));
@@ -82,12 +90,29 @@ function checkFlags(): Record<PromptListName, readonly EditTarget[]> {
 }
 
 function cacheFile(method: Method, t: EditTarget, inputs: string[]): string {
-  const h = createHash('sha256').update(JSON.stringify({method, name: t.name, prompt: targetPrompt(t), SEEDS, OPT_STEPS, strengths: EDITED_STRENGTHS, v: 2}));
+  const h = createHash('sha256').update(JSON.stringify({method, name: t.name, prompt: targetPrompt(t), SEEDS, OPT_STEPS, strengths: EDITED_STRENGTHS, inputs: INPUTS, v: 2}));
   for (const f of inputs) {
     const st = statSync(f);
     h.update(`${f}:${st.size}:${st.mtimeMs}`);
   }
   return path.join(CACHE, `${method}-${mapperSlug(t.name)}-${h.digest('hex').slice(0, 16)}.safetensors`);
+}
+
+/** --inputs: generator samples, or the demo encoder's inversions of held-out renders. */
+const INPUTS = flag('inputs', 'samples');
+if (INPUTS !== 'samples' && INPUTS !== 'inversions') throw new StyleclipError(`--inputs must be samples or inversions, got '${INPUTS}'`);
+/** Seed of the held-out renders (disjoint from the encoder's training and evaluation streams). */
+const RENDER_SEED = 4321;
+
+/** `n` held-out renders of the generator's world [n, 3, S, S] and their W+ inverted by the demo encoder. */
+async function invertedRenders(g: StyleGAN2, encoderFile: string, generatorFile: string, n: number): Promise<{renders: HostTensor; wPlus: HostTensor}> {
+  const version = parseSafetensors(readBytes(generatorFile, 'generator')).metadata.latent_decoding;
+  const world = version === LATENT_DECODING_V2 ? 'v2' : 'v1';
+  const {encoder} = loadEncoder(encoderFile);
+  checkEncoderFits(encoder, g);
+  const S = encoder.config.inputSize;
+  const renders: HostTensor = {dtype: 'float32', shape: [n, 3, S, S], data: worldFaces(world, n, RENDER_SEED, S).images};
+  return {renders, wPlus: (await encode(encoder, renders)).wPlus};
 }
 
 /** The edited images at each of EDITED_STRENGTHS (same order) and the seconds per edit at the default strength. */
@@ -149,10 +174,11 @@ async function main() {
   const editor = relevanceFile ? new GlobalEditor(g, clip, tokenizer, loadRelevance(relevanceFile)) : null;
   if (METHODS.includes('global') && !relevanceFile) console.error(`global directions skipped: no ${DEMO_FILES.relevance} in ${ASSETS}`);
   const mapperDir = assets.mapperDir;
-  console.error(`assets ${ASSETS}; ${SEEDS} faces at ψ ${PSI}; prompts: ${[...lists.benchmark, ...lists['held-out']].map((t) => t.name).join(', ')}`);
+  console.error(`assets ${ASSETS}; ${SEEDS} ${INPUTS === 'inversions' ? 'inverted renders' : `faces at ψ ${PSI}`}; prompts: ${[...lists.benchmark, ...lists['held-out']].map((t) => t.name).join(', ')}`);
 
   // Inputs: SEEDS faces sampled at ψ 0.7, as StyleCLIP's edit mode does.
-  const w0 = await toWPlus(g, sampleZ(g, SEEDS, 1234), 'z', PSI);
+  const inverted = INPUTS === 'inversions' ? await invertedRenders(g, assets.file('encoder'), assets.file('generator'), SEEDS) : null;
+  const w0 = inverted ? inverted.wPlus : await toWPlus(g, sampleZ(g, SEEDS, 1234), 'z', PSI);
   const base = await generate(g, {latent: w0, space: 'w+', returnStyles: true});
   const baseProbs = await classifier.classify(base.image);
   const before = baseProbs.map(topValues) as FaceAttributes[];
@@ -240,7 +266,8 @@ async function main() {
       const evalText = await encodeTexts(evalClip, tokenizer, [target]);
       const res: PromptResult = {name: t.name, prompt: target, attribute: t.attribute, value: t.value, methods: {}};
       const row = countedFaces(before, t)[0] ?? 0;
-      const cells = [rowsOf(base.image, [row])];
+      // Inversions: the render beside its reconstruction (when the encoder's input is the generator's size).
+      const cells = [...(inverted && inverted.renders.shape[2] === g.config.size ? [rowsOf(inverted.renders, [row])] : []), rowsOf(base.image, [row])];
       for (const method of METHODS) {
         const e = await edit(method, t, target);
         if ('skipped' in e) {
@@ -260,7 +287,7 @@ async function main() {
   }
 
   const reports = buildListReports(results, METHODS);
-  const note = legend(SEEDS, MONOTONE_STRENGTHS);
+  const note = legend(SEEDS, MONOTONE_STRENGTHS, INPUTS === 'inversions' ? `held-out renders inverted by the demo encoder` : `faces sampled at ψ ${PSI}`);
   console.log(`\nEdit quality on the demo models in ${ASSETS}`);
   for (const r of reports) console.log(`\n${promptTable(r, METHODS)}`);
   const table = markdownTable(reports, METHODS);
@@ -269,6 +296,7 @@ async function main() {
   const json = {
     assets: ASSETS,
     seeds: SEEDS,
+    inputs: INPUTS,
     psi: PSI,
     optSteps: OPT_STEPS,
     strengths: MONOTONE_STRENGTHS,
@@ -284,7 +312,7 @@ async function main() {
   if (MARKDOWN) write(MARKDOWN, new TextEncoder().encode(`${table}\n\n${note}\n`));
   write(GRID, await gridPng(gridRows, g.config.size));
   const skipped = reports.flatMap((r) => r.prompts.flatMap((p) => METHODS.filter((m) => isSkipped(p.methods[m])).map((m) => `${m}/${p.name}`)));
-  console.log(`\nwrote ${[OUT, ...(MARKDOWN ? [MARKDOWN] : []), GRID].join(', ')} (grid rows: ${gridNames.join(', ')}; columns: input, ${METHODS.join(', ')}${skipped.length ? '; skipped cells are grey' : ''})`);
+  console.log(`\nwrote ${[OUT, ...(MARKDOWN ? [MARKDOWN] : []), GRID].join(', ')} (grid rows: ${gridNames.join(', ')}; columns: ${inverted ? 'render, reconstruction' : 'input'}, ${METHODS.join(', ')}${skipped.length ? '; skipped cells are grey' : ''})`);
 }
 
 /** One row per prompt, columns input + methods, nearest-neighbour ×3 so 64 px faces can be looked at. */
