@@ -108,6 +108,21 @@ describe('ToonCLIP v2 training data', () => {
     for (let i = 2 * pairs; i < opts.batch; i++) expect(b.moved![i]).toBeNull();
   });
 
+  it('moves attributes in proportion to --counterfactual-weights', () => {
+    const count = (o: ClipV2DataOptions) => {
+      const n = new Map<string, number>();
+      for (let s = 0; s < 40; s++) for (const a of clipV2Sample(500 + s, {...o, batch: 16, counterfactual: 1}, tok, 16).moved.filter((_, i) => i % 2 === 0)) n.set(a!, (n.get(a!) ?? 0) + 1);
+      return n;
+    };
+    // 320 pairs; weights beard 10, mouth 10, the other 7 attributes 1: beard and mouth expected 320·10/27 ≈ 119 each.
+    const weighted = count({...dataOpts, counterfactualWeights: {beard: 10, mouth: 10}});
+    const uniform = count(dataOpts);
+    expect(weighted.get('beard')!).toBeGreaterThan(90);
+    expect(weighted.get('mouth')!).toBeGreaterThan(90);
+    expect(uniform.get('beard')!).toBeLessThan(60); // 320 / 9 ≈ 36
+    expect(weighted.get('glasses') ?? 0).toBeLessThan(25); // ≈ 12
+  });
+
   it('keeps every caption token in the v2 vocabulary and the text length', () => {
     for (let s = 0; s < 6; s++) {
       const b = trainingBatch(100 + s, opts, tok, compact, 16); // throws on a token outside the vocabulary

@@ -39,6 +39,8 @@ export interface ClipV2DataOptions {
   templateProb: number;
   /** In a pair, probability that a member's caption is the prompt of the moved attribute (when it is named). */
   focusProb: number;
+  /** Relative weights of the attribute moved in a pair (unlisted attributes weigh 1); default uniform. */
+  counterfactualWeights?: Partial<Record<AttributeName, number>>;
 }
 
 export interface CaptionedFace {
@@ -114,7 +116,8 @@ export function clipV2Sample(batchSeed: number, o: ClipV2DataOptions, tok: ClipT
   const moved: (AttributeName | null)[] = [];
   for (let k = 0; k < pairs; k++) {
     const f = sampleFactors(rng, o.intermediate).factors;
-    const a = rng.choice(attributeNames);
+    const w = o.counterfactualWeights;
+    const a = w ? rng.weighted(attributeNames, attributeNames.map((n) => w[n] ?? 1)) : rng.choice(attributeNames);
     factors.push(f, counterfactualOf(f, a, rng, o.counterfactualBlend));
     moved.push(a, a);
   }
