@@ -11,10 +11,18 @@
  *                      latent is known: loss λ_lat · mean (Ŵ+ − W+)² plus the pixel loss.
  *   renders            faces of the demo world the generator was made for (v1: src/demo/render.ts, v2:
  *                      lab/world2/render.ts, with in-between values), the images users will invert: pixel loss only.
- *   loss   λ_pix · mean |G(Ŵ+) − x| (L1, [-1, 1] units) + λ_lat · latent MSE (samples) + λ_Δ · mean Δ_i² (e4e's delta
+ *   loss   λ_pix · mean ω·|G(Ŵ+) − x| (L1, [-1, 1] units) + λ_lat · latent MSE (samples) + λ_Δ · mean Δ_i² (e4e's delta
  *          regulariser: the rows' offsets from row 0 stay small, which keeps inversions editable)
- * There is no perceptual term: the projector's (face-recognition identity features) does not apply to cartoon
- * faces, which is also why the demo app projects with the pixel loss alone.
+ *          [+ λ_ms · Σ_{f=2,4} mean |pool_f(G(Ŵ+)) − pool_f(x)| (coarser scales) + λ_clip · mean (1 − cos) of a feature
+ *          CLIP's image embeddings of G(Ŵ+) and x]
+ *   ω      the region weights (`regionWeights`, ToonGAN's `pixelWeights`): 1 + k on the pixels where a face differs
+ *          from itself without its small features (glasses, beard, mouth expression, lipstick) and with another eye
+ *          colour, 1 elsewhere, normalised to mean 1. The small features are a few percent of the pixels, so an
+ *          unweighted L1 is nearly as low with every mouth smiling and every thin beard gone. Renders: their own
+ *          layout. Samples: the layout of the face the generator was distilled from (the world's decoding of z_a,
+ *          or of (z_a, z_b) at the crossover), which the truncated sample approximates.
+ * The identity term of the projector (face-recognition features) does not apply to cartoon faces; the optional
+ * feature term uses the editing ToonCLIP's image tower (never the evaluation CLIP or the classifier).
  *
  * BatchNorms are trained as fixed-statistics affine layers (running mean 0, variance 1; γ and β learnt), so the
  * exported state dict loads through the product's eval-mode loader and computes exactly what was trained; each
@@ -50,11 +58,18 @@ import {Params, type StepGraph, compileStep, trainLoop} from '../../src/train/lo
 import {Adam} from '../../src/train/optim.js';
 import {type AttributeName, type FaceAttributes, attributeNames, isAttributeVisible} from '../../src/demo/attributes.js';
 import {type DemoClassifier, topValues} from '../../src/demo/classifier.js';
-import {renderBatch} from '../../src/demo/render.js';
+import {renderBatch, renderFaceTensor} from '../../src/demo/render.js';
+import {type CLIP, normalize} from '../../src/models/clip/model.js';
+import {loadClip} from '../../src/models/clip/load.js';
+import {clipInputFromGenerated} from '../../src/models/clip/preprocess.js';
+import {avgPool2d} from '../../src/nn/functional.js';
 import {Rng, hashSeed} from '../../src/demo/rng.js';
 import {renderFaces, sampleFaces} from '../world2/classifier.js';
 import {type Factors, isVisible} from '../world2/factors.js';
+import {toonGanV2World} from '../world2/toon-gan.js';
 import {learningRate} from './train-classifier.js';
+import {pixelWeights} from './train-gan.js';
+import {type GanWorld, toonGanV1World} from './toon-gan.js';
 
 export type World = 'v1' | 'v2';
 
@@ -162,9 +177,39 @@ export interface LossWeights {
   latent: number;
   /** e4e's delta regulariser: mean square of row i's offset from row 0, i ≥ 1. */
   delta: number;
+  /** k of the region weights (1 + k on the small features' pixels, see the file header); 0: plain L1. */
+  attribute: number;
+  /** L1 between the images average-pooled ×2 and ×4 (summed). */
+  multiscale: number;
+  /** 1 − cos between the feature CLIP's image embeddings of reconstruction and input (needs a CLIP). */
+  clip: number;
 }
 
-export const DEFAULT_LOSS_WEIGHTS: LossWeights = {pixel: 1, latent: 1, delta: 0.01};
+export const DEFAULT_LOSS_WEIGHTS: LossWeights = {pixel: 1, latent: 1, delta: 0.01, attribute: 0, multiscale: 0, clip: 0};
+
+/** A v1 face as the encoder meets it: attributes and either a jitter seed (renders) or jitter uniforms (decoded samples). */
+export interface V1Face {
+  attributes: FaceAttributes;
+  seed?: number;
+  jitter?: ArrayLike<number>;
+}
+
+/** The render and the bare face (small features off, eye colour changed) that the region weights compare, per world. */
+export const REGION_WORLDS: {v1: Pick<GanWorld<V1Face>, 'render' | 'bare'>; v2: Pick<GanWorld<Factors>, 'render' | 'bare'>} = {
+  v1: {
+    render: (f, size) => renderFaceTensor(f.attributes, {size, ...(f.seed !== undefined ? {seed: f.seed} : {}), ...(f.jitter ? {jitter: f.jitter} : {})}),
+    bare: (f) => ({...f, attributes: {...toonGanV1World.bare({attributes: f.attributes, jitter: new Float64Array(0)}).attributes, eyeColor: f.attributes.eyeColor === 'brown' ? 'blue' : 'brown'}}),
+  },
+  v2: {
+    render: (f, size) => toonGanV2World.render(f, size),
+    bare: (f) => ({...toonGanV2World.bare(f), eyeL: f.eyeL > 0.5 ? f.eyeL - 0.3 : f.eyeL + 0.3, eyeH: (f.eyeH + 180) % 360}),
+  },
+};
+
+/** Region weights [n,1,S,S] of faces of a world whose images are `images` (see the file header); all 1 when k is 0. */
+export function regionWeights(world: World, faces: readonly (V1Face | Factors)[], size: number, images: Float32Array, k: number): Float32Array {
+  return world === 'v1' ? pixelWeights(REGION_WORLDS.v1, faces as V1Face[], size, images, k) : pixelWeights(REGION_WORLDS.v2, faces as Factors[], size, images, k);
+}
 
 export interface BatchSpec {
   /** Generator samples per batch. */
@@ -182,10 +227,12 @@ export interface BatchSpec {
 }
 
 /**
- * The step graph: data inputs z_a, z_b [G,D], ψ [G,1], mixing mask [G,L,1] (then renders [R,3,S,S]); G's noise is
- * the checkpoint's. Metrics: pixel (all), pixel_samples, pixel_renders (L1, [-1, 1] units), latent, delta.
+ * The step graph: data inputs z_a, z_b [G,D], ψ [G,1], mixing mask [G,L,1] (then renders [R,3,S,S], then with
+ * w.attribute > 0 the region weights [B,1,S,S]); G's noise is the checkpoint's. Metrics: pixel (all, unweighted),
+ * pixel_samples, pixel_renders (L1, [-1, 1] units), latent, delta, and multiscale / clip when weighted.
  */
-export function encoderStepGraph(g: StyleGAN2, cfg: EncoderConfig, params: Params, spec: Pick<BatchSpec, 'samples' | 'renders'>, w: LossWeights): StepGraph {
+export function encoderStepGraph(g: StyleGAN2, cfg: EncoderConfig, params: Params, spec: Pick<BatchSpec, 'samples' | 'renders'>, w: LossWeights, clip: CLIP | null = null): StepGraph {
+  check(w.clip === 0 || clip !== null, 'the CLIP feature term needs a CLIP');
   const {samples: G, renders: R} = spec;
   const B = G + R;
   check(B > 0, 'a batch needs samples or renders');
@@ -223,7 +270,27 @@ export function encoderStepGraph(g: StyleGAN2, cfg: EncoderConfig, params: Param
     metrics.pixel_samples = F.mean(F.slice(err, {0: [0, G]}));
     metrics.pixel_renders = F.mean(F.slice(err, {0: [G, B]}));
   }
-  let loss = F.mul(pixel, w.pixel);
+  let weighted = pixel;
+  if (w.attribute > 0) {
+    const omega = input('weights', [B, 1, S, S]);
+    dataInputs.push(omega);
+    weighted = F.mean(F.mul(err, omega));
+  }
+  let loss = F.mul(weighted, w.pixel);
+  if (w.multiscale > 0) {
+    const pooledL1 = (f: number) => F.mean(F.abs(F.sub(avgPool2d(recon, f), avgPool2d(x, f))));
+    const ms = F.add(pooledL1(2), pooledL1(4));
+    metrics.multiscale = ms;
+    loss = F.add(loss, F.mul(ms, w.multiscale));
+  }
+  if (w.clip > 0) {
+    const R0 = clip!.config.imageResolution;
+    const fr = normalize(clip!.encodeImage(clipInputFromGenerated(recon, R0)));
+    const fx = F.stopGradient(normalize(clip!.encodeImage(clipInputFromGenerated(x, R0))));
+    const c = F.sub(1, F.mean(F.sum(F.mul(fr, fx), [1])));
+    metrics.clip = c;
+    loss = F.add(loss, F.mul(c, w.clip));
+  }
   if (G > 0) {
     const latent = F.mean(F.square(F.sub(F.slice(wHat, {0: [0, G]}), target!)));
     metrics.latent = latent;
@@ -237,21 +304,35 @@ export function encoderStepGraph(g: StyleGAN2, cfg: EncoderConfig, params: Param
   return {loss, metrics, dataInputs};
 }
 
-/** Faces of the world from one seed: images [n,3,S,S] in [-1, 1] and, per face, which attributes are visible. */
-export function worldFaces(world: World, n: number, seed: number, size: number, intermediate = 0): {images: Float32Array; visible: ((a: AttributeName) => boolean)[]} {
+/** Faces of the world from one seed: images [n,3,S,S] in [-1, 1], the faces and, per face, which attributes are visible. */
+export function worldFaces(world: World, n: number, seed: number, size: number, intermediate = 0): {images: Float32Array; faces: (V1Face | Factors)[]; visible: ((a: AttributeName) => boolean)[]} {
   if (world === 'v1') {
     const r = renderBatch(n, seed, size);
-    return {images: r.images, visible: r.attributes.map((a: FaceAttributes) => (name: AttributeName) => isAttributeVisible(a, name))};
+    return {images: r.images, faces: r.attributes.map((attributes, i) => ({attributes, seed: r.seeds[i]!})), visible: r.attributes.map((a: FaceAttributes) => (name: AttributeName) => isAttributeVisible(a, name))};
   }
   const faces = sampleFaces(n, seed, intermediate);
-  return {images: renderFaces(faces, size), visible: faces.map((f: Factors) => (name: AttributeName) => isVisible(f, name))};
+  return {images: renderFaces(faces, size), faces, visible: faces.map((f: Factors) => (name: AttributeName) => isVisible(f, name))};
 }
 
-/** The data of a step, in the step graph's input order: pure in (spec.seed, step). */
-export function encoderBatch(step: number, spec: BatchSpec, g: StyleGAN2): Float32Array[] {
+/** The faces a world's generator was distilled from for sample latents (z_a, or z_a below the crossover row and z_b from it). */
+function decodedFaces(world: World, za: Float32Array, zb: Float32Array, from: (number | null)[], D: number): (V1Face | Factors)[] {
+  const gw: GanWorld<V1Face> | GanWorld<Factors> = world === 'v1' ? toonGanV1World : toonGanV2World;
+  return from.map((c, i) => {
+    const [a, b] = [za.subarray(i * D, (i + 1) * D), zb.subarray(i * D, (i + 1) * D)];
+    return c === null ? gw.decode(a, D) : gw.decodeMixed(a, b, c, D);
+  });
+}
+
+/**
+ * The data of a step, in the step graph's input order: pure in (spec.seed, step). With `attributeWeight` k > 0 the
+ * region weights follow (samples: of their decoded faces; renders: of their own), each part normalised to mean 1.
+ */
+export function encoderBatch(step: number, spec: BatchSpec, g: StyleGAN2, attributeWeight = 0): Float32Array[] {
   const {samples: G, renders: R} = spec;
   const [L, D, S] = [g.nLatent, g.config.styleDim, g.config.size];
   const out: Float32Array[] = [];
+  const weights: Float32Array[] = [];
+  const crossovers: (number | null)[] = [];
   if (G > 0) {
     const rnd = mulberry32Normal(hashSeed(ENC_TRAIN_STREAM, spec.seed, step, 1));
     const za = Float32Array.from({length: G * D}, () => rnd());
@@ -264,10 +345,30 @@ export function encoderBatch(step: number, spec: BatchSpec, g: StyleGAN2): Float
       const mixed = rng.bool(spec.mixing);
       const from = rng.int(1, L - 1);
       if (mixed) for (let l = from; l < L; l++) mask[i * L + l] = 1;
+      crossovers.push(mixed ? from : null);
     }
     out.push(za, zb, psi, mask);
+    if (attributeWeight > 0) {
+      const faces = decodedFaces(spec.world, za, zb, crossovers, D);
+      const targets = new Float32Array(G * 3 * S * S);
+      faces.forEach((f, i) => targets.set(spec.world === 'v1' ? REGION_WORLDS.v1.render(f as V1Face, S) : REGION_WORLDS.v2.render(f as Factors, S), i * 3 * S * S));
+      weights.push(regionWeights(spec.world, faces, S, targets, attributeWeight));
+    }
   }
-  if (R > 0) out.push(worldFaces(spec.world, R, hashSeed(ENC_TRAIN_STREAM, spec.seed, step, 3), S, spec.intermediate).images);
+  if (R > 0) {
+    const r = worldFaces(spec.world, R, hashSeed(ENC_TRAIN_STREAM, spec.seed, step, 3), S, spec.intermediate);
+    out.push(r.images);
+    if (attributeWeight > 0) weights.push(regionWeights(spec.world, r.faces, S, r.images, attributeWeight));
+  }
+  if (attributeWeight > 0) {
+    const all = new Float32Array((G + R) * S * S); // samples' then renders' weights
+    let at = 0;
+    for (const w of weights) {
+      all.set(w, at);
+      at += w.length;
+    }
+    out.push(all);
+  }
   return out;
 }
 
@@ -279,6 +380,8 @@ export interface TrainEncoderOptions extends BatchSpec {
   lr: number;
   warmup: number;
   weights: LossWeights;
+  /** The feature CLIP of the `clip` loss term (the editing ToonCLIP of the world; never an evaluation model). */
+  clip?: string;
   /** Checkpoint file (resumed from when it exists). */
   checkpoint?: string;
   checkpointEvery?: number;
@@ -309,12 +412,16 @@ export async function trainEncoder(opts: TrainEncoderOptions): Promise<{state: S
   const cfg = encoderConfigFor(g, opts.arch);
   const params = Params.fromStateDict(initEncoderState(cfg, hashSeed(ENC_TRAIN_STREAM, opts.seed, -1)));
   const adam = new Adam(params.all, {lr: (s) => learningRate(s, opts)});
-  const step = await compileStep(params, () => encoderStepGraph(g, cfg, params, opts, opts.weights));
+  if (opts.weights.clip > 0 && !opts.clip) throw new StyleclipError('the CLIP feature term (weights.clip > 0) needs a CLIP file');
+  const clip = opts.weights.clip > 0 ? loadClip(opts.clip!) : null;
+  const step = await compileStep(params, () => encoderStepGraph(g, cfg, params, opts, opts.weights, clip));
   const meta: Record<string, string> = {
     generator_sha256: fingerprint(gBytes), world: opts.world, seed: String(opts.seed), samples: String(opts.samples), renders: String(opts.renders),
     steps: String(opts.steps), arch: JSON.stringify(opts.arch),
   };
-  log(`encoder: ${params.count} parameters (${cfg.inputSize} px in, ${cfg.styleCount} styles of ${cfg.styleDim}), batch ${opts.samples} samples + ${opts.renders} ${opts.world} renders, ${opts.steps} steps, lr ${opts.lr}`);
+  const w = opts.weights;
+  const terms = [`${w.pixel}·L1${w.attribute ? ` (×${1 + w.attribute} on the small features)` : ''}`, `${w.latent}·latent`, `${w.delta}·delta`, ...(w.multiscale ? [`${w.multiscale}·L1(pool 2, 4)`] : []), ...(w.clip ? [`${w.clip}·(1 − cos) ${path.basename(opts.clip!)}`] : [])];
+  log(`encoder: ${params.count} parameters (${cfg.inputSize} px in, ${cfg.styleCount} styles of ${cfg.styleDim}), batch ${opts.samples} samples + ${opts.renders} ${opts.world} renders, ${opts.steps} steps, lr ${opts.lr}, loss ${terms.join(' + ')}`);
   let resume = null;
   if (opts.checkpoint) {
     mkdirSync(path.dirname(path.resolve(opts.checkpoint)), {recursive: true});
@@ -335,7 +442,7 @@ export async function trainEncoder(opts: TrainEncoderOptions): Promise<{state: S
   let timedSeconds = 0;
   const {stepsRun} = await trainLoop(step, adam, {
     steps: stopAt,
-    batch: (s) => encoderBatch(s, opts, g),
+    batch: (s) => encoderBatch(s, opts, g, opts.weights.attribute),
     prefetch: true,
     resume,
     ...(opts.checkpoint ? {checkpoint: {every: opts.checkpointEvery ?? 0, ...(opts.checkpointSeconds ? {seconds: opts.checkpointSeconds} : {}), meta, write: writeTo(opts.checkpoint)}} : {}),

@@ -99,7 +99,7 @@ export function attributeWeightsOf(faces: readonly DecodedLatent[], size: number
 }
 
 /** The pixel weights of any world's faces: 1 + k where the face differs from `world.bare(face)`, normalised to mean 1. */
-export function pixelWeights<Face>(world: GanWorld<Face>, faces: readonly Face[], size: number, targets: Float32Array, k: number): Float32Array {
+export function pixelWeights<Face>(world: Pick<GanWorld<Face>, 'render' | 'bare'>, faces: readonly Face[], size: number, targets: Float32Array, k: number): Float32Array {
   const N = faces.length;
   const plane = size * size;
   const w = new Float32Array(N * plane).fill(1);

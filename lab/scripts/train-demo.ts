@@ -114,8 +114,9 @@ const steps: Step[] = [
     outputs: [path.join(DEMO, 'encoder.safetensors')],
     // The demo encoder for the generator above (lab/demo/train-encoder.ts): half generator samples with known W+
     // (ψ 0.7–1, style mixing), half v1 renders; evaluated on 200 held-out renders (reconstruction, classifier
-    // agreement). Retrain whenever the generator changes (invert and the web app refuse a stale one).
-    commands: [tsx('lab/scripts/train-encoder.ts', '--generator', G, '--world', 'v1', '--steps', ENCODER_STEPS, '--checkpoint-minutes', '5', '--checkpoint', path.join(ROOT, '.train', 'encoder.ckpt.safetensors'), '--out', path.join(DEMO, 'encoder.safetensors'), '--eval', '200', '--json')],
+    // agreement). Retrain whenever the generator changes (invert and the web app refuse a stale one). The ToonCLIP
+    // feature term (editing ToonCLIP, weight 1) measured best of the loss variants (docs/demo-models.md).
+    commands: [tsx('lab/scripts/train-encoder.ts', '--generator', G, '--world', 'v1', '--steps', ENCODER_STEPS, '--clip-weight', '1', '--clip', CLIP, '--checkpoint-minutes', '5', '--checkpoint', path.join(ROOT, '.train', 'encoder.ckpt.safetensors'), '--out', path.join(DEMO, 'encoder.safetensors'), '--eval', '200', '--json')],
   },
   {
     name: 'relevance',
@@ -155,13 +156,6 @@ const steps: Step[] = [
     // from W to the factors, style mixing on 30 % of the faces with factor groups owned by W+ rows. One thread.
     commands: [tsx('lab/scripts/train-gan.ts', '--world', 'v2', '--steps', '18000', '--attribute-weight', '8', '--aux', '0.5', '--mixing', '0.3', '--threads', '1', '--sample-every', '1000', '--checkpoint-minutes', '5', '--checkpoint', path.join(ROOT, 'lab/runs/gan-v2/toongan-v2.ckpt.safetensors'), '--out', path.join(V2, 'generator.safetensors'))],
   },
-  {
-    name: 'encoder-v2',
-    v2: true,
-    outputs: [path.join(V2, 'encoder.safetensors')],
-    // The demo encoder for ToonGAN v2 on renderer-v2 faces (30 % with in-between values), evaluated with classifier v2.
-    commands: [tsx('lab/scripts/train-encoder.ts', '--generator', path.join(V2, 'generator.safetensors'), '--world', 'v2', '--steps', ENCODER_STEPS, '--checkpoint-minutes', '5', '--checkpoint', path.join(ROOT, '.train', 'encoder-v2.ckpt.safetensors'), '--out', path.join(V2, 'encoder.safetensors'), '--eval', '200', '--json', '--json-file', 'bench-results/encoder-quality-v2.json', '--grid', 'bench-results/encoder-grid-v2.png')],
-  },
   ...(['clip-v2', 'clip-eval-v2'] as const).map((name) => {
     const seed = name === 'clip-v2' ? '1' : '2';
     const out = path.join(V2, name === 'clip-v2' ? 'toonclip.safetensors' : 'toonclip-eval.safetensors');
@@ -183,6 +177,14 @@ const steps: Step[] = [
       ],
     };
   }),
+  {
+    name: 'encoder-v2',
+    v2: true,
+    outputs: [path.join(V2, 'encoder.safetensors')],
+    // The demo encoder for ToonGAN v2 on renderer-v2 faces (30 % with in-between values), evaluated with classifier v2;
+    // after clip-v2, whose ToonCLIP gives the feature term.
+    commands: [tsx('lab/scripts/train-encoder.ts', '--generator', path.join(V2, 'generator.safetensors'), '--world', 'v2', '--steps', ENCODER_STEPS, '--clip-weight', '1', '--clip', path.join(V2, 'toonclip.safetensors'), '--checkpoint-minutes', '5', '--checkpoint', path.join(ROOT, '.train', 'encoder-v2.ckpt.safetensors'), '--out', path.join(V2, 'encoder.safetensors'), '--eval', '200', '--json', '--json-file', 'bench-results/encoder-quality-v2.json', '--grid', 'bench-results/encoder-grid-v2.png')],
+  },
   {
     name: 'relevance-v2',
     v2: true,

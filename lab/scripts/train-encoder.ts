@@ -4,6 +4,7 @@
  *   node --import tsx lab/scripts/train-encoder.ts [--generator assets/demo/generator.safetensors] [--world v1|v2]
  *        [--steps N] [--stop-at N] [--samples N] [--renders N] [--lr X] [--warmup N] [--seed N] [--psi-min X]
  *        [--mixing X] [--intermediate X] [--pixel-weight X] [--latent-weight X] [--delta-weight X]
+ *        [--attribute-weight K] [--multiscale-weight X] [--clip-weight X] [--clip FILE]
  *        [--width N] [--depths A,B,C,D] [--units A,B,C,D] [--se N]
  *        [--checkpoint .train/encoder.ckpt.safetensors] [--checkpoint-minutes M] [--out assets/demo/encoder.safetensors]
  *        [--eval N] [--eval-refine STEPS] [--classifier FILE] [--grid FILE.png] [--json] [--json-file FILE] [--eval-only] [--threads N]
@@ -45,6 +46,10 @@ const {values} = parseArgs({
     'pixel-weight': {type: 'string'},
     'latent-weight': {type: 'string'},
     'delta-weight': {type: 'string'},
+    'attribute-weight': {type: 'string'},
+    'multiscale-weight': {type: 'string'},
+    'clip-weight': {type: 'string'},
+    clip: {type: 'string'},
     width: {type: 'string'},
     depths: {type: 'string'},
     units: {type: 'string'},
@@ -95,7 +100,11 @@ if (!values['eval-only']) {
     steps: num('steps', d.steps, {int: true, min: 1}), lr: num('lr', d.lr, {min: 0}), warmup: num('warmup', d.warmup, {int: true, min: 0}),
     seed: num('seed', d.seed, {int: true}), samples: num('samples', d.samples, {int: true, min: 0}), renders: num('renders', d.renders, {int: true, min: 0}),
     psiMin: num('psi-min', d.psiMin, {min: 0}), mixing: num('mixing', d.mixing, {min: 0}), intermediate: num('intermediate', d.intermediate, {min: 0}),
-    weights: {pixel: num('pixel-weight', d.weights.pixel, {min: 0}), latent: num('latent-weight', d.weights.latent, {min: 0}), delta: num('delta-weight', d.weights.delta, {min: 0})},
+    weights: {
+      pixel: num('pixel-weight', d.weights.pixel, {min: 0}), latent: num('latent-weight', d.weights.latent, {min: 0}), delta: num('delta-weight', d.weights.delta, {min: 0}),
+      attribute: num('attribute-weight', d.weights.attribute, {min: 0}), multiscale: num('multiscale-weight', d.weights.multiscale, {min: 0}), clip: num('clip-weight', d.weights.clip, {min: 0}),
+    },
+    clip: values.clip ?? (world === 'v2' ? 'assets/demo/v2/toonclip.safetensors' : 'assets/demo/toonclip.safetensors'),
     checkpoint: values.checkpoint ?? (world === 'v2' ? '.train/encoder-v2.ckpt.safetensors' : '.train/encoder.ckpt.safetensors'),
     checkpointSeconds: 60 * num('checkpoint-minutes', 5, {min: 0}),
     ...(values['stop-at'] ? {stopAt: num('stop-at', 0, {int: true, min: 1})} : {}),

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {describe, expect, it} from 'vitest';
 import {DEMO_ENCODER_ENV, demoAssetPath} from '../../src/demo/assets.js';
-import {checkEncoderFits} from '../../src/edit/invert.js';
+import {checkEncoderFits, encode} from '../../src/edit/invert.js';
 import {compile, configureEngine} from '../../src/engine/session.js';
 import {input} from '../../src/engine/tensor.js';
 import type {StateDict} from '../../src/io/host-tensor.js';
@@ -19,6 +19,10 @@ import {parseNpy} from '../../src/io/npy.js';
 import {serializeSafetensors} from '../../src/io/safetensors.js';
 import {Encoder, expectedEncoderStateDict, inferEncoderConfig} from '../../src/models/encoder/e4e.js';
 import {encoderFromBytes} from '../../src/models/encoder/load.js';
+import {loadClip} from '../../src/models/clip/load.js';
+import {encodeImages} from '../../src/models/clip/encode.js';
+import {clipInputFromGenerated} from '../../src/models/clip/preprocess.js';
+import {generate} from '../../src/models/generate.js';
 import {generatorFromBytes, loadGenerator} from '../../src/models/load-generator.js';
 import {type StyleGAN2Config, randomStateDict} from '../../src/models/stylegan2.js';
 import {mulberry32Normal} from '../../src/random.js';
@@ -26,10 +30,14 @@ import {demoBundleFiles} from '../../src/server/bundle.js';
 import {loadCheckpoint} from '../../src/train/checkpoint.js';
 import {Params, compileStep, trainLoop} from '../../src/train/loop.js';
 import {Adam} from '../../src/train/optim.js';
+import type {FaceAttributes} from '../../src/demo/attributes.js';
+import {renderBatch, renderFaceTensor} from '../../src/demo/render.js';
+import {hashSeed} from '../../src/demo/rng.js';
 import {
-  DEFAULT_TRAIN_ENCODER, DEMO_ENCODER_ARCH, type EncoderArch, type TrainEncoderOptions, encoderAssetBytes, encoderBatch, encoderConfigFor,
-  encoderStepGraph, exportStateDict, initEncoderState, trainEncoder, trainableLookup,
+  DEFAULT_TRAIN_ENCODER, DEMO_ENCODER_ARCH, ENC_TRAIN_STREAM, type EncoderArch, type TrainEncoderOptions, encoderAssetBytes, encoderBatch, encoderConfigFor,
+  encoderStepGraph, exportStateDict, initEncoderState, regionWeights, trainEncoder, trainableLookup,
 } from '../demo/train-encoder.js';
+import {decodeLatent, decodeMixed} from '../demo/toon-gan.js';
 import {expectAllClose} from '../../test/helpers/allclose.js';
 import {expectOneLineError, runCliWith} from '../../test/helpers/cli.js';
 
@@ -135,6 +143,140 @@ describe('training', () => {
     const other = path.join(tmp, 'other-g.safetensors');
     writeFileSync(other, tinyGeneratorBytes(9));
     await expect(trainEncoder({...base, generator: other, checkpoint: ck})).rejects.toThrow(/was made with generator_sha256 \w+, this run has \w+; delete it to start over/);
+  });
+});
+
+describe('region weights (1 + k on the small features)', () => {
+  const S = 64;
+  const k = 8;
+  /** The test's own definition: the face without glasses, beard, expression and lipstick, brown eyes made blue and others brown. */
+  const plain = (a: FaceAttributes): FaceAttributes => ({...a, glasses: 'none', beard: 'none', mouth: 'neutral', lipstick: 'none', eyeColor: a.eyeColor === 'brown' ? 'blue' : 'brown'});
+  /** Expected weights of faces: the changed pixels (any channel by more than 10⁻³) get 1 + k, the rest 1, scaled to mean 1. */
+  function expected(images: Float32Array, bare: Float32Array[]): {w: Float32Array; changed: number[]} {
+    const P = S * S;
+    const raw = new Float32Array(bare.length * P).fill(1);
+    const changed = bare.map((b, n) => {
+      let m = 0;
+      for (let p = 0; p < P; p++) {
+        if ([0, 1, 2].some((c) => Math.abs(images[n * 3 * P + c * P + p]! - b[c * P + p]!) > 1e-3)) {
+          raw[n * P + p] = 1 + k;
+          m++;
+        }
+      }
+      return m;
+    });
+    const total = bare.length * P + k * changed.reduce((a, b) => a + b, 0);
+    return {w: raw.map((v) => (v * bare.length * P) / total), changed};
+  }
+  const demo = loadGenerator(demoAssetPath('generator'));
+
+  it('on a face with every small feature: its glasses, beard, mouth, lipstick and irises, and nowhere else', () => {
+    const attrs: FaceAttributes = {hairColor: 'black', hairStyle: 'short', glasses: 'round', beard: 'full', mouth: 'smiling', lipstick: 'red', skinTone: 'light', eyeColor: 'green', background: 'white'};
+    const faces = [{attributes: attrs, seed: 7}, {attributes: plain(attrs), seed: 7}];
+    const images = new Float32Array(2 * 3 * S * S);
+    faces.forEach((f, i) => images.set(renderFaceTensor(f.attributes, {size: S, seed: 7}), i * 3 * S * S));
+    const want = expected(images, faces.map((f) => renderFaceTensor(plain(f.attributes), {size: S, seed: 7})));
+    const got = regionWeights('v1', faces, S, images, k);
+    expect(got).toEqual(want.w);
+    // Every feature on is far more pixels than the irises alone (the plain face: only its eye colour changes).
+    expect(want.changed[1]).toBeGreaterThan(10);
+    expect(want.changed[0]).toBeGreaterThan(5 * want.changed[1]!);
+    const values = new Set(got);
+    expect(values.size).toBe(2);
+    expect(Math.max(...values) / Math.min(...values)).toBeCloseTo(1 + k, 5);
+    expect(regionWeights('v1', faces, S, images, 0)).toEqual(new Float32Array(2 * S * S).fill(1));
+  });
+
+  it('in a batch: renders by their own layout, samples by the face their latents decode to (crossover included)', () => {
+    const spec64 = {samples: 4, renders: 3, world: 'v1', seed: 2, psiMin: 0.7, mixing: 0.5, intermediate: 0} as const;
+    const [za, zb, , mix, images, w] = encoderBatch(5, spec64, demo, k);
+    const [L, D, P] = [demo.nLatent, demo.config.styleDim, S * S];
+    expect(w!.length).toBe(7 * P);
+    const r = renderBatch(3, hashSeed(ENC_TRAIN_STREAM, 2, 5, 3), S);
+    expect(images).toEqual(r.images);
+    expect(w!.subarray(4 * P)).toEqual(expected(r.images, r.attributes.map((a, i) => renderFaceTensor(plain(a), {size: S, seed: r.seeds[i]!}))).w);
+    const decoded = Array.from({length: 4}, (_, i) => {
+      const from = [...mix!.subarray(i * L, (i + 1) * L)].indexOf(1);
+      const [a, b] = [za!.subarray(i * D, (i + 1) * D), zb!.subarray(i * D, (i + 1) * D)];
+      return from < 0 ? decodeLatent(a, D) : decodeMixed(a, b, from, D);
+    });
+    expect(decoded.some((_, i) => mix![i * L + L - 1] === 1)).toBe(true); // a mixed sample is among them
+    const targets = new Float32Array(4 * 3 * P);
+    decoded.forEach((f, i) => targets.set(renderFaceTensor(f.attributes, {size: S, jitter: f.jitter}), i * 3 * P));
+    expect(w!.subarray(0, 4 * P)).toEqual(expected(targets, decoded.map((f) => renderFaceTensor(plain(f.attributes), {size: S, jitter: f.jitter}))).w);
+  });
+
+  it('weigh the L1 of the step graph: all-ones weights give the unweighted loss, weights on one face its error alone', async () => {
+    const state = initEncoderState(cfg, 4);
+    const P = 32 * 32;
+    const images = encoderBatch(0, {...spec, samples: 0, renders: 2}, g)[0]!;
+    const loss = async (renders: number, k: number, feeds: Float32Array[]) => {
+      const params = Params.fromStateDict(state);
+      const graph = encoderStepGraph(g, cfg, params, {samples: 0, renders}, {...DEFAULT_TRAIN_ENCODER.weights, latent: 0, delta: 0, attribute: k});
+      const prog = await compile([...params.all.map((p) => p.input), ...graph.dataInputs], [graph.loss]);
+      const [out] = await prog.run([...params.values, ...feeds]);
+      await prog.release();
+      return (out!.data as Float32Array)[0]!;
+    };
+    const unweighted = await loss(2, 0, [images]);
+    expect(await loss(2, k, [images, new Float32Array(2 * P).fill(1)])).toBeCloseTo(unweighted, 6);
+    // Weight 2 on face 0 and 0 on face 1: the mean error of face 0, as the unweighted loss of face 0 alone.
+    const first = new Float32Array(2 * P);
+    first.fill(2, 0, P);
+    const face0 = await loss(1, 0, [images.slice(0, 3 * P)]);
+    expect(await loss(2, k, [images, first])).toBeCloseTo(face0, 6);
+    expect(face0).not.toBeCloseTo(unweighted, 3);
+  });
+});
+
+describe('the coarse-scale and feature-CLIP terms', () => {
+  it('are the pooled L1 and 1 − cos of the ToonCLIP embeddings of each reconstruction and its input', {timeout: 60_000}, async () => {
+    const state = perturbedState(2);
+    const S = 32;
+    const P = S * S;
+    const images = encoderBatch(1, {...spec, samples: 0, renders: 2}, g)[0]!;
+    const clip = loadClip(demoAssetPath('clip'));
+    const params = Params.fromStateDict(state);
+    const graph = encoderStepGraph(g, cfg, params, {samples: 0, renders: 2}, {...DEFAULT_TRAIN_ENCODER.weights, multiscale: 1, clip: 1}, clip);
+    const prog = await compile([...params.all.map((p) => p.input), ...graph.dataInputs], [graph.metrics!.multiscale!, graph.metrics!.clip!]);
+    const [ms, cl] = await prog.run([...params.values, images]);
+    await prog.release();
+    // The reconstructions as `invert` makes them: the exported encoder, then the generator from its W+.
+    const {encoder, decoder} = encoderFromBytes(encoderAssetBytes(cfg, state, genBytes, {}, {half: false}));
+    const {wPlus} = await encode(encoder, {dtype: 'float32', shape: [2, 3, S, S], data: images});
+    const recon = (await generate(decoder!, {latent: wPlus, space: 'w+', noise: 'const'})).image.data as Float32Array;
+    // Average pooling by blocks of f×f, then the mean absolute difference, summed over f = 2 and 4.
+    let pooled = 0;
+    for (const f of [2, 4]) {
+      const n = S / f;
+      let sum = 0;
+      for (let b = 0; b < 6; b++) {
+        for (let y = 0; y < n; y++) {
+          for (let x = 0; x < n; x++) {
+            let d = 0;
+            for (let dy = 0; dy < f; dy++) for (let dx = 0; dx < f; dx++) d += recon[b * P + (y * f + dy) * S + x * f + dx]! - images[b * P + (y * f + dy) * S + x * f + dx]!;
+            sum += Math.abs(d / (f * f));
+          }
+        }
+      }
+      pooled += sum / (6 * n * n);
+    }
+    expect((ms!.data as Float32Array)[0]).toBeCloseTo(pooled, 5);
+    const R = clip.config.imageResolution;
+    const xi = input('x', [2, 3, S, S]);
+    const prep = await compile([xi], [clipInputFromGenerated(xi, R)]);
+    const emb = async (img: Float32Array) => encodeImages(clip, {dtype: 'float32', shape: [2, 3, R, R], data: (await prep.run([img]))[0]!.data as Float32Array});
+    const [ea, eb] = [await emb(recon), await emb(images)];
+    const E = ea.length / 2;
+    let cos = 0;
+    for (let i = 0; i < 2; i++) {
+      let [ab, aa, bb] = [0, 0, 0];
+      for (let j = i * E; j < (i + 1) * E; j++) [ab, aa, bb] = [ab + ea[j]! * eb[j]!, aa + ea[j]! ** 2, bb + eb[j]! ** 2];
+      cos += ab / Math.sqrt(aa * bb) / 2;
+    }
+    await prep.release();
+    expect((cl!.data as Float32Array)[0]).toBeCloseTo(1 - cos, 4);
+    expect(1 - cos).toBeGreaterThan(1e-3); // an untrained encoder's reconstructions are far from their inputs
   });
 });
 
