@@ -168,7 +168,10 @@ async function main() {
   const relevanceFile = METHODS.includes('global') ? assets.optional('relevance') : null;
   const g = loadGenerator(genFile);
   const clip = loadClip(clipFile);
-  const evalClip = loadClip(assets.file('evalClip'));
+  const evalClipFile = assets.optional('evalClip');
+  // Without the evaluation CLIP (a world whose second ToonCLIP is still training) the CLIP gain is left out (NaN).
+  if (!evalClipFile) console.error(`no ${DEMO_FILES.evalClip} in ${ASSETS}: the CLIP gain column is left out`);
+  const evalClip = evalClipFile ? loadClip(evalClipFile) : null;
   const tokenizer = loadDefaultTokenizer();
   const classifier = loadDemoClassifier(assets.file('classifier'));
   const editor = relevanceFile ? new GlobalEditor(g, clip, tokenizer, loadRelevance(relevanceFile)) : null;
@@ -182,9 +185,9 @@ async function main() {
   const base = await generate(g, {latent: w0, space: 'w+', returnStyles: true});
   const baseProbs = await classifier.classify(base.image);
   const before = baseProbs.map(topValues) as FaceAttributes[];
-  const evalBefore = await imageFeatures(evalClip, base.image);
+  const evalBefore = evalClip ? await imageFeatures(evalClip, base.image) : null;
   const idBefore = await faceDescriptors(base.image);
-  const E = evalClip.config.embedDim;
+  const E = evalClip?.config.embedDim ?? 0;
   const ID = idBefore.length / SEEDS;
 
   /** The edit of one (method, prompt) at every strength, or why it is skipped. */
@@ -226,25 +229,25 @@ async function main() {
   }
 
   /** Score one edit of target t over its counted faces. */
-  async function score(t: EditTarget, e: Edited, evalText: Float32Array): Promise<PromptScore> {
+  async function score(t: EditTarget, e: Edited, evalText: Float32Array | null): Promise<PromptScore> {
     const image = e.images[EDITED_STRENGTHS.indexOf(1)]!;
     const strengthProbs = [baseProbs];
     for (const im of e.images) strengthProbs.push(await classifier.classify(im));
     const after = strengthProbs[MONOTONE_STRENGTHS.indexOf(1)]!.map(topValues) as FaceAttributes[];
     const q = scoreEdit(before, after, t);
     const perFace = before.map((_, i) => strengthProbs.map((p) => p[i]![t.attribute][t.value]!));
-    const evalAfter = await imageFeatures(evalClip, image);
+    const evalAfter = evalClip ? await imageFeatures(evalClip, image) : null;
     const idAfter = await faceDescriptors(image);
-    const tNorm = Math.hypot(...evalText);
-    let gain = 0;
+    const tNorm = evalText ? Math.hypot(...evalText) : 1;
+    let gain = evalBefore && evalAfter && evalText ? 0 : Number.NaN;
     let dist = 0;
     for (const i of q.rows) {
       let [cb, ca] = [0, 0];
       for (let k = 0; k < E; k++) {
-        cb += evalBefore[i * E + k]! * evalText[k]!;
-        ca += evalAfter[i * E + k]! * evalText[k]!;
+        cb += evalBefore![i * E + k]! * evalText![k]!;
+        ca += evalAfter![i * E + k]! * evalText![k]!;
       }
-      gain += (ca - cb) / tNorm;
+      if (E) gain += (ca - cb) / tNorm;
       let d2 = 0;
       for (let k = 0; k < ID; k++) d2 += (idAfter[i * ID + k]! - idBefore[i * ID + k]!) ** 2;
       dist += Math.sqrt(d2);
@@ -263,7 +266,7 @@ async function main() {
     const rows: PromptResult[] = (results[list] = []);
     for (const t of lists[list]) {
       const target = targetPrompt(t);
-      const evalText = await encodeTexts(evalClip, tokenizer, [target]);
+      const evalText = evalClip ? await encodeTexts(evalClip, tokenizer, [target]) : null;
       const res: PromptResult = {name: t.name, prompt: target, attribute: t.attribute, value: t.value, methods: {}};
       const row = countedFaces(before, t)[0] ?? 0;
       // Inversions: the render beside its reconstruction (when the encoder's input is the generator's size).
