@@ -211,6 +211,11 @@ export interface GanWorld<Face = unknown> {
   readonly decodingDoc: string;
   decode(z: ArrayLike<number>, D: number): Face;
   decodeMixed(z1: ArrayLike<number>, z2: ArrayLike<number>, crossover: number, D: number): Face;
+  /**
+   * A continuous world's face a share t of the way from a to b (every factor moved along its own straight line), for
+   * interpolation training; absent in a categorical world.
+   */
+  interpolate?(a: Face, b: Face, t: number): Face;
   /** CHW floats in [−1, 1]. */
   render(face: Face, size: number): Float32Array;
   /** The same face without its small features (glasses, beard, mouth expression, lipstick): for the pixel weights. */

@@ -172,6 +172,13 @@ export interface TrainGanOptions {
    * (docs/experiments.md).
    */
   mixing?: number;
+  /**
+   * Interpolation training (continuous worlds only): the share of the faces not style-mixed whose W+ is the straight
+   * line w(z1) + t·(w(z2) − w(z1)) at a uniform t on every layer, with the target face `world.interpolate(decode(z1),
+   * decode(z2), t)` — every factor a share t of the way. It teaches the synthesis that a straight move in W is a
+   * straight move of the factors (without it, v2's hair colour swings through other hues along a line in W).
+   */
+  interpolate?: number;
 }
 
 /**
@@ -194,6 +201,19 @@ export function mixingMask(crossovers: readonly number[], nLatent: number): Floa
   const m = new Float32Array(crossovers.length * nLatent);
   crossovers.forEach((c, n) => m.fill(1, n * nLatent, n * nLatent + Math.min(c, nLatent)));
   return m;
+}
+
+/**
+ * The interpolation part of batch `index`: per face, t in (0, 1) for the faces interpolated between z1 and z2 (drawn
+ * among those `unmixed`), else null. Its own random stream, so a run without it draws exactly what it drew before.
+ */
+export function interpolationBatch(seed: number, index: number, unmixed: readonly boolean[], share: number): (number | null)[] {
+  const rng = new Rng(hashSeed(hashSeed(seed, 0x3a3), index));
+  return unmixed.map((free) => {
+    const on = rng.next() < share;
+    const t = rng.next();
+    return free && on ? t : null;
+  });
 }
 
 /** Auxiliary head parameters (not part of the generator): aux.<attribute>.weight [K, D], aux.<attribute>.bias [K]. */
@@ -424,10 +444,12 @@ function fmtTime(s: number): string {
 /** Train (or resume) ToonGAN; writes the asset when `steps` is reached. Returns whether it finished. */
 export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: boolean; step: number}> {
   const cfg = opts.config ?? toonGanConfig;
-  const {steps, batch: N = 16, lr = 0.002, mappingLrMul = 100, seed = 1, checkpointSeconds = 180, sampleEvery = 250, avgSamples = 10000, mseWeight = 1, rgbInit = 0.1, attributeWeight = 0, auxWeight = 0, mixing = 0} = opts;
+  const {steps, batch: N = 16, lr = 0.002, mappingLrMul = 100, seed = 1, checkpointSeconds = 180, sampleEvery = 250, avgSamples = 10000, mseWeight = 1, rgbInit = 0.1, attributeWeight = 0, auxWeight = 0, mixing = 0, interpolate = 0} = opts;
   if (!(mixing >= 0 && mixing <= 1)) throw new StyleclipError(`mixing must be a share in [0, 1], got ${mixing}`);
+  if (!(interpolate >= 0 && interpolate <= 1)) throw new StyleclipError(`interpolate must be a share in [0, 1], got ${interpolate}`);
   const log = opts.log ?? ((l: string) => console.log(l));
   const world: GanWorld<any> = opts.world ?? toonGanV1World;
+  if (interpolate > 0 && !world.interpolate) throw new StyleclipError(`interpolation training needs a continuous world; the ${world.name} world has none`);
   const D = cfg.styleDim;
   const params = initialParams(cfg, seed, rgbInit, auxWeight > 0 ? world : null);
   // Two parameter groups: the synthesis (and auxiliary head) at the scheduled rate, the mapping layers' raw
@@ -451,9 +473,9 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
   if (resume && (resume.meta.world ?? 'v1') !== world.name) throw new StyleclipError(`checkpoint '${opts.checkpoint}' is of the ${resume.meta.world ?? 'v1'} world, not ${world.name}`);
   const start = resume?.step ?? 0;
   if (resume) log(`resumed from ${opts.checkpoint} at step ${start}`);
-  log(`ToonGAN${world.name === 'v1' ? '' : ` (${world.name} world)`}: ${params.count.toLocaleString('en')} trainable parameters, batch ${N}, ${steps} steps, lr ${lr} (mapping raw ×${mappingLrMul}), loss ${attributeWeight ? `L1 (×${1 + attributeWeight} on beard/mouth/lipstick/glasses pixels)` : 'L1'} + 0.5·L1(pool4)${mseWeight ? ` + ${mseWeight}·MSE` : ''}${mixing > 0 ? `, style mixing on ${(100 * mixing).toFixed(0)} % of the faces` : ''}`);
+  log(`ToonGAN${world.name === 'v1' ? '' : ` (${world.name} world)`}: ${params.count.toLocaleString('en')} trainable parameters, batch ${N}, ${steps} steps, lr ${lr} (mapping raw ×${mappingLrMul}), loss ${attributeWeight ? `L1 (×${1 + attributeWeight} on beard/mouth/lipstick/glasses pixels)` : 'L1'} + 0.5·L1(pool4)${mseWeight ? ` + ${mseWeight}·MSE` : ''}${mixing > 0 ? `, style mixing on ${(100 * mixing).toFixed(0)} % of the faces` : ''}${interpolate > 0 ? `, interpolation on ${(100 * interpolate).toFixed(0)} % of the unmixed faces` : ''}`);
   const t0 = performance.now();
-  const step = await compileStep(params, () => trainStepGraph(cfg, params, N, mseWeight, auxWeight, mixing > 0, world));
+  const step = await compileStep(params, () => trainStepGraph(cfg, params, N, mseWeight, auxWeight, mixing > 0 || interpolate > 0, world));
   const nLatent = Math.log2(cfg.size) * 2 - 2;
   const SAMPLES = 8;
   const fwd = await compileForward(cfg, params, SAMPLES);
@@ -462,7 +484,7 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
   const sampleTargets = renderWorldLatents(world, sampleZ, D, cfg.size);
   const dir = path.dirname(path.resolve(opts.checkpoint));
   mkdirSync(dir, {recursive: true});
-  const meta = {latent_decoding: world.decodingVersion, world: world.name, config: JSON.stringify(cfg), seed: String(seed), batch: String(N), lr: String(lr), mapping_lr_mul: String(mappingLrMul), mse_weight: String(mseWeight), rgb_init: String(rgbInit), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(mixing > 0 ? {mixing: String(mixing)} : {}), ...(opts.initFrom ? {init_from: path.basename(opts.initFrom)} : {})};
+  const meta = {latent_decoding: world.decodingVersion, world: world.name, config: JSON.stringify(cfg), seed: String(seed), batch: String(N), lr: String(lr), mapping_lr_mul: String(mappingLrMul), mse_weight: String(mseWeight), rgb_init: String(rgbInit), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(mixing > 0 ? {mixing: String(mixing)} : {}), ...(interpolate > 0 ? {interpolate: String(interpolate)} : {}), ...(opts.initFrom ? {init_from: path.basename(opts.initFrom)} : {})};
   const writeSamples = async (s: number) => {
     const per = 3 * cfg.size * cfg.size * SAMPLES;
     const a = await runForward(fwd, params, sampleZ.subarray(0, SAMPLES * D));
@@ -493,14 +515,25 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
   const batchAt = (i: number) => {
     const tb = performance.now();
     const z = latentBatch(seed, i, N, D);
-    const mix = mixing > 0 ? mixingBatch(seed, i, N, D, nLatent, mixing) : null;
+    const mix = mixing > 0 || interpolate > 0 ? mixingBatch(seed, i, N, D, nLatent, mixing) : null;
+    const lerpT = mix && interpolate > 0 ? interpolationBatch(seed, i, mix.crossovers.map((c) => c >= nLatent), interpolate) : null;
     const faces = Array.from({length: N}, (_, n) => {
       const zn = z.subarray(n * D, (n + 1) * D);
-      return mix ? world.decodeMixed(zn, mix.z2.subarray(n * D, (n + 1) * D), mix.crossovers[n]!, D) : world.decode(zn, D);
+      if (!mix) return world.decode(zn, D);
+      const z2n = mix.z2.subarray(n * D, (n + 1) * D);
+      const t = lerpT?.[n];
+      if (t != null) return world.interpolate!(world.decode(zn, D), world.decode(z2n, D), t);
+      return world.decodeMixed(zn, z2n, mix.crossovers[n]!, D);
     });
     const target = new Float32Array(N * plane);
     faces.forEach((f, n) => target.set(world.render(f, cfg.size), n * plane));
-    const extra = mix ? [mix.z2, mixingMask(mix.crossovers, nLatent)] : [];
+    let mask: Float32Array | null = null;
+    if (mix) {
+      mask = mixingMask(mix.crossovers, nLatent);
+      // An interpolated face takes (1 − t)·w(z1) + t·w(z2) on every layer.
+      lerpT?.forEach((t, n) => t != null && mask!.fill(1 - t, n * nLatent, (n + 1) * nLatent));
+    }
+    const extra = mix ? [mix.z2, mask!] : [];
     // The auxiliary head reads w(z1), so its targets are those of the unmixed decoding.
     const auxFaces = () => (mix ? Array.from({length: N}, (_, n) => world.decode(z.subarray(n * D, (n + 1) * D), D)) : faces);
     const feeds = [z, target, unitWeights ?? pixelWeights(world, faces, cfg.size, target, attributeWeight), unusedLabels ?? auxTargetsOf(world, auxFaces()), ...extra];
@@ -550,7 +583,7 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
   }
   await writeSamples(steps);
   const stats = await latentStats(cfg, params, avgSamples, seed);
-  const bytes = writeGeneratorAsset(opts.out, cfg, params, stats, {steps: String(steps), seed: String(seed), batch: String(N), lr: String(lr), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(mixing > 0 ? {mixing: String(mixing)} : {})}, world);
+  const bytes = writeGeneratorAsset(opts.out, cfg, params, stats, {steps: String(steps), seed: String(seed), batch: String(N), lr: String(lr), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(mixing > 0 ? {mixing: String(mixing)} : {}), ...(interpolate > 0 ? {interpolate: String(interpolate)} : {})}, world);
   log(`wrote ${opts.out} (${(bytes / 1e6).toFixed(2)} MB)`);
   return {finished: true, step: steps};
 }

@@ -7,6 +7,8 @@
  *        [--attribute-weight K] [--init-from ASSET]   (fine-tuning with more weight on beard/mouth/lipstick/glasses)
  *        [--aux W]    (keep every attribute linearly readable from W: softmax heads on W, cross-entropy weight W)
  *        [--mixing P] (style mixing on a share P of the faces, targets from decodeMixed)
+ *        [--interpolate P] (v2: a share P of the unmixed faces on the straight W line between two latents, targets
+ *        the factors the same share of the way)
  *   node --import tsx lab/scripts/train-gan.ts --export-only      (write the asset from the current checkpoint)
  *   node --import tsx lab/scripts/train-gan.ts --eval-only        (evaluate the asset at --out)
  *
@@ -44,6 +46,7 @@ const {values} = parseArgs({
     'init-from': {type: 'string'},
     aux: {type: 'string', default: '0'},
     mixing: {type: 'string', default: '0'},
+    interpolate: {type: 'string', default: '0'},
     'max-minutes': {type: 'string'},
     eval: {type: 'string', default: '1000'},
     'export-only': {type: 'boolean', default: false},
@@ -96,6 +99,7 @@ if (values['export-only']) {
     initFrom: values['init-from'],
     auxWeight: num('aux', values.aux)!,
     mixing: num('mixing', values.mixing)!,
+    interpolate: num('interpolate', values.interpolate)!,
     maxSeconds: maxMin === undefined ? undefined : maxMin * 60,
   });
   console.log(`training ${r.finished ? 'finished' : 'paused'} at step ${r.step} after ${secs()} s`);

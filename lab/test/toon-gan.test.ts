@@ -4,7 +4,7 @@ import {attributeNames, attributeSchema} from '../../src/demo/attributes.js';
 import {JITTER_UNIFORMS, renderFace, renderFaceTensor} from '../../src/demo/render.js';
 import {Rng} from '../../src/demo/rng.js';
 import {LATENT_DECODING_VERSION, MIX_OWNER, USED_DIMS, decodeLatent, decodeMixed, loadToonGan, normalQuantile, renderLatent, sphereCoordinateCdf, toonGanConfig} from '../demo/toon-gan.js';
-import {attributeLabels, attributeWeights, attributeWeightsOf, forward, heldOutLatents, mixedWPlus, mixingBatch, mixingMask, rescaleW, wScaleDivisor} from '../demo/train-gan.js';
+import {attributeLabels, attributeWeights, attributeWeightsOf, forward, heldOutLatents, interpolationBatch, mixedWPlus, mixingBatch, mixingMask, rescaleW, wScaleDivisor} from '../demo/train-gan.js';
 import {compile} from '../../src/engine/session.js';
 import {input} from '../../src/engine/tensor.js';
 import {generate} from '../../src/models/generate.js';
@@ -198,6 +198,38 @@ describe('style-mixing targets', () => {
       for (let l = 0; l < L; l++) {
         const src = l < c ? v1 : v2;
         expect(Array.from(wp.subarray((n * L + l) * D, (n * L + l + 1) * D))).toEqual(Array.from(src.subarray(n * D, (n + 1) * D)));
+      }
+    });
+  });
+
+  it('interpolation batches are pure, pick about the asked share of the unmixed faces only, with t in (0, 1)', () => {
+    const unmixed = Array.from({length: 400}, (_, n) => n % 4 !== 0);
+    const a = interpolationBatch(1, 5, unmixed, 0.5);
+    expect(interpolationBatch(1, 5, unmixed, 0.5)).toEqual(a);
+    expect(interpolationBatch(1, 6, unmixed, 0.5)).not.toEqual(a);
+    a.forEach((t, n) => {
+      if (!unmixed[n]) expect(t).toBeNull();
+      if (t !== null) expect(t > 0 && t < 1).toBe(true);
+    });
+    const share = a.filter((t) => t !== null).length / unmixed.filter(Boolean).length;
+    expect(share).toBeGreaterThan(0.4);
+    expect(share).toBeLessThan(0.6);
+    expect(interpolationBatch(1, 5, unmixed, 0).every((t) => t === null)).toBe(true);
+  });
+
+  it('a fractional mask gives the straight line between the two latents on every layer', async () => {
+    const g = StyleGAN2.fromStateDict(randomStateDict(toonGanConfig, 3), {config: toonGanConfig});
+    const [w1, w2, m] = [input('w1', [2, D]), input('w2', [2, D]), input('m', [2, L, 1])];
+    const prog = await compile([w1, w2, m], [mixedWPlus(g, w1, w2, m)]);
+    const [v1, v2] = [heldOutLatents(2, D, 1), heldOutLatents(2, D, 2)];
+    const ts = [0.25, 0.8];
+    const mask = new Float32Array(2 * L);
+    ts.forEach((t, n) => mask.fill(1 - t, n * L, (n + 1) * L));
+    const [out] = await prog.run([v1, v2, mask]);
+    const wp = out!.data as Float32Array;
+    ts.forEach((t, n) => {
+      for (let l = 0; l < L; l++) {
+        for (let d = 0; d < D; d++) expect(wp[(n * L + l) * D + d]).toBeCloseTo(v1[n * D + d]! + t * (v2[n * D + d]! - v1[n * D + d]!), 5);
       }
     });
   });

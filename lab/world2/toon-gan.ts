@@ -28,7 +28,7 @@ import {loadDemoClassifier, topValues} from '../../src/demo/classifier.js';
 import {StyleclipError} from '../../src/errors.js';
 import {GEOMETRY_RANGE, type GanWorld, sphereCoordinateCdf} from '../demo/toon-gan.js';
 import {REGRESSION_WIDTH, regressionTargets} from './classifier.js';
-import {type FactorName, type Factors, factorNames, factorSpecs, factorsOf, namedValue, typicalRanges} from './factors.js';
+import {type FactorName, type Factors, factorNames, factorSpecs, factorsOf, lerpFactors, namedValue, typicalRanges} from './factors.js';
 import {renderFactorsTensor} from './render.js';
 
 /** Version tag of the v2 latent decoding; stored in the asset's metadata. */
@@ -311,6 +311,7 @@ export const toonGanV2World: GanWorld<Factors> = {
     `z'[${FIRST_LAYOUT_DIM}..${USED_DIMS_V2 - 1}] -> layout factors (geometry narrowed to ${GEOMETRY_RANGE} of its range); z'[${USED_DIMS_V2}..] unused`,
   decode: (z, D) => decodeLatentV2(z, D),
   decodeMixed: (z1, z2, c, D) => decodeMixedV2(z1, z2, c, D),
+  interpolate: (a, b, t) => lerpFactors(a, b, t),
   render: (f, size) => renderFactorsTensor(f, size),
   bare: (f) => ({...f, glassesFrame: 0, beardDensity: 0, smile: 0, mouthOpen: 0, lipstickIntensity: 0}),
   aux: {kind: 'regression', width: REGRESSION_WIDTH},
