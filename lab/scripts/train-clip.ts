@@ -11,7 +11,8 @@
  * Phases: --stop-at N ends a run at step N of its --steps schedule (no export); --init-from FILE starts a new run
  * (own schedule, fresh optimizer) from another run's checkpoint or from a ToonCLIP asset; --counterfactual 0.5 trains on hard-negative
  * pairs (see ToonClipTrainOptions); --warmup N sets the warmup steps; --counterfactual-weights beard=3,mouth=3
- * weights the attribute changed in a pair (unlisted attributes weigh 1; default uniform).
+ * weights the attribute changed in a pair (unlisted attributes weigh 1; default uniform); --focus-prob P (default 0.5)
+ * captions a pair member by the changed attribute's prompt with probability P (where the value is named).
  * The v2 world (lab/world2/clip-data.ts): --world v2 [--intermediate 0.4] [--counterfactual 0.5 (share of the batch in
  * pairs)] [--counterfactual-blend 0.5] [--embed 128] [--width 128]; evaluation is then zero-shot on v2 renders.
  */
@@ -44,6 +45,7 @@ const {values: args} = parseArgs({
     warmup: {type: 'string'},
     counterfactual: {type: 'string'},
     'counterfactual-weights': {type: 'string'},
+    'focus-prob': {type: 'string'},
     'init-from': {type: 'string'},
     'stop-at': {type: 'string'},
     threads: {type: 'string', default: '1'},
@@ -122,6 +124,7 @@ async function main(): Promise<void> {
     counterfactual: num(args.counterfactual, v2 ? V2_TRAIN_OPTIONS.counterfactual : DEFAULT_TRAIN_OPTIONS.counterfactual)!,
     ...(v2 ? {intermediate: num(args.intermediate, V2_TRAIN_OPTIONS.intermediate)!, counterfactualBlend: num(args['counterfactual-blend'], V2_TRAIN_OPTIONS.counterfactualBlend)!} : {}),
     ...(args['counterfactual-weights'] ? {counterfactualWeights: parseWeights(args['counterfactual-weights'])} : {}),
+    ...(args['focus-prob'] !== undefined ? {focusProb: Number(args['focus-prob'])} : {}),
   };
   // --stop-at: end this run early (the schedule still spans --steps); a later run with the same flags can go on.
   const stopAt = Math.min(opts.steps, int(args['stop-at'], opts.steps));
