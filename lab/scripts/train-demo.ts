@@ -174,6 +174,10 @@ const steps: Step[] = [
       commands: [
         v2clip('--steps', '3000', '--checkpoint', ck('')),
         v2clip('--steps', '1500', '--counterfactual-weights', 'hairStyle=4,beard=4,mouth=4,eyeColor=2', '--lr', '5e-4', '--warmup', '30', '--init-from', ck(''), '--checkpoint', ck('-phase2')),
+        // Phases 3–4: pairs mostly captioned by the changed attribute (focus 0.9) and mostly on named values (blend
+        // 0.2); phase 3 lifted beard 65.9 → 80.8 % (seed 1), phase 4 leans on mouth and eye colour.
+        v2clip('--steps', '1500', '--counterfactual-blend', '0.2', '--focus-prob', '0.9', '--counterfactual-weights', 'beard=5,mouth=5,eyeColor=3,hairStyle=2', '--lr', '4e-4', '--warmup', '30', '--init-from', ck('-phase2'), '--checkpoint', ck('-phase3')),
+        v2clip('--steps', '1500', '--counterfactual-blend', '0.2', '--focus-prob', '0.9', '--counterfactual-weights', 'mouth=6,eyeColor=4,beard=2,hairStyle=2', '--lr', '3e-4', '--warmup', '30', '--init-from', ck('-phase3'), '--checkpoint', ck('-phase4')),
       ],
     };
   }),
