@@ -61,7 +61,7 @@ import {checkEncoderFits, encode} from '../src/edit/invert.js';
 import {loadEncoder} from '../src/models/encoder/load.js';
 import type {StyleGAN2} from '../src/models/stylegan2.js';
 import {worldFaces} from '../lab/demo/train-encoder.js';
-import {LATENT_DECODING_V2} from '../lab/world2/toon-gan.js';
+import {generatorWorld} from '../lab/world2/toon-gan.js';
 
 const PSI = 0.7;
 const SEEDS = Number(flag('seeds', '20'));
@@ -106,8 +106,7 @@ const RENDER_SEED = 4321;
 
 /** `n` held-out renders of the generator's world [n, 3, S, S] and their W+ inverted by the demo encoder. */
 async function invertedRenders(g: StyleGAN2, encoderFile: string, generatorFile: string, n: number): Promise<{renders: HostTensor; wPlus: HostTensor}> {
-  const version = parseSafetensors(readBytes(generatorFile, 'generator')).metadata.latent_decoding;
-  const world = version === LATENT_DECODING_V2 ? 'v2' : 'v1';
+  const world = generatorWorld(generatorFile);
   const {encoder} = loadEncoder(encoderFile);
   checkEncoderFits(encoder, g);
   const S = encoder.config.inputSize;

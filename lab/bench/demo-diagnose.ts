@@ -41,12 +41,10 @@ import {scoreEdit, targetPrompt} from '../../src/demo/edit-quality.js';
 import {neutralPrompt} from '../../src/demo/captions.js';
 import {loadDemoClassifier, topValues} from '../../src/demo/classifier.js';
 import {StyleclipError} from '../../src/errors.js';
-import {readBytes} from '../../src/io/files.js';
-import {parseSafetensors} from '../../src/io/safetensors.js';
-import {LATENT_DECODING_VERSION, decodeLatent} from '../demo/toon-gan.js';
+import {decodeLatent} from '../demo/toon-gan.js';
 import {embedRenders} from '../demo/train-clip.js';
 import {namedValue} from '../world2/factors.js';
-import {LATENT_DECODING_V2, decodeLatentV2} from '../world2/toon-gan.js';
+import {decodeLatentV2, generatorWorld} from '../world2/toon-gan.js';
 
 configureEngine({threads: Number(flag('threads', '2'))});
 const SEEDS = Number(flag('seeds', '30'));
@@ -71,15 +69,11 @@ if (g.config.size !== clip.config.imageResolution) throw new Error(`bench:diagno
 
 /** The attribute values the generator was trained to draw for z (its `latent_decoding`); undefined: no clear value. */
 function decoderOf(file: string): (z: Float32Array) => Partial<FaceAttributes> {
-  const version = parseSafetensors(readBytes(file, 'generator')).metadata.latent_decoding;
-  if (version === LATENT_DECODING_VERSION) return (z) => decodeLatent(z, D).attributes;
-  if (version === LATENT_DECODING_V2) {
-    return (z) => {
-      const f = decodeLatentV2(z, D);
-      return Object.fromEntries(attributeNames.map((a) => [a, namedValue(f, a)])) as Partial<FaceAttributes>;
-    };
-  }
-  throw new StyleclipError(`${file}: unknown latent decoding '${version ?? ''}' (expected ${LATENT_DECODING_VERSION} or ${LATENT_DECODING_V2})`);
+  if (generatorWorld(file) === 'v1') return (z) => decodeLatent(z, D).attributes;
+  return (z) => {
+    const f = decodeLatentV2(z, D);
+    return Object.fromEntries(attributeNames.map((a) => [a, namedValue(f, a)])) as Partial<FaceAttributes>;
+  };
 }
 const decode = decoderOf(generatorFile);
 

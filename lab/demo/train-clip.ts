@@ -183,19 +183,6 @@ function trainingCaptionParts(attrs: FaceAttributes, rng: Rng, tok: ClipTokenize
   }
 }
 
-/** Pick one of `names` with probability ∝ weights[name] (default 1); consumes one uniform. */
-function weightedChoice(rng: Rng, names: readonly AttributeName[], weights: Partial<Record<AttributeName, number>>): AttributeName {
-  const w = names.map((n) => Math.max(0, weights[n] ?? 1));
-  const total = w.reduce((x, y) => x + y, 0);
-  check(total > 0, 'counterfactual weights must not all be zero');
-  let u = rng.next() * total;
-  for (let i = 0; i < names.length; i++) {
-    u -= w[i]!;
-    if (u < 0) return names[i]!;
-  }
-  return names[names.length - 1]!;
-}
-
 /** The batch of step `step`: a pure function of (options, step). */
 export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: ClipTokenizer, compact: Map<number, number>, size = 64): TrainingBatch {
   const B = opts.batch;
@@ -220,7 +207,8 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
     base.attributes.forEach((attrs, k) => {
       const rng = new Rng(hashSeed(batchSeed, k, 0xcf));
       const candidates = attributeNames.filter((n) => n !== 'hairColor' || attrs.hairStyle !== 'bald').filter((n) => n !== 'eyeColor' || attrs.glasses !== 'sunglasses');
-      const a = opts.counterfactualWeights ? weightedChoice(rng, candidates, opts.counterfactualWeights) : rng.choice(candidates);
+      const w = opts.counterfactualWeights;
+      const a = w ? rng.weighted(candidates, candidates.map((n) => w[n] ?? 1)) : rng.choice(candidates);
       const values = attributeValues(a) as readonly string[];
       let v: string = attrs[a];
       while (v === attrs[a]) v = rng.choice(values);

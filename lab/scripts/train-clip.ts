@@ -81,6 +81,9 @@ function parseWeights(spec: string): Partial<Record<AttributeName, number>> {
     }
     out[name!.trim() as AttributeName] = Number(w);
   }
+  // A face can rule out two attributes (hair colour when bald, eye colour behind sunglasses): three must weigh > 0.
+  const positive = attributeNames.filter((a) => (out[a] ?? 1) > 0).length;
+  if (positive < 3) throw new Error(`--counterfactual-weights: at least three attributes must weigh more than 0 ('${spec}')`);
   return out;
 }
 

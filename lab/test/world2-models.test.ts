@@ -15,7 +15,7 @@ import {LABEL_WIDTH, REGRESSION_WIDTH, decodeRegression, encodeFaces, evaluateCl
 import {type FactorName, type Factors, factorNames, factorSpecs, namedRegions, prototypeFactors, regionSlack, regionValue, sampleFactors} from '../world2/factors.js';
 import {
   ATTRIBUTE_COORDS_V2, GAP_SHARE, LAYOUT_COORDS_V2, MIX_OWNER_V2, USED_DIMS_V2, decodeLatentV2, decodeMixedV2, decodeUniforms, factorGroup,
-  latentUniforms, toonGanV2World,
+  generatorWorld, latentUniforms, toonGanV2World,
 } from '../world2/toon-gan.js';
 
 const D = 64;
@@ -228,6 +228,14 @@ describe('classifier v2 data', () => {
     // Without the head (v1), no regression outputs.
     const v1 = new DemoClassifier(initClassifierState({...cfg, regression: 0}, 3), {strides: '2,2', input_size: '16'});
     expect((await v1.run(img)).regression).toBeNull();
+  });
+});
+
+describe('generatorWorld', () => {
+  it("reads the world from a ToonGAN file's latent decoding and names a generator of no demo world", () => {
+    expect(generatorWorld('assets/demo/generator.safetensors')).toBe('v1');
+    expect(generatorWorld('assets/demo/v2/generator.safetensors')).toBe('v2');
+    expect(() => generatorWorld('../shared/fixtures/stylegan2_tiny_weights.safetensors')).toThrow(/not a demo-world generator/);
   });
 });
 

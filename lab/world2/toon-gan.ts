@@ -26,7 +26,9 @@ import {fileURLToPath} from 'node:url';
 import {type AttributeName, attributeNames, attributeSchema} from '../../src/demo/attributes.js';
 import {loadDemoClassifier, topValues} from '../../src/demo/classifier.js';
 import {StyleclipError} from '../../src/errors.js';
-import {GEOMETRY_RANGE, type GanWorld, sphereCoordinateCdf} from '../demo/toon-gan.js';
+import {readBytes} from '../../src/io/files.js';
+import {parseSafetensors} from '../../src/io/safetensors.js';
+import {GEOMETRY_RANGE, type GanWorld, LATENT_DECODING_VERSION, sphereCoordinateCdf} from '../demo/toon-gan.js';
 import {REGRESSION_WIDTH, regressionTargets} from './classifier.js';
 import {type FactorName, type Factors, factorNames, factorSpecs, factorsOf, lerpFactors, namedValue, typicalRanges} from './factors.js';
 import {renderFactorsTensor} from './render.js';
@@ -339,3 +341,11 @@ export const toonGanV2World: GanWorld<Factors> = {
     return out;
   },
 };
+
+/** The demo world a ToonGAN file was distilled from, read from its `latent_decoding` metadata (a named error otherwise). */
+export function generatorWorld(file: string): 'v1' | 'v2' {
+  const version = parseSafetensors(readBytes(file, 'generator')).metadata.latent_decoding;
+  if (version === LATENT_DECODING_VERSION) return 'v1';
+  if (version === LATENT_DECODING_V2) return 'v2';
+  throw new StyleclipError(`${file}: not a demo-world generator (latent decoding '${version ?? ''}', expected ${LATENT_DECODING_VERSION} or ${LATENT_DECODING_V2})`);
+}
