@@ -34,10 +34,16 @@ import {type FactorName, type Factors, factorNames, factorSpecs, factorsOf, lerp
 import {renderFactorsTensor} from './render.js';
 
 /** Version tag of the v2 latent decoding; stored in the asset's metadata. */
-export const LATENT_DECODING_V2 = 'toongan-decode-world2-v1';
+export const LATENT_DECODING_V2 = 'toongan-decode-world2-v2';
 
 /** Share of each attribute's mass spread uniformly over its whole factor box (the gaps between values). */
 export const GAP_SHARE = 0.08;
+/**
+ * Colours' share of uniform mass. Their L, a and b are decoded separably (each the quantile of its own marginal), so
+ * a colour's region has a box as its preimage in q and W can stay linear in OKLab; a wider uniform part keeps each
+ * one-dimensional map gentle across the gaps between the values' ranges.
+ */
+export const COLOUR_GAP_SHARE = 0.2;
 
 /** One coordinate of an attribute's decoding: a factor, or an OKLab coordinate of a colour triple. */
 interface Coordinate {
@@ -59,6 +65,10 @@ interface AttributeModel {
   readonly coords: readonly Coordinate[];
   /** Per value (schema order): its weight and its box per coordinate. */
   readonly components: readonly {weight: number; boxes: readonly SoftBox[]}[];
+  /** Decode each coordinate from its own marginal (colours) instead of conditioning on the earlier ones. */
+  readonly separable: boolean;
+  /** Share of the uniform part over the whole box. */
+  readonly gapShare: number;
   /** Write decoded coordinates into factors. */
   readonly apply: (x: readonly number[], f: Factors) => void;
 }
@@ -100,7 +110,7 @@ function colourModel(attribute: AttributeName, prefix: 'hair' | 'eye' | 'bg'): A
     return {weight: spec.probs[k]!, boxes: [{lo: l0, hi: l1}, {lo: ca - half, hi: ca + half}, {lo: cb - half, hi: cb + half}]};
   });
   return {
-    attribute, coords, components,
+    attribute, coords, components, separable: true, gapShare: COLOUR_GAP_SHARE,
     apply: ([l, a, b], f) => {
       f[L!] = l!;
       f[C!] = Math.hypot(a!, b!);
@@ -139,7 +149,7 @@ function factorModel(attribute: AttributeName): AttributeModel {
     };
   });
   return {
-    attribute, coords, components,
+    attribute, coords, components, separable: false, gapShare: GAP_SHARE,
     apply: (x, f) => names.forEach((n, i) => {
       f[n] = (factorSpecs[n] as {circular?: boolean}).circular ? x[i]! % 360 : x[i]!;
     }),
@@ -194,12 +204,15 @@ const pieces = models.map((m) => {
   const uniform = m.coords.map((c) => ({cdf: (x: number) => (x - c.min) / (c.max - c.min), density: () => 1 / (c.max - c.min)}));
   const total = m.components.reduce((s, k) => s + k.weight, 0);
   return [
-    {weight: GAP_SHARE, coords: uniform},
-    ...m.components.map((k) => ({weight: ((1 - GAP_SHARE) * k.weight) / total, coords: m.coords.map((c, i) => truncated(c, k.boxes[i]!))})),
+    {weight: m.gapShare, coords: uniform},
+    ...m.components.map((k) => ({weight: ((1 - m.gapShare) * k.weight) / total, coords: m.coords.map((c, i) => truncated(c, k.boxes[i]!))})),
   ];
 });
 
-/** Decode one attribute from its uniforms: the Knothe–Rosenblatt map of its mixture. */
+/**
+ * Decode one attribute from its uniforms: the Knothe–Rosenblatt map of its mixture, or for a separable model (colours)
+ * each coordinate's own marginal quantile.
+ */
 function decodeAttribute(mi: number, q: readonly number[]): number[] {
   const m = models[mi]!;
   const comps = pieces[mi]!;
@@ -222,7 +235,7 @@ function decodeAttribute(mi: number, q: readonly number[]): number[] {
     }
     const v = (lo + hi) / 2;
     x.push(v);
-    for (let k = 0; k < comps.length; k++) w[k]! *= comps[k]!.coords[j]!.density(v);
+    if (!m.separable) for (let k = 0; k < comps.length; k++) w[k]! *= comps[k]!.coords[j]!.density(v);
   });
   return x;
 }
@@ -309,7 +322,7 @@ export const toonGanV2World: GanWorld<Factors> = {
   name: 'v2',
   decodingVersion: LATENT_DECODING_V2,
   decodingDoc:
-    `z' = PixelNorm(z); q_i = CDF of a sqrt(D)-scaled uniform-sphere coordinate at z'_i; z'[0..${FIRST_LAYOUT_DIM - 1}] -> the attributes' factors (lab/world2/toon-gan.ts: per attribute the Knothe-Rosenblatt map of a mixture of smooth boxes around the named values' typical ranges, ${GAP_SHARE} spread uniformly over the gaps; colours as OKLab L, a, b); ` +
+    `z' = PixelNorm(z); q_i = CDF of a sqrt(D)-scaled uniform-sphere coordinate at z'_i; z'[0..${FIRST_LAYOUT_DIM - 1}] -> the attributes' factors (lab/world2/toon-gan.ts: per attribute the Knothe-Rosenblatt map of a mixture of smooth boxes around the named values' typical ranges, ${GAP_SHARE} spread uniformly over the gaps; colours as OKLab L, a, b, each the quantile of its own marginal with ${COLOUR_GAP_SHARE} uniform); ` +
     `z'[${FIRST_LAYOUT_DIM}..${USED_DIMS_V2 - 1}] -> layout factors (geometry narrowed to ${GEOMETRY_RANGE} of its range); z'[${USED_DIMS_V2}..] unused`,
   decode: (z, D) => decodeLatentV2(z, D),
   decodeMixed: (z1, z2, c, D) => decodeMixedV2(z1, z2, c, D),
