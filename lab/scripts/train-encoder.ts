@@ -109,7 +109,15 @@ if (!values['eval-only']) {
     checkpointSeconds: 60 * num('checkpoint-minutes', 5, {min: 0}),
     ...(values['stop-at'] ? {stopAt: num('stop-at', 0, {int: true, min: 1})} : {}),
   };
-  const r = await trainEncoder(opts);
+  // SIGINT/SIGTERM cancel the loop, which checkpoints; the same command resumes.
+  const ac = new AbortController();
+  process.on('SIGINT', () => ac.abort());
+  process.on('SIGTERM', () => ac.abort());
+  const r = await trainEncoder({...opts, signal: ac.signal}).catch((e: unknown) => {
+    if (!ac.signal.aborted) throw e;
+    console.log(`stopped by signal (${e instanceof Error ? e.message : String(e)}); resume with the same command`);
+    process.exit(0);
+  });
   console.log(`trained ${r.stepsRun} steps in ${(r.seconds / 60).toFixed(1)} min (${r.perStep.toFixed(3)} s/step, ${(1 / r.perStep).toFixed(2)} steps/s after the first step)`);
   if (opts.stopAt !== undefined && opts.stopAt < opts.steps) {
     console.log(`stopped at step ${opts.stopAt} of ${opts.steps}; rerun to continue from ${opts.checkpoint}`);
