@@ -225,11 +225,12 @@ const steps: Step[] = [
     v2: true,
     outputs: [path.join(V2, 'relevance.safetensors')],
     // The official preparation (StyleSpace statistics over --relevance-samples latents, relevance from
-    // --relevance-images images per channel) with ToonCLIP v2; the edit defaults (β rule, α) are v1's until the v2
-    // sweep (npm run bench:global-sweep -- --assets assets/demo/v2) measures better ones.
+    // --relevance-images images per channel) with ToonCLIP v2; edit defaults from the v2 sweep on validation faces
+    // (npm run bench:global-sweep -- --assets assets/demo/v2 --alphas 4.1,6,8,11: auto β with 20 channels at α 6 gave
+    // 60.8 % success at 90.4 % preservation, the most success at ≥ 90 %; v1's α 4.1 51.9 % / 92.4 %).
     commands: [
       cli('global', 'prepare', '--generator', path.join(V2, 'generator.safetensors'), '--clip', path.join(V2, 'toonclip.safetensors'), '--samples', opt('relevance-samples', '20000'), '--images', opt('relevance-images', '100'), '--batch', '64', '--out', path.join(V2, 'relevance.safetensors')),
-      cli('global', 'defaults', path.join(V2, 'relevance.safetensors'), '--min-channels', '20', '--alpha', '4.1'),
+      cli('global', 'defaults', path.join(V2, 'relevance.safetensors'), '--min-channels', '20', '--alpha', '6'),
     ],
   },
   {
