@@ -23,6 +23,7 @@ import {type HostTensor, type StateDict, numberToHalfBits, toFloat32} from '../.
 import {parseSafetensors, serializeSafetensors} from '../../src/io/safetensors.js';
 import {StyleGAN2, type StyleGAN2Config, expectedStateDict, randomStateDict} from '../../src/models/stylegan2.js';
 import {mulberry32Normal} from '../../src/random.js';
+import {jitterBatch, offManifoldBasis} from './w-basis.js';
 import {avgPool2d, logSoftmax} from '../../src/nn/functional.js';
 import {loadCheckpoint, restore, writeTo} from '../../src/train/checkpoint.js';
 import {Params, type StepGraph, compileStep, trainLoop} from '../../src/train/loop.js';
@@ -179,6 +180,15 @@ export interface TrainGanOptions {
    * straight move of the factors (without it, v2's hair colour swings through other hues along a line in W).
    */
   interpolate?: number;
+  /**
+   * Off-manifold jitter (needs initFrom): σ of Gaussian noise added to every W+ row, independently, along the
+   * directions whose variance over the init generator's W is below `jitterVariance` (lab/demo/w-basis.ts), with the
+   * target unchanged. The mapping squeezes W onto a thin manifold; the synthesis never sees the other directions and
+   * renders untrained images there, which is where CLIP-guided W+ moves go.
+   */
+  jitter?: number;
+  /** The variance below which a W direction counts as unused (default 3e-3). */
+  jitterVariance?: number;
 }
 
 /**
@@ -278,7 +288,7 @@ export function mixedWPlus(g: StyleGAN2, w1: Tensor, w2: Tensor, mask: Tensor): 
 }
 
 /** The training step's graph: data [z, target, pixel weights, labels(, z2, mixing mask)] → loss and metrics l1, l1_4, aux CE. */
-function trainStepGraph(cfg: StyleGAN2Config, params: Params, N: number, mseWeight: number, auxWeight: number, mixing: boolean, world: GanWorld): StepGraph {
+function trainStepGraph(cfg: StyleGAN2Config, params: Params, N: number, mseWeight: number, auxWeight: number, mixing: boolean, world: GanWorld, jitter = false): StepGraph {
   const g = generatorFromParams(cfg, params);
   const z = input('z', [N, cfg.styleDim]);
   const target = input('target', [N, 3, cfg.size, cfg.size]);
@@ -287,7 +297,9 @@ function trainStepGraph(cfg: StyleGAN2Config, params: Params, N: number, mseWeig
   const z2 = input('z2', [N, cfg.styleDim]);
   const mask = input('mix', [N, g.nLatent, 1]);
   const w = g.mapping(z);
-  const wPlus = mixing ? mixedWPlus(g, w, g.mapping(z2), mask) : g.broadcast(w);
+  const wJitter = input('w_jitter', [N, g.nLatent, cfg.styleDim]);
+  const wMixed = mixing ? mixedWPlus(g, w, g.mapping(z2), mask) : g.broadcast(w);
+  const wPlus = jitter ? F.add(wMixed, wJitter) : wMixed;
   const img = g.synthesis(g.styles(wPlus), zeroNoise(g));
   let aux: Tensor = F.zeros([]);
   if (auxWeight > 0 && world.aux.kind === 'regression') {
@@ -307,7 +319,7 @@ function trainStepGraph(cfg: StyleGAN2Config, params: Params, N: number, mseWeig
   let loss = F.add(l1, F.mul(l14, 0.5));
   if (mseWeight > 0) loss = F.add(loss, F.mul(F.mean(F.square(F.sub(img, target))), mseWeight));
   if (auxWeight > 0) loss = F.add(loss, F.mul(aux, auxWeight));
-  return {loss, metrics: {l1, l1_4: l14, aux}, dataInputs: [z, target, weight, labels, ...(mixing ? [z2, mask] : [])]};
+  return {loss, metrics: {l1, l1_4: l14, aux}, dataInputs: [z, target, weight, labels, ...(mixing ? [z2, mask] : []), ...(jitter ? [wJitter] : [])]};
 }
 
 /** Forward-only program (params as inputs) for samples and evaluation during training. */
@@ -444,7 +456,7 @@ function fmtTime(s: number): string {
 /** Train (or resume) ToonGAN; writes the asset when `steps` is reached. Returns whether it finished. */
 export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: boolean; step: number}> {
   const cfg = opts.config ?? toonGanConfig;
-  const {steps, batch: N = 16, lr = 0.002, mappingLrMul = 100, seed = 1, checkpointSeconds = 180, sampleEvery = 250, avgSamples = 10000, mseWeight = 1, rgbInit = 0.1, attributeWeight = 0, auxWeight = 0, mixing = 0, interpolate = 0} = opts;
+  const {steps, batch: N = 16, lr = 0.002, mappingLrMul = 100, seed = 1, checkpointSeconds = 180, sampleEvery = 250, avgSamples = 10000, mseWeight = 1, rgbInit = 0.1, attributeWeight = 0, auxWeight = 0, mixing = 0, interpolate = 0, jitter = 0, jitterVariance = 3e-3} = opts;
   if (!(mixing >= 0 && mixing <= 1)) throw new StyleclipError(`mixing must be a share in [0, 1], got ${mixing}`);
   if (!(interpolate >= 0 && interpolate <= 1)) throw new StyleclipError(`interpolate must be a share in [0, 1], got ${interpolate}`);
   const log = opts.log ?? ((l: string) => console.log(l));
@@ -473,9 +485,16 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
   if (resume && (resume.meta.world ?? 'v1') !== world.name) throw new StyleclipError(`checkpoint '${opts.checkpoint}' is of the ${resume.meta.world ?? 'v1'} world, not ${world.name}`);
   const start = resume?.step ?? 0;
   if (resume) log(`resumed from ${opts.checkpoint} at step ${start}`);
-  log(`ToonGAN${world.name === 'v1' ? '' : ` (${world.name} world)`}: ${params.count.toLocaleString('en')} trainable parameters, batch ${N}, ${steps} steps, lr ${lr} (mapping raw ×${mappingLrMul}), loss ${attributeWeight ? `L1 (×${1 + attributeWeight} on beard/mouth/lipstick/glasses pixels)` : 'L1'} + 0.5·L1(pool4)${mseWeight ? ` + ${mseWeight}·MSE` : ''}${mixing > 0 ? `, style mixing on ${(100 * mixing).toFixed(0)} % of the faces` : ''}${interpolate > 0 ? `, interpolation on ${(100 * interpolate).toFixed(0)} % of the unmixed faces` : ''}`);
+  log(`ToonGAN${world.name === 'v1' ? '' : ` (${world.name} world)`}: ${params.count.toLocaleString('en')} trainable parameters, batch ${N}, ${steps} steps, lr ${lr} (mapping raw ×${mappingLrMul}), loss ${attributeWeight ? `L1 (×${1 + attributeWeight} on beard/mouth/lipstick/glasses pixels)` : 'L1'} + 0.5·L1(pool4)${mseWeight ? ` + ${mseWeight}·MSE` : ''}${mixing > 0 ? `, style mixing on ${(100 * mixing).toFixed(0)} % of the faces` : ''}${interpolate > 0 ? `, interpolation on ${(100 * interpolate).toFixed(0)} % of the unmixed faces` : ''}${jitter > 0 ? `, off-manifold jitter σ ${jitter}` : ''}`);
   const t0 = performance.now();
-  const step = await compileStep(params, () => trainStepGraph(cfg, params, N, mseWeight, auxWeight, mixing > 0 || interpolate > 0, world));
+  let jitterBasis: Float64Array[] = [];
+  if (jitter > 0) {
+    if (!opts.initFrom) throw new StyleclipError('off-manifold jitter needs --init-from (the generator whose W defines the unused directions)');
+    const b = await offManifoldBasis(opts.initFrom, jitterVariance);
+    jitterBasis = b.basis;
+    log(`off-manifold jitter σ ${jitter} along ${b.basis.length} W directions of variance < ${jitterVariance} (largest ${Math.max(0, ...b.variances).toExponential(1)})`);
+  }
+  const step = await compileStep(params, () => trainStepGraph(cfg, params, N, mseWeight, auxWeight, mixing > 0 || interpolate > 0, world, jitter > 0));
   const nLatent = Math.log2(cfg.size) * 2 - 2;
   const SAMPLES = 8;
   const fwd = await compileForward(cfg, params, SAMPLES);
@@ -484,7 +503,7 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
   const sampleTargets = renderWorldLatents(world, sampleZ, D, cfg.size);
   const dir = path.dirname(path.resolve(opts.checkpoint));
   mkdirSync(dir, {recursive: true});
-  const meta = {latent_decoding: world.decodingVersion, world: world.name, config: JSON.stringify(cfg), seed: String(seed), batch: String(N), lr: String(lr), mapping_lr_mul: String(mappingLrMul), mse_weight: String(mseWeight), rgb_init: String(rgbInit), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(mixing > 0 ? {mixing: String(mixing)} : {}), ...(interpolate > 0 ? {interpolate: String(interpolate)} : {}), ...(opts.initFrom ? {init_from: path.basename(opts.initFrom)} : {})};
+  const meta = {latent_decoding: world.decodingVersion, world: world.name, config: JSON.stringify(cfg), seed: String(seed), batch: String(N), lr: String(lr), mapping_lr_mul: String(mappingLrMul), mse_weight: String(mseWeight), rgb_init: String(rgbInit), attribute_weight: String(attributeWeight), aux_weight: String(auxWeight), ...(mixing > 0 ? {mixing: String(mixing)} : {}), ...(interpolate > 0 ? {interpolate: String(interpolate)} : {}), ...(jitter > 0 ? {jitter: String(jitter), jitter_variance: String(jitterVariance)} : {}), ...(opts.initFrom ? {init_from: path.basename(opts.initFrom)} : {})};
   const writeSamples = async (s: number) => {
     const per = 3 * cfg.size * cfg.size * SAMPLES;
     const a = await runForward(fwd, params, sampleZ.subarray(0, SAMPLES * D));
@@ -533,7 +552,9 @@ export async function trainToonGan(opts: TrainGanOptions): Promise<{finished: bo
       // An interpolated face takes (1 − t)·w(z1) + t·w(z2) on every layer.
       lerpT?.forEach((t, n) => t != null && mask!.fill(1 - t, n * nLatent, (n + 1) * nLatent));
     }
-    const extra = mix ? [mix.z2, mask!] : [];
+    const extra: Float32Array[] = mix ? [mix.z2, mask!] : [];
+    // Deterministic per step, so a resumed run sees the same noise.
+    if (jitter > 0) extra.push(jitterBatch(jitterBasis, jitter, N, nLatent, D, mulberry32Normal(seed * 1_000_003 + i + 17)));
     // The auxiliary head reads w(z1), so its targets are those of the unmixed decoding.
     const auxFaces = () => (mix ? Array.from({length: N}, (_, n) => world.decode(z.subarray(n * D, (n + 1) * D), D)) : faces);
     const feeds = [z, target, unitWeights ?? pixelWeights(world, faces, cfg.size, target, attributeWeight), unusedLabels ?? auxTargetsOf(world, auxFaces()), ...extra];

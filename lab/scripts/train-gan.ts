@@ -7,6 +7,8 @@
  *        [--attribute-weight K] [--init-from ASSET]   (fine-tuning with more weight on beard/mouth/lipstick/glasses)
  *        [--aux W]    (keep every attribute linearly readable from W: softmax heads on W, cross-entropy weight W)
  *        [--mixing P] (style mixing on a share P of the faces, targets from decodeMixed)
+ *        [--jitter S] [--jitter-variance V] (with --init-from: noise of σ S on each W+ row along the init generator's
+ *        W directions of variance < V, default 3e-3, target unchanged; lab/demo/w-basis.ts)
  *        [--interpolate P] (v2: a share P of the unmixed faces on the straight W line between two latents, targets
  *        the factors the same share of the way)
  *   node --import tsx lab/scripts/train-gan.ts --export-only      (write the asset from the current checkpoint)
@@ -47,6 +49,8 @@ const {values} = parseArgs({
     aux: {type: 'string', default: '0'},
     mixing: {type: 'string', default: '0'},
     interpolate: {type: 'string', default: '0'},
+    jitter: {type: 'string', default: '0'},
+    'jitter-variance': {type: 'string', default: '3e-3'},
     'max-minutes': {type: 'string'},
     eval: {type: 'string', default: '1000'},
     'export-only': {type: 'boolean', default: false},
@@ -100,6 +104,8 @@ if (values['export-only']) {
     auxWeight: num('aux', values.aux)!,
     mixing: num('mixing', values.mixing)!,
     interpolate: num('interpolate', values.interpolate)!,
+    jitter: num('jitter', values.jitter)!,
+    jitterVariance: num('jitter-variance', values['jitter-variance'])!,
     maxSeconds: maxMin === undefined ? undefined : maxMin * 60,
   });
   console.log(`training ${r.finished ? 'finished' : 'paused'} at step ${r.step} after ${secs()} s`);
