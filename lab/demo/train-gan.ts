@@ -287,7 +287,7 @@ export function mixedWPlus(g: StyleGAN2, w1: Tensor, w2: Tensor, mask: Tensor): 
   return F.add(F.mul(g.broadcast(w1), mask), F.mul(g.broadcast(w2), F.sub(1, mask)));
 }
 
-/** The training step's graph: data [z, target, pixel weights, labels(, z2, mixing mask)] → loss and metrics l1, l1_4, aux CE. */
+/** The training step's graph: data [z, target, pixel weights, labels(, z2, mixing mask)(, W+ jitter)] → loss and metrics l1, l1_4, aux CE. */
 function trainStepGraph(cfg: StyleGAN2Config, params: Params, N: number, mseWeight: number, auxWeight: number, mixing: boolean, world: GanWorld, jitter = false): StepGraph {
   const g = generatorFromParams(cfg, params);
   const z = input('z', [N, cfg.styleDim]);
@@ -297,9 +297,9 @@ function trainStepGraph(cfg: StyleGAN2Config, params: Params, N: number, mseWeig
   const z2 = input('z2', [N, cfg.styleDim]);
   const mask = input('mix', [N, g.nLatent, 1]);
   const w = g.mapping(z);
-  const wJitter = input('w_jitter', [N, g.nLatent, cfg.styleDim]);
+  const wJitter = jitter ? input('w_jitter', [N, g.nLatent, cfg.styleDim]) : null;
   const wMixed = mixing ? mixedWPlus(g, w, g.mapping(z2), mask) : g.broadcast(w);
-  const wPlus = jitter ? F.add(wMixed, wJitter) : wMixed;
+  const wPlus = wJitter ? F.add(wMixed, wJitter) : wMixed;
   const img = g.synthesis(g.styles(wPlus), zeroNoise(g));
   let aux: Tensor = F.zeros([]);
   if (auxWeight > 0 && world.aux.kind === 'regression') {
@@ -319,7 +319,7 @@ function trainStepGraph(cfg: StyleGAN2Config, params: Params, N: number, mseWeig
   let loss = F.add(l1, F.mul(l14, 0.5));
   if (mseWeight > 0) loss = F.add(loss, F.mul(F.mean(F.square(F.sub(img, target))), mseWeight));
   if (auxWeight > 0) loss = F.add(loss, F.mul(aux, auxWeight));
-  return {loss, metrics: {l1, l1_4: l14, aux}, dataInputs: [z, target, weight, labels, ...(mixing ? [z2, mask] : []), ...(jitter ? [wJitter] : [])]};
+  return {loss, metrics: {l1, l1_4: l14, aux}, dataInputs: [z, target, weight, labels, ...(mixing ? [z2, mask] : []), ...(wJitter ? [wJitter] : [])]};
 }
 
 /** Forward-only program (params as inputs) for samples and evaluation during training. */

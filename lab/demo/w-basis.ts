@@ -61,14 +61,19 @@ export function covariance(x: Float32Array, N: number, D: number): Float64Array[
   return C;
 }
 
-/** Unit directions of W whose variance over `samples` generator latents (z at ψ 1) is below `maxVariance`. */
-export async function offManifoldBasis(generatorFile: string, maxVariance: number, samples = 4000): Promise<{basis: Float64Array[]; variances: number[]}> {
+/** Eigen-decomposition of the covariance of a generator's W over `samples` latents z (seed 7, ψ 1). */
+export async function wSpectrum(generatorFile: string, samples = 4000): Promise<{values: number[]; vectors: Float64Array[]}> {
   const g = loadGenerator(generatorFile);
   const [D, L] = [g.config.styleDim, g.nLatent];
   const wPlus = (await toWPlus(g, sampleZ(g, samples, 7), 'z', 1)).data as Float32Array;
   const w = new Float32Array(samples * D);
   for (let i = 0; i < samples; i++) w.set(wPlus.subarray(i * L * D, i * L * D + D), i * D);
-  const {values, vectors} = symmetricEigen(covariance(w, samples, D));
+  return symmetricEigen(covariance(w, samples, D));
+}
+
+/** Unit directions of W whose variance over `samples` generator latents (z at ψ 1) is below `maxVariance`. */
+export async function offManifoldBasis(generatorFile: string, maxVariance: number, samples = 4000): Promise<{basis: Float64Array[]; variances: number[]}> {
+  const {values, vectors} = await wSpectrum(generatorFile, samples);
   const keep = values.flatMap((v, i) => (v < maxVariance ? [i] : []));
   return {basis: keep.map((i) => vectors[i]!), variances: keep.map((i) => values[i]!)};
 }

@@ -32,6 +32,7 @@
 import {spawnSync} from 'node:child_process';
 import {existsSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import path from 'node:path';
+import {parseArgs} from 'node:util';
 import {fileURLToPath} from 'node:url';
 import {editTargets, heldOutEditTargets} from '../../src/demo/attributes.js';
 import {mapperSlug} from '../../src/demo/assets.js';
@@ -41,30 +42,33 @@ import {DEMO_MAPPER_DEFAULTS} from '../../src/edit/mapper-defaults.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DEMO = path.join(ROOT, 'assets/demo');
-const args = process.argv.slice(2);
-// Check the flags before anything runs: a mistyped flag must not start hours of training.
-{
-  const withValue = new Set(['--force', '--only', '--mapper-steps', '--relevance-images', '--relevance-samples']);
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--help' || a === '-h') {
-      console.log('usage: npm run train:demo -- [--only STEP] [--force STEP] [--v2] [--mapper-steps N] [--relevance-images K] [--relevance-samples N] (see lab/scripts/train-demo.ts)');
-      process.exit(0);
-    }
-    if (a === '--v2') continue;
-    if (!withValue.has(a) || args[i + 1] === undefined || args[i + 1]!.startsWith('--')) {
-      console.error(`error: train:demo: ${withValue.has(a) ? `${a} needs a value` : `unknown argument '${a}'`} (try --help)`);
-      process.exit(2);
-    }
-    i++;
+// Strict: a mistyped flag must not start hours of training.
+const {values: flags} = (() => {
+  try {
+    return parseArgs({
+      strict: true,
+      options: {
+        force: {type: 'string', multiple: true, default: []},
+        only: {type: 'string', default: ''},
+        v2: {type: 'boolean', default: false},
+        'mapper-steps': {type: 'string'},
+        'relevance-images': {type: 'string'},
+        'relevance-samples': {type: 'string'},
+        help: {type: 'boolean', short: 'h', default: false},
+      },
+    });
+  } catch (e) {
+    console.error(`error: train:demo: ${e instanceof Error ? e.message : String(e)} (try --help)`);
+    process.exit(2);
   }
+})();
+if (flags.help) {
+  console.log('usage: npm run train:demo -- [--only STEP] [--force STEP] [--v2] [--mapper-steps N] [--relevance-images K] [--relevance-samples N] (see lab/scripts/train-demo.ts)');
+  process.exit(0);
 }
-const opt = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : dflt;
-};
-const force = new Set(args.flatMap((a, i) => (a === '--force' ? [args[i + 1]!] : [])));
-const only = opt('only', '');
+const opt = (name: 'mapper-steps' | 'relevance-images' | 'relevance-samples', dflt: string): string => flags[name] ?? dflt;
+const force = new Set(flags.force);
+const only = flags.only;
 
 const tsx = (script: string, ...rest: string[]) => [process.execPath, '--import', 'tsx', path.join(ROOT, script), ...rest];
 const cli = (...rest: string[]) => tsx('src/cli/main.ts', ...rest);
@@ -183,6 +187,10 @@ const steps: Step[] = [
     const out = path.join(V2, name === 'clip-v2' ? 'toonclip.safetensors' : 'toonclip-eval.safetensors');
     const v2clip = (...rest: string[]) => tsx('lab/scripts/train-clip.ts', '--world', 'v2', '--seed', seed, '--batch', '64', '--intermediate', '0.4', '--counterfactual', '0.5', '--counterfactual-blend', '0.5', '--embed', '128', '--width', '128', '--threads', '1', ...rest, '--out', out);
     const ck = (phase: string) => path.join(ROOT, 'lab/runs/clip-v2', `toonclip-v2-${seed}${phase}.ckpt.safetensors`);
+    // A 1500-step phase from the previous phase's checkpoint, its pairs mostly captioned by the changed attribute
+    // (focus 0.9) and mostly on named values (blend 0.2), the moved attribute drawn with `weights`.
+    const focusPhase = (from: string, to: string, weights: string, lr: string, ...rest: string[]) =>
+      v2clip('--steps', '1500', ...rest, '--counterfactual-blend', '0.2', '--focus-prob', '0.9', '--counterfactual-weights', weights, '--lr', lr, '--warmup', '30', '--init-from', ck(from), '--checkpoint', ck(to));
     return {
       name,
       v2: true,
@@ -198,16 +206,16 @@ const steps: Step[] = [
         v2clip('--steps', '1500', '--counterfactual-weights', 'hairStyle=4,beard=4,mouth=4,eyeColor=2', '--lr', '5e-4', '--warmup', '30', '--init-from', ck(''), '--checkpoint', ck('-phase2')),
         // Phases 3–4: pairs mostly captioned by the changed attribute (focus 0.9) and mostly on named values (blend
         // 0.2); phase 3 lifted beard 65.9 → 80.8 % (seed 1), phase 4 leans on mouth and eye colour.
-        v2clip('--steps', '1500', '--counterfactual-blend', '0.2', '--focus-prob', '0.9', '--counterfactual-weights', 'beard=5,mouth=5,eyeColor=3,hairStyle=2', '--lr', '4e-4', '--warmup', '30', '--init-from', ck('-phase2'), '--checkpoint', ck('-phase3')),
+        focusPhase('-phase2', '-phase3', 'beard=5,mouth=5,eyeColor=3,hairStyle=2', '4e-4'),
         // Phases 4–7 only for the editing ToonCLIP (seed 1): the evaluation one stops after phase 3. Phase 5 (60 % of
         // the batch in pairs) lifted hair style 79.8 → 89.5 %, beard 81.3 → 85.4 %, eye colour 58.0 → 77.4 %; phase 6
         // (mouth 12) mouth 48.0 → 68.6 % (stuck at the majority rate since phase 1) with the others still rising, phase 7
         // mouth 86.7 %, hair style 96.3 %, beard 90.0 %, eye colour 87.1 %.
         ...(seed === '1' ? [
-          v2clip('--steps', '1500', '--counterfactual-blend', '0.2', '--focus-prob', '0.9', '--counterfactual-weights', 'mouth=6,eyeColor=4,beard=2,hairStyle=2', '--lr', '3e-4', '--warmup', '30', '--init-from', ck('-phase3'), '--checkpoint', ck('-phase4')),
-          v2clip('--steps', '1500', '--counterfactual', '0.6', '--counterfactual-blend', '0.2', '--focus-prob', '0.9', '--counterfactual-weights', 'mouth=8,eyeColor=4,beard=6,hairStyle=3', '--lr', '5e-4', '--warmup', '30', '--init-from', ck('-phase4'), '--checkpoint', ck('-phase5')),
-          v2clip('--steps', '1500', '--counterfactual', '0.6', '--counterfactual-blend', '0.2', '--focus-prob', '0.9', '--counterfactual-weights', 'mouth=12,beard=8,eyeColor=3,hairStyle=3', '--lr', '5e-4', '--warmup', '30', '--init-from', ck('-phase5'), '--checkpoint', ck('-phase6')),
-          v2clip('--steps', '1500', '--counterfactual', '0.6', '--counterfactual-blend', '0.2', '--focus-prob', '0.9', '--counterfactual-weights', 'mouth=12,beard=6,eyeColor=3,hairStyle=2', '--lr', '4e-4', '--warmup', '30', '--init-from', ck('-phase6'), '--checkpoint', ck('-phase7')),
+          focusPhase('-phase3', '-phase4', 'mouth=6,eyeColor=4,beard=2,hairStyle=2', '3e-4'),
+          focusPhase('-phase4', '-phase5', 'mouth=8,eyeColor=4,beard=6,hairStyle=3', '5e-4', '--counterfactual', '0.6'),
+          focusPhase('-phase5', '-phase6', 'mouth=12,beard=8,eyeColor=3,hairStyle=3', '5e-4', '--counterfactual', '0.6'),
+          focusPhase('-phase6', '-phase7', 'mouth=12,beard=6,eyeColor=3,hairStyle=2', '4e-4', '--counterfactual', '0.6'),
         ] : []),
       ],
     };
@@ -267,7 +275,7 @@ for (const name of [only, ...force].filter((n) => n !== '')) {
 mkdirSync(path.join(DEMO, 'mappers'), {recursive: true});
 mkdirSync(path.join(V2, 'mappers'), {recursive: true});
 mkdirSync(path.join(ROOT, '.train'), {recursive: true});
-const withV2 = args.includes('--v2');
+const withV2 = flags.v2;
 for (const step of steps) {
   if (only && step.name !== only) continue;
   if (step.v2 && !withV2 && !only) continue;

@@ -19,6 +19,8 @@ import {
 } from '../world2/toon-gan.js';
 
 const D = 64;
+/** The colour attributes (decoded separably from OKLab L, a, b). */
+const COLOURS = ['hairColor', 'eyeColor', 'background'] as const;
 const latent = (rnd: () => number): Float32Array => Float32Array.from({length: D}, () => rnd());
 const relSpan = (n: FactorName): number => factorSpecs[n].max - factorSpecs[n].min;
 const diff = (n: FactorName, a: number, b: number): number => {
@@ -87,7 +89,7 @@ describe('ToonGAN v2 latent decoding', () => {
 
   it('decodes a colour separably: OKLab L, a and b each follow only their own coordinate (a region\'s preimage is a box)', () => {
     const rng = new Rng(8);
-    for (const a of ['hairColor', 'eyeColor', 'background'] as const) {
+    for (const a of COLOURS) {
       const prefix = a === 'hairColor' ? 'hair' : a === 'eyeColor' ? 'eye' : 'bg';
       const [dL, dA, dB] = ATTRIBUTE_COORDS_V2[a] as [number, number, number];
       const lab = (f: Factors): [number, number, number] => {
@@ -120,7 +122,7 @@ describe('ToonGAN v2 latent decoding', () => {
         for (const [v, r] of Object.entries(namedRegions[a])) if (regionSlack(f, r) >= 1) counts[a]![v] = (counts[a]![v] ?? 0) + 1;
       }
     }
-    for (const a of attributeNames.filter((x) => !['hairColor', 'eyeColor', 'background'].includes(x))) {
+    for (const a of attributeNames.filter((x) => !(COLOURS as readonly string[]).includes(x))) {
       let named = 0;
       attributeSchema[a].values.forEach((v, k) => {
         const share = (counts[a]![v] ?? 0) / n;
@@ -131,7 +133,7 @@ describe('ToonGAN v2 latent decoding', () => {
       expect(named, a).toBeGreaterThan(1 - GAP_SHARE - 0.06);
     }
     // Colours (separable: the product of the marginals) name fewer faces, but every value still has its share.
-    for (const a of ['hairColor', 'eyeColor', 'background'] as const) {
+    for (const a of COLOURS) {
       for (const v of attributeSchema[a].values) expect((counts[a]![v] ?? 0) / n, `${a} ${v}`).toBeGreaterThan(0.005);
     }
   });
