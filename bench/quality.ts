@@ -19,7 +19,8 @@
  * Flags: --assets DIR (the shipped assets/demo; reads generator, toonclip, toonclip-eval, classifier, relevance and
  * mappers/ there — a missing relevance skips global directions, a missing mapper that prompt's mapper edit),
  * --prompts benchmark|held-out|all (all), --only "grey hair,bald" (prompt names), --seeds N (20), --opt-steps N
- * (300, the official default), --methods global,mapper,optimization, --out FILE.json (bench-results/quality.json),
+ * (300, the official default), --opt-id λ (latent optimisation with the ID loss of the assets' identity network,
+ * identity.safetensors, at weight λ; default 0, none), --methods global,mapper,optimization, --out FILE.json (bench-results/quality.json),
  * --grid FILE.png (bench-results/quality-grid.png), --markdown FILE (the README table), --threads N (2), --cache DIR
  * (reuse edits computed by an earlier run with the same settings and model files), --inputs samples|inversions
  * (samples: faces the generator samples at ψ 0.7; inversions: held-out renders of the demo world — the world the
@@ -39,6 +40,7 @@ import {StyleclipError} from '../src/errors.js';
 import {GlobalEditor} from '../src/edit/global-edit.js';
 import {loadRelevance} from '../src/edit/global-relevance-file.js';
 import {optimizeLatent} from '../src/edit/optimize.js';
+import {type DemoIdentityNet, loadDemoIdentity} from '../src/demo/identity.js';
 import {generate, sampleZ, toWPlus} from '../src/models/generate.js';
 import type {HostTensor} from '../src/io/host-tensor.js';
 import {encodePng} from '../src/io/image.js';
@@ -66,6 +68,8 @@ import {generatorWorld} from '../lab/world2/toon-gan.js';
 const PSI = 0.7;
 const SEEDS = Number(flag('seeds', '20'));
 const OPT_STEPS = Number(flag('opt-steps', '300'));
+/** --opt-id λ: latent optimisation with the ID loss of the assets' identity network at weight λ (0: none). */
+const OPT_ID = Number(flag('opt-id', '0'));
 const OUT = flag('out', 'bench-results/quality.json');
 const GRID = flag('grid', 'bench-results/quality-grid.png');
 const MARKDOWN = flag('markdown', '');
@@ -84,13 +88,14 @@ const EDITED_STRENGTHS = MONOTONE_STRENGTHS.filter((s) => s !== 0);
 
 function checkFlags(): Record<PromptListName, readonly EditTarget[]> {
   if (!(Number.isInteger(SEEDS) && SEEDS >= 1)) throw new StyleclipError(`--seeds must be a positive integer, got ${SEEDS}`);
+  if (!(Number.isFinite(OPT_ID) && OPT_ID >= 0)) throw new StyleclipError(`--opt-id must be a weight ≥ 0, got ${OPT_ID}`);
   if (!(Number.isInteger(OPT_STEPS) && OPT_STEPS >= 1)) throw new StyleclipError(`--opt-steps must be a positive integer, got ${OPT_STEPS}`);
   for (const m of METHODS) if (!ALL_METHODS.includes(m)) throw new StyleclipError(`unknown method '${m}' in --methods; valid: ${ALL_METHODS.join(', ')}`);
   return chooseTargets(PROMPTS, ONLY);
 }
 
 function cacheFile(method: Method, t: EditTarget, inputs: string[]): string {
-  const h = createHash('sha256').update(JSON.stringify({method, name: t.name, prompt: targetPrompt(t), SEEDS, OPT_STEPS, strengths: EDITED_STRENGTHS, inputs: INPUTS, v: 2}));
+  const h = createHash('sha256').update(JSON.stringify({method, name: t.name, prompt: targetPrompt(t), SEEDS, OPT_STEPS, ...(OPT_ID > 0 && method === 'optimization' ? {OPT_ID} : {}), strengths: EDITED_STRENGTHS, inputs: INPUTS, v: 2}));
   for (const f of inputs) {
     const st = statSync(f);
     h.update(`${f}:${st.size}:${st.mtimeMs}`);
@@ -140,6 +145,7 @@ async function imageFeatures(clip: CLIP, img: HostTensor): Promise<Float32Array>
 
 /** face-api's raw 128-d descriptors (not normalised: its 0.6 threshold is on these) of images in [-1, 1]. */
 let faceNet: FaceRecognitionNet | null = null;
+let identityNet: DemoIdentityNet | null = null;
 async function faceDescriptors(img: HostTensor): Promise<Float32Array> {
   const net = (faceNet ??= loadFaceRecognitionNet());
   const x = input('image', img.shape);
@@ -215,7 +221,8 @@ async function main() {
         w1 = (await runMapper(mapperFromBytes(readBytes(mapperFile, 'demo mapper')), w0)).wHat;
       } else {
         const text = await encodeTexts(clip, tokenizer, [target]);
-        w1 = (await optimizeLatent(g, clip, {text, latent: w0, steps: OPT_STEPS, saveEvery: 0})).wPlus!;
+        const id = OPT_ID > 0 ? {identity: (identityNet ??= loadDemoIdentity(assets.file('identity'))), lambdaId: OPT_ID} : {};
+        w1 = (await optimizeLatent(g, clip, {text, latent: w0, steps: OPT_STEPS, saveEvery: 0, ...id})).wPlus!;
       }
       const main = (await generate(g, {latent: w1, space: 'w+'})).image;
       const seconds = (performance.now() - t0) / 1000 / SEEDS;
@@ -301,6 +308,7 @@ async function main() {
     inputs: INPUTS,
     psi: PSI,
     optSteps: OPT_STEPS,
+    ...(OPT_ID > 0 ? {optIdentityWeight: OPT_ID} : {}),
     strengths: MONOTONE_STRENGTHS,
     methods: METHODS,
     targets: QUALITY_TARGETS,

@@ -22,10 +22,11 @@
  *                   Checkpoints in lab/runs/clip-v2/ (to be committed between sessions, as gan-v2's).
  *   encoder-v2      the demo encoder for ToonGAN v2 (renderer-v2 faces)             → assets/demo/v2/encoder.safetensors
  *   relevance-v2    global-direction relevance with ToonCLIP v2                      → assets/demo/v2/relevance.safetensors
+ *   identity-v2     the demo identity network (the mappers' ID loss)                → assets/demo/v2/identity.safetensors
  *   mappers-v2      one mapper per prompt of both quality lists                      → assets/demo/v2/mappers/<slug>.safetensors
  *
  * Flags: --force STEP (redo one step: classifier, clip, clip-eval, gan, encoder, relevance, mappers, classifier-v2,
- * gan-v2, clip-v2, clip-eval-v2, encoder-v2, relevance-v2, mappers-v2),
+ * gan-v2, clip-v2, clip-eval-v2, encoder-v2, relevance-v2, identity-v2, mappers-v2),
  * --only STEP, --v2, --mapper-steps N (default 800), --relevance-images K (default 100, the official count),
  * --relevance-samples N (default 20000).
  */
@@ -88,6 +89,8 @@ const AUX_WEIGHT = '0.5';
 const V2 = path.join(DEMO, 'v2');
 /** Steps of the demo encoder's run (see lab/demo/train-encoder.ts; the estimate behind the number is in docs/demo-models.md). */
 const ENCODER_STEPS = '12000';
+/** Weight of the ID loss (the demo identity network) in the v2 mappers: the official λ_ID (lab/world2/README.md compares 1). */
+const V2_LAMBDA_ID = '0.1';
 const steps: Step[] = [
   {name: 'classifier', outputs: [path.join(DEMO, 'classifier.safetensors')], commands: [tsx('lab/scripts/train-classifier.ts')]},
   ...(['clip', 'clip-eval'] as const).map((name) => {
@@ -179,7 +182,11 @@ const steps: Step[] = [
     // same way), so the W paths the edit methods take render the in-between faces. One thread.
     commands: [
       tsx('lab/scripts/train-gan.ts', '--world', 'v2', '--steps', '18000', '--attribute-weight', '8', '--aux', '0.5', '--mixing', '0.3', '--threads', '1', '--sample-every', '1000', '--checkpoint-minutes', '5', '--checkpoint', path.join(ROOT, 'lab/runs/gan-v2/toongan-v2.ckpt.safetensors'), '--out', path.join(ROOT, 'lab/runs/gan-v2/generator.safetensors')),
-      tsx('lab/scripts/train-gan.ts', '--world', 'v2', '--init-from', path.join(ROOT, 'lab/runs/gan-v2/generator.safetensors'), '--steps', '6000', '--lr', '0.002', '--attribute-weight', '8', '--aux', '0.5', '--mixing', '0.3', '--interpolate', '0.4', '--threads', '1', '--sample-every', '250', '--checkpoint-minutes', '5', '--checkpoint', path.join(ROOT, 'lab/runs/gan-v2-interp/toongan-v2-interp.ckpt.safetensors'), '--out', path.join(V2, 'generator.safetensors')),
+      tsx('lab/scripts/train-gan.ts', '--world', 'v2', '--init-from', path.join(ROOT, 'lab/runs/gan-v2/generator.safetensors'), '--steps', '6000', '--lr', '0.002', '--attribute-weight', '8', '--aux', '0.5', '--mixing', '0.3', '--interpolate', '0.4', '--threads', '1', '--sample-every', '250', '--checkpoint-minutes', '5', '--checkpoint', path.join(ROOT, 'lab/runs/gan-v2-interp/toongan-v2-interp.ckpt.safetensors'), '--out', path.join(ROOT, 'lab/runs/gan-v2-interp/generator.safetensors')),
+      // Off-manifold jitter: noise of σ 1 on every W+ row along the 34 directions of W with variance < 0.012, the
+      // target unchanged, so the synthesis network ignores them (a mapper's move there changed 24.8/255 of the
+      // pixels before, 2.8/255 after; lab/bench/mapper-delta.ts).
+      tsx('lab/scripts/train-gan.ts', '--world', 'v2', '--init-from', path.join(ROOT, 'lab/runs/gan-v2-interp/generator.safetensors'), '--steps', '6000', '--lr', '0.002', '--attribute-weight', '8', '--aux', '0.5', '--mixing', '0.3', '--interpolate', '0.4', '--jitter', '1', '--jitter-variance', '0.012', '--threads', '1', '--sample-every', '1000', '--checkpoint-minutes', '5', '--checkpoint', path.join(ROOT, 'lab/runs/gan-v2-jitter6k/toongan.ckpt.safetensors'), '--out', path.join(V2, 'generator.safetensors')),
     ],
   },
   ...(['clip-v2', 'clip-eval-v2'] as const).map((name) => {
@@ -242,6 +249,14 @@ const steps: Step[] = [
     ],
   },
   {
+    name: 'identity-v2',
+    v2: true,
+    outputs: [path.join(V2, 'identity.safetensors')],
+    // The demo world's ArcFace: renders of one person (geometry, skin tone, eye colour) under redrawn hair, glasses,
+    // beard, expression, lipstick, background and pose embed together (lab/world2/identity.ts). One thread.
+    commands: [tsx('lab/scripts/train-identity.ts', '--steps', '1500', '--threads', '1', '--checkpoint', path.join(ROOT, 'lab/runs/identity-v2/identity.ckpt.safetensors'), '--out', path.join(V2, 'identity.safetensors'))],
+  },
+  {
     name: 'mappers-v2',
     v2: true,
     // One mapper per prompt of both quality lists: a user trains a mapper for the prompt they want, so the held-out
@@ -249,7 +264,7 @@ const steps: Step[] = [
     outputs: [...editTargets, ...heldOutEditTargets].map((t) => path.join(V2, 'mappers', `${mapperSlug(t.name)}.safetensors`)),
     commands: [...editTargets, ...heldOutEditTargets].map((t) => {
       const d = DEMO_MAPPER_DEFAULTS;
-      return cli('mapper', 'train', '--generator', path.join(V2, 'generator.safetensors'), '--clip', path.join(V2, 'toonclip.safetensors'), '--prompt', targetPrompt(t), '--samples', String(d.samples), '--steps', opt('mapper-steps', String(d.steps)), '--batch', String(d.batch), '--lr', String(d.lr), '--lambda-l2', String(d.lambdaL2), '--checkpoint-every', '100', '--checkpoint', path.join(ROOT, '.train', `mapper-v2-${mapperSlug(t.name)}.ckpt.safetensors`), '--out', path.join(V2, 'mappers', `${mapperSlug(t.name)}.safetensors`));
+      return cli('mapper', 'train', '--generator', path.join(V2, 'generator.safetensors'), '--clip', path.join(V2, 'toonclip.safetensors'), '--prompt', targetPrompt(t), '--samples', String(d.samples), '--steps', opt('mapper-steps', String(d.steps)), '--batch', String(d.batch), '--lr', String(d.lr), '--lambda-l2', String(d.lambdaL2), '--identity', path.join(V2, 'identity.safetensors'), '--lambda-id', V2_LAMBDA_ID, '--checkpoint-every', '100', '--checkpoint', path.join(ROOT, '.train', `mapper-v2-${mapperSlug(t.name)}.ckpt.safetensors`), '--out', path.join(V2, 'mappers', `${mapperSlug(t.name)}.safetensors`));
     }),
   },
 ];

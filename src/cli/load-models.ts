@@ -5,7 +5,9 @@ import {loadClip} from '../models/clip/load.js';
 import type {CLIP} from '../models/clip/model.js';
 import {type ClipTokenizer, loadDefaultTokenizer} from '../models/clip/tokenizer.js';
 import {loadFaceRecognitionNet} from '../models/identity/face-api.js';
-import {loadIrse} from '../models/identity/irse.js';
+import {demoIdentityFromBytes, isDemoIdentity} from '../demo/identity.js';
+import {readBytes} from '../io/files.js';
+import {irseFromBytes} from '../models/identity/irse.js';
 import type {IdentityNet} from '../models/identity/types.js';
 import {loadGenerator, requireClassChosen} from '../models/load-generator.js';
 import type {StyleGAN2} from '../models/stylegan2.js';
@@ -60,10 +62,12 @@ export function loadModelsFromFlags(flags: ModelFlags): LoadedModels {
 }
 
 export function addIdentityOption(cmd: Command): Command {
-  return cmd.option('--identity <ckpt|face-api>', "identity network for the ID loss: an IR-SE50 checkpoint (model_ir_se50.pth) or 'face-api' (FaceRecognitionNet shipped with @vladmandic/face-api)");
+  return cmd.option('--identity <ckpt|face-api>', "identity network for the ID loss: an IR-SE50 checkpoint (model_ir_se50.pth) or 'face-api' (FaceRecognitionNet shipped with @vladmandic/face-api) or the demo world's identity network (identity.safetensors)");
 }
 
-/** The identity network named by --identity: 'face-api' or an IR-SE checkpoint path. */
+/** The identity network named by --identity: 'face-api', the demo identity network's file or an IR-SE checkpoint. */
 export function loadIdentity(spec: string): IdentityNet {
-  return spec === 'face-api' ? loadFaceRecognitionNet() : loadIrse(spec);
+  if (spec === 'face-api') return loadFaceRecognitionNet();
+  const bytes = readBytes(spec, 'identity network');
+  return isDemoIdentity(bytes) ? demoIdentityFromBytes(bytes, `identity network '${spec}'`) : irseFromBytes(bytes, `IR-SE checkpoint '${spec}'`);
 }

@@ -16,6 +16,8 @@ export const DEMO_FILES = {
   relevance: 'relevance.safetensors',
   /** The demo encoder (e4e layout: encoder, the generator as decoder, latent_avg), for `invert` and the web app's photos. */
   encoder: 'encoder.safetensors',
+  /** The demo identity network (the ID loss's network for the demo world; src/demo/identity.ts). */
+  identity: 'identity.safetensors',
 } as const;
 
 export type DemoAsset = keyof typeof DEMO_FILES;

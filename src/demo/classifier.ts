@@ -70,7 +70,7 @@ function outSize(size: number, kernel: number, stride: number): number {
 }
 
 /** Spatial size and channels of the last conv's output. */
-function featureShape(cfg: ClassifierConfig): {channels: number; size: number} {
+export function featureShape(cfg: Pick<ClassifierConfig, 'inputSize' | 'convs'>): {channels: number; size: number} {
   let size = cfg.inputSize;
   for (const c of cfg.convs) size = outSize(size, c.kernel, c.stride);
   return {channels: cfg.convs.at(-1)!.out, size};
@@ -122,16 +122,24 @@ export function classifierLogits(x: Tensor, cfg: ClassifierConfig, p: (name: str
   return classifierOutputs(x, cfg, p).logits;
 }
 
-/** The logits per attribute and, when the config has a regression head, its outputs [N, R]. */
-export function classifierOutputs(x: Tensor, cfg: ClassifierConfig, p: (name: string) => Tensor): {logits: Record<AttributeName, Tensor>; regression: Tensor | null} {
-  check(x.rank === 4 && x.shape[1] === 3, `classifier input must be [N, 3, H, W], got [${x.shape.join(', ')}]`);
+/**
+ * The conv trunk: images [N, 3, H, W] in [-1, 1] (area-resized to the input size) → flattened features [N, F].
+ * The demo identity network (identity.ts) uses the same trunk under its own head.
+ */
+export function convFeatures(x: Tensor, cfg: Pick<ClassifierConfig, 'inputSize' | 'convs' | 'slope'>, p: (name: string) => Tensor): Tensor {
+  check(x.rank === 4 && x.shape[1] === 3, `network input must be [N, 3, H, W], got [${x.shape.join(', ')}]`);
   const N = x.shape[0]!;
   let h = styleclipResize(x, cfg.inputSize);
   cfg.convs.forEach((c, i) => {
     h = F.conv2d(h, p(`conv${i}.weight`), {stride: c.stride, padding: Math.floor((c.kernel - 1) / 2)});
     h = F.leakyRelu(F.add(h, F.reshape(p(`conv${i}.bias`), [1, c.out, 1, 1])), cfg.slope);
   });
-  const feat = F.reshape(h, [N, h.shape[1]! * h.shape[2]! * h.shape[3]!]);
+  return F.reshape(h, [N, h.shape[1]! * h.shape[2]! * h.shape[3]!]);
+}
+
+/** The logits per attribute and, when the config has a regression head, its outputs [N, R]. */
+export function classifierOutputs(x: Tensor, cfg: ClassifierConfig, p: (name: string) => Tensor): {logits: Record<AttributeName, Tensor>; regression: Tensor | null} {
+  const feat = convFeatures(x, cfg, p);
   const linear = (w: string, b: string) => F.add(F.matmul(feat, F.transpose(p(w), [1, 0])), p(b));
   const logits = {} as Record<AttributeName, Tensor>;
   for (const name of attributeNames) logits[name] = linear(`head.${name}.weight`, `head.${name}.bias`);
@@ -140,22 +148,27 @@ export function classifierOutputs(x: Tensor, cfg: ClassifierConfig, p: (name: st
 
 export {logSoftmax} from '../nn/functional.js';
 
-/** Read the architecture from a state dict's shapes plus its `strides` metadata, checking every tensor. */
-function configFromStateDict(sd: StateDict, metadata: Record<string, string>, what: string): ClassifierConfig {
+/** The conv trunk's architecture from `conv{i}.weight` shapes and the `strides`, `input_size` and `slope` metadata. */
+export function trunkFromStateDict(sd: StateDict, metadata: Record<string, string>, what: string): Pick<ClassifierConfig, 'inputSize' | 'convs' | 'slope'> {
   const strides = (metadata.strides ?? '').split(',').filter((s) => s !== '').map(Number);
   check(strides.length > 0 && strides.every((s) => Number.isInteger(s) && s >= 1), `${what} has no valid 'strides' metadata`);
   const inputSize = Number(metadata.input_size ?? 64);
   check(Number.isInteger(inputSize) && inputSize >= 8, `${what} has an invalid 'input_size' metadata`);
-  if (metadata.attributes !== undefined) {
-    check(metadata.attributes === schemaFingerprint(), `${what} was trained on a different attribute schema; retrain it (npm run train:demo)`);
-  }
   const convs = strides.map((stride, i) => {
     const w = sd.get(`conv${i}.weight`);
     check(w && w.shape.length === 4 && w.shape[2] === w.shape[3], `${what} lacks a valid conv${i}.weight`);
     return {out: w.shape[0]!, kernel: w.shape[2]!, stride};
   });
+  return {inputSize, convs, slope: Number(metadata.slope ?? 0.2)};
+}
+
+/** Read the architecture from a state dict's shapes plus its `strides` metadata, checking every tensor. */
+function configFromStateDict(sd: StateDict, metadata: Record<string, string>, what: string): ClassifierConfig {
+  if (metadata.attributes !== undefined) {
+    check(metadata.attributes === schemaFingerprint(), `${what} was trained on a different attribute schema; retrain it (npm run train:demo)`);
+  }
   const reg = sd.get('regression.weight');
-  const cfg: ClassifierConfig = {inputSize, convs, slope: Number(metadata.slope ?? 0.2), ...(reg ? {regression: reg.shape[0]!} : {})};
+  const cfg: ClassifierConfig = {...trunkFromStateDict(sd, metadata, what), ...(reg ? {regression: reg.shape[0]!} : {})};
   const expected = classifierParamShapes(cfg);
   for (const [k, shape] of expected) {
     const t = sd.get(k);
