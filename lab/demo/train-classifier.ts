@@ -204,15 +204,15 @@ export async function trainClassifier(opts: TrainClassifierOptions): Promise<{st
 }
 
 /** A state dict as fp16 (weights of this size lose nothing measurable) with the classifier's metadata. */
-export function classifierAssetBytes(state: StateDict, cfg: ClassifierConfig, meta: Record<string, string>): Uint8Array {
+/** A float32 state dict as fp16. */
+export function halfStateDict(state: StateDict): Map<string, HostTensor> {
   const half = new Map<string, HostTensor>();
-  for (const [k, t] of state) {
-    const src = t.data as Float32Array;
-    const bits = new Uint16Array(src.length);
-    for (let i = 0; i < src.length; i++) bits[i] = numberToHalfBits(src[i]!);
-    half.set(k, {dtype: 'float16', shape: t.shape, data: bits});
-  }
-  return serializeSafetensors(half, {
+  for (const [k, t] of state) half.set(k, {dtype: 'float16', shape: t.shape, data: Uint16Array.from(t.data as Float32Array, (v) => numberToHalfBits(v))});
+  return half;
+}
+
+export function classifierAssetBytes(state: StateDict, cfg: ClassifierConfig, meta: Record<string, string>): Uint8Array {
+  return serializeSafetensors(halfStateDict(state), {
     format: 'styleclip-demo-classifier',
     strides: cfg.convs.map((c) => c.stride).join(','),
     input_size: String(cfg.inputSize),

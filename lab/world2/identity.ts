@@ -16,13 +16,14 @@ import path from 'node:path';
 import * as F from '../../src/engine/ops.js';
 import {constant, input} from '../../src/engine/tensor.js';
 import {writeFileAtomic} from '../../src/io/files.js';
-import {type HostTensor, type StateDict, numberToHalfBits} from '../../src/io/host-tensor.js';
+import type {StateDict} from '../../src/io/host-tensor.js';
 import {serializeSafetensors} from '../../src/io/safetensors.js';
 import {loadCheckpoint, writeTo} from '../../src/train/checkpoint.js';
 import {Params, compileStep, trainLoop} from '../../src/train/loop.js';
 import {Adam} from '../../src/train/optim.js';
 import {type AttributeName} from '../../src/demo/attributes.js';
-import {defaultClassifierConfig} from '../../src/demo/classifier.js';
+import {defaultClassifierConfig, initTrunkState} from '../../src/demo/classifier.js';
+import {halfStateDict, learningRate} from '../demo/train-classifier.js';
 import {DEMO_IDENTITY_FORMAT, type IdentityConfig, identityEmbedding, identityParamShapes} from '../../src/demo/identity.js';
 import {logSoftmax} from '../../src/nn/functional.js';
 import {Rng, hashSeed} from '../../src/demo/rng.js';
@@ -131,29 +132,6 @@ export interface TrainIdentityOptions {
 
 export const defaultIdentityOptions: TrainIdentityOptions = {steps: 1500, pairs: 24, lr: 1e-3, warmup: 100, seed: 0, noise: 0.06, temperature: 0.1, checkpointEvery: 100};
 
-function learningRate(step: number, {steps, lr, warmup}: TrainIdentityOptions): number {
-  if (step < warmup) return (lr * (step + 1)) / warmup;
-  const t = (step - warmup) / Math.max(1, steps - warmup);
-  return lr * (0.01 + 0.99 * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, t))));
-}
-
-/** Fresh weights: He-normal convs, a small-normal embedding, zero biases. */
-function initIdentityState(cfg: IdentityConfig, seed: number): StateDict {
-  const rng = new Rng(seed);
-  const sd: StateDict = new Map();
-  for (const [name, shape] of identityParamShapes(cfg)) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(n);
-    if (name.endsWith('.weight')) {
-      const fanIn = shape.slice(1).reduce((a, b) => a * b, 1);
-      const std = name.startsWith('embed.') ? 1 / Math.sqrt(fanIn) : Math.sqrt(2 / ((1 + cfg.slope ** 2) * fanIn));
-      for (let i = 0; i < n; i++) data[i] = rng.normal(0, std);
-    }
-    sd.set(name, {dtype: 'float32', shape, data});
-  }
-  return sd;
-}
-
 /** Symmetric InfoNCE over P pairs, and the share of anchors whose nearest positive is their own as a metric. */
 function lossGraph(params: Params, P: number, temperature: number) {
   const s = identityConfig.inputSize;
@@ -172,7 +150,7 @@ function lossGraph(params: Params, P: number, temperature: number) {
 /** Train (or resume); returns the float32 state dict. */
 export async function trainIdentity(opts: TrainIdentityOptions): Promise<{state: StateDict; seconds: number; stepsRun: number}> {
   const log = opts.log ?? ((l: string) => console.log(l));
-  const params = Params.fromStateDict(initIdentityState(identityConfig, hashSeed(TRAIN_STREAM, opts.seed, -1)));
+  const params = Params.fromStateDict(initTrunkState(identityParamShapes(identityConfig), identityConfig.slope, hashSeed(TRAIN_STREAM, opts.seed, -1), (fanIn) => 1 / Math.sqrt(fanIn)));
   const adam = new Adam(params.all, {lr: (s) => learningRate(s, opts)});
   const step = await compileStep(params, () => lossGraph(params, opts.pairs, opts.temperature));
   log(`demo identity network: ${params.count} parameters, ${opts.pairs} pairs per step, ${opts.steps} steps, lr ${opts.lr}, temperature ${opts.temperature}`);
@@ -206,13 +184,8 @@ export async function trainIdentity(opts: TrainIdentityOptions): Promise<{state:
 
 /** The asset: fp16 weights with the format, trunk and training metadata. */
 export function writeIdentityAsset(file: string, state: StateDict, meta: Record<string, string>): void {
-  const half = new Map<string, HostTensor>();
-  for (const [k, t] of state) {
-    const src = t.data as Float32Array;
-    half.set(k, {dtype: 'float16', shape: t.shape, data: Uint16Array.from(src, (v) => numberToHalfBits(v))});
-  }
   mkdirSync(path.dirname(path.resolve(file)), {recursive: true});
-  const bytes = serializeSafetensors(half, {
+  const bytes = serializeSafetensors(halfStateDict(state), {
     format: DEMO_IDENTITY_FORMAT,
     strides: identityConfig.convs.map((c) => c.stride).join(','),
     input_size: String(identityConfig.inputSize),

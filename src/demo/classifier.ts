@@ -76,8 +76,8 @@ export function featureShape(cfg: Pick<ClassifierConfig, 'inputSize' | 'convs'>)
   return {channels: cfg.convs.at(-1)!.out, size};
 }
 
-/** Parameter names and shapes of a config, in a fixed order. */
-function classifierParamShapes(cfg: ClassifierConfig): Map<string, number[]> {
+/** The conv trunk's parameter names and shapes (conv{i}.weight, conv{i}.bias), in order. */
+export function trunkParamShapes(cfg: Pick<ClassifierConfig, 'convs'>): Map<string, number[]> {
   const shapes = new Map<string, number[]>();
   let cin = 3;
   cfg.convs.forEach((c, i) => {
@@ -85,6 +85,12 @@ function classifierParamShapes(cfg: ClassifierConfig): Map<string, number[]> {
     shapes.set(`conv${i}.bias`, [c.out]);
     cin = c.out;
   });
+  return shapes;
+}
+
+/** Parameter names and shapes of a config, in a fixed order. */
+function classifierParamShapes(cfg: ClassifierConfig): Map<string, number[]> {
+  const shapes = trunkParamShapes(cfg);
   const {channels, size} = featureShape(cfg);
   for (const name of attributeNames) {
     shapes.set(`head.${name}.weight`, [attributeValues(name).length, channels * size * size]);
@@ -97,21 +103,29 @@ function classifierParamShapes(cfg: ClassifierConfig): Map<string, number[]> {
   return shapes;
 }
 
-/** Fresh weights: He-normal convs (for the leaky ReLU), small-normal heads, zero biases; deterministic in `seed`. */
-export function initClassifierState(cfg: ClassifierConfig, seed: number): StateDict {
+/**
+ * Fresh weights for a conv trunk with linear heads: He-normal convs (for the leaky ReLU of slope `slope`), normal
+ * heads of std `headStd(fanIn)` (names not starting with 'conv'), zero biases; deterministic in `seed`.
+ */
+export function initTrunkState(shapes: Map<string, number[]>, slope: number, seed: number, headStd: (fanIn: number) => number): StateDict {
   const rng = new Rng(seed);
   const sd: StateDict = new Map();
-  for (const [name, shape] of classifierParamShapes(cfg)) {
+  for (const [name, shape] of shapes) {
     const n = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
     if (name.endsWith('.weight')) {
       const fanIn = shape.slice(1).reduce((a, b) => a * b, 1);
-      const std = name.startsWith('head.') || name.startsWith('regression.') ? 0.01 : Math.sqrt(2 / ((1 + cfg.slope ** 2) * fanIn));
+      const std = name.startsWith('conv') ? Math.sqrt(2 / ((1 + slope ** 2) * fanIn)) : headStd(fanIn);
       for (let i = 0; i < n; i++) data[i] = rng.normal(0, std);
     }
     sd.set(name, {dtype: 'float32', shape, data});
   }
   return sd;
+}
+
+/** Fresh weights: He-normal convs, heads of std 0.01, zero biases; deterministic in `seed`. */
+export function initClassifierState(cfg: ClassifierConfig, seed: number): StateDict {
+  return initTrunkState(classifierParamShapes(cfg), cfg.slope, seed, () => 0.01);
 }
 
 /**

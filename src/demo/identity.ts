@@ -21,7 +21,7 @@ import {parseSafetensors} from '../io/safetensors.js';
 import {detectWeightsFormat} from '../io/weights.js';
 import {normalize} from '../models/clip/model.js';
 import type {IdentityNet} from '../models/identity/types.js';
-import {type ClassifierConfig, convFeatures, featureShape, trunkFromStateDict} from './classifier.js';
+import {type ClassifierConfig, convFeatures, featureShape, trunkFromStateDict, trunkParamShapes} from './classifier.js';
 
 export const DEMO_IDENTITY_FORMAT = 'styleclip-demo-identity';
 
@@ -32,13 +32,7 @@ export type IdentityConfig = Pick<ClassifierConfig, 'inputSize' | 'convs' | 'slo
 
 /** Parameter names and shapes of a config, in a fixed order. */
 export function identityParamShapes(cfg: IdentityConfig): Map<string, number[]> {
-  const shapes = new Map<string, number[]>();
-  let cin = 3;
-  cfg.convs.forEach((c, i) => {
-    shapes.set(`conv${i}.weight`, [c.out, cin, c.kernel, c.kernel]);
-    shapes.set(`conv${i}.bias`, [c.out]);
-    cin = c.out;
-  });
+  const shapes = trunkParamShapes(cfg);
   const {channels, size} = featureShape(cfg);
   shapes.set('embed.weight', [cfg.embedDim, channels * size * size]);
   shapes.set('embed.bias', [cfg.embedDim]);
