@@ -241,11 +241,12 @@ const steps: Step[] = [
     outputs: [path.join(V2, 'relevance.safetensors')],
     // The official preparation (StyleSpace statistics over --relevance-samples latents, relevance from
     // --relevance-images images per channel) with ToonCLIP v2; edit defaults from the v2 sweep on validation faces
-    // (npm run bench:global-sweep -- --assets assets/demo/v2 --alphas 4.1,6,8,11: auto β with 20 channels at α 6 gave
-    // 60.8 % success at 90.4 % preservation, the most success at ≥ 90 %; v1's α 4.1 51.9 % / 92.4 %).
+    // (npm run bench:global-sweep -- --assets assets/demo/v2 --alphas 6,8,11 --channels 20,40,80 --seeds 20, on the
+    // jitter generator: auto β with 40 channels at α 6 gave 60.2 % success at 91.2 % preservation, the most success at
+    // ≥ 90 %; 20 channels at α 6 53.6 % / 91.9 %).
     commands: [
       cli('global', 'prepare', '--generator', path.join(V2, 'generator.safetensors'), '--clip', path.join(V2, 'toonclip.safetensors'), '--samples', opt('relevance-samples', '20000'), '--images', opt('relevance-images', '100'), '--batch', '64', '--out', path.join(V2, 'relevance.safetensors')),
-      cli('global', 'defaults', path.join(V2, 'relevance.safetensors'), '--min-channels', '20', '--alpha', '6'),
+      cli('global', 'defaults', path.join(V2, 'relevance.safetensors'), '--min-channels', '40', '--alpha', '6'),
     ],
   },
   {
