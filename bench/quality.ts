@@ -70,6 +70,8 @@ const SEEDS = Number(flag('seeds', '20'));
 const OPT_STEPS = Number(flag('opt-steps', '300'));
 /** --opt-id λ: latent optimisation with the ID loss of the assets' identity network at weight λ (0: none). */
 const OPT_ID = Number(flag('opt-id', '0'));
+/** The assets' identity network, loaded on first use by --opt-id. */
+let identityNet: DemoIdentityNet | null = null;
 const OUT = flag('out', 'bench-results/quality.json');
 const GRID = flag('grid', 'bench-results/quality-grid.png');
 const MARKDOWN = flag('markdown', '');
@@ -145,7 +147,6 @@ async function imageFeatures(clip: CLIP, img: HostTensor): Promise<Float32Array>
 
 /** face-api's raw 128-d descriptors (not normalised: its 0.6 threshold is on these) of images in [-1, 1]. */
 let faceNet: FaceRecognitionNet | null = null;
-let identityNet: DemoIdentityNet | null = null;
 async function faceDescriptors(img: HostTensor): Promise<Float32Array> {
   const net = (faceNet ??= loadFaceRecognitionNet());
   const x = input('image', img.shape);

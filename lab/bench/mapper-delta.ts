@@ -16,7 +16,7 @@ import {generate, sampleZ, toWPlus} from '../../src/models/generate.js';
 import {loadGenerator} from '../../src/models/load-generator.js';
 import {mapperFromBytes, runMapper} from '../../src/models/mapper.js';
 import {writeGridPng} from '../demo/train-gan.js';
-import {offManifoldBasis, wSpectrum} from '../demo/w-basis.js';
+import {basisBelow, wSpectrum} from '../demo/w-basis.js';
 
 configureEngine({threads: 2});
 const [genFile, mapperFile] = process.argv.slice(2);
@@ -26,8 +26,9 @@ const N = Number(flag('faces', '6'));
 const grid = flag('grid', '');
 const g = loadGenerator(genFile);
 const [L, D] = [g.nLatent, g.config.styleDim];
-const {basis} = await offManifoldBasis(flag('basis', genFile), variance);
+const basisFile = flag('basis', genFile);
 const own = await wSpectrum(genFile);
+const {basis} = basisBelow(basisFile === genFile ? own : await wSpectrum(basisFile), variance);
 
 const wp = await toWPlus(g, sampleZ(g, N, 1234), 'z', 0.7);
 const {delta} = await runMapper(mapperFromBytes(readFileSync(mapperFile)), wp);
@@ -57,7 +58,7 @@ function rowStats(x: Float32Array, r: number): {norm: number; sigmas: number} {
   return {norm: Math.sqrt(norm / N), sigmas: Math.sqrt(sigmas / N)};
 }
 const rest = Float32Array.from(move, (m, i) => m - off[i]!);
-console.log(`${basis.length} off-manifold directions (variance < ${variance} in ${flag('basis', genFile)}'s W)`);
+console.log(`${basis.length} off-manifold directions (variance < ${variance} in ${basisFile}'s W)`);
 for (let r = 0; r < L; r++) {
   const [a, b] = [rowStats(off, r), rowStats(rest, r)];
   console.log(`row ${String(r).padStart(2)}: off-manifold |move| ${a.norm.toFixed(2)} (${a.sigmas.toFixed(0)} σ)   rest |move| ${b.norm.toFixed(2)} (${b.sigmas.toFixed(1)} σ)`);

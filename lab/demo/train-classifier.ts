@@ -203,14 +203,14 @@ export async function trainClassifier(opts: TrainClassifierOptions): Promise<{st
   return {state: params.toStateDict(), seconds: (performance.now() - t0) / 1000, stepsRun};
 }
 
-/** A state dict as fp16 (weights of this size lose nothing measurable) with the classifier's metadata. */
-/** A float32 state dict as fp16. */
+/** A float32 state dict as fp16 (weights of this size lose nothing measurable). */
 export function halfStateDict(state: StateDict): Map<string, HostTensor> {
   const half = new Map<string, HostTensor>();
   for (const [k, t] of state) half.set(k, {dtype: 'float16', shape: t.shape, data: Uint16Array.from(t.data as Float32Array, (v) => numberToHalfBits(v))});
   return half;
 }
 
+/** The classifier asset: fp16 weights with the classifier's metadata. */
 export function classifierAssetBytes(state: StateDict, cfg: ClassifierConfig, meta: Record<string, string>): Uint8Array {
   return serializeSafetensors(halfStateDict(state), {
     format: 'styleclip-demo-classifier',

@@ -73,7 +73,11 @@ export async function wSpectrum(generatorFile: string, samples = 4000): Promise<
 
 /** Unit directions of W whose variance over `samples` generator latents (z at ψ 1) is below `maxVariance`. */
 export async function offManifoldBasis(generatorFile: string, maxVariance: number, samples = 4000): Promise<{basis: Float64Array[]; variances: number[]}> {
-  const {values, vectors} = await wSpectrum(generatorFile, samples);
+  return basisBelow(await wSpectrum(generatorFile, samples), maxVariance);
+}
+
+/** The eigenvectors of a spectrum whose eigenvalue is below `maxVariance`, with their eigenvalues. */
+export function basisBelow({values, vectors}: {values: number[]; vectors: Float64Array[]}, maxVariance: number): {basis: Float64Array[]; variances: number[]} {
   const keep = values.flatMap((v, i) => (v < maxVariance ? [i] : []));
   return {basis: keep.map((i) => vectors[i]!), variances: keep.map((i) => values[i]!)};
 }

@@ -11,7 +11,7 @@ import {afterAll, describe, expect, it} from 'vitest';
 import {loadIdentity} from '../../src/cli/load-models.js';
 import {compile} from '../../src/engine/session.js';
 import {input} from '../../src/engine/tensor.js';
-import {DemoIdentityNet, isDemoIdentity} from '../../src/demo/identity.js';
+import {DemoIdentityNet, demoIdentityIfAny} from '../../src/demo/identity.js';
 import {Rng} from '../../src/demo/rng.js';
 import {halfBitsToNumber} from '../../src/io/host-tensor.js';
 import {parseSafetensors, serializeSafetensors} from '../../src/io/safetensors.js';
@@ -81,7 +81,7 @@ describe('demo identity asset', () => {
 
   it('loads through --identity, embeds to unit vectors, and matches a direct evaluation of the network', async () => {
     const bytes = readFileSync(file);
-    expect(isDemoIdentity(bytes)).toBe(true);
+    expect(demoIdentityIfAny(bytes)).toBeInstanceOf(DemoIdentityNet);
     const net = loadIdentity(file);
     expect(net).toBeInstanceOf(DemoIdentityNet);
     expect(net.embedDim).toBe(64);
@@ -125,7 +125,7 @@ describe('demo identity asset', () => {
   it('refuses a file of another format, and a missing tensor, by name', () => {
     const other = path.join(dir, 'other.safetensors');
     writeFileSync(other, serializeSafetensors(new Map([['x', {dtype: 'float32', shape: [1], data: new Float32Array(1)}]]), {format: 'styleclip-demo-classifier'}));
-    expect(isDemoIdentity(readFileSync(other))).toBe(false);
+    expect(demoIdentityIfAny(readFileSync(other))).toBeNull();
     const bytes = readFileSync(file);
     const {tensors, metadata} = parseSafetensors(bytes);
     tensors.delete('embed.bias');

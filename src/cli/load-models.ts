@@ -5,7 +5,7 @@ import {loadClip} from '../models/clip/load.js';
 import type {CLIP} from '../models/clip/model.js';
 import {type ClipTokenizer, loadDefaultTokenizer} from '../models/clip/tokenizer.js';
 import {loadFaceRecognitionNet} from '../models/identity/face-api.js';
-import {demoIdentityFromBytes, isDemoIdentity} from '../demo/identity.js';
+import {demoIdentityIfAny} from '../demo/identity.js';
 import {readBytes} from '../io/files.js';
 import {irseFromBytes} from '../models/identity/irse.js';
 import type {IdentityNet} from '../models/identity/types.js';
@@ -69,5 +69,5 @@ export function addIdentityOption(cmd: Command): Command {
 export function loadIdentity(spec: string): IdentityNet {
   if (spec === 'face-api') return loadFaceRecognitionNet();
   const bytes = readBytes(spec, 'identity network');
-  return isDemoIdentity(bytes) ? demoIdentityFromBytes(bytes, `identity network '${spec}'`) : irseFromBytes(bytes, `IR-SE checkpoint '${spec}'`);
+  return demoIdentityIfAny(bytes, `identity network '${spec}'`) ?? irseFromBytes(bytes, `IR-SE checkpoint '${spec}'`);
 }

@@ -183,14 +183,18 @@ function configFromStateDict(sd: StateDict, metadata: Record<string, string>, wh
   }
   const reg = sd.get('regression.weight');
   const cfg: ClassifierConfig = {...trunkFromStateDict(sd, metadata, what), ...(reg ? {regression: reg.shape[0]!} : {})};
-  const expected = classifierParamShapes(cfg);
+  checkTensorShapes(sd, classifierParamShapes(cfg), what);
+  return cfg;
+}
+
+/** A state dict holds exactly the `expected` tensors, each of its shape (named errors otherwise). */
+export function checkTensorShapes(sd: StateDict, expected: Map<string, number[]>, what: string): void {
   for (const [k, shape] of expected) {
     const t = sd.get(k);
     check(t, `${what} lacks tensor '${k}'`);
     check(t.shape.join() === shape.join(), `${what}: '${k}' has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
   }
   for (const k of sd.keys()) check(expected.has(k), `${what} has an unexpected tensor '${k}'`);
-  return cfg;
 }
 
 /** A loaded classifier: weights as graph constants, compiled programs cached per input shape. */

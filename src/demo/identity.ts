@@ -21,7 +21,7 @@ import {parseSafetensors} from '../io/safetensors.js';
 import {detectWeightsFormat} from '../io/weights.js';
 import {normalize} from '../models/clip/model.js';
 import type {IdentityNet} from '../models/identity/types.js';
-import {type ClassifierConfig, convFeatures, featureShape, trunkFromStateDict, trunkParamShapes} from './classifier.js';
+import {type ClassifierConfig, checkTensorShapes, convFeatures, featureShape, trunkFromStateDict, trunkParamShapes} from './classifier.js';
 
 export const DEMO_IDENTITY_FORMAT = 'styleclip-demo-identity';
 
@@ -58,13 +58,7 @@ export class DemoIdentityNet implements IdentityNet {
     check(embed && embed.shape.length === 2, `${what} lacks a valid embed.weight`);
     this.config = {...trunkFromStateDict(sd, metadata, what), embedDim: embed.shape[0]!};
     this.embedDim = this.config.embedDim;
-    const expected = identityParamShapes(this.config);
-    for (const [k, shape] of expected) {
-      const t = sd.get(k);
-      check(t, `${what} lacks tensor '${k}'`);
-      check(t.shape.join() === shape.join(), `${what}: '${k}' has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
-    }
-    for (const k of sd.keys()) check(expected.has(k), `${what} has an unexpected tensor '${k}'`);
+    checkTensorShapes(sd, identityParamShapes(this.config), what);
     this.consts = new Map([...sd].map(([k, t]) => [k, constant(toFloat32(t), t.shape)]));
   }
 
@@ -79,9 +73,11 @@ export function demoIdentityFromBytes(bytes: Uint8Array, what = 'identity networ
   return new DemoIdentityNet(tensors, metadata, what);
 }
 
-/** Whether weight-file bytes are a demo identity network (a safetensors file whose format metadata says so). */
-export function isDemoIdentity(bytes: Uint8Array): boolean {
-  return detectWeightsFormat(bytes) === 'safetensors' && parseSafetensors(bytes, {what: 'identity network'}).metadata.format === DEMO_IDENTITY_FORMAT;
+/** The demo identity network in weight-file bytes, or null when they hold something else (parsed once). */
+export function demoIdentityIfAny(bytes: Uint8Array, what = 'identity network'): DemoIdentityNet | null {
+  if (detectWeightsFormat(bytes) !== 'safetensors') return null;
+  const {tensors, metadata} = parseSafetensors(bytes, {what});
+  return metadata.format === DEMO_IDENTITY_FORMAT ? new DemoIdentityNet(tensors, metadata, what) : null;
 }
 
 /** Load a demo identity network file. */
