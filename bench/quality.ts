@@ -20,7 +20,7 @@
  * mappers/ there — a missing relevance skips global directions, a missing mapper that prompt's mapper edit),
  * --prompts benchmark|held-out|all (all), --only "grey hair,bald" (prompt names), --seeds N (20), --opt-steps N
  * (300, the official default), --opt-id λ (latent optimisation with the ID loss of the assets' identity network,
- * identity.safetensors, at weight λ; default 0, none), --methods global,mapper,optimization, --out FILE.json (bench-results/quality.json),
+ * identity.safetensors, at weight λ; default the demo models' 0.1 when the assets have one, else 0), --methods global,mapper,optimization, --out FILE.json (bench-results/quality.json),
  * --grid FILE.png (bench-results/quality-grid.png), --markdown FILE (the README table), --threads N (2), --cache DIR
  * (reuse edits computed by an earlier run with the same settings and model files), --inputs samples|inversions
  * (samples: faces the generator samples at ψ 0.7; inversions: held-out renders of the demo world — the world the
@@ -40,6 +40,7 @@ import {StyleclipError} from '../src/errors.js';
 import {GlobalEditor} from '../src/edit/global-edit.js';
 import {loadRelevance} from '../src/edit/global-relevance-file.js';
 import {optimizeLatent} from '../src/edit/optimize.js';
+import {DEMO_OPTIMIZE_DEFAULTS} from '../src/edit/optimize-defaults.js';
 import {type DemoIdentityNet, loadDemoIdentity} from '../src/demo/identity.js';
 import {generate, sampleZ, toWPlus} from '../src/models/generate.js';
 import type {HostTensor} from '../src/io/host-tensor.js';
@@ -66,16 +67,19 @@ import {worldFaces} from '../lab/demo/train-encoder.js';
 import {generatorWorld} from '../lab/world2/toon-gan.js';
 
 const PSI = 0.7;
+const assets = new DemoAssetDir();
 const SEEDS = Number(flag('seeds', '20'));
 const OPT_STEPS = Number(flag('opt-steps', '300'));
-/** --opt-id λ: latent optimisation with the ID loss of the assets' identity network at weight λ (0: none). */
-const OPT_ID = Number(flag('opt-id', '0'));
+/**
+ * --opt-id λ: latent optimisation with the ID loss of the assets' identity network at weight λ (0: none); default the
+ * demo setting (DEMO_OPTIMIZE_DEFAULTS, what the CLI and the web app use on the demo models) when the assets have one.
+ */
+const OPT_ID = Number(flag('opt-id', assets.optional('identity') ? String(DEMO_OPTIMIZE_DEFAULTS.lambdaId) : '0'));
 /** The assets' identity network, loaded on first use by --opt-id. */
 let identityNet: DemoIdentityNet | null = null;
 const OUT = flag('out', 'bench-results/quality.json');
 const GRID = flag('grid', 'bench-results/quality-grid.png');
 const MARKDOWN = flag('markdown', '');
-const assets = new DemoAssetDir();
 const ASSETS = assets.dir;
 const METHODS = flag('methods', ALL_METHODS.join(',')).split(',') as Method[];
 const PROMPTS = flag('prompts', 'all');

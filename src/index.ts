@@ -67,7 +67,7 @@ export {FaceRecognitionNet, loadFaceRecognitionNet} from './models/identity/face
 // The three StyleCLIP methods.
 export {clipLoss, l2Loss, identityLoss, type IdentityFeatures} from './edit/losses.js';
 export {optimizeLatent, rampdownLr, type OptimizeOptions, type OptimizeResult, type StepInfo} from './edit/optimize.js';
-export {OPTIMIZE_DEFAULTS} from './edit/optimize-defaults.js';
+export {DEMO_OPTIMIZE_DEFAULTS, OPTIMIZE_DEFAULTS} from './edit/optimize-defaults.js';
 export {SAMPLE_TRUNCATION} from './edit/truncation.js';
 export {LevelsMapper, runMapper, mapperFromBytes, serializeMapper, type MapperConfig} from './models/mapper.js';
 export {trainMapper, type MapperTrainOptions, type MapperTrainResult} from './edit/mapper-train.js';

@@ -3,12 +3,13 @@
  *
  *   node --import tsx lab/scripts/train-classifier.ts [--steps N] [--batch N] [--lr X] [--seed N]
  *        [--out assets/demo/classifier.safetensors] [--checkpoint .train/classifier.ckpt.safetensors]
- *        [--eval N] [--threads N] [--world v2] [--regression-weight X]
+ *        [--eval N] [--threads N] [--world v2|v1] [--regression-weight X]
  *
- * --world v2 trains the v2 world's classifier (lab/world2/classifier.ts: region labels masked in the gaps, a regression
- * head for the attribute factors); its defaults are --out assets/demo/v2/classifier.safetensors and --checkpoint
- * .train/classifier-v2.ckpt.safetensors, and the evaluation reports accuracy per attribute on labelled and on named
- * faces (clean faces and faces with in-between values) and the regression error per factor.
+ * The default world v2 (the shipped demo world) trains lab/world2/classifier.ts: region labels masked in the gaps, a
+ * regression head for the attribute factors; --checkpoint defaults to .train/classifier-v2.ckpt.safetensors, and the
+ * evaluation reports accuracy per attribute on labelled and on named
+ * faces (clean faces and faces with in-between values) and the regression error per factor. --world v1 (the first,
+ * categorical demo world) writes lab/runs/v1/classifier.safetensors.
  *
  * Resumes from the checkpoint when it exists (delete it to start over). Prints progress lines, then evaluates
  * the written fp16 asset on held-out renders and prints per-attribute accuracy and the timings.
@@ -30,7 +31,7 @@ const {values} = parseArgs({
     seed: {type: 'string'},
     out: {type: 'string'},
     checkpoint: {type: 'string'},
-    world: {type: 'string', default: 'v1'},
+    world: {type: 'string', default: 'v2'},
     'regression-weight': {type: 'string'},
     eval: {type: 'string', default: '2000'},
     threads: {type: 'string', default: '1'},
@@ -52,7 +53,7 @@ if (values.world !== 'v1' && values.world !== 'v2') {
   process.exit(1);
 }
 const v2 = values.world === 'v2';
-const out = values.out ?? (v2 ? 'assets/demo/v2/classifier.safetensors' : 'assets/demo/classifier.safetensors');
+const out = values.out ?? (v2 ? 'assets/demo/classifier.safetensors' : 'lab/runs/v1/classifier.safetensors');
 configureEngine({threads: num('threads', values.threads, 1)});
 const opts = {
   ...defaultTrainOptions,

@@ -13,8 +13,9 @@
  * pairs (see ToonClipTrainOptions); --warmup N sets the warmup steps; --counterfactual-weights beard=3,mouth=3
  * weights the attribute changed in a pair (unlisted attributes weigh 1; default uniform); --focus-prob P (default 0.5)
  * captions a pair member by the changed attribute's prompt with probability P (where the value is named).
- * The v2 world (lab/world2/clip-data.ts): --world v2 [--intermediate 0.4] [--counterfactual 0.5 (share of the batch in
- * pairs)] [--counterfactual-blend 0.5] [--embed 128] [--width 128]; evaluation is then zero-shot on v2 renders.
+ * The world (--world, default v2, the shipped demo world; lab/world2/clip-data.ts): [--intermediate 0.4]
+ * [--counterfactual 0.5 (share of the batch in pairs)] [--counterfactual-blend 0.5] [--embed 128] [--width 128];
+ * evaluation is zero-shot on v2 renders. --world v1 trains the first, categorical world's ToonCLIP.
  */
 import {existsSync, mkdirSync} from 'node:fs';
 import path from 'node:path';
@@ -54,7 +55,7 @@ const {values: args} = parseArgs({
     'eval-n': {type: 'string', default: '1000'},
     eval: {type: 'string'},
     'no-eval': {type: 'boolean', default: false},
-    world: {type: 'string', default: 'v1'},
+    world: {type: 'string', default: 'v2'},
     intermediate: {type: 'string'},
     'counterfactual-blend': {type: 'string'},
     embed: {type: 'string'},
@@ -132,7 +133,7 @@ async function main(): Promise<void> {
   // --stop-at: end this run early (the schedule still spans --steps); a later run with the same flags can go on.
   const stopAt = Math.min(opts.steps, int(args['stop-at'], opts.steps));
   const cfg = v2 ? toonClipConfig({embed: int(args.embed, 128), width: int(args.width, 128)}) : TOONCLIP_CONFIG;
-  if (!v2 && (args.embed || args.width)) throw new Error('--embed and --width are for --world v2 (v1 keeps the shipped config)');
+  if (!v2 && (args.embed || args.width)) throw new Error('--embed and --width are for --world v2 (v1 keeps its original config)');
   const ckFile = args.checkpoint ?? `.train/toonclip-${v2 ? 'v2-' : ''}${opts.seed}.ckpt.safetensors`;
   mkdirSync(path.dirname(ckFile), {recursive: true});
   const tok = loadDefaultTokenizer();

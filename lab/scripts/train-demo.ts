@@ -3,32 +3,22 @@
  * (rerun the command after an interruption: finished steps — marked in .train/ — are skipped, a running step
  * continues from its checkpoints in .train/; the shipped assets are overwritten). Writes the measured duration of each step to assets/demo/TRAINING.md.
  *
- *   1. evaluation classifier      → assets/demo/classifier.safetensors
- *   2. ToonCLIP (seed 1)          → assets/demo/toonclip.safetensors       (used by the edit methods)
- *   3. ToonCLIP (seed 2)          → assets/demo/toonclip-eval.safetensors  (used only to evaluate edits)
- *   4. ToonGAN                    → assets/demo/generator.safetensors
- *   5. demo encoder               → assets/demo/encoder.safetensors        (invert and the web app's photos)
- *   6. global-direction relevance → assets/demo/relevance.safetensors
- *   7. one latent mapper per edit → assets/demo/mappers/<slug>.safetensors
+ *   classifier   the evaluation classifier (region labels, factor regression)      → assets/demo/classifier.safetensors
+ *   gan          ToonGAN (continuous factors, factor-group mixing; three runs)        → assets/demo/generator.safetensors
+ *   clip         ToonCLIP (seed 1, edits; captions with in-between faces, counterfactual pairs, embedding 128)
+ *                                                                                     → assets/demo/toonclip.safetensors
+ *   clip-eval    ToonCLIP (seed 2, used only to evaluate edits)                       → assets/demo/toonclip-eval.safetensors
+ *   encoder      the demo encoder (invert and the web app's photos)                   → assets/demo/encoder.safetensors
+ *   relevance    global-direction relevance and edit defaults                         → assets/demo/relevance.safetensors
+ *   identity     the demo identity network (the ID loss of mappers and optimisation)  → assets/demo/identity.safetensors
+ *   mappers      one mapper per prompt of both quality lists                          → assets/demo/mappers/<slug>.safetensors
  *
- * The v2 world's models (lab/world2; not shipped yet) run only with --v2 (or --only STEP):
- *   classifier-v2   the v2 evaluation classifier (region labels, factor regression) → assets/demo/v2/classifier.safetensors
- *   gan-v2          ToonGAN v2 (continuous factors, factor-group mixing)            → assets/demo/v2/generator.safetensors
- *                   Its checkpoint lives in lab/runs/gan-v2/ (committed, so a run of several hours continues across
- *                   sessions); rerunning the step resumes it.
- *   clip-v2         ToonCLIP v2 (seed 1, edits; captions v2 with in-between faces, counterfactual pairs, embedding 128)
- *                                                                                   → assets/demo/v2/toonclip.safetensors
- *   clip-eval-v2    ToonCLIP v2 (seed 2, evaluation)                                → assets/demo/v2/toonclip-eval.safetensors
- *                   Checkpoints in lab/runs/clip-v2/ (to be committed between sessions, as gan-v2's).
- *   encoder-v2      the demo encoder for ToonGAN v2 (renderer-v2 faces)             → assets/demo/v2/encoder.safetensors
- *   relevance-v2    global-direction relevance with ToonCLIP v2                      → assets/demo/v2/relevance.safetensors
- *   identity-v2     the demo identity network (the mappers' ID loss)                → assets/demo/v2/identity.safetensors
- *   mappers-v2      one mapper per prompt of both quality lists                      → assets/demo/v2/mappers/<slug>.safetensors
+ * The long runs (gan, clip, clip-eval, encoder, identity) keep their checkpoints in lab/runs/ (committed between
+ * sessions, so a run of several hours continues); rerunning the step resumes it. The world they are trained on is
+ * lab/world2 (continuous factors; lab/world2/README.md has every run's measurements).
  *
- * Flags: --force STEP (redo one step: classifier, clip, clip-eval, gan, encoder, relevance, mappers, classifier-v2,
- * gan-v2, clip-v2, clip-eval-v2, encoder-v2, relevance-v2, identity-v2, mappers-v2),
- * --only STEP, --v2, --mapper-steps N (default 800), --relevance-images K (default 100, the official count),
- * --relevance-samples N (default 20000).
+ * Flags: --force STEP (redo one step from scratch), --only STEP, --mapper-steps N (default 800), --relevance-images K
+ * (default 100, the official count), --relevance-samples N (default 20000).
  */
 import {spawnSync} from 'node:child_process';
 import {existsSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
@@ -37,9 +27,8 @@ import {parseArgs} from 'node:util';
 import {fileURLToPath} from 'node:url';
 import {editTargets, heldOutEditTargets} from '../../src/demo/attributes.js';
 import {mapperSlug} from '../../src/demo/assets.js';
-import {promptFor} from '../../src/demo/captions.js';
 import {targetPrompt} from '../../src/demo/edit-quality.js';
-import {DEMO_MAPPER_DEFAULTS} from '../../src/edit/mapper-defaults.js';
+import {DEMO_MAPPER_DEFAULTS, MAPPER_DEFAULTS} from '../../src/edit/mapper-defaults.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DEMO = path.join(ROOT, 'assets/demo');
@@ -51,7 +40,6 @@ const {values: flags} = (() => {
       options: {
         force: {type: 'string', multiple: true, default: []},
         only: {type: 'string', default: ''},
-        v2: {type: 'boolean', default: false},
         'mapper-steps': {type: 'string'},
         'relevance-images': {type: 'string'},
         'relevance-samples': {type: 'string'},
@@ -64,7 +52,7 @@ const {values: flags} = (() => {
   }
 })();
 if (flags.help) {
-  console.log('usage: npm run train:demo -- [--only STEP] [--force STEP] [--v2] [--mapper-steps N] [--relevance-images K] [--relevance-samples N] (see lab/scripts/train-demo.ts)');
+  console.log('usage: npm run train:demo -- [--only STEP] [--force STEP] [--mapper-steps N] [--relevance-images K] [--relevance-samples N] (see lab/scripts/train-demo.ts)');
   process.exit(0);
 }
 const opt = (name: 'mapper-steps' | 'relevance-images' | 'relevance-samples', dflt: string): string => flags[name] ?? dflt;
@@ -76,106 +64,25 @@ const cli = (...rest: string[]) => tsx('src/cli/main.ts', ...rest);
 
 interface Step {
   name: string;
-  /** A v2-world step: runs only with --v2 or --only. */
-  v2?: boolean;
   outputs: string[];
   commands: string[][];
 }
 
 const G = path.join(DEMO, 'generator.safetensors');
 const CLIP = path.join(DEMO, 'toonclip.safetensors');
-/** Weight of ToonGAN's auxiliary W-attribute cross-entropy. */
-const AUX_WEIGHT = '0.5';
-const V2 = path.join(DEMO, 'v2');
 /** Steps of the demo encoder's run (see lab/demo/train-encoder.ts; the estimate behind the number is in docs/demo-models.md). */
 const ENCODER_STEPS = '12000';
-/** Weight of the ID loss (the demo identity network) in the v2 mappers: the official λ_ID (lab/world2/README.md compares 1). */
-const V2_LAMBDA_ID = '0.1';
+
 const steps: Step[] = [
-  {name: 'classifier', outputs: [path.join(DEMO, 'classifier.safetensors')], commands: [tsx('lab/scripts/train-classifier.ts')]},
-  ...(['clip', 'clip-eval'] as const).map((name) => {
-    const seed = name === 'clip' ? '1' : '2';
-    const out = name === 'clip' ? CLIP : path.join(DEMO, 'toonclip-eval.safetensors');
-    const ck = (phase: string) => path.join(ROOT, '.train', `toonclip-${seed}${phase}.ckpt.safetensors`);
-    // Phases (see lab/demo/train-clip.ts): 1 captions, 2–3 counterfactual pairs (one attribute changed); seed 1 (the
-    // editing model) has a 4th with the changed attribute drawn more often among beard/mouth/hair style/glasses. Then
-    // both seeds get three short fine-tunes on the attributes the earlier phases left at or near the majority rate:
-    // 5 mouth-heavy (seed 1: mouth 47 → 77 % zero-shot, but beard 82 → 75), 6 beard-heavy at a lower lr (beard
-    // → 91 %, mouth → 81 %): the two compete within one 1000-step phase, in sequence both hold.
-    const last = seed === '1' ? ck('-phase4') : ck('');
-    const fineTune = (phase: string, from: string, weights: string, lr: string) =>
-      tsx('lab/scripts/train-clip.ts', '--seed', seed, '--counterfactual', '0.5', '--counterfactual-weights', weights, '--lr', lr, '--warmup', '30', '--steps', '1000', '--init-from', from, '--checkpoint', ck(phase), '--out', out);
-    return {
-      name,
-      outputs: [out],
-      commands: [
-        tsx('lab/scripts/train-clip.ts', '--seed', seed, '--steps', '1100', '--stop-at', '675', '--checkpoint', ck('-phase1'), '--out', out),
-        tsx('lab/scripts/train-clip.ts', '--seed', seed, '--counterfactual', '0.5', '--lr', '7e-4', '--warmup', '30', '--steps', '800', '--stop-at', '450', '--init-from', ck('-phase1'), '--checkpoint', ck('-phase2'), '--out', out),
-        tsx('lab/scripts/train-clip.ts', '--seed', seed, '--counterfactual', '0.5', '--lr', '7e-4', '--warmup', '30', '--steps', '1100', '--init-from', ck('-phase2'), '--checkpoint', ck(''), '--out', out),
-        ...(seed === '1' ? [fineTune('-phase4', ck(''), 'beard=3,mouth=3,hairStyle=2,glasses=2', '5e-4')] : []),
-        fineTune('-phase5', last, 'beard=4,mouth=6', '5e-4'),
-        fineTune('-phase6', ck('-phase5'), 'beard=6,mouth=3,glasses=2', '3e-4'),
-        // Phase 7 at a lower lr. Seed 1: after phase 6 its global-direction relevance turned "grey hair" into
-        // lighter, shorter hair (grey on 8 % of validation faces); pairs changing only hair colour or style fix that
-        // (50 %) and lift zero-shot hair style 91 → 95 %, mouth 81 → 90 %. Seed 2 lost the mouth again in phase 6
-        // (65.5 → 43.6 %); a balanced phase brings it to 73.7 % (beard 89.9 %).
-        fineTune('-phase7', ck('-phase6'), seed === '1' ? 'hairColor=4,hairStyle=4,beard=2,mouth=2' : 'beard=5,mouth=5,glasses=1', '2e-4'),
-      ],
-    };
-  }),
+  {
+    name: 'classifier',
+    outputs: [path.join(DEMO, 'classifier.safetensors')],
+    // Region labels masked in the gaps, a regression head for the attribute factors (lab/world2/classifier.ts).
+    commands: [tsx('lab/scripts/train-classifier.ts', '--world', 'v2', '--steps', '1400', '--regression-weight', '2', '--threads', '1', '--checkpoint', path.join(ROOT, '.train', 'classifier-v2.ckpt.safetensors'), '--out', path.join(DEMO, 'classifier.safetensors'))],
+  },
   {
     name: 'gan',
     outputs: [G],
-    commands: [
-      // One run from scratch (see lab/demo/train-gan.ts): L1 pixel losses with 9× weight on the pixels of the small
-      // attributes (glasses, beard, mouth, lipstick), plus the auxiliary loss that keeps every decoded attribute
-      // linearly readable from W (without it the mapping network drops beard, mouth and lipstick).
-      tsx('lab/scripts/train-gan.ts', '--steps', '11000', '--attribute-weight', '8', '--aux', AUX_WEIGHT, '--checkpoint', path.join(ROOT, '.train', 'toongan-aux.ckpt.safetensors'), '--out', G),
-    ],
-  },
-  {
-    name: 'encoder',
-    outputs: [path.join(DEMO, 'encoder.safetensors')],
-    // The demo encoder for the generator above (lab/demo/train-encoder.ts): half generator samples with known W+
-    // (ψ 0.7–1, style mixing), half v1 renders; evaluated on 200 held-out renders (reconstruction, classifier
-    // agreement). Retrain whenever the generator changes (invert and the web app refuse a stale one). The ToonCLIP
-    // feature term (editing ToonCLIP, weight 1) measured best of the loss variants (docs/demo-models.md).
-    commands: [tsx('lab/scripts/train-encoder.ts', '--generator', G, '--world', 'v1', '--steps', ENCODER_STEPS, '--clip-weight', '1', '--clip', CLIP, '--checkpoint-minutes', '5', '--checkpoint', path.join(ROOT, '.train', 'encoder.ckpt.safetensors'), '--out', path.join(DEMO, 'encoder.safetensors'), '--eval', '200', '--json')],
-  },
-  {
-    name: 'relevance',
-    outputs: [path.join(DEMO, 'relevance.safetensors')],
-    commands: [
-      cli('global', 'prepare', '--generator', G, '--clip', CLIP, '--samples', opt('relevance-samples', '20000'), '--images', opt('relevance-images', '100'), '--batch', '64', '--out', path.join(DEMO, 'relevance.safetensors')),
-      // ToonCLIP embeds to 64 dimensions, so its cosines |R| run ~3× larger than ViT-B/32's: the official β 0.15
-      // moves hundreds of channels. The file recommends the official auto-β rule for faces instead (the 20 most
-      // relevant channels) with the official α.
-      cli('global', 'defaults', path.join(DEMO, 'relevance.safetensors'), '--min-channels', '20', '--alpha', '4.1'),
-    ],
-  },
-  {
-    name: 'mappers',
-    outputs: editTargets.map((t) => path.join(DEMO, 'mappers', `${mapperSlug(t.name)}.safetensors`)),
-    commands: editTargets.map((t) => {
-      const out = path.join(DEMO, 'mappers', `${mapperSlug(t.name)}.safetensors`);
-      // Demo settings (the official ones are lr 0.5, λ_L2 0.8, 50 000 steps of batch 2 on FFHQ): ToonCLIP's loss
-      // gradients are small next to the W+ L2 term at λ 0.8, which then keeps ŵ within ~0.1 of w and nothing
-      // visible changes; λ 0.15 and a larger Ranger step learn a visible edit in 800 steps of batch 8.
-      const d = DEMO_MAPPER_DEFAULTS;
-      return cli('mapper', 'train', '--generator', G, '--clip', CLIP, '--prompt', promptFor(t.attribute, t.value as never), '--samples', String(d.samples), '--steps', opt('mapper-steps', String(d.steps)), '--batch', String(d.batch), '--lr', String(d.lr), '--lambda-l2', String(d.lambdaL2), '--checkpoint-every', '100', '--checkpoint', path.join(ROOT, '.train', `mapper-${mapperSlug(t.name)}.ckpt.safetensors`), '--out', out);
-    }),
-  },
-  {
-    name: 'classifier-v2',
-    v2: true,
-    outputs: [path.join(V2, 'classifier.safetensors')],
-    // Region labels masked in the gaps, a regression head for the attribute factors (lab/world2/classifier.ts).
-    commands: [tsx('lab/scripts/train-classifier.ts', '--world', 'v2', '--steps', '1400', '--regression-weight', '2', '--threads', '1', '--checkpoint', path.join(ROOT, '.train', 'classifier-v2.ckpt.safetensors'), '--out', path.join(V2, 'classifier.safetensors'))],
-  },
-  {
-    name: 'gan-v2',
-    v2: true,
-    outputs: [path.join(V2, 'generator.safetensors')],
     // The v2 decoding (lab/world2/toon-gan.ts), v1's pixel weights on the small features, an auxiliary regression
     // from W to the factors, style mixing on 30 % of the faces with factor groups owned by W+ rows; then a fine-tune
     // with 40 % of the unmixed faces on straight W lines between two latents (targets: the factors interpolated the
@@ -186,12 +93,12 @@ const steps: Step[] = [
       // Off-manifold jitter: noise of σ 1 on every W+ row along the 34 directions of W with variance < 0.012, the
       // target unchanged, so the synthesis network ignores them (a mapper's move there changed 24.8/255 of the
       // pixels before, 2.8/255 after; lab/bench/mapper-delta.ts).
-      tsx('lab/scripts/train-gan.ts', '--world', 'v2', '--init-from', path.join(ROOT, 'lab/runs/gan-v2-interp/generator.safetensors'), '--steps', '6000', '--lr', '0.002', '--attribute-weight', '8', '--aux', '0.5', '--mixing', '0.3', '--interpolate', '0.4', '--jitter', '1', '--jitter-variance', '0.012', '--threads', '1', '--sample-every', '1000', '--checkpoint-minutes', '5', '--checkpoint', path.join(ROOT, 'lab/runs/gan-v2-jitter6k/toongan.ckpt.safetensors'), '--out', path.join(V2, 'generator.safetensors')),
+      tsx('lab/scripts/train-gan.ts', '--world', 'v2', '--init-from', path.join(ROOT, 'lab/runs/gan-v2-interp/generator.safetensors'), '--steps', '6000', '--lr', '0.002', '--attribute-weight', '8', '--aux', '0.5', '--mixing', '0.3', '--interpolate', '0.4', '--jitter', '1', '--jitter-variance', '0.012', '--threads', '1', '--sample-every', '1000', '--checkpoint-minutes', '5', '--checkpoint', path.join(ROOT, 'lab/runs/gan-v2-jitter6k/toongan.ckpt.safetensors'), '--out', G),
     ],
   },
-  ...(['clip-v2', 'clip-eval-v2'] as const).map((name) => {
-    const seed = name === 'clip-v2' ? '1' : '2';
-    const out = path.join(V2, name === 'clip-v2' ? 'toonclip.safetensors' : 'toonclip-eval.safetensors');
+  ...(['clip', 'clip-eval'] as const).map((name) => {
+    const seed = name === 'clip' ? '1' : '2';
+    const out = path.join(DEMO, name === 'clip' ? 'toonclip.safetensors' : 'toonclip-eval.safetensors');
     const v2clip = (...rest: string[]) => tsx('lab/scripts/train-clip.ts', '--world', 'v2', '--seed', seed, '--batch', '64', '--intermediate', '0.4', '--counterfactual', '0.5', '--counterfactual-blend', '0.5', '--embed', '128', '--width', '128', '--threads', '1', ...rest, '--out', out);
     const ck = (phase: string) => path.join(ROOT, 'lab/runs/clip-v2', `toonclip-v2-${seed}${phase}.ckpt.safetensors`);
     // A 1500-step phase from the previous phase's checkpoint, its pairs mostly captioned by the changed attribute
@@ -200,14 +107,13 @@ const steps: Step[] = [
       v2clip('--steps', '1500', ...rest, '--counterfactual-blend', '0.2', '--focus-prob', '0.9', '--counterfactual-weights', weights, '--lr', lr, '--warmup', '30', '--init-from', ck(from), '--checkpoint', ck(to));
     return {
       name,
-      v2: true,
-      outputs: [out],
+        outputs: [out],
       // Phase 1 (lab/world2/clip-data.ts): 40 % in-between attributes captioned honestly, half of each batch in
       // counterfactual pairs (one attribute's factors moved, half of the time to an in-between point), embedding and
       // text width 128. It learns hair colour, glasses, skin and background (zero-shot ≥ 99.7 %) but leaves hair
       // style (38.6 %), beard, mouth and eye colour at the majority rate (seed 1); phase 2 draws the moved attribute
       // 4× more often among hair style, beard and mouth (as v1's fine-tunes did). One thread each; the two seeds can
-      // run side by side (--only clip-v2, --only clip-eval-v2).
+      // run side by side (--only clip, --only clip-eval).
       commands: [
         v2clip('--steps', '3000', '--checkpoint', ck('')),
         v2clip('--steps', '1500', '--counterfactual-weights', 'hairStyle=4,beard=4,mouth=4,eyeColor=2', '--lr', '5e-4', '--warmup', '30', '--init-from', ck(''), '--checkpoint', ck('-phase2')),
@@ -228,44 +134,40 @@ const steps: Step[] = [
     };
   }),
   {
-    name: 'encoder-v2',
-    v2: true,
-    outputs: [path.join(V2, 'encoder.safetensors')],
+    name: 'encoder',
+    outputs: [path.join(DEMO, 'encoder.safetensors')],
     // The demo encoder for ToonGAN v2 on renderer-v2 faces (30 % with in-between values), evaluated with classifier v2;
     // after clip-v2, whose ToonCLIP gives the feature term.
-    commands: [tsx('lab/scripts/train-encoder.ts', '--generator', path.join(V2, 'generator.safetensors'), '--world', 'v2', '--steps', ENCODER_STEPS, '--clip-weight', '1', '--clip', path.join(V2, 'toonclip.safetensors'), '--checkpoint-minutes', '5', '--checkpoint', path.join(ROOT, 'lab/runs/encoder-v2/encoder-v2.ckpt.safetensors'), '--out', path.join(V2, 'encoder.safetensors'), '--eval', '200', '--json', '--json-file', 'bench-results/encoder-quality-v2.json', '--grid', 'bench-results/encoder-grid-v2.png')],
+    commands: [tsx('lab/scripts/train-encoder.ts', '--generator', G, '--world', 'v2', '--steps', ENCODER_STEPS, '--clip-weight', '1', '--clip', CLIP, '--checkpoint-minutes', '5', '--checkpoint', path.join(ROOT, 'lab/runs/encoder-v2/encoder-v2.ckpt.safetensors'), '--out', path.join(DEMO, 'encoder.safetensors'), '--eval', '200', '--json', '--json-file', 'bench-results/encoder-quality-v2.json', '--grid', 'bench-results/encoder-grid-v2.png')],
   },
   {
-    name: 'relevance-v2',
-    v2: true,
-    outputs: [path.join(V2, 'relevance.safetensors')],
+    name: 'relevance',
+    outputs: [path.join(DEMO, 'relevance.safetensors')],
     // The official preparation (StyleSpace statistics over --relevance-samples latents, relevance from
     // --relevance-images images per channel) with ToonCLIP v2; edit defaults from the v2 sweep on validation faces
-    // (npm run bench:global-sweep -- --assets assets/demo/v2 --alphas 6,8,11 --channels 20,40,80 --seeds 20, on the
+    // (npm run bench:global-sweep -- --alphas 6,8,11 --channels 20,40,80 --seeds 20, on the
     // jitter generator: auto β with 40 channels at α 6 gave 60.2 % success at 91.2 % preservation, the most success at
     // ≥ 90 %; 20 channels at α 6 53.6 % / 91.9 %).
     commands: [
-      cli('global', 'prepare', '--generator', path.join(V2, 'generator.safetensors'), '--clip', path.join(V2, 'toonclip.safetensors'), '--samples', opt('relevance-samples', '20000'), '--images', opt('relevance-images', '100'), '--batch', '64', '--out', path.join(V2, 'relevance.safetensors')),
-      cli('global', 'defaults', path.join(V2, 'relevance.safetensors'), '--min-channels', '40', '--alpha', '6'),
+      cli('global', 'prepare', '--generator', G, '--clip', CLIP, '--samples', opt('relevance-samples', '20000'), '--images', opt('relevance-images', '100'), '--batch', '64', '--out', path.join(DEMO, 'relevance.safetensors')),
+      cli('global', 'defaults', path.join(DEMO, 'relevance.safetensors'), '--min-channels', '40', '--alpha', '6'),
     ],
   },
   {
-    name: 'identity-v2',
-    v2: true,
-    outputs: [path.join(V2, 'identity.safetensors')],
+    name: 'identity',
+    outputs: [path.join(DEMO, 'identity.safetensors')],
     // The demo world's ArcFace: renders of one person (geometry, skin tone, eye colour) under redrawn hair, glasses,
     // beard, expression, lipstick, background and pose embed together (lab/world2/identity.ts). One thread.
-    commands: [tsx('lab/scripts/train-identity.ts', '--steps', '1500', '--threads', '1', '--checkpoint', path.join(ROOT, 'lab/runs/identity-v2/identity.ckpt.safetensors'), '--out', path.join(V2, 'identity.safetensors'))],
+    commands: [tsx('lab/scripts/train-identity.ts', '--steps', '1500', '--threads', '1', '--checkpoint', path.join(ROOT, 'lab/runs/identity-v2/identity.ckpt.safetensors'), '--out', path.join(DEMO, 'identity.safetensors'))],
   },
   {
-    name: 'mappers-v2',
-    v2: true,
+    name: 'mappers',
     // One mapper per prompt of both quality lists: a user trains a mapper for the prompt they want, so the held-out
     // prompts get theirs with the same default recipe (nothing tuned on them).
-    outputs: [...editTargets, ...heldOutEditTargets].map((t) => path.join(V2, 'mappers', `${mapperSlug(t.name)}.safetensors`)),
+    outputs: [...editTargets, ...heldOutEditTargets].map((t) => path.join(DEMO, 'mappers', `${mapperSlug(t.name)}.safetensors`)),
     commands: [...editTargets, ...heldOutEditTargets].map((t) => {
       const d = DEMO_MAPPER_DEFAULTS;
-      return cli('mapper', 'train', '--generator', path.join(V2, 'generator.safetensors'), '--clip', path.join(V2, 'toonclip.safetensors'), '--prompt', targetPrompt(t), '--samples', String(d.samples), '--steps', opt('mapper-steps', String(d.steps)), '--batch', String(d.batch), '--lr', String(d.lr), '--lambda-l2', String(d.lambdaL2), '--identity', path.join(V2, 'identity.safetensors'), '--lambda-id', V2_LAMBDA_ID, '--checkpoint-every', '100', '--checkpoint', path.join(ROOT, '.train', `mapper-v2-${mapperSlug(t.name)}.ckpt.safetensors`), '--out', path.join(V2, 'mappers', `${mapperSlug(t.name)}.safetensors`));
+      return cli('mapper', 'train', '--generator', G, '--clip', CLIP, '--prompt', targetPrompt(t), '--samples', String(d.samples), '--steps', opt('mapper-steps', String(d.steps)), '--batch', String(d.batch), '--lr', String(d.lr), '--lambda-l2', String(d.lambdaL2), '--identity', path.join(DEMO, 'identity.safetensors'), '--lambda-id', String(MAPPER_DEFAULTS.lambdaId), '--checkpoint-every', '100', '--checkpoint', path.join(ROOT, '.train', `mapper-${mapperSlug(t.name)}.ckpt.safetensors`), '--out', path.join(DEMO, 'mappers', `${mapperSlug(t.name)}.safetensors`));
     }),
   },
 ];
@@ -289,12 +191,10 @@ for (const name of [only, ...force].filter((n) => n !== '')) {
   }
 }
 mkdirSync(path.join(DEMO, 'mappers'), {recursive: true});
-mkdirSync(path.join(V2, 'mappers'), {recursive: true});
+mkdirSync(path.join(DEMO, 'mappers'), {recursive: true});
 mkdirSync(path.join(ROOT, '.train'), {recursive: true});
-const withV2 = flags.v2;
 for (const step of steps) {
   if (only && step.name !== only) continue;
-  if (step.v2 && !withV2 && !only) continue;
   // A step is done when its marker exists (written after all its commands succeeded); shipped assets alone do not
   // count, so a fresh clone retrains everything from scratch.
   const marker = path.join(ROOT, '.train', `done-${step.name}`);

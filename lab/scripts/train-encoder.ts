@@ -1,7 +1,7 @@
 /**
  * Train the demo encoder for a demo generator (one step of `npm run train:demo`), then evaluate the written file:
  *
- *   node --import tsx lab/scripts/train-encoder.ts [--generator assets/demo/generator.safetensors] [--world v1|v2]
+ *   node --import tsx lab/scripts/train-encoder.ts [--generator assets/demo/generator.safetensors] [--world v2|v1]
  *        [--steps N] [--stop-at N] [--samples N] [--renders N] [--lr X] [--warmup N] [--seed N] [--psi-min X]
  *        [--mixing X] [--intermediate X] [--pixel-weight X] [--latent-weight X] [--delta-weight X]
  *        [--attribute-weight K] [--multiscale-weight X] [--clip-weight X] [--clip FILE]
@@ -14,7 +14,7 @@
  * After training, the encoder file (encoder + the generator as decoder + latent_avg, see lab/demo/train-encoder.ts)
  * is written and measured on --eval held-out renders (default 200): reconstruction error (mean |x − G(E(x))| in
  * 8-bit units, PSNR) and the evaluation classifier's agreement between each render and its reconstruction over the
- * visible attributes (v1: assets/demo/classifier.safetensors, v2: assets/demo/v2/classifier.safetensors). --json
+ * visible attributes (v2: assets/demo/classifier.safetensors; v1: lab/runs/v1/classifier.safetensors). --json
  * writes the numbers to bench-results/encoder-quality.json (or --json-file); --grid writes renders next to their
  * reconstructions (default bench-results/encoder-grid.png). --eval-only measures an existing --out file; --eval-refine
  * STEPS measures the inversions refined by that many projection steps (pixel loss), as `invert --refine` makes them:
@@ -32,7 +32,7 @@ import {DEFAULT_TRAIN_ENCODER, type EncoderArch, type World, evaluateEncoder, tr
 const {values} = parseArgs({
   options: {
     generator: {type: 'string', default: 'assets/demo/generator.safetensors'},
-    world: {type: 'string', default: 'v1'},
+    world: {type: 'string', default: 'v2'},
     steps: {type: 'string'},
     'stop-at': {type: 'string'},
     samples: {type: 'string'},
@@ -104,7 +104,7 @@ if (!values['eval-only']) {
       pixel: num('pixel-weight', d.weights.pixel, {min: 0}), latent: num('latent-weight', d.weights.latent, {min: 0}), delta: num('delta-weight', d.weights.delta, {min: 0}),
       attribute: num('attribute-weight', d.weights.attribute, {min: 0}), multiscale: num('multiscale-weight', d.weights.multiscale, {min: 0}), clip: num('clip-weight', d.weights.clip, {min: 0}),
     },
-    clip: values.clip ?? (world === 'v2' ? 'assets/demo/v2/toonclip.safetensors' : 'assets/demo/toonclip.safetensors'),
+    clip: values.clip ?? (world === 'v2' ? 'assets/demo/toonclip.safetensors' : 'lab/runs/v1/toonclip.safetensors'),
     checkpoint: values.checkpoint ?? (world === 'v2' ? '.train/encoder-v2.ckpt.safetensors' : '.train/encoder.ckpt.safetensors'),
     checkpointSeconds: 60 * num('checkpoint-minutes', 5, {min: 0}),
     ...(values['stop-at'] ? {stopAt: num('stop-at', 0, {int: true, min: 1})} : {}),
@@ -128,7 +128,7 @@ if (!values['eval-only']) {
 }
 
 if (nEval > 0) {
-  const classifierFile = values.classifier ?? (world === 'v2' ? 'assets/demo/v2/classifier.safetensors' : 'assets/demo/classifier.safetensors');
+  const classifierFile = values.classifier ?? (world === 'v2' ? 'assets/demo/classifier.safetensors' : 'lab/runs/v1/classifier.safetensors');
   const refine = num('eval-refine', 0, {int: true, min: 0});
   const q = await evaluateEncoder(out, loadDemoClassifier(classifierFile), {n: nEval, world, refine, ...(values.grid ? {grid: values.grid} : {})});
   console.log(`\nencoder ${out}${refine ? ` + ${refine} projection steps per face` : ''} on ${q.n} held-out ${world} renders (${q.seconds.toFixed(1)} s):`);

@@ -14,9 +14,9 @@
  *   node --import tsx lab/scripts/train-gan.ts --export-only      (write the asset from the current checkpoint)
  *   node --import tsx lab/scripts/train-gan.ts --eval-only        (evaluate the asset at --out)
  *
- * --world v2 distils the v2 world (lab/world2/toon-gan.ts: continuous factors, no thresholds; --aux is then a
- * regression from W to the factors, and --mixing mixes factor groups); its defaults are --out
- * assets/demo/v2/generator.safetensors and --checkpoint .train/toongan-v2.ckpt.safetensors. --sample-every N sets the
+ * The default world v2 (the shipped demo world, lab/world2/toon-gan.ts: continuous factors, no thresholds; --aux is a
+ * regression from W to the factors, and --mixing mixes factor groups) uses --checkpoint
+ * .train/toongan-v2.ckpt.safetensors; --world v1 (the first, categorical world) writes lab/runs/v1/generator.safetensors. --sample-every N sets the
  * steps between sample grids, --checkpoint-minutes M the time between checkpoints.
  *
  * Rerunning the same command resumes from the checkpoint (delete it to start over). Progress lines go to
@@ -32,7 +32,7 @@ import {configureEngine} from '../../src/engine/session.js';
 const {values} = parseArgs({
   options: {
     out: {type: 'string'},
-    world: {type: 'string', default: 'v1'},
+    world: {type: 'string', default: 'v2'},
     'sample-every': {type: 'string', default: '250'},
     'checkpoint-minutes': {type: 'string', default: '3'},
     steps: {type: 'string', default: '4000'},
@@ -77,7 +77,7 @@ if (values.world !== 'v1' && values.world !== 'v2') {
 }
 const v2 = values.world === 'v2';
 const world: GanWorld<any> = v2 ? toonGanV2World : toonGanV1World;
-const out = values.out ?? (v2 ? 'assets/demo/v2/generator.safetensors' : 'assets/demo/generator.safetensors');
+const out = values.out ?? (v2 ? 'assets/demo/generator.safetensors' : 'lab/runs/v1/generator.safetensors');
 const checkpoint = values.checkpoint ?? (v2 ? '.train/toongan-v2.ckpt.safetensors' : '.train/toongan.ckpt.safetensors');
 
 if (values['export-only']) {

@@ -2,7 +2,7 @@
  * Train the demo world's identity network (lab/world2/identity.ts; the ID loss's network for the demo models):
  *
  *   node --import tsx lab/scripts/train-identity.ts [--steps N] [--pairs N] [--lr X] [--seed N] [--temperature T]
- *        [--out assets/demo/v2/identity.safetensors] [--checkpoint .train/identity.ckpt.safetensors] [--threads N]
+ *        [--out assets/demo/identity.safetensors] [--checkpoint .train/identity.ckpt.safetensors] [--threads N]
  *        [--eval-only]
  *
  * Resumes from the checkpoint when it exists (delete it to start over); stops with a checkpoint on Ctrl-C or
@@ -25,7 +25,7 @@ const {values} = parseArgs({
     lr: {type: 'string'},
     seed: {type: 'string'},
     temperature: {type: 'string'},
-    out: {type: 'string', default: 'assets/demo/v2/identity.safetensors'},
+    out: {type: 'string', default: 'assets/demo/identity.safetensors'},
     checkpoint: {type: 'string', default: '.train/identity.ckpt.safetensors'},
     threads: {type: 'string', default: '1'},
     'eval-only': {type: 'boolean', default: false},

@@ -4,7 +4,21 @@
  * from the latent that owns it; the v2 classifier's labels are masked in the gaps, its regression targets round-trip,
  * and its graph (the v1 classifier with a regression head) survives the fp16 asset.
  */
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import path from 'node:path';
 import {describe, expect, it} from 'vitest';
+import {parseSafetensors, serializeSafetensors} from '../../src/io/safetensors.js';
+import {LATENT_DECODING_VERSION} from '../demo/toon-gan.js';
+import {forward, heldOutLatents} from '../demo/train-gan.js';
+import {compile} from '../../src/engine/session.js';
+import {input} from '../../src/engine/tensor.js';
+import {readBytes} from '../../src/io/files.js';
+import {loadClip} from '../../src/models/clip/load.js';
+import {loadDefaultTokenizer} from '../../src/models/clip/tokenizer.js';
+import {loadGenerator} from '../../src/models/load-generator.js';
+import {zeroShotAccuracyV2} from '../world2/clip-eval.js';
+import {renderFactorsTensor} from '../world2/render.js';
 import {attributeNames, attributeSchema, attributeValues} from '../../src/demo/attributes.js';
 import {DemoClassifier, type ClassifierConfig, demoClassifierFromBytes, initClassifierState, loadDemoClassifier} from '../../src/demo/classifier.js';
 import {Rng} from '../../src/demo/rng.js';
@@ -15,7 +29,7 @@ import {LABEL_WIDTH, REGRESSION_WIDTH, decodeRegression, encodeFaces, evaluateCl
 import {type FactorName, type Factors, factorNames, factorSpecs, namedRegions, prototypeFactors, regionSlack, regionValue, sampleFactors} from '../world2/factors.js';
 import {
   ATTRIBUTE_COORDS_V2, GAP_SHARE, LAYOUT_COORDS_V2, MIX_OWNER_V2, USED_DIMS_V2, decodeLatentV2, decodeMixedV2, decodeUniforms, factorGroup,
-  generatorWorld, latentUniforms, toonGanV2World,
+  LATENT_DECODING_V2, generatorWorld, latentUniforms, toonGanV2World,
 } from '../world2/toon-gan.js';
 
 const D = 64;
@@ -264,15 +278,20 @@ describe('classifier v2 data', () => {
 
 describe('generatorWorld', () => {
   it("reads the world from a ToonGAN file's latent decoding and names a generator of no demo world", () => {
-    expect(generatorWorld('assets/demo/generator.safetensors')).toBe('v1');
-    expect(generatorWorld('assets/demo/v2/generator.safetensors')).toBe('v2');
+    expect(generatorWorld('assets/demo/generator.safetensors')).toBe('v2');
+    // A first-world (v1) ToonGAN is named by its decoding's version alone.
+    const dir = mkdtempSync(path.join(tmpdir(), 'world-'));
+    const v1 = path.join(dir, 'v1.safetensors');
+    writeFileSync(v1, serializeSafetensors({x: {dtype: 'float32', shape: [1], data: new Float32Array(1)}}, {latent_decoding: LATENT_DECODING_VERSION}));
+    expect(generatorWorld(v1)).toBe('v1');
+    rmSync(dir, {recursive: true, force: true});
     expect(() => generatorWorld('../shared/fixtures/stylegan2_tiny_weights.safetensors')).toThrow(/not a demo-world generator/);
   });
 });
 
-describe('the trained v2 classifier (assets/demo/v2)', () => {
+describe('the shipped classifier (assets/demo, world v2)', () => {
   it('loads with its regression head and reads ≥ 95 % of named values on fresh clean faces', async () => {
-    const c = loadDemoClassifier('assets/demo/v2/classifier.safetensors');
+    const c = loadDemoClassifier('assets/demo/classifier.safetensors');
     expect(c.config.regression).toBe(REGRESSION_WIDTH);
     expect(JSON.parse(c.metadata.regression_targets!)).toEqual(regressionTargets.map((t) => t.name));
     const e = await evaluateClassifierV2((x) => c.run(x), {n: 200, seed: 0x7e57, intermediate: 0});
@@ -284,5 +303,72 @@ describe('the trained v2 classifier (assets/demo/v2)', () => {
     expect(e.regression.hairL!.mae).toBeLessThan(0.05);
     expect(e.regression.hairH!.mae).toBeLessThan(10);
     expect(e.regression.skinTone!.mae).toBeLessThan(0.06);
+  });
+});
+
+describe('the shipped generator and ToonCLIPs (assets/demo, world v2)', () => {
+  it('ToonGAN loads with latent_avg and the v2 decoding, has a W of unit scale and reproduces render(decode(z)) on held-out z', async () => {
+    const g = loadGenerator('assets/demo/generator.safetensors');
+    expect(g.config.size).toBe(64);
+    expect(g.config.styleDim).toBe(D);
+    expect(g.latentAvg?.length).toBe(D);
+    expect(parseSafetensors(readBytes('assets/demo/generator.safetensors')).metadata.latent_decoding).toBe(LATENT_DECODING_V2);
+    const n = 8;
+    const z = heldOutLatents(n, D, 99); // neither the training nor the evaluation stream
+    const zin = input('z', [n, D]);
+    const [img, w] = await (await compile([zin], [forward(g, zin), g.mapping(zin)])).run([z]);
+    // W has unit scale per coordinate (the scale the methods' official step sizes assume).
+    const wd = w!.data as Float32Array;
+    let variance = 0;
+    for (let c = 0; c < D; c++) {
+      let m = 0;
+      for (let i = 0; i < n; i++) m += wd[i * D + c]! / n;
+      for (let i = 0; i < n; i++) variance += (wd[i * D + c]! - m) ** 2 / (n * D);
+    }
+    expect(Math.sqrt(variance)).toBeGreaterThan(0.3);
+    expect(Math.sqrt(variance)).toBeLessThan(1.5);
+    const per = 3 * 64 * 64;
+    const target = new Float32Array(n * per);
+    for (let i = 0; i < n; i++) renderFactorsTensor(decodeLatentV2(z.subarray(i * D, (i + 1) * D)), 64, target, i * per);
+    const d = img!.data as Float32Array;
+    let diff = 0;
+    for (let p = 0; p < n * per; p++) diff += Math.abs(Math.max(-1, Math.min(1, d[p]!)) - target[p]!);
+    // Measured 11.2/255 (0.087) on 1000 held-out z; the mean face scores ≥ 0.3, a random generator ≥ 1.
+    expect(diff / (n * per)).toBeLessThan(0.2);
+  }, 60_000);
+
+  it('both ToonCLIPs load with no extra config (embedding 128) and read hair colour, glasses, beard and mouth zero-shot, well above the majority rate', async () => {
+    const tok = loadDefaultTokenizer();
+    const evalClip = loadClip('assets/demo/toonclip-eval.safetensors');
+    expect(evalClip.config.embedDim).toBe(128);
+    const clip = loadClip('assets/demo/toonclip.safetensors');
+    expect(clip.config.embedDim).toBe(128);
+    expect(clip.config.imageResolution).toBe(64);
+    const acc = await zeroShotAccuracyV2(clip, tok, {n: 200, intermediate: 0});
+    // The editing ToonCLIP read 99.9 / 100 / 90.0 / 86.7 % on 1000 held-out faces (40 % in between).
+    for (const [a, min] of [['hairColor', 0.9], ['glasses', 0.9], ['beard', 0.8], ['mouth', 0.7]] as const) {
+      expect(acc[a].count, a).toBeGreaterThan(50);
+      expect(acc[a].accuracy, a).toBeGreaterThanOrEqual(min);
+      expect(acc[a].accuracy, a).toBeGreaterThanOrEqual(acc[a].majority + 0.15);
+    }
+  }, 120_000);
+
+  it('the classifier returns one distribution per attribute, at any input size', async () => {
+    const c = loadDemoClassifier();
+    const rng = new Rng(0xd15);
+    for (const size of [64, 96]) {
+      const faces = Array.from({length: 3}, () => sampleFactors(rng, 0.5).factors);
+      const probs = await c.classify({dtype: 'float32', shape: [3, 3, size, size], data: renderFaces(faces, size)});
+      expect(probs).toHaveLength(3);
+      for (const p of probs) {
+        expect(Object.keys(p)).toEqual(attributeNames);
+        for (const a of attributeNames) {
+          expect(Object.keys(p[a])).toEqual([...attributeValues(a)]);
+          const values = Object.values(p[a]);
+          for (const v of values) expect(v).toBeGreaterThanOrEqual(0);
+          expect(values.reduce((s, v) => s + v, 0)).toBeCloseTo(1, 5);
+        }
+      }
+    }
   });
 });

@@ -332,7 +332,7 @@ export const toonGanV2World: GanWorld<Factors> = {
   aux: {kind: 'regression', width: REGRESSION_WIDTH},
   auxTargets: (f) => Float32Array.from(regressionTargets, (t) => t.encode(f)),
   namedAgreement: async (images, renders, faces, size) => {
-    const file = fileURLToPath(new URL('../../assets/demo/v2/classifier.safetensors', import.meta.url));
+    const file = fileURLToPath(new URL('../../assets/demo/classifier.safetensors', import.meta.url));
     if (!existsSync(file)) return null;
     const c = loadDemoClassifier(file);
     const shape = [faces.length, 3, size, size];

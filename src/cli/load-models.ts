@@ -62,7 +62,16 @@ export function loadModelsFromFlags(flags: ModelFlags): LoadedModels {
 }
 
 export function addIdentityOption(cmd: Command): Command {
-  return cmd.option('--identity <ckpt|face-api>', "identity network for the ID loss: an IR-SE50 checkpoint (model_ir_se50.pth) or 'face-api' (FaceRecognitionNet shipped with @vladmandic/face-api) or the demo world's identity network (identity.safetensors)");
+  return cmd.option('--identity <ckpt|face-api>', "identity network for the ID loss: an IR-SE50 checkpoint (model_ir_se50.pth) or 'face-api' (FaceRecognitionNet shipped with @vladmandic/face-api) or the demo world's identity network (identity.safetensors); default: the demo identity network on the demo generator, none with --generator");
+}
+
+/**
+ * The identity network of an edit: --identity when given; on the shipped demo generator (no --generator) the demo
+ * identity network, which is to cartoon faces what ArcFace is to FFHQ; otherwise none.
+ */
+export function identityFromFlags(flags: {identity?: string; generator?: string}): IdentityNet | null {
+  if (flags.identity) return loadIdentity(flags.identity);
+  return flags.generator === undefined ? loadIdentity(demoAssetPath('identity')) : null;
 }
 
 /** The identity network named by --identity: 'face-api', the demo identity network's file or an IR-SE checkpoint. */

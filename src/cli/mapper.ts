@@ -13,7 +13,7 @@ import {encodePng} from '../io/image.js';
 import {loadLatent} from '../io/weights.js';
 import {encodeTexts} from '../models/clip/encode.js';
 import {mapperFromBytes, runMapper, serializeMapper} from '../models/mapper.js';
-import {addGeneratorOption, addIdentityOption, addModelOptions, loadGeneratorFromFlags, loadIdentity, loadModelsFromFlags, type ModelFlags} from './load-models.js';
+import {addGeneratorOption, addIdentityOption, addModelOptions, identityFromFlags, loadGeneratorFromFlags, loadModelsFromFlags, type ModelFlags} from './load-models.js';
 import {createProgress} from './progress.js';
 import {allowNonfiniteOption, checkFiniteImage, parseChoice, parseFloatStrict, parseIntStrict, sampleTruncation, truncationOption} from './options.js';
 import {writeTensorFile} from './tensor-files.js';
@@ -82,7 +82,7 @@ export function registerMapper(program: Command): void {
     .option('--lr <lr>', `learning rate, constant ${byGenerator('lr')}`, parseFloatStrict('--lr'))
     .option('--optimizer <kind>', 'ranger (RAdam + Lookahead + GC, official) or adam', parseChoice('--optimizer', ['ranger', 'adam'] as const), MAPPER_DEFAULTS.optimizer)
     .option('--lambda-l2 <x>', `weight of MSE(ŵ, w) ${byGenerator('lambdaL2')}`, parseFloatStrict('--lambda-l2'))
-    .option('--lambda-id <x>', `weight of the identity loss (default ${MAPPER_DEFAULTS.lambdaId} with --identity, as the official faces setting; else 0)`, parseFloatStrict('--lambda-id'))
+    .option('--lambda-id <x>', `weight of the identity loss (default ${MAPPER_DEFAULTS.lambdaId}, the official faces setting, with --identity or on the demo generator, whose default identity network is the demo one; else 0)`, parseFloatStrict('--lambda-id'))
     .option('--no-coarse', 'do not train the coarse group (W+ rows 0–3 of 18); it outputs zeros')
     .option('--no-medium', 'do not train the medium group (rows 4–7 of 18)')
     .option('--no-fine', 'do not train the fine group (rows 8+ of 18)')
@@ -97,7 +97,7 @@ export function registerMapper(program: Command): void {
       `
 Defaults: with --generator the official settings (${listSettings(MAPPER_DEFAULTS)});
 on the shipped demo generator (no --generator) the demo settings (${listSettings(DEMO_MAPPER_DEFAULTS)}),
-which give a visible edit in about 1.5 min on 2 cores. A flag given overrides either.
+with the ID loss of the demo identity network (λ_ID ${MAPPER_DEFAULTS.lambdaId}), which give a visible edit in about 2.5 min on 2 cores. A flag given overrides either.
 
 Examples:
   styleclip mapper train --prompt "a face with purple hair" --out purple.safetensors        (demo generator, demo settings)
@@ -145,13 +145,15 @@ async function runTrain(flags: TrainFlags): Promise<void> {
   // Temporary files a killed run left while writing the checkpoint or the output.
   for (const f of [flags.out, ckptFile]) removeStaleTemps(path.dirname(path.resolve(f)), path.basename(f));
   check(flags.coarse || flags.medium || flags.fine, '--no-coarse, --no-medium and --no-fine together leave nothing to train');
-  const lambdaId = flags.lambdaId ?? (flags.identity ? MAPPER_DEFAULTS.lambdaId : 0);
-  check(!lambdaId || flags.identity, '--lambda-id needs an identity network: pass --identity CKPT or --identity face-api');
+  // The demo generator trains with the demo identity network by default (the official faces setting, λ_ID 0.1).
+  const demoGenerator = flags.generator === undefined;
+  const lambdaId = flags.lambdaId ?? (flags.identity || demoGenerator ? MAPPER_DEFAULTS.lambdaId : 0);
+  check(!lambdaId || flags.identity || demoGenerator, '--lambda-id needs an identity network: pass --identity CKPT or --identity face-api');
   const t0 = performance.now();
   const resume = flags.resume ? readBytes(flags.resume, 'resume checkpoint') : undefined;
   const latents = flags.latents ? loadLatentArg(flags.latents, '--latents') : undefined;
   const {g, clip, tokenizer} = loadModelsFromFlags(flags);
-  const identity = flags.identity ? loadIdentity(flags.identity) : null;
+  const identity = lambdaId ? identityFromFlags(flags) : null;
   const text = await encodeTexts(clip, tokenizer, [flags.prompt]);
 
   const ac = new AbortController();

@@ -1,16 +1,17 @@
 /** `styleclip optimize`: StyleCLIP latent optimisation from a text prompt. */
 import path from 'node:path';
 import type {Command} from 'commander';
+import {demoAssetPath} from '../demo/assets.js';
 import {check} from '../errors.js';
 import {type OptimizeOptions, optimizeLatent} from '../edit/optimize.js';
-import {OPTIMIZE_DEFAULTS as D} from '../edit/optimize-defaults.js';
+import {DEMO_OPTIMIZE_DEFAULTS, OPTIMIZE_DEFAULTS as D} from '../edit/optimize-defaults.js';
 import {checkWritable, writeFileAtomic} from '../io/files.js';
 import {encodePng} from '../io/image.js';
 import {readBytes} from '../io/files.js';
 import {loadLatent} from '../io/weights.js';
 import {encodeTexts} from '../models/clip/encode.js';
 import {stylesToTensors} from '../models/stylespace.js';
-import {addIdentityOption, addModelOptions, loadIdentity, loadModelsFromFlags, type ModelFlags} from './load-models.js';
+import {addIdentityOption, addModelOptions, identityFromFlags, loadModelsFromFlags, type ModelFlags} from './load-models.js';
 import {createProgress} from './progress.js';
 import {allowNonfiniteOption, checkFiniteImage, parseChoice, parseFloatStrict, parseIntStrict, sampleTruncation, truncationOption} from './options.js';
 import {writeTensorFile} from './tensor-files.js';
@@ -48,7 +49,7 @@ export function registerOptimize(program: Command): void {
     .option('--steps <n>', 'optimisation steps', parseIntStrict('--steps', {min: 1}), D.steps)
     .option('--lr <lr>', 'learning rate', parseFloatStrict('--lr'), D.lr)
     .option('--lambda-l2 <x>', 'weight of Σ(w − w_s)²', parseFloatStrict('--lambda-l2'), D.lambdaL2)
-    .option('--lambda-id <x>', `weight of the identity loss (default ${D.lambdaId} with --identity, else 0)`, parseFloatStrict('--lambda-id'))
+    .option('--lambda-id <x>', `weight of the identity loss (default ${D.lambdaId} with --identity; ${DEMO_OPTIMIZE_DEFAULTS.lambdaId} on the demo generator, with the demo identity network; 0 turns it off)`, parseFloatStrict('--lambda-id'))
     .addOption(truncationOption('the start latent sampled from --seed'))
     .option('--clip-input <mode>', "normalized (CLIP's mean/std) or legacy (raw [-1, 1] as the official code)", parseChoice('--clip-input', ['normalized', 'legacy'] as const), D.clipInput)
     .option('--optimizer <kind>', 'adam or sgd', parseChoice('--optimizer', ['adam', 'sgd'] as const), D.optimizer)
@@ -84,6 +85,11 @@ async function runOptimize(flags: OptimizeFlags): Promise<void> {
   const t0 = performance.now();
   const {g, clip, tokenizer} = loadModelsFromFlags(flags);
   const text = await encodeTexts(clip, tokenizer, [flags.prompt]);
+  // The demo generator optimises with the demo identity network by default (DEMO_OPTIMIZE_DEFAULTS).
+  const demoGenerator = flags.generator === undefined;
+  const lambdaId = flags.lambdaId ?? (flags.identity || demoGenerator ? (demoGenerator ? DEMO_OPTIMIZE_DEFAULTS.lambdaId : D.lambdaId) : 0);
+  check(!lambdaId || flags.identity || demoGenerator, '--lambda-id needs an identity network: pass --identity CKPT or --identity face-api');
+  const identity = lambdaId ? identityFromFlags(flags) : null;
   const opts: OptimizeOptions = {
     text,
     mode: flags.mode,
@@ -91,15 +97,14 @@ async function runOptimize(flags: OptimizeFlags): Promise<void> {
     steps: flags.steps,
     lr: flags.lr,
     lambdaL2: flags.lambdaL2,
-    lambdaId: flags.lambdaId ?? (flags.identity ? D.lambdaId : 0),
-    identity: flags.identity ? loadIdentity(flags.identity) : null,
+    lambdaId,
+    identity,
     truncation: sampleTruncation(g, flags.truncation),
     clipInput: flags.clipInput,
     optimizer: flags.optimizer,
     lrSchedule: flags.lrSchedule,
     saveEvery: flags.saveEvery ?? 0,
   };
-  check(!flags.lambdaId || flags.identity, '--lambda-id needs an identity network: pass --identity CKPT or --identity face-api');
   if (flags.latent) {
     const t = loadLatent(readBytes(flags.latent, 'latent file'), {what: `latent file '${flags.latent}'`});
     check(t.dtype === 'float32', `latent file '${flags.latent}' holds ${t.dtype} data; latents must be float32`);
@@ -127,6 +132,9 @@ async function runOptimize(flags: OptimizeFlags): Promise<void> {
     out: flags.out,
     prompt: flags.prompt,
     steps: flags.steps,
+    // The ID loss's weight and network (the demo identity network by default on the demo generator).
+    lambdaId,
+    identity: !lambdaId ? null : (flags.identity ?? demoAssetPath('identity')),
     clipLoss: {first: first.clip, last: last.clip},
     loss: {first: first.loss, last: last.loss},
     seconds: Number(((performance.now() - t0) / 1000).toFixed(2)),

@@ -34,3 +34,14 @@ export const OPTIMIZE_DEFAULTS = {
   /** An intermediate image every N steps through onStep (official save_intermediate_image_every; 0 = never). */
   saveEvery: 20,
 } as const;
+
+/**
+ * Latent optimisation on the demo models (the CLI's and web app's defaults on the demo generator, which also take the
+ * demo identity network as the identity loss's network); the rest as OPTIMIZE_DEFAULTS. The official λ_ID 0.005 is
+ * set for ArcFace's loss on FFHQ; with the demo identity network it changes nothing measurable, 0.1 (the official
+ * mapper weight) keeps the person (lab/world2/README.md).
+ */
+export const DEMO_OPTIMIZE_DEFAULTS = {
+  /** Weight of the identity loss (the demo identity network). */
+  lambdaId: 0.1,
+} as const;

@@ -32,8 +32,10 @@ export interface InfoResponse {
     beta: number | null;
     minChannels: number | null;
     neutral: string;
-    /** The optimisation panel's defaults (a shorter run than the official one; no identity loss). */
+    /** The optimisation panel's defaults (a shorter run than the official one; the ID loss on the demo models only). */
     optimize: OptimizeSettings & {saveEvery: number};
+    /** The network of the optimisation's identity loss (the demo identity network on the demo models, else face-api's). */
+    identity: string;
     /** The mapper-training panel's defaults (the demo settings on the demo generator). */
     mapperTrain: MapperTrainSettings;
     /** The official settings of each method, from the library's defaults modules. */

@@ -11,6 +11,9 @@ import {GlobalEditor} from '../edit/global-edit.js';
 import {type Relevance, loadOfficialRelevance, loadRelevance, verifyGeneratorProbe} from '../edit/global-relevance-file.js';
 import {checkDecoderMatches, checkEncoderFits} from '../edit/invert.js';
 import {DEMO_MAPPER_DEFAULTS} from '../edit/mapper-defaults.js';
+import {DEMO_OPTIMIZE_DEFAULTS} from '../edit/optimize-defaults.js';
+import {loadDemoIdentity} from '../demo/identity.js';
+import type {IdentityNet} from '../models/identity/types.js';
 import {PROJECT_DEFAULTS} from '../edit/project-defaults.js';
 import {readBytes} from '../io/files.js';
 import {loadClip} from '../models/clip/load.js';
@@ -43,6 +46,10 @@ export interface ModelBundle {
   encoder?: PhotoEncoder | null;
   /** Projection of photos when there is no encoder (PROJECT_DEFAULTS' steps with the identity term when absent). */
   inversion?: InversionSettings;
+  /** The identity network of the optimisation's ID loss (face-api's FaceRecognitionNet when absent). */
+  identity?: {name: string; net: IdentityNet};
+  /** The optimisation panel's λ_ID (0 when absent). */
+  optimizeLambdaId?: number;
 }
 
 export interface PhotoEncoder {
@@ -70,6 +77,9 @@ export interface BundleFiles {
   /** The encoder is optional (the demo's): one that does not load or fit is reported and photos are projected instead. */
   encoderOptional?: boolean;
   inversion?: InversionSettings;
+  /** The identity network for the optimisation's ID loss: the demo identity network's file (face-api's when absent). */
+  identity?: string;
+  optimizeLambdaId?: number;
 }
 
 /** Mapper names: file stems made of safe characters only (they become URL path segments and select options). */
@@ -141,6 +151,8 @@ export async function loadBundle(files: BundleFiles, warn: (msg: string) => void
     ...(files.mapperTraining ? {mapperTraining: files.mapperTraining} : {}),
     ...(files.examples ? {examples: files.examples} : {}),
     ...(files.inversion ? {inversion: files.inversion} : {}),
+    ...(files.identity ? {identity: {name: path.basename(files.identity), net: loadDemoIdentity(files.identity)}} : {}),
+    ...(files.optimizeLambdaId !== undefined ? {optimizeLambdaId: files.optimizeLambdaId} : {}),
   };
 }
 
@@ -171,6 +183,9 @@ export function demoBundleFiles(overrides: Partial<BundleFiles> = {}): BundleFil
     // The demo generator is the one the demo settings were chosen for; another generator gets the official ones.
     ...(overrides.encoder ? {encoder: overrides.encoder} : demoEnc ? {encoder: demoEnc, encoderOptional: true} : {}),
     // Cartoon faces are outside the face-recognition net's domain: the demo projects with the pixel loss alone.
-    ...(overrides.generator === undefined ? {mapperTraining: {...DEMO_MAPPER_DEFAULTS}, examples: demoExamples(), inversion: {steps: PROJECT_DEFAULTS.steps, identity: false}} : {}),
+    // The demo identity network plays ArcFace's part for cartoon faces in the optimisation's ID loss.
+    ...(overrides.generator === undefined
+      ? {mapperTraining: {...DEMO_MAPPER_DEFAULTS}, examples: demoExamples(), inversion: {steps: PROJECT_DEFAULTS.steps, identity: false}, identity: demoAssetPath('identity'), optimizeLambdaId: DEMO_OPTIMIZE_DEFAULTS.lambdaId}
+      : {}),
   };
 }

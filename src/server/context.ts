@@ -99,7 +99,8 @@ export class AppContext {
     this.web = opts.webRoot === null ? null : staticFiles(opts.webRoot ?? defaultWebRoot());
     this.defaults = {
       truncation: bundle.g.latentAvg ? SAMPLE_TRUNCATION : 1,
-      optimize: WEB_OPTIMIZE,
+      // The bundle's λ_ID (the demo's, with its identity network), else none.
+      optimize: {...WEB_OPTIMIZE, lambdaId: bundle.optimizeLambdaId ?? WEB_OPTIMIZE.lambdaId},
       // The bundle's (the demo's on the demo generator), else a short run with the official settings.
       mapperTrain: bundle.mapperTraining ?? WEB_MAPPER_TRAIN,
     };
@@ -169,9 +170,14 @@ export class AppContext {
     return p;
   }
 
-  /** face-api's FaceRecognitionNet for the identity loss, loaded on first use. */
+  /** The identity loss's network: the bundle's (the demo identity network), else face-api's, loaded on first use. */
   identityNet(): IdentityNet {
-    return (this.faceNet ??= loadFaceRecognitionNet());
+    return this.bundle.identity?.net ?? (this.faceNet ??= loadFaceRecognitionNet());
+  }
+
+  /** What identityNet() is, for the page. */
+  identityName(): string {
+    return this.bundle.identity?.name ?? "face-api's FaceRecognitionNet";
   }
 
   needEditor(): GlobalEditor {

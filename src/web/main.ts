@@ -722,7 +722,7 @@ async function init(): Promise<void> {
   el.optLr.value = String(d.optimize.lr);
   el.optL2.value = String(d.optimize.lambdaL2);
   el.optId.value = String(d.optimize.lambdaId);
-  el.optIdLabel.title = `identity loss weight (face-api's FaceRecognitionNet; StyleCLIP uses ${d.official.optimize.lambdaId} for faces)`;
+  el.optIdLabel.title = `identity loss weight (${d.identity}; StyleCLIP uses ${d.official.optimize.lambdaId} for faces with ArcFace)`;
   el.trainSteps.value = String(d.mapperTrain.steps);
   const photo = info.photo;
   el.photoSteps.value = String(photo.steps);

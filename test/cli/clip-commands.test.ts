@@ -84,6 +84,19 @@ describe('styleclip optimize', () => {
     expect(r2.stderr).toMatch(/--lambda-id needs an identity network/);
   });
 
+  it('on the demo generator adds the ID loss of the demo identity network by default; --lambda-id 0 turns it off', async () => {
+    const out = path.join(tmp, 'opt-demo.png');
+    const run = async (...extra: string[]) => {
+      const r = await runCli('optimize', '--prompt', 'a face with grey hair', '--seed', '1', '--steps', '2', '--save-every', '0', '--out', out, '--json', ...extra);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as {lambdaId: number; identity: string | null};
+    };
+    const d = await run();
+    expect(d.lambdaId).toBe(0.1);
+    expect(path.basename(d.identity!)).toBe('identity.safetensors');
+    expect(await run('--lambda-id', '0')).toMatchObject({lambdaId: 0, identity: null});
+  });
+
   it('rejects an empty prompt and a latent of the wrong shape', async () => {
     const bad = path.join(tmp, 'bad.npy');
     writeFileSync(bad, serializeNpy({dtype: 'float32', shape: [1, 3, 64], data: new Float32Array(192)}));

@@ -33,6 +33,7 @@ export function infoRoutes(app: Hono, ctx: AppContext): void {
         ...ctx.globalDefaults(),
         neutral: NEUTRAL,
         optimize: ctx.defaults.optimize,
+        identity: ctx.identityName(),
         mapperTrain: ctx.defaults.mapperTrain,
         official: {
           global: {alpha: GLOBAL_DEFAULTS.alpha, beta: GLOBAL_DEFAULTS.beta},

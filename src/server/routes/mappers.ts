@@ -1,5 +1,6 @@
 /** Latent mappers: apply one to a W+ latent, train one as a queued job (it joins the list), download one. */
 import type {Hono} from 'hono';
+import {MAPPER_DEFAULTS} from '../../edit/mapper-defaults.js';
 import {trainMapper} from '../../edit/mapper-train.js';
 import {runMapper, serializeMapper} from '../../models/mapper.js';
 import type {JobProgress, MapperApplyRequest, MapperTrainRequest, MapperTrained} from '../api-types.js';
@@ -39,10 +40,12 @@ export function mapperRoutes(app: Hono, ctx: AppContext): void {
     const truncation = ctx.defaults.truncation;
     const job = ctx.runner.submit('mapper-train', client, async (j, signal) => {
       const text = await ctx.textFeatures(prompt);
+      // With the bundle's identity network (the demo's), the official faces ID loss, as `mapper train` on the demo.
+      const id = bundle.identity ? {identity: bundle.identity.net, lambdaId: MAPPER_DEFAULTS.lambdaId} : {};
       const r = await trainMapper(g, bundle.clip, {
-        text, prompt, samples, steps, batch, lr, lambdaL2, seed, truncation, signal,
+        text, prompt, samples, steps, batch, lr, lambdaL2, seed, truncation, signal, ...id,
         onStep: (s) => {
-          const p: JobProgress = {step: s.step + 1, steps: s.steps, loss: s.loss, clip: s.clip, l2: s.l2};
+          const p: JobProgress = {step: s.step + 1, steps: s.steps, loss: s.loss, clip: s.clip, l2: s.l2, ...(bundle.identity ? {id: s.id} : {})};
           j.progress({...p});
         },
       });
