@@ -44,7 +44,7 @@ import {StyleclipError} from '../../src/errors.js';
 import {decodeLatent} from '../demo/toon-gan.js';
 import {embedRenders} from '../demo/train-clip.js';
 import {namedValue} from '../world2/factors.js';
-import {decodeLatentV2, generatorWorld} from '../world2/toon-gan.js';
+import {generatorWorld, v2DecoderOf} from '../world2/toon-gan.js';
 
 configureEngine({threads: Number(flag('threads', '2'))});
 const SEEDS = Number(flag('seeds', '30'));
@@ -70,8 +70,9 @@ if (g.config.size !== clip.config.imageResolution) throw new Error(`bench:diagno
 /** The attribute values the generator was trained to draw for z (its `latent_decoding`); undefined: no clear value. */
 function decoderOf(file: string): (z: Float32Array) => Partial<FaceAttributes> {
   if (generatorWorld(file) === 'v1') return (z) => decodeLatent(z, D).attributes;
+  const decode = v2DecoderOf(file);
   return (z) => {
-    const f = decodeLatentV2(z, D);
+    const f = decode(z, D);
     return Object.fromEntries(attributeNames.map((a) => [a, namedValue(f, a)])) as Partial<FaceAttributes>;
   };
 }

@@ -16,7 +16,8 @@
  *
  * The default world v2 (the shipped demo world, lab/world2/toon-gan.ts: continuous factors, no thresholds; --aux is a
  * regression from W to the factors, and --mixing mixes factor groups) uses --checkpoint
- * .train/toongan-v2.ckpt.safetensors; --world v1 (the first, categorical world) writes lab/runs/v1/generator.safetensors. --sample-every N sets the
+ * .train/toongan-v2.ckpt.safetensors; --world v2-polar the same world with the polar colour code (an experiment,
+ * lab/world2/toon-gan.ts ColourCode); --world v1 (the first, categorical world) writes lab/runs/v1/generator.safetensors. --sample-every N sets the
  * steps between sample grids, --checkpoint-minutes M the time between checkpoints.
  *
  * Rerunning the same command resumes from the checkpoint (delete it to start over). Progress lines go to
@@ -25,7 +26,7 @@
 import {existsSync, statSync} from 'node:fs';
 import {parseArgs} from 'node:util';
 import {type GanWorld, loadToonGan, toonGanConfig, toonGanV1World} from '../demo/toon-gan.js';
-import {toonGanV2World} from '../world2/toon-gan.js';
+import {toonGanV2PolarWorld, toonGanV2World} from '../world2/toon-gan.js';
 import {evaluateToonGan, exportFromCheckpoint, formatEvaluation, trainToonGan} from '../demo/train-gan.js';
 import {configureEngine} from '../../src/engine/session.js';
 
@@ -71,12 +72,12 @@ function num(name: string, v: string | undefined): number | undefined {
 const t0 = performance.now();
 const secs = () => ((performance.now() - t0) / 1000).toFixed(0);
 configureEngine({threads: num('threads', values.threads)!});
-if (values.world !== 'v1' && values.world !== 'v2') {
-  console.error(`error: --world must be v1 or v2, got '${values.world}'`);
+if (values.world !== 'v1' && values.world !== 'v2' && values.world !== 'v2-polar') {
+  console.error(`error: --world must be v1, v2 or v2-polar, got '${values.world}'`);
   process.exit(1);
 }
-const v2 = values.world === 'v2';
-const world: GanWorld<any> = v2 ? toonGanV2World : toonGanV1World;
+const v2 = values.world !== 'v1';
+const world: GanWorld<any> = values.world === 'v2-polar' ? toonGanV2PolarWorld : v2 ? toonGanV2World : toonGanV1World;
 const out = values.out ?? (v2 ? 'assets/demo/generator.safetensors' : 'lab/runs/v1/generator.safetensors');
 const checkpoint = values.checkpoint ?? (v2 ? '.train/toongan-v2.ckpt.safetensors' : '.train/toongan.ckpt.safetensors');
 

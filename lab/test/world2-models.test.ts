@@ -29,7 +29,7 @@ import {LABEL_WIDTH, REGRESSION_WIDTH, decodeRegression, encodeFaces, evaluateCl
 import {type FactorName, type Factors, factorNames, factorSpecs, namedRegions, prototypeFactors, regionSlack, regionValue, sampleFactors} from '../world2/factors.js';
 import {
   ATTRIBUTE_COORDS_V2, GAP_SHARE, LAYOUT_COORDS_V2, MIX_OWNER_V2, USED_DIMS_V2, decodeLatentV2, decodeMixedV2, decodeUniforms, factorGroup,
-  LATENT_DECODING_V2, generatorWorld, latentUniforms, toonGanV2World,
+  LATENT_DECODING_V2, POLAR_CORE, decodeLatentPolar, generatorWorld, latentUniforms, polarColour, toonGanV2World,
 } from '../world2/toon-gan.js';
 
 const D = 64;
@@ -190,6 +190,33 @@ describe('ToonGAN v2 latent decoding', () => {
     }
     expect(marked).toBeGreaterThan(30);
     expect(toonGanV2World.auxTargets(f)).toEqual(Float32Array.from(regressionTargets, (t) => t.encode(f)));
+  });
+});
+
+describe('the polar colour code (experiment)', () => {
+  it('decodes deterministically inside the ranges and leaves every non-colour factor as the lab code does', () => {
+    const rnd = mulberry32Normal(21);
+    const colour = new Set(['hairL', 'hairC', 'hairH', 'eyeL', 'eyeC', 'eyeH', 'bgL', 'bgC', 'bgH']);
+    for (let k = 0; k < 50; k++) {
+      const z = latent(rnd);
+      const f = decodeLatentPolar(z);
+      expect(decodeLatentPolar(z)).toEqual(f);
+      const lab = decodeLatentV2(z);
+      for (const n of factorNames) {
+        expect(f[n], n).toBeGreaterThanOrEqual(factorSpecs[n].min - 1e-9);
+        expect(f[n], n).toBeLessThanOrEqual(factorSpecs[n].max + 1e-9);
+        if (!colour.has(n)) expect(f[n], n).toBe(lab[n]);
+      }
+    }
+  });
+
+  it('fades chroma to 0 continuously as the hue pair nears the origin, and reads the hue as its angle', () => {
+    expect(polarColour(0.2, 0, 0).C).toBe(0);
+    expect(polarColour(0.2, 1e-4, 0).C).toBeLessThan(1e-6);
+    expect(polarColour(0.2, POLAR_CORE, 0).C).toBeCloseTo(0.2, 12);
+    expect(polarColour(0.2, 0, -1).H).toBeCloseTo(270, 9);
+    // Less chroma is the same move for every hue: the chroma coordinate alone sets it.
+    for (const h of [0, 90, 200, 300]) expect(polarColour(0.01, Math.cos((h * Math.PI) / 180), Math.sin((h * Math.PI) / 180)).C).toBeCloseTo(0.01, 12);
   });
 });
 

@@ -81,7 +81,25 @@ const LIPSTICK_HUE_RANGE = [300, 420] as const;
 const rad = (d: number): number => (d * Math.PI) / 180;
 const wrapWidth = (lo: number, hi: number): number => ((((hi - lo) % 360) + 360) % 360) || 360;
 
-function colourModel(attribute: AttributeName, prefix: 'hair' | 'eye' | 'bg'): AttributeModel {
+/**
+ * How a decoding codes colours. 'lab': OKLab L, a and b, each the quantile of its own coordinate (the shipped
+ * generator). 'polar': L and chroma C each from their own coordinate and the hue as the angle of a coordinate pair
+ * (u, v) near the unit circle, chroma damped to 0 as (u, v) nears the origin (POLAR_CORE) so the map stays continuous:
+ * a W linear in (L, C, u, v) makes "less chroma" one direction for every hue, and a long move toward a hue's (u, v)
+ * end at that hue from any start.
+ */
+export type ColourCode = 'lab' | 'polar';
+/** Radius of (u, v) below which a polar colour's chroma fades to 0 (smoothstep from 0 to this radius). */
+export const POLAR_CORE = 0.35;
+const smoothstep = (x: number): number => (x <= 0 ? 0 : x >= 1 ? 1 : x * x * (3 - 2 * x));
+
+/** A polar colour's chroma and hue from its chroma coordinate c and hue pair (u, v). */
+export function polarColour(c: number, u: number, v: number): {C: number; H: number} {
+  return {C: c * smoothstep(Math.hypot(u, v) / POLAR_CORE), H: ((((Math.atan2(v, u) * 180) / Math.PI) % 360) + 360) % 360};
+}
+
+function colourModel(attribute: AttributeName, prefix: 'hair' | 'eye' | 'bg', code: ColourCode = 'lab'): AttributeModel {
+  if (code === 'polar') return polarColourModel(attribute, prefix);
   const [L, C, H] = [`${prefix}L`, `${prefix}C`, `${prefix}H`] as FactorName[];
   const ab = AB_RANGE[prefix];
   const sAb = 0.1 * factorSpecs[C!].margin;
@@ -115,6 +133,44 @@ function colourModel(attribute: AttributeName, prefix: 'hair' | 'eye' | 'bg'): A
       f[L!] = l!;
       f[C!] = Math.hypot(a!, b!);
       f[H!] = ((((Math.atan2(b!, a!) * 180) / Math.PI) % 360) + 360) % 360;
+    },
+  };
+}
+
+/** The polar code of a colour: coordinates L, C, u, v (see ColourCode). */
+function polarColourModel(attribute: AttributeName, prefix: 'hair' | 'eye' | 'bg'): AttributeModel {
+  const [L, C, H] = [`${prefix}L`, `${prefix}C`, `${prefix}H`] as FactorName[];
+  const sC = 0.1 * factorSpecs[C!].margin;
+  const coords: Coordinate[] = [
+    {name: L!, min: factorSpecs[L!].min, max: factorSpecs[L!].max, s: 0.1 * factorSpecs[L!].margin},
+    {name: C!, min: factorSpecs[C!].min, max: factorSpecs[C!].max, s: sC},
+    {name: `${prefix}U`, min: -1, max: 1, s: 0.02},
+    {name: `${prefix}V`, min: -1, max: 1, s: 0.02},
+  ];
+  const spec = attributeSchema[attribute];
+  const components = spec.values.map((v, k) => {
+    const r = (typicalRanges[attribute] as Record<string, Partial<Record<FactorName, readonly [number, number]>>>)[v]!;
+    const [l0, l1] = r[L!]!;
+    const [c0, c1] = r[C!]!;
+    const [h0, h1] = r[H!]!;
+    // Achromatic values take any hue; a chromatic one a square on the unit circle inside its hue wedge.
+    let box: [SoftBox, SoftBox] = [{lo: -1, hi: 1}, {lo: -1, hi: 1}];
+    if (c0 > 0) {
+      const hw = wrapWidth(h0, h1) / 2;
+      const [cu, cv] = [Math.cos(rad(h0 + hw)), Math.sin(rad(h0 + hw))];
+      const half = Math.min(0.3, Math.sin(rad(hw)) / Math.SQRT2);
+      const clip = (lo: number, hi: number): SoftBox => ({lo: Math.max(-1, lo), hi: Math.min(1, hi)});
+      box = [clip(cu - half, cu + half), clip(cv - half, cv + half)];
+    }
+    return {weight: spec.probs[k]!, boxes: [{lo: l0, hi: l1}, {lo: c0, hi: c1}, ...box]};
+  });
+  return {
+    attribute, coords, components, separable: true, gapShare: COLOUR_GAP_SHARE,
+    apply: ([l, c, u, v], f) => {
+      f[L!] = l!;
+      const {C: chroma, H: hue} = polarColour(c!, u!, v!);
+      f[C!] = chroma;
+      f[H!] = hue;
     },
   };
 }
@@ -156,11 +212,13 @@ function factorModel(attribute: AttributeName): AttributeModel {
   };
 }
 
-/** Every attribute's decoding model, in schema order. */
-const models: readonly AttributeModel[] = attributeNames.map((a) => {
+/** Every attribute's decoding model, in schema order, with colours in `code`. */
+const modelsOf = (code: ColourCode): readonly AttributeModel[] => attributeNames.map((a) => {
   const prefix = COLOUR_PREFIX[a];
-  return prefix ? colourModel(a, prefix) : factorModel(a);
+  return prefix ? colourModel(a, prefix, code) : factorModel(a);
 });
+const models = modelsOf('lab');
+const modelsPolar = modelsOf('polar');
 
 /** Layout factors read from z (one coordinate each), and the ones held fixed. */
 const LAYOUT_FROM_Z = factorsOf('layout').filter((n) => n !== 'curlPhase');
@@ -176,6 +234,16 @@ const FIRST_LAYOUT_DIM = models.reduce((n, m) => n + m.coords.length, 0);
 export const USED_DIMS_V2 = FIRST_LAYOUT_DIM + LAYOUT_FROM_Z.length;
 /** The z coordinate of each layout factor read from z. */
 export const LAYOUT_COORDS_V2: Readonly<Partial<Record<FactorName, number>>> = Object.fromEntries(LAYOUT_FROM_Z.map((n, i) => [n, FIRST_LAYOUT_DIM + i]));
+/**
+ * The polar code's z coordinates: the lab code's (a colour's L, C and u take its L, a and b coordinates), and each
+ * colour's fourth coordinate (v) after the layout's, so every other attribute keeps its coordinates.
+ */
+export const ATTRIBUTE_COORDS_POLAR: Readonly<Record<AttributeName, readonly number[]>> = (() => {
+  let extra = USED_DIMS_V2;
+  return Object.fromEntries(attributeNames.map((a) => [a, COLOUR_PREFIX[a] ? [...ATTRIBUTE_COORDS_V2[a], extra++] : ATTRIBUTE_COORDS_V2[a]])) as Record<AttributeName, number[]>;
+})();
+/** Number of z dimensions the polar decoding reads. */
+export const USED_DIMS_POLAR = Math.max(...Object.values(ATTRIBUTE_COORDS_POLAR).flat()) + 1;
 
 // ---------------------------------------------------------------------------------------------------------------
 // The mixture's one-dimensional pieces
@@ -199,8 +267,9 @@ function truncated(c: Coordinate, box: SoftBox): {cdf: (x: number) => number; de
   return {cdf: (x) => (boxCdf(x, b, c.s) - c0) / mass, density: (x) => boxDensity(x, b, c.s) / mass};
 }
 
+type Pieces = {weight: number; coords: {cdf: (x: number) => number; density: (x: number) => number}[]}[];
 /** Per model: per component, per coordinate, the truncated CDF/density (component 0 is the uniform gap part). */
-const pieces = models.map((m) => {
+const piecesOf = (ms: readonly AttributeModel[]): Pieces[] => ms.map((m) => {
   const uniform = m.coords.map((c) => ({cdf: (x: number) => (x - c.min) / (c.max - c.min), density: () => 1 / (c.max - c.min)}));
   const total = m.components.reduce((s, k) => s + k.weight, 0);
   return [
@@ -208,14 +277,14 @@ const pieces = models.map((m) => {
     ...m.components.map((k) => ({weight: ((1 - m.gapShare) * k.weight) / total, coords: m.coords.map((c, i) => truncated(c, k.boxes[i]!))})),
   ];
 });
+const pieces = piecesOf(models);
+const piecesPolar = piecesOf(modelsPolar);
 
 /**
  * Decode one attribute from its uniforms: the Knothe–Rosenblatt map of its mixture, or for a separable model (colours)
  * each coordinate's own marginal quantile.
  */
-function decodeAttribute(mi: number, q: readonly number[]): number[] {
-  const m = models[mi]!;
-  const comps = pieces[mi]!;
+function decodeAttribute(m: AttributeModel, comps: Pieces, q: readonly number[]): number[] {
   const w = comps.map((c) => c.weight);
   const x: number[] = [];
   m.coords.forEach((c, j) => {
@@ -244,20 +313,21 @@ function decodeAttribute(mi: number, q: readonly number[]): number[] {
 // Decoding
 
 /** The uniforms of a latent row: q_i = CDF(PixelNorm(z)_i) for the used coordinates. */
-export function latentUniforms(z: ArrayLike<number>, D = z.length): Float64Array {
-  if (D < USED_DIMS_V2) throw new StyleclipError(`the ToonGAN v2 latent decoding needs style_dim ≥ ${USED_DIMS_V2}, got ${D}`);
+export function latentUniforms(z: ArrayLike<number>, D = z.length, used = USED_DIMS_V2): Float64Array {
+  if (D < used) throw new StyleclipError(`the ToonGAN v2 latent decoding needs style_dim ≥ ${used}, got ${D}`);
   let ss = 0;
   for (let i = 0; i < D; i++) ss += z[i]! * z[i]!;
   const inv = 1 / Math.sqrt(ss / D + 1e-8); // PixelNorm, as the mapping network applies it
-  const q = new Float64Array(USED_DIMS_V2);
-  for (let i = 0; i < USED_DIMS_V2; i++) q[i] = Math.min(1 - 1e-12, Math.max(1e-12, sphereCoordinateCdf(z[i]! * inv, D)));
+  const q = new Float64Array(used);
+  for (let i = 0; i < used; i++) q[i] = Math.min(1 - 1e-12, Math.max(1e-12, sphereCoordinateCdf(z[i]! * inv, D)));
   return q;
 }
 
-/** The factors of uniforms q ∈ (0, 1)^USED_DIMS_V2 (the decoding without PixelNorm and the sphere CDF). */
-export function decodeUniforms(q: ArrayLike<number>): Factors {
+/** The factors of uniforms q ∈ (0, 1)^USED_DIMS_V2 (the decoding without PixelNorm and the sphere CDF); `code` 'polar' reads USED_DIMS_POLAR. */
+export function decodeUniforms(q: ArrayLike<number>, code: ColourCode = 'lab'): Factors {
   const f = Object.fromEntries(factorNames.map((n) => [n, 0])) as Factors;
-  models.forEach((m, mi) => m.apply(decodeAttribute(mi, ATTRIBUTE_COORDS_V2[m.attribute].map((i) => q[i]!)), f));
+  const [ms, ps, coords] = code === 'polar' ? [modelsPolar, piecesPolar, ATTRIBUTE_COORDS_POLAR] : [models, pieces, ATTRIBUTE_COORDS_V2];
+  ms.forEach((m, mi) => m.apply(decodeAttribute(m, ps[mi]!, coords[m.attribute].map((i) => q[i]!)), f));
   for (const n of factorsOf('layout')) {
     const {min, max} = factorSpecs[n];
     const dim = LAYOUT_COORDS_V2[n];
@@ -273,6 +343,11 @@ export function decodeUniforms(q: ArrayLike<number>): Factors {
 /** The factors a latent z (one row of length D ≥ USED_DIMS_V2) stands for. Deterministic and pure. */
 export function decodeLatentV2(z: ArrayLike<number>, D = z.length): Factors {
   return decodeUniforms(latentUniforms(z, D));
+}
+
+/** The factors a latent z stands for in the polar colour code (see ColourCode). */
+export function decodeLatentPolar(z: ArrayLike<number>, D = z.length): Factors {
+  return decodeUniforms(latentUniforms(z, D, USED_DIMS_POLAR), 'polar');
 }
 
 /** Factor groups of style mixing: the attributes, the layout geometry and the clothes/frame colours. */
@@ -294,23 +369,25 @@ export function factorGroup(n: FactorName): FactorGroup {
 }
 
 /** The z coordinates of each group. */
-const groupCoords: Record<FactorGroup, number[]> = (() => {
+const groupCoordsOf = (coords: Readonly<Record<AttributeName, readonly number[]>>): Record<FactorGroup, number[]> => {
   const g = Object.fromEntries(Object.keys(MIX_OWNER_V2).map((k) => [k, [] as number[]])) as Record<FactorGroup, number[]>;
-  for (const a of attributeNames) g[a].push(...ATTRIBUTE_COORDS_V2[a]);
+  for (const a of attributeNames) g[a].push(...coords[a]);
   for (const [n, d] of Object.entries(LAYOUT_COORDS_V2)) g[factorGroup(n as FactorName)].push(d!);
   return g;
-})();
+};
+const groupCoords = {lab: groupCoordsOf(ATTRIBUTE_COORDS_V2), polar: groupCoordsOf(ATTRIBUTE_COORDS_POLAR)};
 
 /**
  * The factors of a mixed latent: W+ indices below `crossover` from z1, the rest from z2 (crossover in 1…L; a
  * crossover above every owner is decodeLatentV2(z1)). Each group comes whole from z1 or z2.
  */
-export function decodeMixedV2(z1: ArrayLike<number>, z2: ArrayLike<number>, crossover: number, D = z1.length): Factors {
+export function decodeMixedV2(z1: ArrayLike<number>, z2: ArrayLike<number>, crossover: number, D = z1.length, code: ColourCode = 'lab'): Factors {
   if (!(Number.isInteger(crossover) && crossover >= 1)) throw new StyleclipError(`style-mixing crossover must be an integer ≥ 1, got ${crossover}`);
-  const q = latentUniforms(z1, D);
-  const q2 = latentUniforms(z2, D);
-  for (const [g, dims] of Object.entries(groupCoords)) if (crossover <= MIX_OWNER_V2[g as FactorGroup]) for (const d of dims) q[d] = q2[d]!;
-  return decodeUniforms(q);
+  const used = code === 'polar' ? USED_DIMS_POLAR : USED_DIMS_V2;
+  const q = latentUniforms(z1, D, used);
+  const q2 = latentUniforms(z2, D, used);
+  for (const [g, dims] of Object.entries(groupCoords[code])) if (crossover <= MIX_OWNER_V2[g as FactorGroup]) for (const d of dims) q[d] = q2[d]!;
+  return decodeUniforms(q, code);
 }
 
 /**
@@ -359,6 +436,63 @@ export const toonGanV2World: GanWorld<Factors> = {
 export function generatorWorld(file: string): 'v1' | 'v2' {
   const version = parseSafetensors(readBytes(file, 'generator')).metadata.latent_decoding;
   if (version === LATENT_DECODING_VERSION) return 'v1';
-  if (version === LATENT_DECODING_V2) return 'v2';
-  throw new StyleclipError(`${file}: not a demo-world generator (latent decoding '${version ?? ''}', expected ${LATENT_DECODING_VERSION} or ${LATENT_DECODING_V2})`);
+  if (version === LATENT_DECODING_V2 || version === LATENT_DECODING_V2_POLAR) return 'v2';
+  throw new StyleclipError(`${file}: not a demo-world generator (latent decoding '${version ?? ''}', expected ${LATENT_DECODING_VERSION}, ${LATENT_DECODING_V2} or ${LATENT_DECODING_V2_POLAR})`);
 }
+
+/** The v2 decoding of a v2 ToonGAN file (lab or polar colour code, by its `latent_decoding`). */
+export function v2DecoderOf(file: string): (z: ArrayLike<number>, D: number) => Factors {
+  return parseSafetensors(readBytes(file, 'generator')).metadata.latent_decoding === LATENT_DECODING_V2_POLAR ? decodeLatentPolar : decodeLatentV2;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The polar colour code (an experiment: lab/world2/README.md, session 12)
+
+/** Version tag of the polar-colour decoding. */
+export const LATENT_DECODING_V2_POLAR = 'toongan-decode-world2-polar';
+const POLAR_PREFIXES = ['hair', 'eye', 'bg'] as const;
+
+/**
+ * A share t of the way from a to b in the polar code: L and chroma on straight lines, the hue pair on the straight line
+ * between the two unit hue vectors (chroma fading through POLAR_CORE when it passes near the origin); other factors as
+ * lerpFactors.
+ */
+export function lerpPolar(a: Factors, b: Factors, t: number): Factors {
+  const colourFactors = new Set<FactorName>(POLAR_PREFIXES.flatMap((p) => [`${p}L`, `${p}C`, `${p}H`] as FactorName[]));
+  const out = lerpFactors(a, b, t, factorNames.filter((n) => !colourFactors.has(n)));
+  for (const p of POLAR_PREFIXES) {
+    const [L, C, H] = [`${p}L`, `${p}C`, `${p}H`] as FactorName[];
+    const u = (1 - t) * Math.cos(rad(a[H!])) + t * Math.cos(rad(b[H!]));
+    const v = (1 - t) * Math.sin(rad(a[H!])) + t * Math.sin(rad(b[H!]));
+    const col = polarColour(a[C!] + t * (b[C!] - a[C!]), u, v);
+    out[L!] = a[L!] + t * (b[L!] - a[L!]);
+    out[C!] = col.C;
+    out[H!] = col.H;
+  }
+  return out;
+}
+
+/** Auxiliary targets of the polar code: the classifier's, with each colour's (a, b) pair replaced by (C, cos h, sin h). */
+const polarAuxEncoders: readonly ((f: Factors) => number)[] = regressionTargets.flatMap((t) => {
+  const m = t.name.match(/^(hair|eye|bg)([AB])$/);
+  if (!m) return [t.encode];
+  const [C, H] = [`${m[1]}C`, `${m[1]}H`] as FactorName[];
+  return m[2] === 'A' ? [(f: Factors) => f[C!] / factorSpecs[C!].max, (f: Factors) => Math.cos(rad(f[H!]))] : [(f: Factors) => Math.sin(rad(f[H!]))];
+});
+
+/**
+ * The v2 world with the polar colour code: the same renderer, pixel weights and classifier evaluation; W kept
+ * linearly readable in (L, C, cos h, sin h) per colour.
+ */
+export const toonGanV2PolarWorld: GanWorld<Factors> = {
+  ...toonGanV2World,
+  decodingVersion: LATENT_DECODING_V2_POLAR,
+  decodingDoc:
+    `as ${LATENT_DECODING_V2} (lab/world2/toon-gan.ts) but colours in the polar code: L, chroma and a hue pair (u, v) from their own coordinates (hue = atan2(v, u), chroma × smoothstep(|(u, v)| / ${POLAR_CORE})); ` +
+    `the v coordinates of hair, eye and background colour are z'[${USED_DIMS_V2}..${USED_DIMS_POLAR - 1}]`,
+  decode: (z, D) => decodeLatentPolar(z, D),
+  decodeMixed: (z1, z2, c, D) => decodeMixedV2(z1, z2, c, D, 'polar'),
+  interpolate: (a, b, t) => lerpPolar(a, b, t),
+  aux: {kind: 'regression', width: polarAuxEncoders.length},
+  auxTargets: (f) => Float32Array.from(polarAuxEncoders, (e) => e(f)),
+};
