@@ -282,7 +282,7 @@ describe('the web app in headless Chromium', () => {
     await page.waitForSelector('body[data-ready="true"]', {timeout: 60_000});
   });
 
-  it('a photo: a render has no human face (the error shows by the upload); as "already aligned" it is reconstructed by projection and edited', async () => {
+  it('a photo: a render has no human face (the error shows by the upload); as "already aligned" it is reconstructed (the demo encoder, else projection) and edited', async () => {
     if (!(await page.$('body[data-ready="true"]'))) {
       // This test run on its own (vitest -t).
       await page.goto(server.url);
@@ -291,8 +291,10 @@ describe('the web app in headless Chromium', () => {
     // A render as `styleclip generate --seed 3` writes it.
     const file = path.join(tmp, 'render-seed3.png');
     writeFileSync(file, await encodePng((await generate(bundle.g, {seed: 3, truncation: bundle.g.latentAvg ? SAMPLE_TRUNCATION : 1})).image));
-    expect(await page.textContent('#photo-method')).toMatch(/no encoder: photos are inverted by projection from the mean latent/);
-    expect(await page.textContent('#photo-steps-name')).toBe('Projection steps');
+    // The demo models invert with the shipped demo encoder; the tiny fixture models have none and project.
+    const encoder = bundle.encoder ?? null;
+    expect(await page.textContent('#photo-method')).toMatch(encoder ? /^Photos are inverted with the encoder encoder\.safetensors / : /no encoder: photos are inverted by projection from the mean latent/);
+    expect(await page.textContent('#photo-steps-name')).toBe(encoder ? 'Refine steps' : 'Projection steps');
 
     await page.setInputFiles('#photo-upload', file);
     await page.waitForFunction(() => /^no face found in 'render-seed3\.png'.*tick 'already aligned'$/.test(document.getElementById('photo-error')!.textContent ?? ''), undefined, {timeout: 60_000});
@@ -301,9 +303,10 @@ describe('the web app in headless Chromium', () => {
 
     await page.check('#photo-aligned');
     expect(await page.isDisabled('#photo-face')).toBe(true);
-    await page.fill('#photo-steps', '20');
+    await page.fill('#photo-steps', encoder ? '0' : '20');
     await page.setInputFiles('#photo-upload', file);
-    await page.waitForFunction(() => /\. Reconstructed by projection from the mean latent, 20 steps in [\d.]+ s; pixel error \(MSE\) [\d.]+\.$/.test(document.getElementById('photo-status')!.textContent ?? ''), undefined, {timeout: 120_000});
+    const done = encoder ? '\\. Reconstructed by the encoder encoder\\.safetensors in' : '\\. Reconstructed by projection from the mean latent, 20 steps in';
+    await page.waitForFunction((d) => new RegExp(`${d} [\\d.]+ s; pixel error \\(MSE\\) [\\d.]+\\.$`).test(document.getElementById('photo-status')!.textContent ?? ''), done, {timeout: 120_000});
     expect(await page.textContent('#photo-error')).toBe('');
     expect(await page.getAttribute('#photo-upload', 'aria-invalid')).toBeNull();
     expect(await page.textContent('#photo-status')).toMatch(/^Used as it is \(already aligned\), \d+ px\. /);
@@ -311,7 +314,7 @@ describe('the web app in headless Chromium', () => {
     const recon = (await page.getAttribute('#photo-recon', 'src'))!;
     expect(await page.getAttribute('#before-img', 'src')).toBe(recon);
     expect(await historyLength()).toBe(1);
-    expect(await page.textContent('#latent-label')).toBe("photo 'render-seed3.png' (projection, 20 steps)");
+    expect(await page.textContent('#latent-label')).toBe(encoder ? "photo 'render-seed3.png' (encoder.safetensors)" : "photo 'render-seed3.png' (projection, 20 steps)");
     await page.waitForFunction(() => Array.from(document.querySelectorAll('#photo-panel img'), (i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth > 0).every(Boolean));
     await panelShot('#photo-panel', 'photo');
 
