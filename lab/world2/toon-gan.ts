@@ -98,6 +98,15 @@ export function polarColour(c: number, u: number, v: number): {C: number; H: num
   return {C: c * smoothstep(Math.hypot(u, v) / POLAR_CORE), H: ((((Math.atan2(v, u) * 180) / Math.PI) % 360) + 360) % 360};
 }
 
+/** Per value of a colour attribute (schema order): its weight and its typical L, C and h ranges. */
+function colourValueRanges(attribute: AttributeName, [L, C, H]: readonly FactorName[]): {weight: number; l: readonly number[]; c: readonly number[]; h: readonly number[]}[] {
+  const spec = attributeSchema[attribute];
+  return spec.values.map((v, k) => {
+    const r = (typicalRanges[attribute] as Record<string, Partial<Record<FactorName, readonly [number, number]>>>)[v]!;
+    return {weight: spec.probs[k]!, l: r[L!]!, c: r[C!]!, h: r[H!]!};
+  });
+}
+
 function colourModel(attribute: AttributeName, prefix: 'hair' | 'eye' | 'bg', code: ColourCode = 'lab'): AttributeModel {
   if (code === 'polar') return polarColourModel(attribute, prefix);
   const [L, C, H] = [`${prefix}L`, `${prefix}C`, `${prefix}H`] as FactorName[];
@@ -108,12 +117,7 @@ function colourModel(attribute: AttributeName, prefix: 'hair' | 'eye' | 'bg', co
     {name: `${prefix}A`, min: -ab, max: ab, s: sAb},
     {name: `${prefix}B`, min: -ab, max: ab, s: sAb},
   ];
-  const spec = attributeSchema[attribute];
-  const components = spec.values.map((v, k) => {
-    const r = (typicalRanges[attribute] as Record<string, Partial<Record<FactorName, readonly [number, number]>>>)[v]!;
-    const [l0, l1] = r[L!]!;
-    const [c0, c1] = r[C!]!;
-    const [h0, h1] = r[H!]!;
+  const components = colourValueRanges(attribute, [L!, C!, H!]).map(({weight, l: [l0, l1], c: [c0, c1], h: [h0, h1]}) => {
     let ca = 0;
     let cb = 0;
     let half: number;
@@ -125,7 +129,7 @@ function colourModel(attribute: AttributeName, prefix: 'hair' | 'eye' | 'bg', co
       cb = cm * Math.sin(rad(h0 + hw));
       half = Math.min((c1 - c0) / 2, cm * Math.sin(rad(hw))) / Math.SQRT2; // a square inside the chroma × hue wedge
     }
-    return {weight: spec.probs[k]!, boxes: [{lo: l0, hi: l1}, {lo: ca - half, hi: ca + half}, {lo: cb - half, hi: cb + half}]};
+    return {weight, boxes: [{lo: l0!, hi: l1!}, {lo: ca - half, hi: ca + half}, {lo: cb - half, hi: cb + half}]};
   });
   return {
     attribute, coords, components, separable: true, gapShare: COLOUR_GAP_SHARE,
@@ -147,12 +151,7 @@ function polarColourModel(attribute: AttributeName, prefix: 'hair' | 'eye' | 'bg
     {name: `${prefix}U`, min: -1, max: 1, s: 0.02},
     {name: `${prefix}V`, min: -1, max: 1, s: 0.02},
   ];
-  const spec = attributeSchema[attribute];
-  const components = spec.values.map((v, k) => {
-    const r = (typicalRanges[attribute] as Record<string, Partial<Record<FactorName, readonly [number, number]>>>)[v]!;
-    const [l0, l1] = r[L!]!;
-    const [c0, c1] = r[C!]!;
-    const [h0, h1] = r[H!]!;
+  const components = colourValueRanges(attribute, [L!, C!, H!]).map(({weight, l: [l0, l1], c: [c0, c1], h: [h0, h1]}) => {
     // Achromatic values take any hue; a chromatic one a square on the unit circle inside its hue wedge.
     let box: [SoftBox, SoftBox] = [{lo: -1, hi: 1}, {lo: -1, hi: 1}];
     if (c0 > 0) {
@@ -162,7 +161,7 @@ function polarColourModel(attribute: AttributeName, prefix: 'hair' | 'eye' | 'bg
       const clip = (lo: number, hi: number): SoftBox => ({lo: Math.max(-1, lo), hi: Math.min(1, hi)});
       box = [clip(cu - half, cu + half), clip(cv - half, cv + half)];
     }
-    return {weight: spec.probs[k]!, boxes: [{lo: l0, hi: l1}, {lo: c0, hi: c1}, ...box]};
+    return {weight, boxes: [{lo: l0!, hi: l1!}, {lo: c0!, hi: c1!}, ...box]};
   });
   return {
     attribute, coords, components, separable: true, gapShare: COLOUR_GAP_SHARE,
