@@ -1,6 +1,7 @@
 /** Shared model flags for the CLI (--generator, --clip, --clip-config) and loading them. */
 import type {Command} from 'commander';
 import {demoAssetPath} from '../demo/assets.js';
+import {check} from '../errors.js';
 import {loadClip} from '../models/clip/load.js';
 import type {CLIP} from '../models/clip/model.js';
 import {type ClipTokenizer, loadDefaultTokenizer} from '../models/clip/tokenizer.js';
@@ -66,12 +67,19 @@ export function addIdentityOption(cmd: Command): Command {
 }
 
 /**
- * The identity network of an edit: --identity when given; on the shipped demo generator (no --generator) the demo
- * identity network, which is to cartoon faces what ArcFace is to FFHQ; otherwise none.
+ * The ID loss of an edit command: its weight — --lambda-id, else `onDemo` on the shipped demo generator (no
+ * --generator), `withIdentity` with --identity, else 0 — and its network's spec for loadIdentity: --identity, else on
+ * the demo generator the demo identity network (to cartoon faces what ArcFace is to FFHQ); null when the weight is 0.
+ * A weight without a network is a named error.
  */
-export function identityFromFlags(flags: {identity?: string; generator?: string}): IdentityNet | null {
-  if (flags.identity) return loadIdentity(flags.identity);
-  return flags.generator === undefined ? loadIdentity(demoAssetPath('identity')) : null;
+export function idLossFromFlags(
+  flags: {identity?: string; generator?: string; lambdaId?: number},
+  defaults: {withIdentity: number; onDemo: number},
+): {lambdaId: number; spec: string | null} {
+  const demoGenerator = flags.generator === undefined;
+  const lambdaId = flags.lambdaId ?? (demoGenerator ? defaults.onDemo : flags.identity ? defaults.withIdentity : 0);
+  check(!lambdaId || flags.identity || demoGenerator, '--lambda-id needs an identity network: pass --identity CKPT or --identity face-api');
+  return {lambdaId, spec: lambdaId ? (flags.identity ?? demoAssetPath('identity')) : null};
 }
 
 /** The identity network named by --identity: 'face-api', the demo identity network's file or an IR-SE checkpoint. */

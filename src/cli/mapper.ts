@@ -13,7 +13,7 @@ import {encodePng} from '../io/image.js';
 import {loadLatent} from '../io/weights.js';
 import {encodeTexts} from '../models/clip/encode.js';
 import {mapperFromBytes, runMapper, serializeMapper} from '../models/mapper.js';
-import {addGeneratorOption, addIdentityOption, addModelOptions, identityFromFlags, loadGeneratorFromFlags, loadModelsFromFlags, type ModelFlags} from './load-models.js';
+import {addGeneratorOption, addIdentityOption, addModelOptions, idLossFromFlags, loadGeneratorFromFlags, loadIdentity, loadModelsFromFlags, type ModelFlags} from './load-models.js';
 import {createProgress} from './progress.js';
 import {allowNonfiniteOption, checkFiniteImage, parseChoice, parseFloatStrict, parseIntStrict, sampleTruncation, truncationOption} from './options.js';
 import {writeTensorFile} from './tensor-files.js';
@@ -145,15 +145,13 @@ async function runTrain(flags: TrainFlags): Promise<void> {
   // Temporary files a killed run left while writing the checkpoint or the output.
   for (const f of [flags.out, ckptFile]) removeStaleTemps(path.dirname(path.resolve(f)), path.basename(f));
   check(flags.coarse || flags.medium || flags.fine, '--no-coarse, --no-medium and --no-fine together leave nothing to train');
-  // The demo generator trains with the demo identity network by default (the official faces setting, λ_ID 0.1).
-  const demoGenerator = flags.generator === undefined;
-  const lambdaId = flags.lambdaId ?? (flags.identity || demoGenerator ? MAPPER_DEFAULTS.lambdaId : 0);
-  check(!lambdaId || flags.identity || demoGenerator, '--lambda-id needs an identity network: pass --identity CKPT or --identity face-api');
+  // The official faces setting, λ_ID 0.1, with --identity and on the demo generator (with the demo identity network).
+  const {lambdaId, spec: identitySpec} = idLossFromFlags(flags, {withIdentity: MAPPER_DEFAULTS.lambdaId, onDemo: MAPPER_DEFAULTS.lambdaId});
   const t0 = performance.now();
   const resume = flags.resume ? readBytes(flags.resume, 'resume checkpoint') : undefined;
   const latents = flags.latents ? loadLatentArg(flags.latents, '--latents') : undefined;
   const {g, clip, tokenizer} = loadModelsFromFlags(flags);
-  const identity = lambdaId ? identityFromFlags(flags) : null;
+  const identity = identitySpec ? loadIdentity(identitySpec) : null;
   const text = await encodeTexts(clip, tokenizer, [flags.prompt]);
 
   const ac = new AbortController();

@@ -1,7 +1,6 @@
 /** `styleclip optimize`: StyleCLIP latent optimisation from a text prompt. */
 import path from 'node:path';
 import type {Command} from 'commander';
-import {demoAssetPath} from '../demo/assets.js';
 import {check} from '../errors.js';
 import {type OptimizeOptions, optimizeLatent} from '../edit/optimize.js';
 import {DEMO_OPTIMIZE_DEFAULTS, OPTIMIZE_DEFAULTS as D} from '../edit/optimize-defaults.js';
@@ -11,7 +10,7 @@ import {readBytes} from '../io/files.js';
 import {loadLatent} from '../io/weights.js';
 import {encodeTexts} from '../models/clip/encode.js';
 import {stylesToTensors} from '../models/stylespace.js';
-import {addIdentityOption, addModelOptions, identityFromFlags, loadModelsFromFlags, type ModelFlags} from './load-models.js';
+import {addIdentityOption, addModelOptions, idLossFromFlags, loadIdentity, loadModelsFromFlags, type ModelFlags} from './load-models.js';
 import {createProgress} from './progress.js';
 import {allowNonfiniteOption, checkFiniteImage, parseChoice, parseFloatStrict, parseIntStrict, sampleTruncation, truncationOption} from './options.js';
 import {writeTensorFile} from './tensor-files.js';
@@ -86,10 +85,8 @@ async function runOptimize(flags: OptimizeFlags): Promise<void> {
   const {g, clip, tokenizer} = loadModelsFromFlags(flags);
   const text = await encodeTexts(clip, tokenizer, [flags.prompt]);
   // The demo generator optimises with the demo identity network by default (DEMO_OPTIMIZE_DEFAULTS).
-  const demoGenerator = flags.generator === undefined;
-  const lambdaId = flags.lambdaId ?? (flags.identity || demoGenerator ? (demoGenerator ? DEMO_OPTIMIZE_DEFAULTS.lambdaId : D.lambdaId) : 0);
-  check(!lambdaId || flags.identity || demoGenerator, '--lambda-id needs an identity network: pass --identity CKPT or --identity face-api');
-  const identity = lambdaId ? identityFromFlags(flags) : null;
+  const {lambdaId, spec: identitySpec} = idLossFromFlags(flags, {withIdentity: D.lambdaId, onDemo: DEMO_OPTIMIZE_DEFAULTS.lambdaId});
+  const identity = identitySpec ? loadIdentity(identitySpec) : null;
   const opts: OptimizeOptions = {
     text,
     mode: flags.mode,
@@ -134,7 +131,7 @@ async function runOptimize(flags: OptimizeFlags): Promise<void> {
     steps: flags.steps,
     // The ID loss's weight and network (the demo identity network by default on the demo generator).
     lambdaId,
-    identity: !lambdaId ? null : (flags.identity ?? demoAssetPath('identity')),
+    identity: identitySpec,
     clipLoss: {first: first.clip, last: last.clip},
     loss: {first: first.loss, last: last.loss},
     seconds: Number(((performance.now() - t0) / 1000).toFixed(2)),
