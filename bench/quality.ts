@@ -208,7 +208,7 @@ async function main() {
       console.error(`${t.name}: mapper skipped, no ${mapperFile}`);
       return {skipped: `no mappers/${path.basename(mapperFile)}`};
     }
-    const inputs = [genFile, clipFile, ...(method === 'global' ? [relevanceFile!] : []), ...(method === 'mapper' ? [mapperFile] : [])];
+    const inputs = [genFile, clipFile, ...(method === 'global' ? [relevanceFile!] : []), ...(method === 'mapper' ? [mapperFile] : []), ...(method === 'optimization' && OPT_ID > 0 ? [assets.file('identity')] : [])];
     const cache = CACHE ? cacheFile(method, t, inputs) : '';
     const cached = cache ? readCache(cache) : null;
     if (cached) return cached;
