@@ -72,6 +72,9 @@ const G = path.join(DEMO, 'generator.safetensors');
 const CLIP = path.join(DEMO, 'toonclip.safetensors');
 /** Steps of the demo encoder's run (see lab/demo/train-encoder.ts; the estimate behind the number is in docs/demo-models.md). */
 const ENCODER_STEPS = '12000';
+/** The prompts that get a shipped mapper (both quality lists), and where each mapper goes. */
+const MAPPER_TARGETS = [...editTargets, ...heldOutEditTargets];
+const mapperOut = (t: {name: string}): string => path.join(DEMO, 'mappers', `${mapperSlug(t.name)}.safetensors`);
 
 const steps: Step[] = [
   {
@@ -164,10 +167,10 @@ const steps: Step[] = [
     name: 'mappers',
     // One mapper per prompt of both quality lists: a user trains a mapper for the prompt they want, so the held-out
     // prompts get theirs with the same default recipe (nothing tuned on them).
-    outputs: [...editTargets, ...heldOutEditTargets].map((t) => path.join(DEMO, 'mappers', `${mapperSlug(t.name)}.safetensors`)),
-    commands: [...editTargets, ...heldOutEditTargets].map((t) => {
+    outputs: MAPPER_TARGETS.map(mapperOut),
+    commands: MAPPER_TARGETS.map((t) => {
       const d = DEMO_MAPPER_DEFAULTS;
-      return cli('mapper', 'train', '--generator', G, '--clip', CLIP, '--prompt', targetPrompt(t), '--samples', String(d.samples), '--steps', opt('mapper-steps', String(d.steps)), '--batch', String(d.batch), '--lr', String(d.lr), '--lambda-l2', String(d.lambdaL2), '--identity', path.join(DEMO, 'identity.safetensors'), '--lambda-id', String(MAPPER_DEFAULTS.lambdaId), '--checkpoint-every', '100', '--checkpoint', path.join(ROOT, '.train', `mapper-${mapperSlug(t.name)}.ckpt.safetensors`), '--out', path.join(DEMO, 'mappers', `${mapperSlug(t.name)}.safetensors`));
+      return cli('mapper', 'train', '--generator', G, '--clip', CLIP, '--prompt', targetPrompt(t), '--samples', String(d.samples), '--steps', opt('mapper-steps', String(d.steps)), '--batch', String(d.batch), '--lr', String(d.lr), '--lambda-l2', String(d.lambdaL2), '--identity', path.join(DEMO, 'identity.safetensors'), '--lambda-id', String(MAPPER_DEFAULTS.lambdaId), '--checkpoint-every', '100', '--checkpoint', path.join(ROOT, '.train', `mapper-${mapperSlug(t.name)}.ckpt.safetensors`), '--out', mapperOut(t));
     }),
   },
 ];
