@@ -98,8 +98,9 @@ export function polarColour(c: number, u: number, v: number): {C: number; H: num
   return {C: c * smoothstep(Math.hypot(u, v) / POLAR_CORE), H: ((((Math.atan2(v, u) * 180) / Math.PI) % 360) + 360) % 360};
 }
 
+type Range = readonly [number, number];
 /** Per value of a colour attribute (schema order): its weight and its typical L, C and h ranges. */
-function colourValueRanges(attribute: AttributeName, [L, C, H]: readonly FactorName[]): {weight: number; l: readonly number[]; c: readonly number[]; h: readonly number[]}[] {
+function colourValueRanges(attribute: AttributeName, [L, C, H]: readonly FactorName[]): {weight: number; l: Range; c: Range; h: Range}[] {
   const spec = attributeSchema[attribute];
   return spec.values.map((v, k) => {
     const r = (typicalRanges[attribute] as Record<string, Partial<Record<FactorName, readonly [number, number]>>>)[v]!;
@@ -129,7 +130,7 @@ function colourModel(attribute: AttributeName, prefix: 'hair' | 'eye' | 'bg', co
       cb = cm * Math.sin(rad(h0 + hw));
       half = Math.min((c1 - c0) / 2, cm * Math.sin(rad(hw))) / Math.SQRT2; // a square inside the chroma × hue wedge
     }
-    return {weight, boxes: [{lo: l0!, hi: l1!}, {lo: ca - half, hi: ca + half}, {lo: cb - half, hi: cb + half}]};
+    return {weight, boxes: [{lo: l0, hi: l1}, {lo: ca - half, hi: ca + half}, {lo: cb - half, hi: cb + half}]};
   });
   return {
     attribute, coords, components, separable: true, gapShare: COLOUR_GAP_SHARE,
@@ -161,7 +162,7 @@ function polarColourModel(attribute: AttributeName, prefix: 'hair' | 'eye' | 'bg
       const clip = (lo: number, hi: number): SoftBox => ({lo: Math.max(-1, lo), hi: Math.min(1, hi)});
       box = [clip(cu - half, cu + half), clip(cv - half, cv + half)];
     }
-    return {weight, boxes: [{lo: l0!, hi: l1!}, {lo: c0!, hi: c1!}, ...box]};
+    return {weight, boxes: [{lo: l0, hi: l1}, {lo: c0, hi: c1}, ...box]};
   });
   return {
     attribute, coords, components, separable: true, gapShare: COLOUR_GAP_SHARE,
