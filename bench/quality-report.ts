@@ -49,6 +49,8 @@ export interface PromptScore {
   monotoneShare: number;
   /** Mean target probability at each strength (multiples of the default, `strengths` of the report). */
   targetProbability: number[];
+  /** Per other attribute: the share of the counted faces whose value the edit changed (what preservation lost). */
+  changed: Partial<Record<string, number>>;
   secondsPerEdit: number;
 }
 

@@ -239,6 +239,12 @@ async function main() {
     return out;
   }
 
+  /** The attributes an edit changed most, for the log: "  changed: skinTone 30%, eyeColor 10%". */
+  const changedSummary = (c: PromptScore['changed']): string => {
+    const top = Object.entries(c).sort((a, b) => b[1]! - a[1]!).slice(0, 3);
+    return top.length ? `  changed: ${top.map(([a, v]) => `${a} ${(100 * v!).toFixed(0)}%`).join(', ')}` : '';
+  };
+
   /** Score one edit of target t over its counted faces. */
   async function score(t: EditTarget, e: Edited, evalText: Float32Array | null): Promise<PromptScore> {
     const image = e.images[EDITED_STRENGTHS.indexOf(1)]!;
@@ -265,7 +271,7 @@ async function main() {
     }
     const n = Math.max(q.rows.length, 1);
     const meanP = strengthProbs.map((_, k) => q.rows.reduce((a, i) => a + perFace[i]![k]!, 0) / n);
-    return {counted: q.counted, success: q.success, preservation: q.preservation, clipGain: gain / n, identityDistance: dist / n, monotoneShare: monotoneShare(perFace, q.rows), targetProbability: meanP, secondsPerEdit: e.seconds};
+    return {counted: q.counted, success: q.success, preservation: q.preservation, clipGain: gain / n, identityDistance: dist / n, monotoneShare: monotoneShare(perFace, q.rows), targetProbability: meanP, changed: q.changed, secondsPerEdit: e.seconds};
   }
 
   const results: Partial<Record<PromptListName, PromptResult[]>> = {};
@@ -292,7 +298,7 @@ async function main() {
         const s = await score(t, e, evalText);
         res.methods[method] = s;
         cells.push(rowsOf(e.images[EDITED_STRENGTHS.indexOf(1)]!, [row]));
-        console.error(`${list.padEnd(9)} ${t.name.padEnd(15)} ${method.padEnd(12)} success ${(100 * s.success).toFixed(0)}% of ${s.counted}  preservation ${(100 * s.preservation).toFixed(0)}%  identity ${s.identityDistance.toFixed(3)}  monotone ${(100 * s.monotoneShare).toFixed(0)}%  clip gain ${s.clipGain.toFixed(4)}  ${s.secondsPerEdit.toFixed(3)} s/edit`);
+        console.error(`${list.padEnd(9)} ${t.name.padEnd(15)} ${method.padEnd(12)} success ${(100 * s.success).toFixed(0)}% of ${s.counted}  preservation ${(100 * s.preservation).toFixed(0)}%  identity ${s.identityDistance.toFixed(3)}  monotone ${(100 * s.monotoneShare).toFixed(0)}%  clip gain ${s.clipGain.toFixed(4)}  ${s.secondsPerEdit.toFixed(3)} s/edit${changedSummary(s.changed)}`);
       }
       rows.push(res);
       gridRows.push(cells);

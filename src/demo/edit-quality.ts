@@ -24,6 +24,8 @@ export interface EditScore {
   preservation: number;
   /** Indices of the counted faces. */
   rows: number[];
+  /** Per other attribute: the share of the counted faces (where it was visible before and after) whose value changed. */
+  changed: Partial<Record<AttributeName, number>>;
 }
 
 /** Faces that could show `target` and do not have it yet. */
@@ -37,15 +39,21 @@ export function scoreEdit(before: readonly FaceAttributes[], after: readonly Fac
   let success = 0;
   let kept = 0;
   let compared = 0;
+  const seen = new Map<AttributeName, {n: number; changed: number}>();
   for (const i of rows) {
     if (after[i]![target.attribute] === target.value) success++;
     for (const a of attributeNames as readonly AttributeName[]) {
       if (a === target.attribute || !isAttributeVisible(before[i]!, a) || !isAttributeVisible(after[i]!, a)) continue;
       compared++;
+      const c = seen.get(a) ?? {n: 0, changed: 0};
+      c.n++;
       if (after[i]![a] === before[i]![a]) kept++;
+      else c.changed++;
+      seen.set(a, c);
     }
   }
-  return {counted: rows.length, success: rows.length ? success / rows.length : 0, preservation: compared ? kept / compared : 1, rows};
+  const changed = Object.fromEntries([...seen].filter(([, c]) => c.changed > 0).map(([a, c]) => [a, c.changed / c.n]));
+  return {counted: rows.length, success: rows.length ? success / rows.length : 0, preservation: compared ? kept / compared : 1, rows, changed};
 }
 
 /** Edit strengths at which monotonicity is measured, as multiples of a method's default strength. */

@@ -6,7 +6,7 @@ import {describe, expect, it} from 'vitest';
 import {type PromptResult, type PromptScore, buildListReports, heldOutVerdict, markdownTable, promptTable, summarise} from '../../bench/quality-report.js';
 
 function score(success: number, preservation: number, identityDistance: number, monotoneShare: number, clipGain: number, secondsPerEdit: number): PromptScore {
-  return {counted: 8, success, preservation, clipGain, identityDistance, monotoneShare, targetProbability: [0, 0.5, 1, 1, 1], secondsPerEdit};
+  return {counted: 8, success, preservation, clipGain, identityDistance, monotoneShare, targetProbability: [0, 0.5, 1, 1, 1], changed: {}, secondsPerEdit};
 }
 
 const benchmark: PromptResult[] = [

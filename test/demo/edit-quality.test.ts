@@ -6,7 +6,28 @@ import {describe, expect, it} from 'vitest';
 import {type AttributeName, attributeValues, editTargets, heldOutEditTargets, valueIndex, valuePhrases} from '../../src/demo/attributes.js';
 import {mapperSlug} from '../../src/demo/assets.js';
 import {promptFor} from '../../src/demo/captions.js';
-import {isMonotone, monotoneShare, targetPrompt} from '../../src/demo/edit-quality.js';
+import {isMonotone, monotoneShare, scoreEdit, targetPrompt} from '../../src/demo/edit-quality.js';
+import type {FaceAttributes} from '../../src/demo/attributes.js';
+
+describe('edit score', () => {
+  const face = (o: Partial<FaceAttributes> = {}): FaceAttributes => ({
+    hairColor: 'brown', hairStyle: 'short', glasses: 'none', beard: 'none', mouth: 'neutral', lipstick: 'none', skinTone: 'light', eyeColor: 'brown', background: 'blue', ...o,
+  });
+  const grey = editTargets.find((t) => t.attribute === 'hairColor' && t.value === 'grey')!;
+
+  it('counts success over faces that could show the target and did not, and tallies what else changed', () => {
+    // face 0: brown → grey, skin changed; face 1: already grey (not counted); face 2: bald (hair colour unseen, not
+    // counted); face 3: brown → purple, eyes hidden by sunglasses after the edit (eye colour not compared).
+    const before = [face(), face({hairColor: 'grey'}), face({hairStyle: 'bald'}), face()];
+    const after = [face({hairColor: 'grey', skinTone: 'dark'}), face({hairColor: 'grey'}), face({hairStyle: 'bald'}), face({hairColor: 'purple', glasses: 'sunglasses'})];
+    const q = scoreEdit(before, after, grey);
+    expect(q.rows).toEqual([0, 3]);
+    expect(q.success).toBe(0.5);
+    // compared: 8 other attributes on face 0 (1 changed), 7 on face 3 (glasses changed, eye colour not seen after)
+    expect(q.preservation).toBeCloseTo(13 / 15, 12);
+    expect(q.changed).toEqual({skinTone: 0.5, glasses: 0.5});
+  });
+});
 
 describe('monotone strength', () => {
   it('accepts a rise, and dips of at most 0.02 on the way', () => {
