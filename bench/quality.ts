@@ -20,7 +20,9 @@
  * mappers/ there — a missing relevance skips global directions, a missing mapper that prompt's mapper edit),
  * --prompts benchmark|held-out|all (all), --only "grey hair,bald" (prompt names), --seeds N (20), --opt-steps N
  * (300, the official default), --opt-id λ (latent optimisation with the ID loss of the assets' identity network,
- * identity.safetensors, at weight λ; default the demo models' 0.1 when the assets have one, else 0), --methods global,mapper,optimization, --out FILE.json (bench-results/quality.json),
+ * identity.safetensors, at weight λ; default the demo models' 0.1 when the assets have one, else 0), --opt-l2 λ (the
+ * weight of Σ(w − w_s)², official 0.008), --face-seed S (1234: the benchmark's faces; another seed, e.g. 777, gives
+ * validation faces to choose settings on), --methods global,mapper,optimization, --out FILE.json (bench-results/quality.json),
  * --grid FILE.png (bench-results/quality-grid.png), --markdown FILE (the README table), --threads N (2), --cache DIR
  * (reuse edits computed by an earlier run with the same settings and model files), --inputs samples|inversions
  * (samples: faces the generator samples at ψ 0.7; inversions: held-out renders of the demo world — the world the
@@ -40,7 +42,7 @@ import {StyleclipError} from '../src/errors.js';
 import {GlobalEditor} from '../src/edit/global-edit.js';
 import {loadRelevance} from '../src/edit/global-relevance-file.js';
 import {optimizeLatent} from '../src/edit/optimize.js';
-import {DEMO_OPTIMIZE_DEFAULTS} from '../src/edit/optimize-defaults.js';
+import {DEMO_OPTIMIZE_DEFAULTS, OPTIMIZE_DEFAULTS} from '../src/edit/optimize-defaults.js';
 import {type DemoIdentityNet, loadDemoIdentity} from '../src/demo/identity.js';
 import {generate, sampleZ, toWPlus} from '../src/models/generate.js';
 import type {HostTensor} from '../src/io/host-tensor.js';
@@ -70,6 +72,10 @@ const PSI = 0.7;
 const assets = new DemoAssetDir();
 const SEEDS = Number(flag('seeds', '20'));
 const OPT_STEPS = Number(flag('opt-steps', '300'));
+/** --face-seed S: the seed of the sampled faces (1234, the benchmark's; another seed gives validation faces to tune on). */
+const FACE_SEED = Number(flag('face-seed', '1234'));
+/** --opt-l2 λ: latent optimisation's weight of Σ(w − w_s)² (default the official 0.008). */
+const OPT_L2 = Number(flag('opt-l2', String(OPTIMIZE_DEFAULTS.lambdaL2)));
 /**
  * --opt-id λ: latent optimisation with the ID loss of the assets' identity network at weight λ (0: none); default the
  * demo setting (DEMO_OPTIMIZE_DEFAULTS, what the CLI and the web app use on the demo models) when the assets have one.
@@ -95,13 +101,15 @@ const EDITED_STRENGTHS = MONOTONE_STRENGTHS.filter((s) => s !== 0);
 function checkFlags(): Record<PromptListName, readonly EditTarget[]> {
   if (!(Number.isInteger(SEEDS) && SEEDS >= 1)) throw new StyleclipError(`--seeds must be a positive integer, got ${SEEDS}`);
   if (!(Number.isFinite(OPT_ID) && OPT_ID >= 0)) throw new StyleclipError(`--opt-id must be a weight ≥ 0, got ${OPT_ID}`);
+  if (!(Number.isFinite(OPT_L2) && OPT_L2 >= 0)) throw new StyleclipError(`--opt-l2 must be a weight ≥ 0, got ${OPT_L2}`);
+  if (!(Number.isInteger(FACE_SEED) && FACE_SEED >= 0)) throw new StyleclipError(`--face-seed must be a non-negative integer, got ${FACE_SEED}`);
   if (!(Number.isInteger(OPT_STEPS) && OPT_STEPS >= 1)) throw new StyleclipError(`--opt-steps must be a positive integer, got ${OPT_STEPS}`);
   for (const m of METHODS) if (!ALL_METHODS.includes(m)) throw new StyleclipError(`unknown method '${m}' in --methods; valid: ${ALL_METHODS.join(', ')}`);
   return chooseTargets(PROMPTS, ONLY);
 }
 
 function cacheFile(method: Method, t: EditTarget, inputs: string[]): string {
-  const h = createHash('sha256').update(JSON.stringify({method, name: t.name, prompt: targetPrompt(t), SEEDS, OPT_STEPS, ...(OPT_ID > 0 && method === 'optimization' ? {OPT_ID} : {}), strengths: EDITED_STRENGTHS, inputs: INPUTS, v: 2}));
+  const h = createHash('sha256').update(JSON.stringify({method, name: t.name, prompt: targetPrompt(t), SEEDS, OPT_STEPS, ...(OPT_ID > 0 && method === 'optimization' ? {OPT_ID} : {}), ...(FACE_SEED !== 1234 ? {FACE_SEED} : {}), ...(method === 'optimization' && OPT_L2 !== OPTIMIZE_DEFAULTS.lambdaL2 ? {OPT_L2} : {}), strengths: EDITED_STRENGTHS, inputs: INPUTS, v: 2}));
   for (const f of inputs) {
     const st = statSync(f);
     h.update(`${f}:${st.size}:${st.mtimeMs}`);
@@ -191,7 +199,7 @@ async function main() {
 
   // Inputs: SEEDS faces sampled at ψ 0.7, as StyleCLIP's edit mode does.
   const inverted = INPUTS === 'inversions' ? await invertedRenders(g, assets.file('encoder'), assets.file('generator'), SEEDS) : null;
-  const w0 = inverted ? inverted.wPlus : await toWPlus(g, sampleZ(g, SEEDS, 1234), 'z', PSI);
+  const w0 = inverted ? inverted.wPlus : await toWPlus(g, sampleZ(g, SEEDS, FACE_SEED), 'z', PSI);
   const base = await generate(g, {latent: w0, space: 'w+', returnStyles: true});
   const baseProbs = await classifier.classify(base.image);
   const before = baseProbs.map(topValues) as FaceAttributes[];
@@ -227,7 +235,7 @@ async function main() {
       } else {
         const text = await encodeTexts(clip, tokenizer, [target]);
         const id = OPT_ID > 0 ? {identity: (identityNet ??= loadDemoIdentity(assets.file('identity'))), lambdaId: OPT_ID} : {};
-        w1 = (await optimizeLatent(g, clip, {text, latent: w0, steps: OPT_STEPS, saveEvery: 0, ...id})).wPlus!;
+        w1 = (await optimizeLatent(g, clip, {text, latent: w0, steps: OPT_STEPS, lambdaL2: OPT_L2, saveEvery: 0, ...id})).wPlus!;
       }
       const main = (await generate(g, {latent: w1, space: 'w+'})).image;
       const seconds = (performance.now() - t0) / 1000 / SEEDS;
@@ -319,6 +327,8 @@ async function main() {
     inputs: INPUTS,
     psi: PSI,
     optSteps: OPT_STEPS,
+    optL2: OPT_L2,
+    faceSeed: FACE_SEED,
     ...(OPT_ID > 0 ? {optIdentityWeight: OPT_ID} : {}),
     strengths: MONOTONE_STRENGTHS,
     methods: METHODS,

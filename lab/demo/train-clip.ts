@@ -36,7 +36,7 @@ import {type CaptionConstraints, caption, captionConstraints, neutralPrompt, pro
 import {renderBatch, renderFaceTensor} from '../../src/demo/render.js';
 import {Rng, hashSeed} from '../../src/demo/rng.js';
 import {toonClipConfigJson} from './toon-clip.js';
-import {type ClipV2DataOptions, clipV2Sample, matchMatrix, vocabularyTextsV2} from '../world2/clip-data.js';
+import {type ClipV2DataOptions, clipV2Sample, counterfactualPairs, matchMatrix, vocabularyTextsV2} from '../world2/clip-data.js';
 import type {Factors} from '../world2/factors.js';
 
 export interface ToonClipTrainOptions {
@@ -82,7 +82,15 @@ export interface ToonClipTrainOptions {
   intermediate?: number;
   /** v2: probability that a pair's moved attribute lands between two values (its caption then does not name it). */
   counterfactualBlend?: number;
+  /**
+   * v2: weight of the direction loss (0: none). For each counterfactual pair whose two captions are the moved
+   * attribute's prompts for two different values, 1 − cos(f_img(b) − f_img(a), f_txt(b) − f_txt(a)): the image change
+   * of an edit should point where its text change points, which is what StyleCLIP's global directions and CLIP
+   * losses assume.
+   */
+  directionWeight?: number;
 }
+
 
 /** The v2 world's defaults (merged over DEFAULT_TRAIN_OPTIONS by `--world v2`). */
 export const V2_TRAIN_OPTIONS: Readonly<Partial<ToonClipTrainOptions>> = Object.freeze({
@@ -158,6 +166,8 @@ export interface TrainingBatch {
   imageTargets: Float32Array;
   /** [B, B] targets of text j over images i (columns sum to 1). */
   textTargets: Float32Array;
+  /** v2: per counterfactual pair, 1 when both captions are the moved attribute's prompts for two different values. */
+  pairMask?: Float32Array;
 }
 
 /** One caption for a face: grammar caption or canonical prompt, maybe in a template, fitting in `maxTokens`. */
@@ -192,7 +202,12 @@ export function trainingBatch(step: number, opts: ToonClipTrainOptions, tok: Cli
     const {faces, moved, images} = clipV2Sample(batchSeed, {...V2_TRAIN_OPTIONS, ...opts} as ClipV2DataOptions, tok, size);
     const texts = faces.map((f) => f.text);
     const {tokens, eot} = tokenizeBatch(texts, tok, compact, L);
-    return {images, tokens, eot, texts, attributes: [], factors: faces.map((f) => f.factors), moved, ...contrastiveTargets(matchMatrix(faces, opts.positives === 'multi'), B)};
+    const pairMask = Float32Array.from({length: counterfactualPairs(opts)}, (_, k) => {
+      const [a, b] = [faces[2 * k]!.mentions, faces[2 * k + 1]!.mentions];
+      const focused = (m: typeof a) => m.length === 1 && m[0]!.attribute === moved[2 * k] && m[0]!.value !== undefined && m[0]!.degree === undefined;
+      return focused(a) && focused(b) && a[0]!.value !== b[0]!.value ? 1 : 0;
+    });
+    return {images, tokens, eot, texts, attributes: [], factors: faces.map((f) => f.factors), moved, pairMask, ...contrastiveTargets(matchMatrix(faces, opts.positives === 'multi'), B)};
   }
   let images: Float32Array;
   let attributes: FaceAttributes[];
@@ -380,7 +395,10 @@ export function learningRate(step: number, o: Pick<ToonClipTrainOptions, 'lr' | 
  * text j; the identity gives CLIP's loss), in-batch accuracies (the top text/image is a positive) and the
  * temperature.
  */
-export function contrastiveLoss(clip: CLIP, logitScaleParam: Tensor, images: Tensor, tokens: Tensor, eot: Tensor, imageTargets: Tensor, textTargets: Tensor): {loss: Tensor; metrics: Record<string, Tensor>} {
+export function contrastiveLoss(
+  clip: CLIP, logitScaleParam: Tensor, images: Tensor, tokens: Tensor, eot: Tensor, imageTargets: Tensor, textTargets: Tensor,
+  direction?: {pairs: number; mask: Tensor; weight: number},
+): {loss: Tensor; metrics: Record<string, Tensor>} {
   const R = clip.config.imageResolution;
   const fi = normalize(clip.encodeImage(clipInputFromGenerated(images, R, 'normalized'))); // [B,E]
   const ft = normalize(clip.encodeText(tokens, eot)); // [B,E]
@@ -388,16 +406,31 @@ export function contrastiveLoss(clip: CLIP, logitScaleParam: Tensor, images: Ten
   const logits = F.mul(F.matmul(fi, F.transpose(ft, [1, 0])), scale); // [B,B] image i × text j
   const lossI = F.neg(F.mean(F.sum(F.mul(logSoftmax(logits, 1), imageTargets), [1])));
   const lossT = F.neg(F.mean(F.sum(F.mul(logSoftmax(logits, 0), textTargets), [0])));
-  const loss = F.mul(F.add(lossI, lossT), 0.5);
+  let loss = F.mul(F.add(lossI, lossT), 0.5);
   const hit = (axis: number, targets: Tensor) => {
     const top = F.cast(F.greaterOrEqual(logits, F.max(logits, [axis], true)), 'float32');
     return F.mean(F.minimum(F.sum(F.mul(top, F.cast(F.greater(targets, 0), 'float32')), [axis]), 1));
   };
-  return {loss, metrics: {acc_i2t: hit(1, imageTargets), acc_t2i: hit(0, textTargets), scale: F.reshape(scale, [])}};
+  const metrics: Record<string, Tensor> = {acc_i2t: hit(1, imageTargets), acc_t2i: hit(0, textTargets), scale: F.reshape(scale, [])};
+  if (direction && direction.pairs > 0) {
+    const {pairs: P, mask, weight} = direction;
+    const E = clip.config.embedDim;
+    /** Unit change within each pair, [P, E] (ε keeps a zero change finite; such pairs are masked out). */
+    const change = (f: Tensor) => {
+      const p = F.reshape(F.slice(f, {0: [0, 2 * P]}), [P, 2, E]);
+      const d = F.reshape(F.sub(F.slice(p, {1: [1, 2]}), F.slice(p, {1: [0, 1]})), [P, E]);
+      return F.mul(d, F.rsqrt(F.add(F.sum(F.square(d), [1], true), 1e-8)));
+    };
+    const cos = F.sum(F.mul(change(fi), change(ft)), [1]); // [P]
+    const n = F.add(F.sum(mask), 1e-6);
+    loss = F.add(loss, F.mul(F.div(F.sum(F.mul(F.sub(1, cos), mask)), n), weight));
+    metrics.dir_cos = F.div(F.sum(F.mul(cos, mask)), n);
+  }
+  return {loss, metrics};
 }
 
 /** Compile the training step for a config and batch geometry. */
-export async function compileToonClipStep(cfg: ClipConfig, params: Params, B: number, textLength: number) {
+export async function compileToonClipStep(cfg: ClipConfig, params: Params, B: number, textLength: number, direction?: {pairs: number; weight: number}) {
   check(textLength <= cfg.contextLength, `text length ${textLength} exceeds the context ${cfg.contextLength}`);
   return compileStep(params, () => {
     const images = input('images', [B, 3, cfg.imageResolution, cfg.imageResolution]);
@@ -412,8 +445,9 @@ export async function compileToonClipStep(cfg: ClipConfig, params: Params, B: nu
       else map.set(n, params.get(n));
     }
     const clip = CLIP.withParams({...cfg, contextLength: textLength}, map);
-    const {loss, metrics} = contrastiveLoss(clip, params.get('logit_scale'), images, tokens, eot, imageTargets, textTargets);
-    return {loss, metrics, dataInputs: [images, tokens, eot, imageTargets, textTargets]};
+    const dir = direction && direction.weight > 0 && direction.pairs > 0 ? {...direction, mask: input('pair_mask', [direction.pairs])} : undefined;
+    const {loss, metrics} = contrastiveLoss(clip, params.get('logit_scale'), images, tokens, eot, imageTargets, textTargets, dir);
+    return {loss, metrics, dataInputs: [images, tokens, eot, imageTargets, textTargets, ...(dir ? [dir.mask] : [])]};
   });
 }
 

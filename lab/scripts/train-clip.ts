@@ -14,7 +14,8 @@
  * weights the attribute changed in a pair (unlisted attributes weigh 1; default uniform); --focus-prob P (default 0.5)
  * captions a pair member by the changed attribute's prompt with probability P (where the value is named).
  * The world (--world, default v2, the shipped demo world; lab/world2/clip-data.ts): [--intermediate 0.4]
- * [--counterfactual 0.5 (share of the batch in pairs)] [--counterfactual-blend 0.5] [--embed 128] [--width 128];
+ * [--counterfactual 0.5 (share of the batch in pairs)] [--counterfactual-blend 0.5] [--embed 128] [--width 128]
+ * [--direction-weight W (0; the pairs' image change along their text change, see ToonClipTrainOptions)];
  * evaluation is zero-shot on v2 renders. --world v1 trains the first, categorical world's ToonCLIP.
  */
 import {existsSync, mkdirSync} from 'node:fs';
@@ -27,6 +28,7 @@ import {
 import {type AttributeName, attributeNames} from '../../src/demo/attributes.js';
 import {TOONCLIP_CONFIG, toonClipConfig} from '../demo/toon-clip.js';
 import {zeroShotAccuracyV2} from '../world2/clip-eval.js';
+import {counterfactualPairs} from '../world2/clip-data.js';
 import {configureEngine} from '../../src/engine/session.js';
 import {readBytes, writeFileAtomic} from '../../src/io/files.js';
 import {parseSafetensors} from '../../src/io/safetensors.js';
@@ -58,6 +60,7 @@ const {values: args} = parseArgs({
     world: {type: 'string', default: 'v2'},
     intermediate: {type: 'string'},
     'counterfactual-blend': {type: 'string'},
+    'direction-weight': {type: 'string'},
     embed: {type: 'string'},
     width: {type: 'string'},
   },
@@ -129,6 +132,7 @@ async function main(): Promise<void> {
     ...(v2 ? {intermediate: num(args.intermediate, V2_TRAIN_OPTIONS.intermediate)!, counterfactualBlend: num(args['counterfactual-blend'], V2_TRAIN_OPTIONS.counterfactualBlend)!} : {}),
     ...(args['counterfactual-weights'] ? {counterfactualWeights: parseWeights(args['counterfactual-weights'])} : {}),
     ...(args['focus-prob'] !== undefined ? {focusProb: Number(args['focus-prob'])} : {}),
+    ...(v2 && args['direction-weight'] !== undefined ? {directionWeight: num(args['direction-weight'], 0)!} : {}),
   };
   // --stop-at: end this run early (the schedule still spans --steps); a later run with the same flags can go on.
   const stopAt = Math.min(opts.steps, int(args['stop-at'], opts.steps));
@@ -162,7 +166,8 @@ async function main(): Promise<void> {
   }
   log(`ToonCLIP seed ${opts.seed}: ${params.count.toLocaleString()} trained parameters (${vocab.length} of ${cfg.vocabSize} token rows), batch ${opts.batch}, ${opts.steps} steps, options ${JSON.stringify(opts)}`);
   const tc = performance.now();
-  const step = await compileToonClipStep(cfg, params, opts.batch, opts.textLength);
+  const direction = opts.directionWeight ? {pairs: counterfactualPairs(opts), weight: opts.directionWeight} : undefined;
+  const step = await compileToonClipStep(cfg, params, opts.batch, opts.textLength, direction);
   log(`compiled the training step in ${fmt((performance.now() - tc) / 1000)}`);
   const adam = toonClipOptimizer(params, opts);
 
@@ -178,7 +183,7 @@ async function main(): Promise<void> {
       const td = performance.now();
       const b = trainingBatch(s, opts, tok, compact);
       dataSeconds += (performance.now() - td) / 1000;
-      return [b.images, b.tokens as unknown as Float32Array, b.eot, b.imageTargets, b.textTargets];
+      return [b.images, b.tokens as unknown as Float32Array, b.eot, b.imageTargets, b.textTargets, ...(direction ? [b.pairMask!] : [])];
     },
     resume,
     checkpoint: {every, meta, write: writeTo(ckFile)},
@@ -193,7 +198,7 @@ async function main(): Promise<void> {
         const sps = done / ((now - t0) / 1000);
         console.log(
           `[${new Date().toISOString().slice(11, 19)}] step ${s + 1}/${opts.steps} loss ${loss.toFixed(3)} (ema ${ema.loss.toFixed(3)}) ` +
-            `acc ${(100 * acc).toFixed(0)}% (ema ${(100 * ema.acc).toFixed(1)}%) scale ${metrics.scale!.toFixed(1)} lr ${lr.toExponential(2)} ` +
+            `acc ${(100 * acc).toFixed(0)}% (ema ${(100 * ema.acc).toFixed(1)}%) ${metrics.dir_cos !== undefined ? `dir cos ${metrics.dir_cos.toFixed(3)} ` : ''}scale ${metrics.scale!.toFixed(1)} lr ${lr.toExponential(2)} ` +
             `${sps.toFixed(3)} steps/s (data ${((100 * dataSeconds) / ((now - t0) / 1000)).toFixed(0)}%) ETA ${fmt((stopAt - s - 1) / sps)}`,
         );
       }

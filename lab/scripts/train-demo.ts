@@ -27,8 +27,8 @@ import {parseArgs} from 'node:util';
 import {fileURLToPath} from 'node:url';
 import {editTargets, heldOutEditTargets} from '../../src/demo/attributes.js';
 import {mapperSlug} from '../../src/demo/assets.js';
-import {targetPrompt} from '../../src/demo/edit-quality.js';
-import {DEMO_MAPPER_DEFAULTS, MAPPER_DEFAULTS} from '../../src/edit/mapper-defaults.js';
+import {DEMO_MAPPER_DEFAULTS} from '../../src/edit/mapper-defaults.js';
+import {demoMapperArgs} from '../demo/mapper-recipe.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DEMO = path.join(ROOT, 'assets/demo');
@@ -75,14 +75,6 @@ const ENCODER_STEPS = '12000';
 /** The prompts that get a shipped mapper (both quality lists), and where each mapper goes. */
 const MAPPER_TARGETS = [...editTargets, ...heldOutEditTargets];
 const mapperOut = (t: {name: string}): string => path.join(DEMO, 'mappers', `${mapperSlug(t.name)}.safetensors`);
-/**
- * Which of the mapper's groups a prompt trains, as the paper does per edit (the official mohawk mapper is trained
- * with --no_fine_mapper): ToonGAN v2's W+ rows own its factor groups (lab/world2/toon-gan.ts MIX_OWNER_V2: hair style
- * at row 1, the coarse group's; glasses, beard and mouth at rows 2–3, the medium group's; the colours at rows 5–7),
- * so a colour edit leaves the coarse group (the hair's shape) alone and a shape edit the fine group (the colours).
- */
-const COLOUR_ATTRIBUTES: ReadonlySet<string> = new Set(['hairColor', 'eyeColor', 'lipstick', 'skinTone', 'background']);
-const mapperGroups = (t: {attribute: string}): string[] => (COLOUR_ATTRIBUTES.has(t.attribute) ? ['--no-coarse'] : ['--no-fine']);
 
 const steps: Step[] = [
   {
@@ -177,8 +169,8 @@ const steps: Step[] = [
     // prompts get theirs with the same default recipe (nothing tuned on them).
     outputs: MAPPER_TARGETS.map(mapperOut),
     commands: MAPPER_TARGETS.map((t) => {
-      const d = DEMO_MAPPER_DEFAULTS;
-      return cli('mapper', 'train', '--generator', G, '--clip', CLIP, '--prompt', targetPrompt(t), '--samples', String(d.samples), '--steps', opt('mapper-steps', String(d.steps)), '--batch', String(d.batch), '--lr', String(d.lr), '--lambda-l2', String(d.lambdaL2), '--identity', path.join(DEMO, 'identity.safetensors'), '--lambda-id', String(MAPPER_DEFAULTS.lambdaId), ...mapperGroups(t), '--checkpoint-every', '100', '--checkpoint', path.join(ROOT, '.train', `mapper-${mapperSlug(t.name)}.ckpt.safetensors`), '--out', mapperOut(t));
+      const files = {generator: G, clip: CLIP, identity: path.join(DEMO, 'identity.safetensors'), out: mapperOut(t), checkpoint: path.join(ROOT, '.train', `mapper-${mapperSlug(t.name)}.ckpt.safetensors`)};
+      return cli('mapper', 'train', ...demoMapperArgs(t, files, Number(opt('mapper-steps', String(DEMO_MAPPER_DEFAULTS.steps)))));
     }),
   },
 ];

@@ -16,7 +16,8 @@ import {
 import {degreesFor, factorNames, factorsOf, isVisible, namedValue} from '../world2/factors.js';
 import {loadDefaultTokenizer} from '../../src/models/clip/tokenizer.js';
 import {TINY_TOONCLIP} from './helpers/toon-clip-training.js';
-import {type ClipV2DataOptions, clipV2Sample, matchMatrix} from '../world2/clip-data.js';
+import {type ClipV2DataOptions, clipV2Sample, counterfactualPairs, matchMatrix} from '../world2/clip-data.js';
+import {promptFor} from '../../src/demo/captions.js';
 
 let tok: ClipTokenizer;
 let vocab: Int32Array;
@@ -123,6 +124,25 @@ describe('ToonCLIP v2 training data', () => {
     expect(weighted.get('glasses') ?? 0).toBeLessThan(25); // ≈ 12
   });
 
+  it('marks the pairs whose captions name two values of the moved attribute (the direction loss\'s pairs)', () => {
+    const o = {...opts, counterfactual: 1, counterfactualBlend: 0, focusProb: 1, promptProb: 0, templateProb: 0};
+    let ones = 0;
+    for (let s = 0; s < 4; s++) {
+      const b = trainingBatch(200 + s, o, tok, compact, 16);
+      expect(b.pairMask).toHaveLength(o.batch / 2);
+      b.pairMask!.forEach((m, k) => {
+        const a = b.moved![2 * k]!;
+        const [f, g] = [b.factors![2 * k]!, b.factors![2 * k + 1]!];
+        const [u, v] = [namedValue(f, a), namedValue(g, a)];
+        const expected = isVisible(f, a) && isVisible(g, a) && u !== undefined && v !== undefined && u !== v;
+        expect(m, `pair ${k} (${a}: ${u} → ${v})`).toBe(expected ? 1 : 0);
+        if (m) expect([b.texts[2 * k], b.texts[2 * k + 1]]).toEqual([promptFor(a, u as never), promptFor(a, v as never)]);
+        ones += m;
+      });
+    }
+    expect(ones).toBeGreaterThan(20); // of 64 pairs
+  });
+
   it('keeps every caption token in the v2 vocabulary and the text length', () => {
     for (let s = 0; s < 6; s++) {
       const b = trainingBatch(100 + s, opts, tok, compact, 16); // throws on a token outside the vocabulary
@@ -153,5 +173,22 @@ describe('ToonCLIP v2 training', () => {
     expect(losses).toHaveLength(12);
     expect(losses.every(Number.isFinite)).toBe(true);
     expect(losses[11]!).toBeLessThan(0.8 * losses[0]!);
+  });
+
+  it('trains with the direction loss: the pairs\' image and text changes come to agree', async () => {
+    const tiny = {...TINY_TOONCLIP, embedDim: 32};
+    const o = {...opts, batch: 8, steps: 12, warmup: 1, lr: 3e-3, weightDecay: 0, counterfactual: 1, counterfactualBlend: 0, focusProb: 1, promptProb: 0};
+    const params = trainingParams(initToonClipStateDict(tiny, 5), vocab);
+    const step = await compileToonClipStep(tiny, params, o.batch, o.textLength, {pairs: counterfactualPairs(o), weight: 1});
+    const b = trainingBatch(0, o, tok, compact, tiny.imageResolution);
+    expect(b.pairMask!.reduce((x, y) => x + y, 0)).toBeGreaterThan(0);
+    const cos: number[] = [];
+    await trainLoop(step, toonClipOptimizer(params, o), {
+      steps: o.steps,
+      batch: () => [b.images, b.tokens as unknown as Float32Array, b.eot, b.imageTargets, b.textTargets, b.pairMask!],
+      onStep: (r) => void cos.push(r.metrics.dir_cos!),
+    });
+    expect(cos.every((c) => Number.isFinite(c) && Math.abs(c) <= 1 + 1e-5)).toBe(true);
+    expect(cos[11]!).toBeGreaterThan(cos[0]! + 0.1);
   });
 });

@@ -104,13 +104,18 @@ export function counterfactualOf(f: Factors, a: AttributeName, rng: Rng, blend: 
   return lerpFactors(f, g, t, factorsOf(a));
 }
 
+/** How many leading pairs (2k, 2k+1) a batch has. */
+export function counterfactualPairs(o: {batch: number; counterfactual: number}): number {
+  return Math.min(Math.floor(o.batch / 2), Math.round((o.counterfactual * o.batch) / 2));
+}
+
 /** The faces, captions and renders of a batch seed (pure in (options, batchSeed)). */
 export function clipV2Sample(batchSeed: number, o: ClipV2DataOptions, tok: ClipTokenizer, size = 64): ClipV2Sample {
   for (const k of ['intermediate', 'counterfactual', 'counterfactualBlend', 'promptProb', 'templateProb', 'focusProb'] as const) {
     check(o[k] >= 0 && o[k] <= 1, `ToonCLIP v2: ${k} must be in [0, 1], got ${o[k]}`);
   }
   const B = o.batch;
-  const pairs = Math.min(Math.floor(B / 2), Math.round((o.counterfactual * B) / 2));
+  const pairs = counterfactualPairs(o);
   const rng = new Rng(hashSeed(batchSeed, 0xf2));
   const factors: Factors[] = [];
   const moved: (AttributeName | null)[] = [];
