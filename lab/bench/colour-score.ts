@@ -31,14 +31,19 @@ const B = faces.length;
 const imgs = new Float32Array(B * 3 * 64 * 64);
 faces.forEach((f, i) => renderFactorsTensor(f, 64, imgs, i * 3 * 64 * 64));
 const ed = await embedRenders(clip, imgs, B);
-const dot = (v: Float32Array, i: number) => { let s = 0; for (let k = 0; k < E; k++) s += v[k]! * ed[i * E + k]!; return s; };
+/** v · (embedding of face i). */
+const dot = (v: Float32Array, i: number): number => v.reduce((s, x, k) => s + x * ed[i * E + k]!, 0);
 const tn = Math.hypot(...tt);
 let i = 0;
 for (const L of Ls) {
   console.log(`L ${L}: rows hue, columns chroma ${Cs.join(' ')}   (direction score | cos with target)`);
   for (const H of Hs) {
-    const a: string[] = []; const b: string[] = [];
-    for (const _C of Cs) { a.push(dot(dt, i).toFixed(3).padStart(7)); b.push((dot(tt, i) / tn).toFixed(3).padStart(6)); i++; }
+    const a: string[] = [];
+    const b: string[] = [];
+    for (let c = 0; c < Cs.length; c++, i++) {
+      a.push(dot(dt, i).toFixed(3).padStart(7));
+      b.push((dot(tt, i) / tn).toFixed(3).padStart(6));
+    }
     console.log(`  h ${String(H).padStart(3)} ${a.join('')}   | ${b.join('')}`);
   }
 }

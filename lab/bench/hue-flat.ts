@@ -58,6 +58,14 @@ while (diffs.length < PAIRS) {
     diffs.push(d);
   }
 }
+/** v minus its projection on the orthonormal vectors `basis`, in place. */
+function projectOut(v: Float64Array, basis: readonly Float64Array[]): Float64Array {
+  for (const u of basis) {
+    const p = u.reduce((s, ui, i) => s + ui * v[i]!, 0);
+    for (let i = 0; i < E; i++) v[i] -= p * u[i]!;
+  }
+  return v;
+}
 // principal directions by power iteration with deflation
 const M = new Float64Array(E * E);
 for (const d of diffs) for (let i = 0; i < E; i++) for (let j = 0; j < E; j++) M[i * E + j] += d[i]! * d[j]!;
@@ -69,10 +77,7 @@ for (let k = 0; k < Math.max(...ks); k++) {
   for (let it = 0; it < 300; it++) {
     const w = new Float64Array(E);
     for (let i = 0; i < E; i++) for (let j = 0; j < E; j++) w[i] += M[i * E + j]! * v[j]!;
-    for (const u of basis) {
-      const p = u.reduce((s, ui, i) => s + ui * w[i]!, 0);
-      for (let i = 0; i < E; i++) w[i] -= p * u[i]!;
-    }
+    projectOut(w, basis);
     lambda = Math.hypot(...w);
     v = w.map((t) => t / lambda);
   }
@@ -86,11 +91,7 @@ const base = await generate(g, {latent: await toWPlus(g, sampleZ(g, 40, 4242), '
 const before = (await classifier.classify(base.image)).map(topValues);
 const eligible = before.map((t) => t.hairColor !== colour);
 for (const k of ks) {
-  const dt = Float64Array.from(dt0);
-  for (const u of basis.slice(0, k)) {
-    const p = u.reduce((s, ui, i) => s + ui * dt[i]!, 0);
-    for (let i = 0; i < E; i++) dt[i] -= p * u[i]!;
-  }
+  const dt = projectOut(Float64Array.from(dt0), basis.slice(0, k));
   const kept = Math.hypot(...dt);
   const dir = Float32Array.from(dt, (t) => t / kept);
   const cells: string[] = [];

@@ -91,7 +91,6 @@ export interface ToonClipTrainOptions {
   directionWeight?: number;
 }
 
-
 /** The v2 world's defaults (merged over DEFAULT_TRAIN_OPTIONS by `--world v2`). */
 export const V2_TRAIN_OPTIONS: Readonly<Partial<ToonClipTrainOptions>> = Object.freeze({
   world: 'v2',
